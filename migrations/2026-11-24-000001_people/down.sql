@@ -1,0 +1,10 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER audit_log_append_only ON audit_log;
+DROP FUNCTION audit_log_is_append_only();
+DROP TABLE audit_log;
+DROP TABLE settings;
+DROP TABLE auth_tokens;
+DROP TABLE user_roles;
+DROP TABLE users;
+DROP TABLE roles;
+DROP TABLE departments;

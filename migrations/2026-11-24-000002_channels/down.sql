@@ -1,0 +1,3 @@
+DROP TABLE channel_receipts;
+DROP TABLE account_grants;
+DROP TABLE channel_accounts;

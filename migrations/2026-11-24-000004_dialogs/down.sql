@@ -1,0 +1,11 @@
+DROP TABLE events;
+DROP TABLE outbox;
+DROP TABLE task_assignees;
+DROP TABLE tasks;
+DROP TABLE dialog_reads;
+DROP TABLE attachments;
+DROP TABLE message_edits;
+DROP TABLE messages;
+ALTER TABLE interests DROP CONSTRAINT interests_basis_dialog_fkey;
+DROP TABLE dialogs;
+DROP SEQUENCE dialog_number_seq;

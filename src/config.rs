@@ -1,0 +1,137 @@
+//! Configuration: every setting is a command-line flag with an environment variable and a
+//! default that runs. `main` parses it once and passes it down; there are no globals.
+//! Tests build a `Config` directly (`Config::default()` plus changes).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::telemetry::LogFormat;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_DB_POOL_SIZE: u32 = 16;
+pub const DEFAULT_SESSION_TTL_HOURS: u32 = 168;
+pub const DEFAULT_LOGIN_ATTEMPTS_PER_IP: u32 = 30;
+pub const DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN: u32 = 10;
+
+/// A string that must never be printed: its `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl FromStr for SecretString {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// The server's settings. Flags win over environment variables, which win over defaults.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address and port to serve HTTP on
+    #[arg(long, env = "DIALOGI_LISTEN", default_value = DEFAULT_LISTEN, global = true)]
+    pub listen: String,
+
+    /// Folder for Dialogi's data: the embedded PostgreSQL cluster, media files, logs
+    #[arg(long, env = "DIALOGI_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL to use instead of the embedded one, e.g. postgres://user:pass@host/db
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Database connections in the pool
+    #[arg(long, env = "DIALOGI_DB_POOL_SIZE", default_value_t = DEFAULT_DB_POOL_SIZE, global = true)]
+    pub db_pool_size: u32,
+
+    /// HTTP worker threads (default: one per CPU core)
+    #[arg(long, env = "DIALOGI_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Log format
+    #[arg(long, env = "DIALOGI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Mark the session cookie Secure (set this when a TLS proxy serves Dialogi; requests
+    /// that arrive over HTTPS get it anyway)
+    #[arg(long, env = "DIALOGI_SECURE_COOKIES", global = true)]
+    pub secure_cookies: bool,
+
+    /// Hours a browser session lasts after login
+    #[arg(long, env = "DIALOGI_SESSION_TTL_HOURS", default_value_t = DEFAULT_SESSION_TTL_HOURS, global = true)]
+    pub session_ttl_hours: u32,
+
+    /// Login attempts allowed per minute from one IP address
+    #[arg(long, env = "DIALOGI_LOGIN_ATTEMPTS_PER_IP", default_value_t = DEFAULT_LOGIN_ATTEMPTS_PER_IP, global = true)]
+    pub login_attempts_per_ip: u32,
+
+    /// Login attempts allowed per minute for one login name
+    #[arg(long, env = "DIALOGI_LOGIN_ATTEMPTS_PER_LOGIN", default_value_t = DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN, global = true)]
+    pub login_attempts_per_login: u32,
+
+    /// Password for the `admin` user created on first start (default: a random one, printed once)
+    #[arg(
+        long,
+        env = "DIALOGI_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<SecretString>,
+
+    /// Fill an empty database with a demo company on first start
+    #[arg(long, env = "DIALOGI_DEMO", global = true)]
+    pub demo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_owned(),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
+            db_pool_size: DEFAULT_DB_POOL_SIZE,
+            workers: None,
+            log_format: LogFormat::Text,
+            secure_cookies: false,
+            session_ttl_hours: DEFAULT_SESSION_TTL_HOURS,
+            login_attempts_per_ip: DEFAULT_LOGIN_ATTEMPTS_PER_IP,
+            login_attempts_per_login: DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN,
+            admin_password: None,
+            demo: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_the_config_never_print() {
+        let config = Config {
+            database_url: Some(SecretString::new("postgres://u:hunter2@db/x")),
+            admin_password: Some(SecretString::new("hunter2")),
+            ..Config::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}

@@ -1,0 +1,8 @@
+//! The pure rules of Dialogi: values that parse and validate themselves, and the
+//! decisions made on them. No I/O here: nothing from actix, diesel, tokio or the network.
+//! Everything else may import `domain`; `domain` imports nothing of the project.
+
+pub mod ids;
+pub mod people;
+
+pub use ids::*;

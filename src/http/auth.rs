@@ -1,0 +1,506 @@
+//! Who is calling: the `Caller` extractor (session cookie or `Authorization: Bearer`), the
+//! CSRF rule for cookie requests, login rate limits, and the session routes
+//! (`POST/DELETE /api/v1/session`, `GET /api/v1/me`).
+//!
+//! Rules, in the order they are checked:
+//! - a request with an `Authorization` header is judged by it alone: it must be
+//!   `Bearer <API token>`; otherwise the `dialogi_session` cookie is used;
+//! - an unknown, expired or revoked credential, or one of a disabled user, is 401;
+//! - a cookie request with an unsafe method needs `X-CSRF-Token` equal to the session's
+//!   token, and must not come from another origin (`Origin`, `Sec-Fetch-Site`): else 403;
+//! - an API token needs the `read` scope for safe methods and `write` for unsafe ones;
+//!   routes may demand more (`admin`, `monitor`): else 403.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::Payload;
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, web};
+use chrono::Utc;
+use futures_util::future::LocalBoxFuture;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+
+use super::AppState;
+use super::dto::{LoginRequest, MeResponse, SessionResponse};
+use super::users::{department_response, role_responses, user_response};
+use crate::db::{self, audit, tokens, users};
+use crate::domain::UserId;
+use crate::domain::people::Scope;
+use crate::error::ApiError;
+use crate::security;
+
+pub const SESSION_COOKIE: &str = "dialogi_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: UserId,
+    pub login: String,
+    pub is_admin: bool,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A browser session (cookie); it has every scope.
+    Session { token_id: i64, csrf_token: String },
+    /// An API token (Bearer) with its scopes.
+    ApiToken { token_id: i64, scopes: Vec<Scope> },
+}
+
+impl Caller {
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        match &self.credential {
+            Credential::Session { .. } => true,
+            Credential::ApiToken { scopes, .. } => scopes.contains(&scope),
+        }
+    }
+
+    pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this API token lacks the `{scope}` scope"
+            )))
+        }
+    }
+
+    /// Administrators only (and, for a token, the `admin` scope).
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require_scope(Scope::Admin)?;
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "only an administrator may do this".into(),
+            ))
+        }
+    }
+
+    pub fn scopes(&self) -> Vec<Scope> {
+        match &self.credential {
+            Credential::Session { .. } => Scope::ALL.to_vec(),
+            Credential::ApiToken { scopes, .. } => scopes.clone(),
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let presented = presented_credential(req);
+        let unsafe_method = !is_safe(req.method());
+        let csrf_header = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let cross_origin = is_cross_origin(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let caller = authenticate(&state, presented?).await?;
+            match &caller.credential {
+                Credential::Session { csrf_token, .. } if unsafe_method => {
+                    let matches = csrf_header.as_deref().is_some_and(|given| {
+                        security::secrets_equal(given.as_bytes(), csrf_token.as_bytes())
+                    });
+                    if !matches {
+                        return Err(ApiError::Forbidden(
+                            "missing or wrong X-CSRF-Token header".into(),
+                        ));
+                    }
+                    if cross_origin {
+                        return Err(ApiError::Forbidden(
+                            "cross-origin requests are not accepted".into(),
+                        ));
+                    }
+                }
+                Credential::Session { .. } => {}
+                Credential::ApiToken { .. } => caller.require_scope(if unsafe_method {
+                    Scope::Write
+                } else {
+                    Scope::Read
+                })?,
+            }
+            Ok(caller)
+        })
+    }
+}
+
+/// A caller with the `monitor` scope (dashboards), whatever the method.
+#[derive(Debug, Clone)]
+pub struct MonitorCaller(pub Caller);
+
+impl FromRequest for MonitorCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let presented = presented_credential(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let caller = authenticate(&state, presented?).await?;
+            caller.require_scope(Scope::Monitor)?;
+            Ok(MonitorCaller(caller))
+        })
+    }
+}
+
+enum Presented {
+    Bearer(String),
+    Cookie(String),
+}
+
+fn presented_credential(req: &HttpRequest) -> Result<Presented, ApiError> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+        return match value.split_once(' ') {
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                Ok(Presented::Bearer(token.trim().to_owned()))
+            }
+            _ => Err(ApiError::Unauthorized(
+                "the Authorization header must be `Bearer <API token>`".into(),
+            )),
+        };
+    }
+    match req.cookie(SESSION_COOKIE) {
+        Some(cookie) if !cookie.value().is_empty() => {
+            Ok(Presented::Cookie(cookie.value().to_owned()))
+        }
+        _ => Err(ApiError::Unauthorized(
+            "sign in (POST /api/v1/session) or send an API token".into(),
+        )),
+    }
+}
+
+async fn authenticate(state: &AppState, presented: Presented) -> Result<Caller, ApiError> {
+    let (secret, expected_kind) = match &presented {
+        Presented::Bearer(token) => (token.as_str(), tokens::KIND_API),
+        Presented::Cookie(token) => (token.as_str(), tokens::KIND_SESSION),
+    };
+    let digest = security::token_digest(secret);
+    let now = Utc::now();
+    let found = db::run(&state.pool, move |conn| {
+        let found = tokens::find_live(conn, &digest, now)?;
+        if let Some((token, _)) = &found {
+            tokens::touch(conn, token.id, now)?;
+        }
+        Ok(found)
+    })
+    .await?;
+    let Some((token, user)) = found.filter(|(token, _)| token.kind == expected_kind) else {
+        return Err(ApiError::Unauthorized(
+            "the session or token is unknown, expired or revoked".into(),
+        ));
+    };
+    let credential = match presented {
+        Presented::Cookie(_) => Credential::Session {
+            token_id: token.id,
+            csrf_token: token.csrf_token.unwrap_or_default(),
+        },
+        Presented::Bearer(_) => Credential::ApiToken {
+            token_id: token.id,
+            // Scopes were validated when the token was made; an unknown name grants nothing.
+            scopes: token.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+        },
+    };
+    Ok(Caller {
+        user_id: UserId(user.id),
+        login: user.login,
+        is_admin: user.is_admin,
+        credential,
+    })
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether the browser says the request comes from a page of another origin.
+fn is_cross_origin(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or(origin);
+    !origin_host.eq_ignore_ascii_case(host)
+}
+
+/// Login attempts per client IP and per login name (GCRA, in memory, per process).
+pub struct LoginLimiter {
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_login: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+}
+
+impl LoginLimiter {
+    /// Keys are forgotten once they are back to full allowance, so memory stays bounded.
+    const TIDY_ABOVE: usize = 10_000;
+
+    pub fn new(per_ip_per_minute: u32, per_login_per_minute: u32) -> Self {
+        let quota =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        Self {
+            per_ip: RateLimiter::keyed(quota(per_ip_per_minute)),
+            per_login: RateLimiter::keyed(quota(per_login_per_minute)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Takes one attempt for this IP and login, or says how many seconds to wait.
+    pub fn check(&self, ip: IpAddr, login: &str) -> Result<(), u64> {
+        if self.per_login.len() > Self::TIDY_ABOVE {
+            self.per_login.retain_recent();
+        }
+        if self.per_ip.len() > Self::TIDY_ABOVE {
+            self.per_ip.retain_recent();
+        }
+        let wait = |not_until: governor::NotUntil<_>| {
+            not_until.wait_time_from(self.clock.now()).as_secs().max(1)
+        };
+        self.per_ip.check_key(&ip).map_err(wait)?;
+        self.per_login
+            .check_key(&login.to_lowercase())
+            .map_err(wait)?;
+        Ok(())
+    }
+}
+
+fn client_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map(|addr| addr.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Sign in with a login and password. Answers the user, a CSRF token, and the session
+/// cookie (`HttpOnly`, `SameSite=Strict`).
+#[utoipa::path(
+    tag = "session",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = SessionResponse),
+        (status = 401, description = "wrong login or password", body = crate::error::ErrorBody),
+        (status = 429, description = "too many attempts; see Retry-After", body = crate::error::ErrorBody),
+    )
+)]
+#[post("/session")]
+pub async fn create_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest { login, password } = body.into_inner();
+    let ip = client_ip(&req);
+    if is_cross_origin(&req) {
+        return Err(ApiError::Forbidden(
+            "cross-origin requests are not accepted".into(),
+        ));
+    }
+    state
+        .login_limiter
+        .check(ip, login.trim())
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+
+    let ttl = chrono::Duration::hours(i64::from(state.config.session_ttl_hours));
+    let login = login.trim().to_owned();
+    let lookup = login.clone();
+    let user = db::run(&state.pool, move |conn| users::find_by_login(conn, &lookup)).await?;
+    // Verify even for an unknown login, so the answer takes as long either way.
+    let stored_hash = user.as_ref().map_or_else(
+        || security::dummy_password_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password_ok = crate::telemetry::spawn_blocking_with_span(move || {
+        security::verify_password(&password, &stored_hash)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let user = user.filter(|u| password_ok && !u.disabled);
+    let secrets = (security::new_token()?, security::new_token()?);
+    let session = db::run(&state.pool, move |conn| {
+        let Some(user) = user else {
+            audit::record(
+                conn,
+                &audit::NewAuditRow {
+                    actor_user_id: None,
+                    action: "login_failed",
+                    target: format!("login:{login}"),
+                    ip: Some(ip.to_string()),
+                    details: json!({}),
+                },
+            )?;
+            return Ok(None);
+        };
+        let (token, csrf) = secrets;
+        let digest = security::token_digest(&token);
+        tokens::insert(
+            conn,
+            &tokens::NewTokenRow {
+                kind: tokens::KIND_SESSION,
+                user_id: user.id,
+                token_hash: &digest,
+                csrf_token: Some(&csrf),
+                name: "",
+                scopes: Vec::new(),
+                created_by: Some(user.id),
+                expires_at: Some(Utc::now() + ttl),
+            },
+        )?;
+        audit::record(
+            conn,
+            &audit::NewAuditRow {
+                actor_user_id: Some(user.id),
+                action: "login_succeeded",
+                target: format!("user:{}", user.id),
+                ip: Some(ip.to_string()),
+                details: json!({}),
+            },
+        )?;
+        let me = me_response(conn, user, Scope::ALL.to_vec(), Some(csrf.clone()))?;
+        Ok(Some((token, csrf, me)))
+    })
+    .await?;
+
+    match session {
+        None => Err(ApiError::Unauthorized("wrong login or password".into())),
+        Some((token, csrf_token, user)) => {
+            tracing::info!(user.id = user.user.id, "signed in");
+            let cookie = session_cookie(&req, &state, token, ttl);
+            Ok(HttpResponse::Ok()
+                .cookie(cookie)
+                .json(SessionResponse { user, csrf_token }))
+        }
+    }
+}
+
+/// Sign out: the session ends on the server and the cookie is cleared.
+#[utoipa::path(
+    tag = "session",
+    responses(
+        (status = 204, description = "signed out"),
+        (status = 400, description = "the credential is an API token, not a session", body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody),
+    )
+)]
+#[delete("/session")]
+pub async fn delete_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let Credential::Session { token_id, .. } = caller.credential else {
+        return Err(ApiError::bad_request(
+            "not_a_session",
+            "an API token is revoked with DELETE /api/v1/tokens/{id}",
+        ));
+    };
+    let user_id = caller.user_id.0;
+    db::run(&state.pool, move |conn| {
+        tokens::revoke(
+            conn,
+            token_id,
+            tokens::KIND_SESSION,
+            Some(user_id),
+            Utc::now(),
+        )
+    })
+    .await?;
+    let mut cookie = session_cookie(&req, &state, String::new(), chrono::Duration::zero());
+    cookie.make_removal();
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// The signed-in user: profile, roles, department and the scopes of this credential.
+#[utoipa::path(
+    tag = "session",
+    responses((status = 200, body = MeResponse), (status = 401, body = crate::error::ErrorBody))
+)]
+#[get("/me")]
+pub async fn get_me(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<web::Json<MeResponse>, ApiError> {
+    let scopes = caller.scopes();
+    let csrf = match &caller.credential {
+        Credential::Session { csrf_token, .. } => Some(csrf_token.clone()),
+        Credential::ApiToken { .. } => None,
+    };
+    let user_id = caller.user_id.0;
+    let me = db::run(&state.pool, move |conn| {
+        let user = users::find(conn, user_id)?.ok_or(diesel::result::Error::NotFound)?;
+        me_response(conn, user, scopes, csrf)
+    })
+    .await?;
+    Ok(web::Json(me))
+}
+
+fn me_response(
+    conn: &mut diesel::PgConnection,
+    user: users::UserRow,
+    scopes: Vec<Scope>,
+    csrf_token: Option<String>,
+) -> Result<MeResponse, db::DbError> {
+    let role_ids: Vec<i64> = users::roles_of(conn, &[user.id])?
+        .into_iter()
+        .map(|(_, role_id)| role_id)
+        .collect();
+    let roles = role_responses(conn, &role_ids)?;
+    let department = match user.department_id {
+        Some(id) => department_response(conn, id)?,
+        None => None,
+    };
+    Ok(MeResponse {
+        user: user_response(user, role_ids),
+        roles,
+        department,
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        csrf_token,
+    })
+}
+
+fn session_cookie(
+    req: &HttpRequest,
+    state: &AppState,
+    value: String,
+    ttl: chrono::Duration,
+) -> Cookie<'static> {
+    let secure = state.config.secure_cookies || req.connection_info().scheme() == "https";
+    Cookie::build(SESSION_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(CookieDuration::seconds(ttl.num_seconds()))
+        .finish()
+}
+
+/// Shared by handlers that need to know whether the caller is this user.
+pub fn is_self(caller: &Caller, user_id: i64) -> bool {
+    caller.user_id.0 == user_id
+}

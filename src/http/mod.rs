@@ -1,0 +1,184 @@
+//! The HTTP surface: every route in one place (`routes`), the shared state, body limits
+//! and the error answers for unreadable requests, security headers and request metrics.
+//!
+//! Handlers are thin: parse the request into domain values, check who may do it, call a
+//! `db` query function (reads) or an actor (changes, later), convert rows to `dto` types.
+//! Never SQL here, never business rules. Imports `db`, `domain`, `security`, `error`.
+
+pub mod auth;
+pub mod dto;
+pub mod health;
+pub mod settings;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::config::Config;
+use crate::db::DbPool;
+use crate::error::ApiError;
+
+/// JSON bodies larger than this are refused with 413.
+pub const MAX_JSON_BYTES: usize = 256 * 1024;
+
+/// What every handler may reach: built once, shared by all workers.
+pub struct AppState {
+    pub pool: DbPool,
+    pub config: Arc<Config>,
+    pub login_limiter: auth::LoginLimiter,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, pool: DbPool, metrics: PrometheusHandle) -> Self {
+        Self {
+            login_limiter: auth::LoginLimiter::new(
+                config.login_attempts_per_ip,
+                config.login_attempts_per_login,
+            ),
+            pool,
+            config,
+            metrics,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dialogi",
+        description = "Operator inbox for Telegram, VK, Viber and WhatsApp conversations. \
+                       Browsers use the session cookie plus X-CSRF-Token; CRMs and \
+                       dashboards send `Authorization: Bearer <API token>`."
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = []))
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+        );
+    }
+}
+
+/// Every route of the API. Operations routes sit at the root, the rest under `/api/v1`.
+pub fn routes(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(auth::create_session)
+                .service(auth::delete_session)
+                .service(auth::get_me)
+                .service(users::list_users)
+                .service(users::create_user)
+                .service(users::get_user)
+                .service(users::update_user)
+                .service(users::list_roles)
+                .service(users::create_role)
+                .service(users::list_departments)
+                .service(users::create_department)
+                .service(tokens::list_tokens)
+                .service(tokens::create_token)
+                .service(tokens::revoke_token)
+                .service(settings::get_settings)
+                .service(settings::put_settings),
+        );
+}
+
+/// Body and parameter extractors that answer unreadable input with a JSON 4xx.
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_JSON_BYTES)
+            .error_handler(|error, _req| json_error(error).into()),
+    )
+    .app_data(
+        web::PathConfig::default().error_handler(|error: PathError, _req| {
+            tracing::debug!(error = %error, "unreadable path parameter");
+            ApiError::NotFound("resource").into()
+        }),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|error: QueryPayloadError, _req| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("the query string is not valid: {error}"),
+            )
+            .into()
+        }),
+    );
+}
+
+fn json_error(error: JsonPayloadError) -> ApiError {
+    match error {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => {
+            ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".into(),
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::Invalid {
+            code: "invalid_input",
+            field: None,
+            message: format!("the body does not fit this request: {e}"),
+        },
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        }
+        other => ApiError::bad_request(
+            "unreadable_body",
+            format!("the body cannot be read: {other}"),
+        ),
+    }
+}
+
+/// The answer for paths that match no route.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    tracing::debug!(path = %req.path(), "no route");
+    ApiError::NotFound("route").error_response()
+}
+
+/// Counts requests and their latency by method, route pattern and status.
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let response = next.call(req).await?;
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}

@@ -1,0 +1,74 @@
+//! Global settings (`GET|PUT /api/v1/settings`): every signed-in user may read them,
+//! administrators change them.
+
+use actix_web::{get, put, web};
+use chrono::Utc;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Caller;
+use super::dto::SettingsBody;
+use crate::db::{self, audit, settings};
+use crate::error::ApiError;
+
+fn settings_body(rows: &[settings::SettingRow]) -> SettingsBody {
+    let flag = |key: &str| {
+        rows.iter()
+            .find(|r| r.key == key)
+            .and_then(|r| r.value.as_bool())
+    };
+    SettingsBody {
+        integration_enabled: Some(flag(settings::INTEGRATION_ENABLED).unwrap_or(true)),
+    }
+}
+
+/// The global switches.
+#[utoipa::path(tag = "settings", responses((status = 200, body = SettingsBody)))]
+#[get("/settings")]
+pub async fn get_settings(
+    state: web::Data<AppState>,
+    _caller: Caller,
+) -> Result<web::Json<SettingsBody>, ApiError> {
+    let rows = db::run(&state.pool, settings::all).await?;
+    Ok(web::Json(settings_body(&rows)))
+}
+
+/// Change global switches (administrators); fields left out stay as they are.
+#[utoipa::path(
+    tag = "settings",
+    request_body = SettingsBody,
+    responses((status = 200, body = SettingsBody), (status = 403, body = crate::error::ErrorBody))
+)]
+#[put("/settings")]
+pub async fn put_settings(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<SettingsBody>,
+) -> Result<web::Json<SettingsBody>, ApiError> {
+    caller.require_admin()?;
+    let mut values = Vec::new();
+    if let Some(enabled) = body.integration_enabled {
+        values.push((settings::INTEGRATION_ENABLED.to_owned(), json!(enabled)));
+    }
+    let actor = caller.user_id.0;
+    let rows = db::run(&state.pool, move |conn| {
+        conn.build_transaction().run(|conn| {
+            if !values.is_empty() {
+                settings::put_many(conn, &values, Utc::now())?;
+                audit::record(
+                    conn,
+                    &audit::NewAuditRow {
+                        actor_user_id: Some(actor),
+                        action: "settings_changed",
+                        target: "settings".into(),
+                        ip: None,
+                        details: json!(values.iter().cloned().collect::<serde_json::Map<_, _>>()),
+                    },
+                )?;
+            }
+            settings::all(conn)
+        })
+    })
+    .await?;
+    Ok(web::Json(settings_body(&rows)))
+}

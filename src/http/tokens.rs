@@ -1,0 +1,173 @@
+//! API tokens for CRMs, scripts and dashboards (administrators only). A token acts as its
+//! user, narrowed to its scopes; its secret is shown once, at creation.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::Utc;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Caller;
+use super::dto::{CreateTokenRequest, CreatedTokenResponse, TokenResponse};
+use crate::db::{self, audit, tokens, users};
+use crate::domain::people::{DisplayName, Scope, parse_scopes};
+use crate::error::ApiError;
+use crate::security;
+
+const MAX_EXPIRY_DAYS: u32 = 3650;
+
+fn token_response(row: tokens::TokenRow) -> TokenResponse {
+    TokenResponse {
+        id: row.id,
+        name: row.name,
+        user_id: row.user_id,
+        scopes: row.scopes,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        expires_at: row.expires_at,
+    }
+}
+
+/// Live API tokens of every user, newest first (administrators).
+#[utoipa::path(tag = "tokens", responses((status = 200, body = Vec<TokenResponse>), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/tokens")]
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<web::Json<Vec<TokenResponse>>, ApiError> {
+    caller.require_admin()?;
+    let rows = db::run(&state.pool, |conn| tokens::list_api(conn, None)).await?;
+    Ok(web::Json(rows.into_iter().map(token_response).collect()))
+}
+
+/// Create an API token (administrators). The answer holds the secret, once.
+#[utoipa::path(
+    tag = "tokens",
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, body = CreatedTokenResponse),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+    )
+)]
+#[post("/tokens")]
+pub async fn create_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<CreateTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let body = body.into_inner();
+    let name = DisplayName::parse("name", &body.name)?;
+    let scopes = parse_scopes(&body.scopes)?;
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days @ 1..=MAX_EXPIRY_DAYS) => {
+            Some(Utc::now() + chrono::Duration::days(i64::from(days)))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "expires_in_days",
+                format!("expires_in_days: between 1 and {MAX_EXPIRY_DAYS}"),
+            ));
+        }
+    };
+    let owner = body.user_id.unwrap_or(caller.user_id.0);
+    let actor = caller.user_id.0;
+    let secret = security::new_token()?;
+    let created = db::run(&state.pool, move |conn| {
+        let Some(user) = users::find(conn, owner)? else {
+            return Ok(Err(ApiError::invalid("user_id", "user_id: no such user")));
+        };
+        Ok(Ok(issue(
+            conn,
+            &user,
+            name.as_str(),
+            &scopes,
+            expires_at,
+            Some(actor),
+            &secret,
+        )?))
+    })
+    .await??;
+    Ok(HttpResponse::Created().json(CreatedTokenResponse {
+        token: token_response(created.0),
+        token_secret: created.1,
+    }))
+}
+
+/// Issues an API token for `user` and records it in the audit log. Also used by
+/// `dialogi token create`.
+pub fn issue(
+    conn: &mut diesel::PgConnection,
+    user: &users::UserRow,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<chrono::DateTime<Utc>>,
+    actor: Option<i64>,
+    secret: &str,
+) -> Result<(tokens::TokenRow, String), db::DbError> {
+    let digest = security::token_digest(secret);
+    let row = tokens::insert(
+        conn,
+        &tokens::NewTokenRow {
+            kind: tokens::KIND_API,
+            user_id: user.id,
+            token_hash: &digest,
+            csrf_token: None,
+            name,
+            scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            created_by: actor,
+            expires_at,
+        },
+    )?;
+    audit::record(
+        conn,
+        &audit::NewAuditRow {
+            actor_user_id: actor,
+            action: "token_created",
+            target: format!("token:{}", row.id),
+            ip: None,
+            details: json!({ "user_id": user.id, "scopes": row.scopes }),
+        },
+    )?;
+    Ok((row, secret.to_owned()))
+}
+
+/// Revoke an API token (administrators).
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody))
+)]
+#[delete("/tokens/{id}")]
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    let actor = caller.user_id.0;
+    let revoked = db::run(&state.pool, move |conn| {
+        let revoked = tokens::revoke(conn, id, tokens::KIND_API, None, Utc::now())?;
+        if revoked {
+            audit::record(
+                conn,
+                &audit::NewAuditRow {
+                    actor_user_id: Some(actor),
+                    action: "token_revoked",
+                    target: format!("token:{id}"),
+                    ip: None,
+                    details: json!({}),
+                },
+            )?;
+        }
+        Ok(revoked)
+    })
+    .await?;
+    if revoked {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("token"))
+    }
+}

@@ -1,0 +1,26 @@
+//! Dialogi: a self-hosted operator inbox for messenger conversations.
+//!
+//! # Layout
+//! - [`config`]: settings from flags and environment, passed down (no globals).
+//! - [`startup`]: builds the HTTP server on an address, exposes the bound port.
+//! - [`telemetry`]: tracing setup; blocking work that keeps its span.
+//! - [`error`]: the one mapping from errors to HTTP statuses and JSON bodies.
+//! - [`security`]: password hashes, random tokens, constant-time comparison.
+//! - [`domain`]: pure rules and validated values; imports nothing of the project.
+//! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
+//! - [`http`]: routes, wire types (`dto`) and thin handlers.
+//! - [`demo`]: the demo company for `dialogi demo` / `--demo`.
+//!
+//! Dependencies point one way: `http` → `db`, `domain`, `security`; `db` → `domain`;
+//! `domain` → nothing. Database rows, domain values and wire types are three families of
+//! types, converted explicitly.
+
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod security;
+pub mod startup;
+pub mod telemetry;

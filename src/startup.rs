@@ -1,0 +1,110 @@
+//! Builds the HTTP server on a given address (port 0 in tests) and exposes the port it
+//! bound. `main` and the test harness both start the application through here.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::config::Config;
+use crate::db::DbPool;
+use crate::http::{self, ApiDoc, AppState};
+
+/// Headers on every answer: a strict Content-Security-Policy (no inline scripts), no
+/// sniffing, no framing, no referrer, and no caching of API answers.
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+];
+
+/// A running (not yet awaited) server and the port it listens on.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `config.listen` and prepares the server; it serves once awaited.
+    pub fn build(config: Config, pool: DbPool) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&config.listen)?;
+        let port = listener.local_addr()?.port();
+        let workers = config.workers;
+        let state = web::Data::new(AppState::new(Arc::new(config), pool, metrics_handle()));
+        let mut server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .configure(http::routes)
+                .split_for_parts();
+            let spec = web::Data::new(api);
+            let headers = SECURITY_HEADERS
+                .iter()
+                .fold(DefaultHeaders::new(), |h, (name, value)| {
+                    h.add((*name, *value))
+                });
+            app.app_data(state.clone())
+                .app_data(spec)
+                .configure(http::extractor_configs)
+                .route("/api/openapi.json", web::get().to(openapi_json))
+                .default_service(web::to(http::not_found))
+                .wrap(headers)
+                .wrap(from_fn(http::record_metrics))
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(workers) = workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or a stop through `handle`), then drains connections.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn openapi_json(spec: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(spec.get_ref())
+}
+
+/// The Prometheus recorder is process-wide in the `metrics` crate: install it once.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder installed first (a host program) keeps working; ours then
+            // renders only what is recorded through it.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
