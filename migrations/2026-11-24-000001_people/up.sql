@@ -83,8 +83,8 @@ BEGIN
     RAISE EXCEPTION 'audit_log is append-only';
 END;
 $$;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_is_append_only();
 
 -- Answers to unsafe requests that carried an Idempotency-Key, replayed on a retry.
 CREATE TABLE idempotency_keys (
