@@ -107,8 +107,11 @@ fn run(cli: Cli, database: &Database) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => {
-            let mut conn = connect(&url)?;
             migrate(&url)?;
+            let mut conn = connect(&url)?;
+            if let Some(password) = ensure_admin(&mut conn, &config)? {
+                println!("Created the administrator `admin` with the password {password}");
+            }
             let summary = demo::fill(&mut conn)?;
             println!("{summary}");
             Ok(())

@@ -7,6 +7,7 @@
 //! Must not import `http`, `actors` or `channels`.
 
 pub mod audit;
+pub mod demo;
 pub mod embedded;
 pub mod org;
 pub mod schema;

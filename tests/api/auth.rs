@@ -10,17 +10,27 @@ async fn login_with_the_right_password_sets_a_strict_httponly_cookie_and_a_csrf_
     let app = spawn_app().await;
     let client = app.anonymous();
     let answer = client
-        .post("/api/v1/session", json!({"login": "ADMIN", "password": ADMIN_PASSWORD}))
+        .post(
+            "/api/v1/session",
+            json!({"login": "ADMIN", "password": ADMIN_PASSWORD}),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let cookie = answer.header("set-cookie").expect("a session cookie");
     assert!(cookie.starts_with("dialogi_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain HTTP on loopback: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP on loopback: {cookie}"
+    );
     assert_eq!(answer.body["user"]["login"], "admin");
     assert_eq!(answer.body["user"]["is_admin"], true);
-    assert!(answer.body["csrf_token"].as_str().is_some_and(|t| t.len() >= 32));
+    assert!(
+        answer.body["csrf_token"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 32)
+    );
     assert!(answer.body["user"].get("password_hash").is_none());
 
     let me = client.get("/api/v1/me").await;
@@ -32,7 +42,10 @@ async fn login_with_the_right_password_sets_a_strict_httponly_cookie_and_a_csrf_
         1
     );
     // Only the digest of the session token is stored.
-    let token = cookie["dialogi_session=".len()..].split(';').next().unwrap_or_default();
+    let token = cookie["dialogi_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap_or_default();
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM auth_tokens WHERE token_hash = convert_to('{token}', 'UTF8')"
@@ -46,9 +59,16 @@ async fn a_secure_cookie_is_set_when_configured() {
     let app = spawn_app_with(|c| c.secure_cookies = true).await;
     let answer = app
         .anonymous()
-        .post("/api/v1/session", json!({"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}))
+        .post(
+            "/api/v1/session",
+            json!({"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}),
+        )
         .await;
-    assert!(answer.header("set-cookie").is_some_and(|c| c.contains("Secure")));
+    assert!(
+        answer
+            .header("set-cookie")
+            .is_some_and(|c| c.contains("Secure"))
+    );
 }
 
 #[actix_web::test]
@@ -56,10 +76,16 @@ async fn a_wrong_password_and_an_unknown_login_get_the_same_401() {
     let app = spawn_app().await;
     let client = app.anonymous();
     let wrong = client
-        .post("/api/v1/session", json!({"login": ADMIN_LOGIN, "password": "not-the-password"}))
+        .post(
+            "/api/v1/session",
+            json!({"login": ADMIN_LOGIN, "password": "not-the-password"}),
+        )
         .await;
     let unknown = client
-        .post("/api/v1/session", json!({"login": "nobody", "password": "not-the-password"}))
+        .post(
+            "/api/v1/session",
+            json!({"login": "nobody", "password": "not-the-password"}),
+        )
         .await;
     for answer in [&wrong, &unknown] {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
@@ -81,13 +107,22 @@ async fn a_disabled_user_cannot_sign_in_and_their_open_sessions_end() {
     let olga = app.login("olga", "olga-password").await;
     let admin = app.admin().await;
     let answer = admin
-        .patch(&format!("/api/v1/users/{user_id}"), json!({"disabled": true}))
+        .patch(
+            &format!("/api/v1/users/{user_id}"),
+            json!({"disabled": true}),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    assert_eq!(olga.get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        olga.get("/api/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let again = app
         .anonymous()
-        .post("/api/v1/session", json!({"login": "olga", "password": "olga-password"}))
+        .post(
+            "/api/v1/session",
+            json!({"login": "olga", "password": "olga-password"}),
+        )
         .await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
 }
@@ -98,13 +133,19 @@ async fn logins_are_rate_limited_per_login_with_retry_after() {
     let client = app.anonymous();
     for _ in 0..3 {
         let answer = client
-            .post("/api/v1/session", json!({"login": ADMIN_LOGIN, "password": "guess-guess"}))
+            .post(
+                "/api/v1/session",
+                json!({"login": ADMIN_LOGIN, "password": "guess-guess"}),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     }
     // Even the right password waits now: the limit counts attempts, not failures.
     let limited = client
-        .post("/api/v1/session", json!({"login": "Admin", "password": ADMIN_PASSWORD}))
+        .post(
+            "/api/v1/session",
+            json!({"login": "Admin", "password": ADMIN_PASSWORD}),
+        )
         .await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.error(), "too_many_requests");
@@ -115,7 +156,10 @@ async fn logins_are_rate_limited_per_login_with_retry_after() {
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     // Another login from the same address is not affected by this login's limit.
     let other = client
-        .post("/api/v1/session", json!({"login": "someone", "password": "guess-guess"}))
+        .post(
+            "/api/v1/session",
+            json!({"login": "someone", "password": "guess-guess"}),
+        )
         .await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED);
 }
@@ -126,12 +170,18 @@ async fn logins_are_rate_limited_per_address() {
     let client = app.anonymous();
     for i in 0..4 {
         let answer = client
-            .post("/api/v1/session", json!({"login": format!("user{i}"), "password": "guess-guess"}))
+            .post(
+                "/api/v1/session",
+                json!({"login": format!("user{i}"), "password": "guess-guess"}),
+            )
             .await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     }
     let limited = client
-        .post("/api/v1/session", json!({"login": "user9", "password": "guess-guess"}))
+        .post(
+            "/api/v1/session",
+            json!({"login": "user9", "password": "guess-guess"}),
+        )
         .await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.header("retry-after").is_some());
@@ -182,7 +232,12 @@ async fn a_cookie_request_without_the_csrf_token_is_refused_and_changes_nothing(
                 .json(&json!({"name": "Sales"})),
         )
         .await;
-    assert_eq!(same_origin.status, StatusCode::CREATED, "{}", same_origin.text);
+    assert_eq!(
+        same_origin.status,
+        StatusCode::CREATED,
+        "{}",
+        same_origin.text
+    );
 }
 
 #[actix_web::test]
@@ -191,8 +246,15 @@ async fn signing_out_ends_the_session_on_the_server() {
     let admin = app.admin().await;
     let answer = admin.delete("/api/v1/session").await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
-    assert!(answer.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
-    assert_eq!(admin.get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        answer
+            .header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+    assert_eq!(
+        admin.get("/api/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM auth_tokens WHERE revoked_at IS NOT NULL"),
         1
@@ -206,8 +268,12 @@ async fn bearer_tokens_act_within_their_scopes() {
     let read_only = app.with_token(&app.token_for(operator, &["read"]).await);
     let writer = app.with_token(&app.token_for(operator, &["read", "write"]).await);
     let monitor = app.with_token(&app.token_for(operator, &["monitor"]).await);
-    let admin_token = app.with_token(&app.token_for(app.admin_id, &["read", "write", "admin"]).await);
-    let admin_without_scope = app.with_token(&app.token_for(app.admin_id, &["read", "write"]).await);
+    let admin_token = app.with_token(
+        &app.token_for(app.admin_id, &["read", "write", "admin"])
+            .await,
+    );
+    let admin_without_scope =
+        app.with_token(&app.token_for(app.admin_id, &["read", "write"]).await);
 
     let me = read_only.get("/api/v1/me").await;
     assert_eq!(me.status, StatusCode::OK);
@@ -216,11 +282,20 @@ async fn bearer_tokens_act_within_their_scopes() {
     assert!(me.body.get("csrf_token").is_none());
 
     // Writing needs the write scope (and tokens need no CSRF token).
-    let denied = read_only.put("/api/v1/settings", json!({"integration_enabled": false})).await;
+    let denied = read_only
+        .put("/api/v1/settings", json!({"integration_enabled": false}))
+        .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    assert!(denied.body["message"].as_str().unwrap_or_default().contains("write"));
+    assert!(
+        denied.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("write")
+    );
     // A writer who is not an administrator still may not change settings.
-    let not_admin = writer.put("/api/v1/settings", json!({"integration_enabled": false})).await;
+    let not_admin = writer
+        .put("/api/v1/settings", json!({"integration_enabled": false}))
+        .await;
     assert_eq!(not_admin.status, StatusCode::FORBIDDEN);
     // An administrator's token needs the admin scope too.
     let unscoped = admin_without_scope
@@ -233,7 +308,10 @@ async fn bearer_tokens_act_within_their_scopes() {
     assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text);
     assert_eq!(allowed.body["integration_enabled"], false);
     // A monitor-only token may not read the API.
-    assert_eq!(monitor.get("/api/v1/me").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        monitor.get("/api/v1/me").await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[actix_web::test]
@@ -246,24 +324,43 @@ async fn revoked_unknown_and_malformed_credentials_are_401() {
     let admin = app.admin().await;
     let list = admin.get("/api/v1/tokens").await;
     assert_eq!(list.status, StatusCode::OK);
-    assert!(!list.text.contains(&secret), "a token list never shows secrets");
+    assert!(
+        !list.text.contains(&secret),
+        "a token list never shows secrets"
+    );
     let id = list.body[0]["id"].as_i64().expect("a token id");
-    assert_eq!(admin.delete(&format!("/api/v1/tokens/{id}")).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(admin.delete(&format!("/api/v1/tokens/{id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin.delete(&format!("/api/v1/tokens/{id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        admin.delete(&format!("/api/v1/tokens/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     let revoked = token.get("/api/v1/me").await;
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
     assert_eq!(revoked.header("www-authenticate"), Some("Bearer"));
     assert_eq!(
-        app.with_token("not-a-real-token").get("/api/v1/me").await.status,
+        app.with_token("not-a-real-token")
+            .get("/api/v1/me")
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
     let basic = app
         .anonymous()
-        .send(app.anonymous().request(Method::GET, "/api/v1/me").header("Authorization", "Basic YWRtaW46YWRtaW4="))
+        .send(
+            app.anonymous()
+                .request(Method::GET, "/api/v1/me")
+                .header("Authorization", "Basic YWRtaW46YWRtaW4="),
+        )
         .await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.anonymous().get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.anonymous().get("/api/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[actix_web::test]
@@ -271,10 +368,16 @@ async fn a_session_token_cannot_be_used_as_a_bearer_token() {
     let app = spawn_app().await;
     let answer = app
         .anonymous()
-        .post("/api/v1/session", json!({"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}))
+        .post(
+            "/api/v1/session",
+            json!({"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}),
+        )
         .await;
     let cookie = answer.header("set-cookie").unwrap_or_default();
-    let session = cookie["dialogi_session=".len()..].split(';').next().unwrap_or_default();
+    let session = cookie["dialogi_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap_or_default();
     assert_eq!(
         app.with_token(session).get("/api/v1/me").await.status,
         StatusCode::UNAUTHORIZED
@@ -288,7 +391,10 @@ async fn unauthenticated_is_401_forbidden_is_403_and_missing_is_404() {
     let operator = app.login("petr", "petr-password").await;
     let admin = app.admin().await;
 
-    assert_eq!(app.anonymous().get("/api/v1/users").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.anonymous().get("/api/v1/users").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let forbidden = operator
         .post(
             "/api/v1/users",
@@ -297,8 +403,14 @@ async fn unauthenticated_is_401_forbidden_is_403_and_missing_is_404() {
         .await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     assert_eq!(forbidden.error(), "forbidden");
-    assert_eq!(admin.get("/api/v1/users/999999").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(admin.get("/api/v1/users/not-a-number").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin.get("/api/v1/users/999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin.get("/api/v1/users/not-a-number").await.status,
+        StatusCode::NOT_FOUND
+    );
     let no_route = admin.get("/api/v1/no-such-thing").await;
     assert_eq!(no_route.status, StatusCode::NOT_FOUND);
     assert_eq!(no_route.error(), "not_found");

@@ -16,12 +16,17 @@ async fn malformed_json_wrong_types_unknown_fields_and_oversize_bodies_are_refus
             .body(body)
     };
 
-    let malformed = admin.send(post_raw(b"{\"login\": ".to_vec(), "application/json")).await;
+    let malformed = admin
+        .send(post_raw(b"{\"login\": ".to_vec(), "application/json"))
+        .await;
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert_eq!(malformed.error(), "malformed_json");
 
     let wrong_type = admin
-        .post("/api/v1/users", json!({"login": 5, "password": "password-1", "display_name": "X"}))
+        .post(
+            "/api/v1/users",
+            json!({"login": 5, "password": "password-1", "display_name": "X"}),
+        )
         .await;
     assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(wrong_type.error(), "invalid_input");
@@ -33,7 +38,12 @@ async fn malformed_json_wrong_types_unknown_fields_and_oversize_bodies_are_refus
         )
         .await;
     assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(unknown_field.body["message"].as_str().unwrap_or_default().contains("is_root"));
+    assert!(
+        unknown_field.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is_root")
+    );
 
     let oversize = admin
         .send(post_raw(
@@ -44,22 +54,33 @@ async fn malformed_json_wrong_types_unknown_fields_and_oversize_bodies_are_refus
     assert_eq!(oversize.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(oversize.error(), "payload_too_large");
 
-    let not_json = admin.send(post_raw(b"login=x".to_vec(), "text/plain")).await;
+    let not_json = admin
+        .send(post_raw(b"login=x".to_vec(), "text/plain"))
+        .await;
     assert_eq!(not_json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let weak_password = admin
-        .post("/api/v1/users", json!({"login": "x", "password": "short", "display_name": "X"}))
+        .post(
+            "/api/v1/users",
+            json!({"login": "x", "password": "short", "display_name": "X"}),
+        )
         .await;
     assert_eq!(weak_password.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(weak_password.body["field"], "password");
 
     let bad_login = admin
-        .post("/api/v1/users", json!({"login": "иван", "password": "password-1", "display_name": "X"}))
+        .post(
+            "/api/v1/users",
+            json!({"login": "иван", "password": "password-1", "display_name": "X"}),
+        )
         .await;
     assert_eq!(bad_login.body["field"], "login");
 
     let blank_name = admin
-        .post("/api/v1/users", json!({"login": "x", "password": "password-1", "display_name": "  "}))
+        .post(
+            "/api/v1/users",
+            json!({"login": "x", "password": "password-1", "display_name": "  "}),
+        )
         .await;
     assert_eq!(blank_name.body["field"], "display_name");
 
@@ -72,11 +93,23 @@ async fn malformed_json_wrong_types_unknown_fields_and_oversize_bodies_are_refus
         .await;
     assert_eq!(bad_scope.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad_scope.body["field"], "scopes");
-    let no_scope = admin.post("/api/v1/tokens", json!({"name": "crm", "scopes": []})).await;
+    let no_scope = admin
+        .post("/api/v1/tokens", json!({"name": "crm", "scopes": []}))
+        .await;
     assert_eq!(no_scope.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    for answer in [&malformed, &wrong_type, &unknown_field, &oversize, &not_json] {
-        assert!(answer.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    for answer in [
+        &malformed,
+        &wrong_type,
+        &unknown_field,
+        &oversize,
+        &not_json,
+    ] {
+        assert!(
+            answer.body["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
         assert_eq!(
             answer.header("content-type"),
             Some("application/json"),
@@ -85,13 +118,19 @@ async fn malformed_json_wrong_types_unknown_fields_and_oversize_bodies_are_refus
         );
     }
     assert_eq!(app.count("SELECT count(*) FROM users"), 1);
-    assert_eq!(app.count("SELECT count(*) FROM auth_tokens WHERE kind = 'api'"), 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM auth_tokens WHERE kind = 'api'"),
+        0
+    );
 }
 
 #[actix_web::test]
 async fn a_login_body_with_missing_fields_is_refused_before_any_lookup() {
     let app = spawn_app().await;
-    let answer = app.anonymous().post("/api/v1/session", json!({"login": ADMIN_LOGIN})).await;
+    let answer = app
+        .anonymous()
+        .post("/api/v1/session", json!({"login": ADMIN_LOGIN}))
+        .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.count("SELECT count(*) FROM audit_log"), 0);
 }

@@ -114,7 +114,10 @@ fn the_database_refuses_invalid_statuses_and_inconsistent_rows() {
         );
     }
     let (kind, _) = violation(&mut conn, "DELETE FROM audit_log");
-    assert!(matches!(kind, DatabaseErrorKind::Unknown), "the audit log is append-only");
+    assert!(
+        matches!(kind, DatabaseErrorKind::Unknown),
+        "the audit log is append-only"
+    );
     conn.batch_execute("INSERT INTO audit_log (action) VALUES ('x')")
         .expect("appending works");
     let (kind, _) = violation(&mut conn, "UPDATE audit_log SET action = 'y'");
@@ -132,7 +135,10 @@ fn migrations_run_up_down_and_up_again() {
     assert!(db::migrations_complete(&mut conn).expect("status"));
     let reverted = conn.revert_all_migrations(db::MIGRATIONS).expect("down");
     assert_eq!(reverted.len(), total);
-    assert_eq!(user_tables(&mut conn), vec!["__diesel_schema_migrations".to_owned()]);
+    assert_eq!(
+        user_tables(&mut conn),
+        vec!["__diesel_schema_migrations".to_owned()]
+    );
     assert!(!db::migrations_complete(&mut conn).expect("status"));
     assert_eq!(db::run_migrations(&mut conn).expect("up again"), total);
     assert!(user_tables(&mut conn).len() > 20);
@@ -144,10 +150,12 @@ fn user_tables(conn: &mut PgConnection) -> Vec<String> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         tablename: String,
     }
-    diesel::sql_query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-        .load::<Table>(conn)
-        .expect("list tables")
-        .into_iter()
-        .map(|t| t.tablename)
-        .collect()
+    diesel::sql_query(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .load::<Table>(conn)
+    .expect("list tables")
+    .into_iter()
+    .map(|t| t.tablename)
+    .collect()
 }

@@ -121,7 +121,10 @@ async fn wait_ready(port: u16, server: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let client = reqwest::Client::new();
     loop {
-        if let Ok(response) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await
+        if let Ok(response) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
             && response.status().is_success()
         {
             return;
@@ -129,7 +132,10 @@ async fn wait_ready(port: u16, server: &mut Child) {
         if let Ok(Some(status)) = server.try_wait() {
             panic!("dialogi exited before it was ready: {status}");
         }
-        assert!(Instant::now() < deadline, "dialogi was not ready within a minute");
+        assert!(
+            Instant::now() < deadline,
+            "dialogi was not ready within a minute"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -138,7 +144,11 @@ fn stop_with(server: &mut Child, signal: Signal) -> String {
     kill(Pid::from_raw(server.id() as i32), signal).expect("signal dialogi");
     let output = std::mem::replace(server, Command::new("true").spawn().expect("placeholder"));
     let output = output.wait_with_output().expect("dialogi exits");
-    assert!(output.status.success(), "dialogi exited with {}", output.status);
+    assert!(
+        output.status.success(),
+        "dialogi exited with {}",
+        output.status
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

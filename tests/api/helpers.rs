@@ -70,9 +70,12 @@ fn cluster() -> &'static Cluster {
         let admin_url = url_pattern.replace("{db}", "postgres");
         let mut admin = PgConnection::establish(&admin_url)
             .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", quote_ident(&template)))
-            .execute(&mut admin)
-            .expect("drop an old template");
+        diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {}",
+            quote_ident(&template)
+        ))
+        .execute(&mut admin)
+        .expect("drop an old template");
         diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&template)))
             .execute(&mut admin)
             .expect("create the template database");
@@ -134,7 +137,11 @@ fn remove_stale_runs(base: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         if Path::new(&format!("/proc/{pid}")).exists() {
@@ -274,7 +281,6 @@ impl Drop for TestDatabase {
 /// The app under test, serving on its own database.
 pub struct TestApp {
     pub address: String,
-    pub port: u16,
     pub admin_id: i64,
     handle: actix_web::dev::ServerHandle,
     // Dropped after the server is told to stop (fields drop in declaration order).
@@ -320,7 +326,6 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        port,
         admin_id,
         handle,
         db,
@@ -427,9 +432,17 @@ impl TestApp {
     pub async fn login(&self, login: &str, password: &str) -> Client {
         let mut client = self.anonymous();
         let answer = client
-            .post("/api/v1/session", json!({"login": login, "password": password}))
+            .post(
+                "/api/v1/session",
+                json!({"login": login, "password": password}),
+            )
             .await;
-        assert_eq!(answer.status, StatusCode::OK, "login failed: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "login failed: {}",
+            answer.text
+        );
         client.csrf = answer.body["csrf_token"].as_str().map(str::to_owned);
         client
     }
@@ -491,7 +504,9 @@ impl Client {
     }
 
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.address));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.address));
         if let Some(token) = &self.bearer {
             request = request.bearer_auth(token);
         }
@@ -512,11 +527,13 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        self.send(self.request(Method::POST, path).json(&body)).await
+        self.send(self.request(Method::POST, path).json(&body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Answer {
-        self.send(self.request(Method::PATCH, path).json(&body)).await
+        self.send(self.request(Method::PATCH, path).json(&body))
+            .await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Answer {

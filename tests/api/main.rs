@@ -1,11 +1,14 @@
 //! Dialogi's integration tests: one binary, one module per area, all through the public
 //! interface (HTTP, the command line, the database's own guarantees).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod auth;
 mod bad_input;
 mod database;
+mod demo;
 mod embedded;
 mod operations;
 mod users;

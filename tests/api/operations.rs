@@ -38,7 +38,11 @@ async fn readiness_fails_when_the_database_is_gone() {
     let ready = client.get("/readyz").await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.body["status"], "unavailable");
-    assert!(!ready.text.contains("postgres"), "no internals leak: {}", ready.text);
+    assert!(
+        !ready.text.contains("postgres"),
+        "no internals leak: {}",
+        ready.text
+    );
     assert_eq!(client.get("/healthz").await.status, StatusCode::OK);
     diesel::sql_query(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
         .execute(&mut admin)
@@ -52,9 +56,21 @@ async fn metrics_are_in_prometheus_text_format() {
     client.get("/healthz").await;
     let metrics = client.get("/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(metrics.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
-    assert!(metrics.text.contains("http_requests_total"), "{}", metrics.text);
-    assert!(metrics.text.contains("route=\"/healthz\""), "{}", metrics.text);
+    assert!(
+        metrics
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    assert!(
+        metrics.text.contains("http_requests_total"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.contains("route=\"/healthz\""),
+        "{}",
+        metrics.text
+    );
 }
 
 #[actix_web::test]

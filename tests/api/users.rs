@@ -10,11 +10,21 @@ async fn an_admin_creates_a_user_with_a_department_and_roles_who_can_then_sign_i
     let app = spawn_app().await;
     let admin = app.admin().await;
     let role = admin
-        .post("/api/v1/roles", json!({"name": "Продажи", "description": "Отдел продаж"}))
+        .post(
+            "/api/v1/roles",
+            json!({"name": "Продажи", "description": "Отдел продаж"}),
+        )
         .await;
     assert_eq!(role.status, StatusCode::CREATED, "{}", role.text);
-    let department = admin.post("/api/v1/departments", json!({"name": "Москва"})).await;
-    assert_eq!(department.status, StatusCode::CREATED, "{}", department.text);
+    let department = admin
+        .post("/api/v1/departments", json!({"name": "Москва"}))
+        .await;
+    assert_eq!(
+        department.status,
+        StatusCode::CREATED,
+        "{}",
+        department.text
+    );
 
     let created = admin
         .post(
@@ -45,7 +55,10 @@ async fn an_admin_creates_a_user_with_a_department_and_roles_who_can_then_sign_i
     assert_eq!(users.status, StatusCode::OK);
     assert_eq!(users.body["items"].as_array().map(Vec::len), Some(2));
     assert_eq!(anna.get("/api/v1/roles").await.body[0]["name"], "Продажи");
-    assert_eq!(anna.get("/api/v1/departments").await.body[0]["name"], "Москва");
+    assert_eq!(
+        anna.get("/api/v1/departments").await.body[0]["name"],
+        "Москва"
+    );
 }
 
 #[actix_web::test]
@@ -53,7 +66,10 @@ async fn logins_are_unique_without_regard_to_case() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let body = |login: &str| json!({"login": login, "password": "password-1", "display_name": "X"});
-    assert_eq!(admin.post("/api/v1/users", body("Boris")).await.status, StatusCode::CREATED);
+    assert_eq!(
+        admin.post("/api/v1/users", body("Boris")).await.status,
+        StatusCode::CREATED
+    );
     let taken = admin.post("/api/v1/users", body("boris")).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.error(), "login_taken");
@@ -69,14 +85,30 @@ async fn users_are_paged_with_a_cursor() {
     let admin = app.admin().await;
     let first = admin.get("/api/v1/users?limit=2").await;
     assert_eq!(first.body["items"].as_array().map(Vec::len), Some(2));
-    let cursor = first.body["next_cursor"].as_str().expect("a next page").to_owned();
-    let second = admin.get(&format!("/api/v1/users?limit=2&cursor={cursor}")).await;
-    let third_cursor = second.body["next_cursor"].as_str().expect("a third page").to_owned();
-    let third = admin.get(&format!("/api/v1/users?limit=2&cursor={third_cursor}")).await;
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second = admin
+        .get(&format!("/api/v1/users?limit=2&cursor={cursor}"))
+        .await;
+    let third_cursor = second.body["next_cursor"]
+        .as_str()
+        .expect("a third page")
+        .to_owned();
+    let third = admin
+        .get(&format!("/api/v1/users?limit=2&cursor={third_cursor}"))
+        .await;
     assert_eq!(third.body["items"].as_array().map(Vec::len), Some(1));
     assert!(third.body["next_cursor"].is_null());
-    assert_eq!(admin.get("/api/v1/users?limit=201").await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(admin.get("/api/v1/users?cursor=abc").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        admin.get("/api/v1/users?limit=201").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        admin.get("/api/v1/users?cursor=abc").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }
 
 #[actix_web::test]
@@ -93,7 +125,10 @@ async fn changing_a_password_ends_the_users_sessions() {
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body["display_name"], "Вера");
-    assert_eq!(vera.get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        vera.get("/api/v1/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     app.login("vera", "new-vera-password").await;
 }
 
@@ -107,7 +142,10 @@ async fn an_admin_cannot_lock_themselves_out() {
         assert_eq!(answer.status, StatusCode::CONFLICT);
         assert_eq!(answer.error(), "cannot_lock_out_self");
     }
-    assert_eq!(app.count("SELECT count(*) FROM users WHERE is_admin AND NOT disabled"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE is_admin AND NOT disabled"),
+        1
+    );
 }
 
 #[actix_web::test]
@@ -123,13 +161,20 @@ async fn references_to_missing_roles_and_departments_are_refused() {
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.body["field"], "role_ids");
     let answer = admin
-        .patch(&format!("/api/v1/users/{}", app.admin_id), json!({"department_id": 4242}))
+        .patch(
+            &format!("/api/v1/users/{}", app.admin_id),
+            json!({"department_id": 4242}),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.body["field"], "department_id");
-    let duplicate_role = admin.post("/api/v1/roles", json!({"name": "Support"})).await;
+    let duplicate_role = admin
+        .post("/api/v1/roles", json!({"name": "Support"}))
+        .await;
     assert_eq!(duplicate_role.status, StatusCode::CREATED);
-    let again = admin.post("/api/v1/roles", json!({"name": "support"})).await;
+    let again = admin
+        .post("/api/v1/roles", json!({"name": "support"}))
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.error(), "role_taken");
     assert_eq!(app.count("SELECT count(*) FROM users"), 1);
