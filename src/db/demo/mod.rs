@@ -8,6 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
+mod content;
+
+use self::content::*;
 use super::DbError;
 use super::schema::{
     account_grants, channel_accounts, clients, close_reasons, contact_persons, departments,
@@ -53,206 +56,6 @@ impl Dice {
         self.below(100) < percent
     }
 }
-
-struct Operator {
-    login: &'static str,
-    name: &'static str,
-    department: usize,
-    role: usize,
-    locale: &'static str,
-}
-
-const OPERATORS: [Operator; 5] = [
-    Operator {
-        login: "anna",
-        name: "Анна Петрова",
-        department: 0,
-        role: 0,
-        locale: "ru",
-    },
-    Operator {
-        login: "boris",
-        name: "Борис Смирнов",
-        department: 0,
-        role: 0,
-        locale: "ru",
-    },
-    Operator {
-        login: "john",
-        name: "John Carter",
-        department: 0,
-        role: 0,
-        locale: "en",
-    },
-    Operator {
-        login: "elena",
-        name: "Елена Козлова",
-        department: 1,
-        role: 1,
-        locale: "ru",
-    },
-    Operator {
-        login: "dmitry",
-        name: "Дмитрий Иванов",
-        department: 1,
-        role: 1,
-        locale: "ru",
-    },
-];
-
-const FIRST_NAMES: [&str; 16] = [
-    "Алексей",
-    "Мария",
-    "Сергей",
-    "Ольга",
-    "Николай",
-    "Татьяна",
-    "Игорь",
-    "Наталья",
-    "Павел",
-    "Светлана",
-    "Михаил",
-    "Ирина",
-    "Юлия",
-    "Артём",
-    "Ксения",
-    "Виктор",
-];
-const LAST_NAMES: [&str; 12] = [
-    "Соколов",
-    "Кузнецов",
-    "Попов",
-    "Васильев",
-    "Морозов",
-    "Новиков",
-    "Фёдоров",
-    "Волков",
-    "Лебедев",
-    "Егоров",
-    "Орлов",
-    "Зайцев",
-];
-const ENGLISH_NAMES: [&str; 8] = [
-    "Emily Watson",
-    "James Miller",
-    "Sophie Turner",
-    "Daniel Brooks",
-    "Olivia Reed",
-    "Michael Grant",
-    "Laura Stone",
-    "Peter Hall",
-];
-const COMPANIES: [&str; 8] = [
-    "ООО «Ромашка»",
-    "АО «Северный ветер»",
-    "ИП Сидоров",
-    "ООО «ТехноСтрой»",
-    "ООО «Вкусная еда»",
-    "Bright Line Ltd",
-    "ООО «Логистик Плюс»",
-    "Harbor Trading LLC",
-];
-
-const SALES_RU: [(&str, &str); 8] = [
-    (
-        "Здравствуйте! Сколько стоит доставка в Казань?",
-        "Добрый день! Доставка в Казань — 450 ₽, 2–3 дня.",
-    ),
-    (
-        "Есть ли у вас скидки для оптовых покупателей?",
-        "Да, от 50 единиц скидка 12%. Подготовить предложение?",
-    ),
-    (
-        "Хочу заказать 20 коробок бумаги А4",
-        "Отлично, оформляю счёт. Куда его отправить?",
-    ),
-    (
-        "Можно оплатить по безналу?",
-        "Конечно, выставим счёт на вашу организацию.",
-    ),
-    (
-        "Подскажите, когда будет поступление?",
-        "Ожидаем поставку в четверг, сразу сообщим.",
-    ),
-    (
-        "А есть модель побольше?",
-        "Есть, на 15 литров. Отправляю фото и характеристики.",
-    ),
-    (
-        "Интересует установка под ключ",
-        "Наш инженер может приехать на замер завтра с 10 до 14.",
-    ),
-    (
-        "Спасибо, подумаю",
-        "Хорошо! Если появятся вопросы — пишите, всегда на связи.",
-    ),
-];
-const SUPPORT_RU: [(&str, &str); 8] = [
-    (
-        "Не приходит код подтверждения",
-        "Проверьте, пожалуйста, папку «Спам». Отправили код повторно.",
-    ),
-    (
-        "Заказ №4521 до сих пор не доставлен",
-        "Приносим извинения! Заказ у курьера, доставка сегодня до 18:00.",
-    ),
-    (
-        "Как вернуть товар?",
-        "Оформите возврат в личном кабинете, курьер заберёт товар бесплатно.",
-    ),
-    (
-        "Приложение вылетает при оплате",
-        "Обновите приложение до версии 3.4 — ошибка исправлена.",
-    ),
-    (
-        "Списали деньги дважды",
-        "Вижу двойное списание, возврат придёт в течение 3 рабочих дней.",
-    ),
-    (
-        "Где найти инструкцию?",
-        "Инструкция в разделе «Документы», отправляю ссылку.",
-    ),
-    (
-        "Можно поменять адрес доставки?",
-        "Да, изменил адрес. Курьер получит его автоматически.",
-    ),
-    ("Всё получилось, спасибо!", "Рады помочь! Хорошего дня."),
-];
-const ENGLISH: [(&str, &str); 6] = [
-    (
-        "Hi! Do you ship to Riga?",
-        "Hello! Yes, delivery to Riga takes 4–5 days.",
-    ),
-    (
-        "I'd like a quote for 100 units",
-        "Sure, I'll prepare it today. Which email should I use?",
-    ),
-    (
-        "My order hasn't arrived yet",
-        "Sorry about that! It's with the courier and arrives tomorrow.",
-    ),
-    ("Can I pay by card?", "Yes, we accept Visa and Mastercard."),
-    (
-        "Is there a warranty?",
-        "Two years, and we replace faulty units for free.",
-    ),
-    ("Thanks, that's all", "You're welcome! Have a great day."),
-];
-const INTEREST_TITLES: [&str; 6] = [
-    "Поставка бумаги на квартал",
-    "Установка оборудования под ключ",
-    "Оптовый заказ канцтоваров",
-    "Годовое обслуживание",
-    "Annual supply contract",
-    "Пробная партия",
-];
-const EXTRA_CLOSE_REASONS: [&str; 5] = [
-    "Вопрос решён",
-    "Спам",
-    "Дорого",
-    "Выбрали конкурента",
-    "Не целевое обращение",
-];
 
 /// Fills the database with the demo company. `password_hash` is the Argon2 hash every demo
 /// operator gets. Fails (changing nothing) when the database is not empty.
@@ -570,7 +373,7 @@ fn fill_in_transaction(
                             interests::client_id.eq(client_id),
                             interests::title.eq(title),
                             interests::status.eq(interest_status),
-                            interests::amount_minor.eq((dice.below(90) as i64 + 10) * 1_000_00),
+                            interests::amount_minor.eq((dice.below(90) as i64 + 10) * 100_000), // in kopecks
                             interests::currency.eq("RUB"),
                             interests::responsible_user_id.eq(responsible),
                             interests::created_by.eq(responsible),
