@@ -7,14 +7,17 @@
 //! - [`error`]: the one mapping from errors to HTTP statuses and JSON bodies.
 //! - [`security`]: password hashes, random tokens, constant-time comparison.
 //! - [`domain`]: pure rules and validated values; imports nothing of the project.
+//! - [`actors`]: the registry, account and dialog actors; every change goes through them.
 //! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
 //! - [`http`]: routes, wire types (`dto`) and thin handlers.
 //! - [`demo`]: the demo company for `dialogi demo` / `--demo`.
 //!
-//! Dependencies point one way: `http` → `db`, `domain`, `security`; `db` → `domain`;
+//! Dependencies point one way: `http` → `actors` → `db` → `domain`; `http` also reads
+//! `db` directly for lists and reports; `db` → `domain`;
 //! `domain` → nothing. Database rows, domain values and wire types are three families of
 //! types, converted explicitly.
 
+pub mod actors;
 pub mod config;
 pub mod db;
 pub mod demo;

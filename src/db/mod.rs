@@ -6,9 +6,15 @@
 //! module's files; callers convert them to `domain` values or `http::dto` types.
 //! Must not import `http`, `actors` or `channels`.
 
+pub mod accounts;
 pub mod audit;
+pub mod clients;
 pub mod demo;
+pub mod dialog_list;
+pub mod dialogs;
 pub mod embedded;
+pub mod events;
+pub mod messages;
 pub mod org;
 pub mod schema;
 pub mod settings;
@@ -43,6 +49,12 @@ pub enum DbError {
     Cancelled,
     #[error("migrations: {0}")]
     Migration(String),
+    /// A guarded update found the row changed by someone else; nothing was written.
+    #[error("the record changed meanwhile")]
+    VersionConflict,
+    /// A rule of the data that the caller should have kept was broken.
+    #[error("inconsistent request: {0}")]
+    Invariant(&'static str),
 }
 
 impl DbError {

@@ -34,4 +34,10 @@ id_type!(
     DialogId,
     /// A message, inbound, outbound or system line.
     MessageId,
+    /// A person's identity on one channel account.
+    InterlocutorId,
+    /// An interest (deal) of a client.
+    InterestId,
+    /// A reason a dialog was closed with.
+    CloseReasonId,
 );

@@ -2,7 +2,10 @@
 //! decisions made on them. No I/O here: nothing from actix, diesel, tokio or the network.
 //! Everything else may import `domain`; `domain` imports nothing of the project.
 
+pub mod access;
+pub mod dialog;
 pub mod ids;
 pub mod people;
+pub mod sections;
 
 pub use ids::*;

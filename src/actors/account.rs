@@ -1,0 +1,240 @@
+//! `AccountActor`: one per channel account. Inbound messages of the account pass through
+//! it one at a time: it drops a message it already stored (the channel's own id), resolves
+//! the interlocutor to a client or prospect (R5), finds the one active dialog or opens a
+//! new one (R19) with the account's responsible (R6), lead flag (R3) and the client's
+//! active interest (R7), and hands the message to the dialog's actor.
+//!
+//! Channels (a later issue) call it through `Engine::inbound` with an `Inbound` built from
+//! the channel's wire format; tests call it the same way.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+
+use super::dialog::DialogCommand;
+use super::registry::Registry;
+use super::{ASK_TIMEOUT, EngineError};
+use crate::db::clients::{self, Sender};
+use crate::db::dialogs::{self, NewAttachment, NewContent, NewDialogRow};
+use crate::db::{self, DbError, DbPool, accounts, messages};
+use crate::domain::UserId;
+use crate::domain::access::Rights;
+use crate::domain::dialog::{Actor as Who, Command, Rejection};
+
+const IDLE_AFTER: Duration = Duration::from_secs(900);
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+
+/// A message from a channel, already verified and parsed by the channel module.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub sender: Sender,
+    /// The channel's id of the message, unique within the account.
+    pub channel_message_id: String,
+    pub text: String,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+impl Message for Inbound {
+    type Result = Result<InboundOutcome, EngineError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundOutcome {
+    Stored {
+        dialog_id: i64,
+        message_id: i64,
+        opened_dialog: bool,
+    },
+    /// The account had stored this message already; nothing was written.
+    Duplicate,
+}
+
+pub struct AccountActor {
+    id: i64,
+    generation: u64,
+    pool: DbPool,
+    registry: Registry,
+    last_used: Instant,
+}
+
+impl AccountActor {
+    pub fn new(id: i64, generation: u64, pool: DbPool, registry: Registry) -> Self {
+        Self {
+            id,
+            generation,
+            pool,
+            registry,
+            last_used: Instant::now(),
+        }
+    }
+}
+
+impl Actor for AccountActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(IDLE_CHECK, |actor, ctx| {
+            if actor.last_used.elapsed() >= IDLE_AFTER {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.registry.forget_account(self.id, self.generation);
+    }
+}
+
+/// The system acting for inbound messages: it sees everything and is nobody.
+fn system() -> Who {
+    Who {
+        user: UserId(0),
+        roles: Vec::new(),
+        rights: Rights::ALL,
+    }
+}
+
+enum Target {
+    Duplicate,
+    Dialog { id: i64, opened: bool },
+}
+
+impl Handler<Inbound> for AccountActor {
+    type Result = AtomicResponse<Self, Result<InboundOutcome, EngineError>>;
+
+    fn handle(&mut self, inbound: Inbound, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_used = Instant::now();
+        let (account_id, pool, registry) = (self.id, self.pool.clone(), self.registry.clone());
+        AtomicResponse::new(Box::pin(
+            async move { deliver(account_id, &pool, &registry, inbound).await }.into_actor(self),
+        ))
+    }
+}
+
+async fn deliver(
+    account_id: i64,
+    pool: &DbPool,
+    registry: &Registry,
+    inbound: Inbound,
+) -> Result<InboundOutcome, EngineError> {
+    // A dialog may close between finding it and appending: then open the next one.
+    for _ in 0..3 {
+        let message = inbound.clone();
+        let target = db::run(pool, move |conn| {
+            Ok(find_target(conn, account_id, &message))
+        })
+        .await??;
+        let (dialog_id, opened) = match target {
+            Target::Duplicate => return Ok(InboundOutcome::Duplicate),
+            Target::Dialog { id, opened } => (id, opened),
+        };
+        let command = DialogCommand {
+            actor: system(),
+            command: Command::Inbound,
+            content: Some(NewContent::Inbound {
+                text: inbound.text.clone(),
+                channel_message_id: inbound.channel_message_id.clone(),
+                channel_sent_at: inbound.sent_at,
+                attachments: inbound.attachments.clone(),
+            }),
+            close_reason_id: None,
+            comment: None,
+            new_interest: None,
+        };
+        let answer = registry
+            .dialog(dialog_id)
+            .send(command)
+            .timeout(ASK_TIMEOUT)
+            .await?;
+        match answer {
+            Ok(outcome) => {
+                return Ok(InboundOutcome::Stored {
+                    dialog_id,
+                    message_id: outcome.message_ids.last().copied().unwrap_or_default(),
+                    opened_dialog: opened,
+                });
+            }
+            Err(EngineError::Rejected(Rejection::Closed)) => continue,
+            // Another process stored the same channel message first.
+            Err(EngineError::Db(error)) if is_duplicate_message(&error) => {
+                return Ok(InboundOutcome::Duplicate);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(EngineError::Db(DbError::VersionConflict))
+}
+
+fn is_duplicate_message(error: &DbError) -> bool {
+    error
+        .constraint()
+        .is_some_and(|(_, name)| name == "messages_channel_message_key")
+}
+
+/// Dedup, interlocutor, dialog: everything before the message is appended.
+fn find_target(
+    conn: &mut PgConnection,
+    account_id: i64,
+    inbound: &Inbound,
+) -> Result<Target, EngineError> {
+    if messages::channel_message_exists(conn, account_id, &inbound.channel_message_id)? {
+        return Ok(Target::Duplicate);
+    }
+    let account = accounts::find(conn, account_id)?.ok_or(EngineError::NotFound)?;
+    let now = Utc::now();
+    let interlocutor = match clients::resolve_interlocutor(
+        conn,
+        account_id,
+        &inbound.sender,
+        account.create_clients,
+        now,
+    ) {
+        Ok(found) => found,
+        Err(DbError::VersionConflict) => {
+            clients::find_interlocutor(conn, account_id, &inbound.sender.external_id)?
+                .ok_or(EngineError::Db(DbError::VersionConflict))?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(active) = dialogs::find_active(conn, account_id, interlocutor.id)? {
+        return Ok(Target::Dialog {
+            id: active.id,
+            opened: false,
+        });
+    }
+    let interest_id = match (account.auto_link_interests, interlocutor.client_id) {
+        (true, Some(client)) => clients::active_interests(conn, client)?
+            .first()
+            .map(|i| i.id),
+        _ => None,
+    };
+    let new = NewDialogRow {
+        account_id,
+        interlocutor_id: interlocutor.id,
+        client_id: interlocutor.client_id,
+        responsible_user_id: account.responsible_user_id,
+        responsible_role_id: account.responsible_role_id,
+        is_lead: account.lead_source,
+        interest_id,
+        created_at: now,
+        last_message_at: Some(now),
+    };
+    match dialogs::open(conn, &new)? {
+        Some(opened) => Ok(Target::Dialog {
+            id: opened.id,
+            opened: true,
+        }),
+        // Another process opened it a moment ago (the partial unique index decided).
+        None => {
+            let active = dialogs::find_active(conn, account_id, interlocutor.id)?
+                .ok_or(EngineError::Db(DbError::VersionConflict))?;
+            Ok(Target::Dialog {
+                id: active.id,
+                opened: false,
+            })
+        }
+    }
+}

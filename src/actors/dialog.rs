@@ -1,0 +1,313 @@
+//! `DialogActor`: one per active dialog. It takes one command at a time (an atomic
+//! response: the mailbox waits until the command is committed), decides it with the pure
+//! state machine, and commits it with a version-guarded update, its messages and its
+//! events in one transaction, on the blocking pool. When another process changed the
+//! dialog meanwhile, the guard fails, the actor reloads and decides again.
+//!
+//! It keeps the dialog's row between commands and stops itself when idle or closed.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use diesel::PgConnection;
+
+use super::EngineError;
+use super::registry::Registry;
+use crate::db::dialogs::{self, Change, DialogRow, NewContent, NewInterest};
+use crate::db::{self, DbError, DbPool, accounts, clients};
+use crate::domain::dialog::{self as machine, Actor as Who, Command, Target};
+
+/// An idle dialog actor stops after this long; the next command starts a new one.
+const IDLE_AFTER: Duration = Duration::from_secs(300);
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+/// Version conflicts (another process) are retried this many times.
+const ATTEMPTS: usize = 3;
+
+/// A command on a dialog by a user (or by the system for inbound messages).
+#[derive(Debug, Clone)]
+pub struct DialogCommand {
+    pub actor: Who,
+    pub command: Command,
+    /// The inbound message or the reply that comes with the command.
+    pub content: Option<NewContent>,
+    pub close_reason_id: Option<i64>,
+    pub comment: Option<String>,
+    /// The interest "accept lead" creates.
+    pub new_interest: Option<NewInterest>,
+}
+
+impl Message for DialogCommand {
+    type Result = Result<Outcome, EngineError>;
+}
+
+/// The dialog after a command, and the messages the command wrote.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub dialog: DialogRow,
+    pub message_ids: Vec<i64>,
+    /// False when the command changed nothing (e.g. accepting your own dialog).
+    pub changed: bool,
+}
+
+/// Move a user's read mark up to a message of this dialog (the newest when `None`).
+#[derive(Debug, Clone)]
+pub struct MarkRead {
+    pub user_id: i64,
+    pub up_to: Option<i64>,
+}
+
+impl Message for MarkRead {
+    type Result = Result<i64, EngineError>;
+}
+
+#[derive(Debug, Clone)]
+struct Loaded {
+    row: DialogRow,
+    require_close_reason: bool,
+}
+
+pub struct DialogActor {
+    id: i64,
+    generation: u64,
+    pool: DbPool,
+    registry: Registry,
+    loaded: Option<Loaded>,
+    last_used: Instant,
+}
+
+impl DialogActor {
+    pub fn new(id: i64, generation: u64, pool: DbPool, registry: Registry) -> Self {
+        Self {
+            id,
+            generation,
+            pool,
+            registry,
+            loaded: None,
+            last_used: Instant::now(),
+        }
+    }
+}
+
+impl Actor for DialogActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(IDLE_CHECK, |actor, ctx| {
+            if actor.last_used.elapsed() >= IDLE_AFTER {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.registry.forget_dialog(self.id, self.generation);
+    }
+}
+
+impl Handler<DialogCommand> for DialogActor {
+    type Result = AtomicResponse<Self, Result<Outcome, EngineError>>;
+
+    fn handle(&mut self, command: DialogCommand, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_used = Instant::now();
+        let (id, pool, loaded) = (self.id, self.pool.clone(), self.loaded.clone());
+        AtomicResponse::new(Box::pin(
+            async move {
+                db::run(&pool, move |conn| Ok(execute(conn, id, loaded, command)))
+                    .await
+                    .map_err(EngineError::from)
+                    .and_then(|result| result)
+            }
+            .into_actor(self)
+            .map(|result, actor, ctx| {
+                match &result {
+                    Ok((loaded, _)) => {
+                        let closed = loaded.row.status == "closed";
+                        actor.loaded = Some(loaded.clone());
+                        if closed {
+                            ctx.stop();
+                        }
+                    }
+                    // The cached row may be stale after an error: read it afresh next time.
+                    Err(_) => actor.loaded = None,
+                }
+                result.map(|(_, outcome)| outcome)
+            }),
+        ))
+    }
+}
+
+impl Handler<MarkRead> for DialogActor {
+    type Result = AtomicResponse<Self, Result<i64, EngineError>>;
+
+    fn handle(&mut self, read: MarkRead, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_used = Instant::now();
+        let (id, pool) = (self.id, self.pool.clone());
+        AtomicResponse::new(Box::pin(
+            async move {
+                db::run(&pool, move |conn| {
+                    let Some(dialog) = dialogs::find(conn, id)? else {
+                        return Ok(Err(EngineError::NotFound));
+                    };
+                    let up_to = match read.up_to {
+                        Some(message) if dialogs::has_message(conn, id, message)? => message,
+                        Some(_) => {
+                            return Ok(Err(EngineError::invalid(
+                                "up_to_message_id",
+                                "up_to_message_id: not a message of this dialog",
+                            )));
+                        }
+                        None => match dialog.last_inbound_message_id {
+                            Some(last) => last,
+                            None => return Ok(Ok(0)),
+                        },
+                    };
+                    Ok(Ok(dialogs::mark_read(
+                        conn,
+                        &dialog,
+                        read.user_id,
+                        up_to,
+                        Utc::now(),
+                    )?))
+                })
+                .await
+                .map_err(EngineError::from)
+                .and_then(|result| result)
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+fn load(conn: &mut PgConnection, id: i64) -> Result<Loaded, EngineError> {
+    let row = dialogs::find(conn, id)?.ok_or(EngineError::NotFound)?;
+    let require_close_reason = accounts::find(conn, row.account_id)?
+        .map(|a| a.require_close_reason)
+        .unwrap_or(false);
+    Ok(Loaded {
+        row,
+        require_close_reason,
+    })
+}
+
+/// Decides and commits one command; runs on the blocking pool.
+fn execute(
+    conn: &mut PgConnection,
+    id: i64,
+    cached: Option<Loaded>,
+    command: DialogCommand,
+) -> Result<(Loaded, Outcome), EngineError> {
+    let mut fresh = cached.is_none();
+    let mut current = match cached {
+        Some(loaded) => loaded,
+        None => load(conn, id)?,
+    };
+    for _ in 0..ATTEMPTS {
+        validate(conn, &current.row, &command)?;
+        let state = current.row.state(current.require_close_reason);
+        let events = match machine::decide(&state, &command.command, &command.actor) {
+            Ok(events) => events,
+            // A refusal based on a cached row is checked against the database once.
+            Err(_) if !fresh => {
+                current = load(conn, id)?;
+                fresh = true;
+                continue;
+            }
+            Err(rejection) => return Err(rejection.into()),
+        };
+        if events.is_empty() {
+            let outcome = Outcome {
+                dialog: current.row.clone(),
+                message_ids: Vec::new(),
+                changed: false,
+            };
+            return Ok((current, outcome));
+        }
+        let after = events
+            .iter()
+            .cloned()
+            .fold(state, |s, e| machine::apply(s, &e));
+        let change = Change {
+            dialog_id: id,
+            account_id: current.row.account_id,
+            expected_version: current.row.version,
+            actor: (command.actor.user.0 > 0).then_some(command.actor.user.0),
+            events,
+            after,
+            content: command.content.clone(),
+            close_reason_id: command.close_reason_id,
+            comment: command.comment.clone(),
+            new_interest: command.new_interest.clone(),
+            now: Utc::now(),
+        };
+        match dialogs::commit(conn, &change) {
+            Ok(committed) => {
+                current.row = committed.dialog.clone();
+                let outcome = Outcome {
+                    dialog: committed.dialog,
+                    message_ids: committed.message_ids,
+                    changed: true,
+                };
+                return Ok((current, outcome));
+            }
+            Err(DbError::VersionConflict) => {
+                current = load(conn, id)?;
+                fresh = true;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(DbError::VersionConflict.into())
+}
+
+/// Checks what the command refers to, against the database.
+fn validate(
+    conn: &mut PgConnection,
+    dialog: &DialogRow,
+    command: &DialogCommand,
+) -> Result<(), EngineError> {
+    if let Some(reason) = command.close_reason_id {
+        match clients::find_close_reason(conn, reason)? {
+            Some(found) if !found.archived => {}
+            _ => {
+                return Err(EngineError::invalid(
+                    "reason_id",
+                    "reason_id: no such close reason",
+                ));
+            }
+        }
+    }
+    match &command.command {
+        Command::Redirect {
+            to: Target::User(user),
+        } => {
+            let rights = accounts::access_of(conn, user.0)?
+                .rights(crate::domain::AccountId(dialog.account_id));
+            if !rights.send {
+                return Err(EngineError::invalid(
+                    "user_id",
+                    "user_id: no such user, or they may not answer on this account",
+                ));
+            }
+        }
+        Command::Redirect {
+            to: Target::Role(role),
+        } => {
+            if crate::db::org::count_roles(conn, &[role.0])? != 1 {
+                return Err(EngineError::invalid("role_id", "role_id: no such role"));
+            }
+        }
+        Command::LinkInterest { interest } => {
+            let belongs = clients::find_interest(conn, interest.0)?
+                .is_some_and(|found| Some(found.client_id) == dialog.client_id);
+            if !belongs {
+                return Err(EngineError::invalid(
+                    "interest_id",
+                    "interest_id: no such interest of this dialog's client",
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

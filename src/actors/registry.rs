@@ -1,0 +1,110 @@
+//! Maps account and dialog ids to running actors, starting them on demand. An actor that
+//! stops (idle, or its dialog closed) removes itself — only itself: each start gets a
+//! generation number, so a late stop of an old instance never removes its successor.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix::{Addr, ArbiterHandle};
+
+use super::account::AccountActor;
+use super::dialog::DialogActor;
+use super::start_on;
+use crate::db::DbPool;
+
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Mutex<Actors>>,
+    pool: DbPool,
+    arbiter: ArbiterHandle,
+}
+
+#[derive(Default)]
+struct Actors {
+    accounts: HashMap<i64, (u64, Addr<AccountActor>)>,
+    dialogs: HashMap<i64, (u64, Addr<DialogActor>)>,
+    next_generation: u64,
+}
+
+impl Registry {
+    pub fn new(pool: DbPool, arbiter: ArbiterHandle) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Actors::default())),
+            pool,
+            arbiter,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Actors> {
+        // A panic while holding the lock leaves plain maps behind; they stay usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The actor of a dialog, started if it is not running.
+    pub fn dialog(&self, id: i64) -> Addr<DialogActor> {
+        let mut actors = self.lock();
+        if let Some((_, addr)) = actors.dialogs.get(&id)
+            && addr.connected()
+        {
+            return addr.clone();
+        }
+        actors.next_generation += 1;
+        let generation = actors.next_generation;
+        let (registry, pool) = (self.clone(), self.pool.clone());
+        let addr = start_on(&self.arbiter, move |_| {
+            DialogActor::new(id, generation, pool, registry)
+        });
+        actors.dialogs.insert(id, (generation, addr.clone()));
+        addr
+    }
+
+    /// The actor of a channel account, started if it is not running.
+    pub fn account(&self, id: i64) -> Addr<AccountActor> {
+        let mut actors = self.lock();
+        if let Some((_, addr)) = actors.accounts.get(&id)
+            && addr.connected()
+        {
+            return addr.clone();
+        }
+        actors.next_generation += 1;
+        let generation = actors.next_generation;
+        let (registry, pool) = (self.clone(), self.pool.clone());
+        let addr = start_on(&self.arbiter, move |_| {
+            AccountActor::new(id, generation, pool, registry)
+        });
+        actors.accounts.insert(id, (generation, addr.clone()));
+        addr
+    }
+
+    /// Called by a stopping dialog actor.
+    pub fn forget_dialog(&self, id: i64, generation: u64) {
+        let mut actors = self.lock();
+        if actors
+            .dialogs
+            .get(&id)
+            .is_some_and(|(g, _)| *g == generation)
+        {
+            actors.dialogs.remove(&id);
+        }
+    }
+
+    /// Called by a stopping account actor.
+    pub fn forget_account(&self, id: i64, generation: u64) {
+        let mut actors = self.lock();
+        if actors
+            .accounts
+            .get(&id)
+            .is_some_and(|(g, _)| *g == generation)
+        {
+            actors.accounts.remove(&id);
+        }
+    }
+
+    /// How many dialog and account actors are registered (for metrics and tests).
+    pub fn counts(&self) -> (usize, usize) {
+        let actors = self.lock();
+        (actors.dialogs.len(), actors.accounts.len())
+    }
+}

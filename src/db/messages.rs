@@ -1,0 +1,201 @@
+//! Messages and attachments: reading a dialog's feed, deduplication by the channel's id,
+//! and searching a client's conversations (R31, R32).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::DbError;
+use super::dialogs::NewAttachment;
+use super::schema::{attachments, dialogs, messages, users};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
+pub struct MessageRow {
+    pub id: i64,
+    pub dialog_id: i64,
+    pub direction: String,
+    pub author_user_id: Option<i64>,
+    pub text: String,
+    pub delivery: Option<String>,
+    pub delivery_error: Option<String>,
+    pub system_kind: Option<String>,
+    pub system_data: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = attachments, check_for_backend(diesel::pg::Pg))]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub message_id: i64,
+    pub kind: String,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message with the display name of its author and its attachments.
+#[derive(Debug, Clone)]
+pub struct FeedItem {
+    pub message: MessageRow,
+    pub author_name: Option<String>,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+pub fn insert_attachments(
+    conn: &mut PgConnection,
+    message_id: i64,
+    new: &[NewAttachment],
+) -> Result<(), DbError> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = new
+        .iter()
+        .map(|a| {
+            (
+                attachments::message_id.eq(message_id),
+                attachments::kind.eq(&a.kind),
+                attachments::file_name.eq(&a.file_name),
+                attachments::mime_type.eq(&a.mime_type),
+                attachments::size_bytes.eq(a.size_bytes),
+                attachments::channel_file_id.eq(&a.channel_file_id),
+                attachments::url.eq(&a.url),
+            )
+        })
+        .collect();
+    diesel::insert_into(attachments::table)
+        .values(&rows)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether the account already stored the channel message with this id.
+pub fn channel_message_exists(
+    conn: &mut PgConnection,
+    account_id: i64,
+    channel_message_id: &str,
+) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        messages::table
+            .filter(messages::account_id.eq(account_id))
+            .filter(messages::channel_message_id.eq(channel_message_id)),
+    ))
+    .get_result(conn)?)
+}
+
+/// A page of a dialog's feed, newest first, older than `before` when given.
+pub fn feed(
+    conn: &mut PgConnection,
+    dialog_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<FeedItem>, DbError> {
+    let mut query = messages::table
+        .left_join(users::table.on(users::id.nullable().eq(messages::author_user_id)))
+        .filter(messages::dialog_id.eq(dialog_id))
+        .order(messages::id.desc())
+        .limit(limit)
+        .select((MessageRow::as_select(), users::display_name.nullable()))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(messages::id.lt(before));
+    }
+    let rows: Vec<(MessageRow, Option<String>)> = query.load(conn)?;
+    with_attachments(conn, rows)
+}
+
+fn with_attachments(
+    conn: &mut PgConnection,
+    rows: Vec<(MessageRow, Option<String>)>,
+) -> Result<Vec<FeedItem>, DbError> {
+    let ids: Vec<i64> = rows.iter().map(|(m, _)| m.id).collect();
+    let mut files: Vec<AttachmentRow> = attachments::table
+        .filter(attachments::message_id.eq_any(&ids))
+        .order(attachments::id.asc())
+        .select(AttachmentRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(message, author_name)| {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                files.drain(..).partition(|a| a.message_id == message.id);
+            files = rest;
+            FeedItem {
+                message,
+                author_name,
+                attachments: mine,
+            }
+        })
+        .collect())
+}
+
+/// Messages of every dialog with a client whose text contains `needle` (any case),
+/// newest first (R31).
+pub fn search_client(
+    conn: &mut PgConnection,
+    client_id: i64,
+    needle: &str,
+    limit: i64,
+) -> Result<Vec<FeedItem>, DbError> {
+    let rows: Vec<(MessageRow, Option<String>)> = messages::table
+        .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
+        .left_join(users::table.on(users::id.nullable().eq(messages::author_user_id)))
+        .filter(dialogs::client_id.eq(client_id))
+        .filter(messages::direction.ne("system"))
+        .filter(messages::text.ilike(like_pattern(needle)))
+        .order(messages::id.desc())
+        .limit(limit)
+        .select((MessageRow::as_select(), users::display_name.nullable()))
+        .load(conn)?;
+    with_attachments(conn, rows)
+}
+
+/// Attachments of every dialog with a client, newest first, of one kind when given (R32).
+pub fn client_attachments(
+    conn: &mut PgConnection,
+    client_id: i64,
+    kind: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(AttachmentRow, i64)>, DbError> {
+    let mut query = attachments::table
+        .inner_join(messages::table.on(messages::id.eq(attachments::message_id)))
+        .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
+        .filter(dialogs::client_id.eq(client_id))
+        .order(attachments::id.desc())
+        .limit(limit)
+        .select((AttachmentRow::as_select(), messages::dialog_id))
+        .into_boxed();
+    if let Some(kind) = kind {
+        query = query.filter(attachments::kind.eq(kind.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// An ILIKE pattern that matches `needle` literally anywhere (`%`, `_` and `\` escaped).
+pub fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(like_pattern("Иван"), "%Иван%");
+    }
+}
