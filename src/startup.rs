@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
+use actix::Arbiter;
 use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -12,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::actors::Engine;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::http::{self, ApiDoc, AppState};
@@ -34,6 +36,8 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 pub struct Application {
     port: u16,
     server: Server,
+    engine: Engine,
+    arbiter: Arbiter,
 }
 
 impl Application {
@@ -42,7 +46,15 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)?;
         let port = listener.local_addr()?.port();
         let workers = config.workers;
-        let state = web::Data::new(AppState::new(Arc::new(config), pool, metrics_handle()));
+        // The actors run on an arbiter (thread) of their own, apart from the HTTP workers.
+        let arbiter = Arbiter::new();
+        let engine = Engine::new(pool.clone(), arbiter.handle());
+        let state = web::Data::new(AppState::new(
+            Arc::new(config),
+            pool,
+            metrics_handle(),
+            engine.clone(),
+        ));
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
                 .into_utoipa_app()
@@ -72,6 +84,8 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            engine,
+            arbiter,
         })
     }
 
@@ -84,9 +98,17 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM (or a stop through `handle`), then drains connections.
+    /// The dialog engine, for in-process callers (channels, tests).
+    pub fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or a stop through `handle`), then drains connections
+    /// and stops the actors.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.arbiter.stop();
+        result
     }
 }
 

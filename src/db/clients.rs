@@ -232,3 +232,11 @@ pub fn update_close_reason(
             .optional()?)
     })
 }
+
+pub fn interlocutor(conn: &mut PgConnection, id: i64) -> Result<Option<InterlocutorRow>, DbError> {
+    Ok(interlocutors::table
+        .find(id)
+        .select(InterlocutorRow::as_select())
+        .first(conn)
+        .optional()?)
+}

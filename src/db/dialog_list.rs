@@ -33,6 +33,8 @@ pub struct ListFilter {
     pub responsible_user_id: Option<i64>,
     pub department_id: Option<i64>,
     pub client_id: Option<i64>,
+    /// One dialog only (the dialog pane).
+    pub dialog_id: Option<i64>,
     pub search: Option<String>,
     /// Unread dialogs first, by the account's priority (R16).
     pub by_priority: bool,
@@ -100,6 +102,9 @@ pub fn page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>
     }
     if let Some(user) = filter.responsible_user_id {
         query = query.filter(dialogs::responsible_user_id.eq(user));
+    }
+    if let Some(id) = filter.dialog_id {
+        query = query.filter(dialogs::id.eq(id));
     }
     if let Some(client) = filter.client_id {
         query = query.filter(dialogs::client_id.eq(client));

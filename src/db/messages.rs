@@ -169,8 +169,11 @@ pub fn client_attachments(
         .limit(limit)
         .select((AttachmentRow::as_select(), messages::dialog_id))
         .into_boxed();
-    if let Some(kind) = kind {
-        query = query.filter(attachments::kind.eq(kind.to_owned()));
+    match kind {
+        // Files are everything that is neither an image nor a link.
+        Some("file") => query = query.filter(attachments::kind.ne_all(vec!["image", "link"])),
+        Some(kind) => query = query.filter(attachments::kind.eq(kind.to_owned())),
+        None => {}
     }
     Ok(query.load(conn)?)
 }

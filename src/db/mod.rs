@@ -16,8 +16,10 @@ pub mod embedded;
 pub mod events;
 pub mod messages;
 pub mod org;
+pub mod reports;
 pub mod schema;
 pub mod settings;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 

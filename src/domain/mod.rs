@@ -3,6 +3,7 @@
 //! Everything else may import `domain`; `domain` imports nothing of the project.
 
 pub mod access;
+pub mod account;
 pub mod dialog;
 pub mod ids;
 pub mod people;

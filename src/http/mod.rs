@@ -5,9 +5,14 @@
 //! `db` query function (reads) or an actor (changes, later), convert rows to `dto` types.
 //! Never SQL here, never business rules. Imports `db`, `domain`, `security`, `error`.
 
+pub mod accounts;
 pub mod auth;
+pub mod clients;
+pub mod dialog_actions;
+pub mod dialogs;
 pub mod dto;
 pub mod health;
+pub mod reports;
 pub mod settings;
 pub mod tokens;
 pub mod users;
@@ -24,6 +29,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::actors::Engine;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::error::ApiError;
@@ -37,10 +43,16 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub login_limiter: auth::LoginLimiter,
     pub metrics: PrometheusHandle,
+    pub engine: Engine,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, pool: DbPool, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        pool: DbPool,
+        metrics: PrometheusHandle,
+        engine: Engine,
+    ) -> Self {
         Self {
             login_limiter: auth::LoginLimiter::new(
                 config.login_attempts_per_ip,
@@ -49,6 +61,7 @@ impl AppState {
             pool,
             config,
             metrics,
+            engine,
         }
     }
 }
@@ -104,7 +117,36 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(tokens::create_token)
                 .service(tokens::revoke_token)
                 .service(settings::get_settings)
-                .service(settings::put_settings),
+                .service(settings::put_settings)
+                .service(accounts::list_accounts)
+                .service(accounts::create_account)
+                .service(accounts::get_account)
+                .service(accounts::update_account)
+                .service(accounts::delete_account)
+                .service(accounts::get_grants)
+                .service(accounts::put_grants)
+                // `/dialogs/counters` before `/dialogs/{id}`, so it is not taken for an id.
+                .service(dialogs::counters)
+                .service(dialogs::list_dialogs)
+                .service(dialogs::get_dialog)
+                .service(dialogs::list_messages)
+                .service(dialog_actions::rename)
+                .service(dialog_actions::reply)
+                .service(dialog_actions::read)
+                .service(dialog_actions::accept)
+                .service(dialog_actions::close)
+                .service(dialog_actions::redirect)
+                .service(dialog_actions::accept_lead)
+                .service(dialog_actions::link_interest)
+                .service(dialog_actions::create_task)
+                .service(dialog_actions::site_link)
+                .service(clients::client_dialogs)
+                .service(clients::client_messages)
+                .service(clients::client_attachments)
+                .service(reports::list_close_reasons)
+                .service(reports::create_close_reason)
+                .service(reports::update_close_reason)
+                .service(reports::close_reason_report),
         );
 }
 

@@ -1,7 +1,4 @@
-//! The wire contract: request and response bodies of the HTTP API, as API.md and the
-//! OpenAPI document describe them. Request types deny unknown fields, so a misspelt field
-//! is an error and not a silent no-op; write-only fields (passwords, tokens) never appear
-//! in a response type. Conversions from `db` rows live beside the handlers that use them.
+//! Sessions, users, roles, departments, tokens, settings and operations.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -179,7 +176,7 @@ pub struct HealthResponse {
 }
 
 /// Tells a field given as `null` (Some(None)) from a field left out (None).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

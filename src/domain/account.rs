@@ -1,0 +1,130 @@
+//! Channel accounts' settings as they come from outside: the kind, and the credentials
+//! each kind needs (API.md "Channel accounts").
+
+use serde_json::Value;
+
+use super::people::Invalid;
+
+pub const KINDS: [&str; 4] = ["telegram", "vk", "viber", "whatsapp"];
+
+/// (required, optional) credential fields of each kind.
+fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    match kind {
+        "telegram" => Some((
+            &["token"],
+            &["mode", "webhook_secret", "public_url", "api_url"],
+        )),
+        "vk" => Some((
+            &["group_id", "access_token"],
+            &["secret", "confirmation", "mode", "api_version", "api_url"],
+        )),
+        "viber" => Some((&["auth_token"], &["public_url", "api_url"])),
+        "whatsapp" => Some((
+            &[
+                "phone_number_id",
+                "access_token",
+                "app_secret",
+                "verify_token",
+            ],
+            &["api_url"],
+        )),
+        _ => None,
+    }
+}
+
+pub fn parse_kind(raw: &str) -> Result<&'static str, Invalid> {
+    KINDS
+        .into_iter()
+        .find(|k| *k == raw)
+        .ok_or_else(|| Invalid::new("kind", "kind: telegram, vk, viber or whatsapp"))
+}
+
+/// Checks the credentials object of a kind: required fields present and not empty, no
+/// unknown fields, modes and URLs well-formed.
+pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Invalid> {
+    let invalid = |message: String| Invalid::new("credentials", message);
+    let (required, optional) =
+        fields(kind).ok_or_else(|| invalid(format!("unknown kind `{kind}`")))?;
+    let object = credentials
+        .as_object()
+        .ok_or_else(|| invalid("credentials: a JSON object".into()))?;
+    for name in required {
+        let present = match object.get(*name) {
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(Value::Number(_)) => true,
+            _ => false,
+        };
+        if !present {
+            return Err(invalid(format!(
+                "credentials: `{name}` is required for {kind}"
+            )));
+        }
+    }
+    for (name, value) in object {
+        if !required.contains(&name.as_str()) && !optional.contains(&name.as_str()) {
+            return Err(invalid(format!(
+                "credentials: unknown field `{name}` for {kind}"
+            )));
+        }
+        if !(value.is_string() || value.is_number()) {
+            return Err(invalid(format!("credentials: `{name}` must be a string")));
+        }
+    }
+    if let Some(mode) = object.get("mode").and_then(Value::as_str) {
+        let allowed: &[&str] = match kind {
+            "telegram" => &["webhook", "polling"],
+            _ => &["callback", "longpoll"],
+        };
+        if !allowed.contains(&mode) {
+            return Err(invalid(format!(
+                "credentials: mode is one of {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    for url_field in ["public_url", "api_url"] {
+        if let Some(url) = object.get(url_field).and_then(Value::as_str)
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(format!(
+                "credentials: `{url_field}` must be an http(s) URL"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn r1_each_kind_needs_its_own_credentials() {
+        assert!(
+            validate_credentials("telegram", &json!({"token": "1:abc", "mode": "polling"})).is_ok()
+        );
+        assert!(validate_credentials("telegram", &json!({"mode": "polling"})).is_err());
+        assert!(
+            validate_credentials("telegram", &json!({"token": "x", "mode": "carrier-pigeon"}))
+                .is_err()
+        );
+        assert!(
+            validate_credentials(
+                "vk",
+                &json!({"group_id": 1, "access_token": "t", "mode": "longpoll"})
+            )
+            .is_ok()
+        );
+        assert!(validate_credentials("viber", &json!({"auth_token": "t", "extra": 1})).is_err());
+        assert!(
+            validate_credentials(
+                "whatsapp",
+                &json!({"phone_number_id": "1", "access_token": "t", "app_secret": "s", "verify_token": "v", "api_url": "ftp://x"})
+            )
+            .is_err()
+        );
+        assert!(parse_kind("icq").is_err());
+    }
+}

@@ -1,0 +1,425 @@
+//! Channel accounts and their grants (API.md "Channel accounts", R1–R11). Everyone sees
+//! the accounts they have rights on; the program's administrator creates and deletes
+//! them; account administrators change their settings and grants. Credentials are
+//! write-only.
+
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use chrono::Utc;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Caller;
+use super::dto::{
+    AccountResponse, CreateAccountRequest, GrantBody, ResponsibleBody, RightsBody,
+    UpdateAccountRequest,
+};
+use crate::db::accounts::{self, AccessMap, AccountChanges, AccountRow, GrantRow, NewAccountRow};
+use crate::db::{self, DbError, audit, org};
+use crate::domain::AccountId;
+use crate::domain::access::Rights;
+use crate::domain::account::{parse_kind, validate_credentials};
+use crate::domain::people::DisplayName;
+use crate::error::ApiError;
+
+fn rights_body(rights: Rights) -> RightsBody {
+    RightsBody {
+        view: rights.view,
+        send: rights.send,
+        admin: rights.admin,
+    }
+}
+
+pub fn account_response(row: AccountRow, rights: Rights) -> AccountResponse {
+    let responsible = match (row.responsible_user_id, row.responsible_role_id) {
+        (None, None) => None,
+        (user_id, role_id) => Some(ResponsibleBody { user_id, role_id }),
+    };
+    AccountResponse {
+        id: row.id,
+        kind: row.kind,
+        name: row.name,
+        lead_source: row.lead_source,
+        require_close_reason: row.require_close_reason,
+        create_clients: row.create_clients,
+        responsible,
+        auto_link_interests: row.auto_link_interests,
+        everyone_may_view: row.everyone_may_view,
+        priority: row.priority,
+        department_id: row.department_id,
+        enabled: row.enabled,
+        has_credentials: row.credentials.as_object().is_some_and(|o| !o.is_empty()),
+        created_at: row.created_at,
+        my_rights: rights_body(rights),
+    }
+}
+
+/// The caller's rights on every account.
+pub async fn access(state: &AppState, caller: &Caller) -> Result<AccessMap, ApiError> {
+    let user_id = caller.user_id.0;
+    Ok(db::run(&state.pool, move |conn| accounts::access_of(conn, user_id)).await?)
+}
+
+fn parse_responsible(
+    body: Option<&ResponsibleBody>,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    match body {
+        None => Ok((None, None)),
+        Some(ResponsibleBody {
+            user_id: Some(_),
+            role_id: Some(_),
+        }) => Err(ApiError::invalid(
+            "responsible",
+            "responsible: a user or a role, not both",
+        )),
+        Some(r) => Ok((r.user_id, r.role_id)),
+    }
+}
+
+/// Checks that the responsible user/role and the department exist.
+fn check_references(
+    conn: &mut diesel::PgConnection,
+    user: Option<i64>,
+    role: Option<i64>,
+    department: Option<i64>,
+) -> Result<Result<(), ApiError>, DbError> {
+    if let Some(user) = user
+        && crate::db::users::find(conn, user)?.is_none()
+    {
+        return Ok(Err(ApiError::invalid(
+            "responsible",
+            "responsible.user_id: no such user",
+        )));
+    }
+    if let Some(role) = role
+        && org::count_roles(conn, &[role])? != 1
+    {
+        return Ok(Err(ApiError::invalid(
+            "responsible",
+            "responsible.role_id: no such role",
+        )));
+    }
+    if let Some(department) = department
+        && !org::department_exists(conn, department)?
+    {
+        return Ok(Err(ApiError::invalid(
+            "department_id",
+            "department_id: no such department",
+        )));
+    }
+    Ok(Ok(()))
+}
+
+/// Accounts the caller has rights on, by priority.
+#[utoipa::path(tag = "accounts", responses((status = 200, body = Vec<AccountResponse>)))]
+#[get("/accounts")]
+pub async fn list_accounts(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<web::Json<Vec<AccountResponse>>, ApiError> {
+    let access = access(&state, &caller).await?;
+    let visible = access.visible();
+    let rows = db::run(&state.pool, move |conn| {
+        accounts::list(conn, Some(&visible))
+    })
+    .await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|row| {
+                let rights = access.rights(AccountId(row.id));
+                account_response(row, rights)
+            })
+            .collect(),
+    ))
+}
+
+/// Connect a channel account (administrators).
+#[utoipa::path(
+    tag = "accounts",
+    request_body = CreateAccountRequest,
+    responses((status = 201, body = AccountResponse), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
+)]
+#[post("/accounts")]
+pub async fn create_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<CreateAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let body = body.into_inner();
+    let kind = parse_kind(&body.kind)?;
+    let name = DisplayName::parse("name", &body.name)?;
+    validate_credentials(kind, &body.credentials)?;
+    let (user, role) = parse_responsible(body.responsible.as_ref())?;
+    let actor = caller.user_id.0;
+    let row = db::run(&state.pool, move |conn| {
+        if let Err(e) = check_references(conn, user, role, body.department_id)? {
+            return Ok(Err(e));
+        }
+        let row = accounts::insert(
+            conn,
+            &NewAccountRow {
+                kind: kind.to_owned(),
+                name: name.into_inner(),
+                credentials: body.credentials,
+                lead_source: body.lead_source,
+                require_close_reason: body.require_close_reason,
+                create_clients: body.create_clients,
+                responsible_user_id: user,
+                responsible_role_id: role,
+                auto_link_interests: body.auto_link_interests,
+                everyone_may_view: body.everyone_may_view,
+                priority: body.priority,
+                department_id: body.department_id,
+                enabled: body.enabled,
+            },
+        )?;
+        audit::record(
+            conn,
+            &audit::NewAuditRow {
+                actor_user_id: Some(actor),
+                action: "account_created",
+                target: format!("account:{}", row.id),
+                ip: None,
+                details: json!({"kind": row.kind, "name": row.name}),
+            },
+        )?;
+        Ok(Ok(row))
+    })
+    .await??;
+    Ok(HttpResponse::Created().json(account_response(row, Rights::ALL)))
+}
+
+/// One account (404 when the caller has no rights on it).
+#[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = AccountResponse), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/accounts/{id}")]
+pub async fn get_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<AccountResponse>, ApiError> {
+    let id = id.into_inner();
+    let rights = access(&state, &caller).await?.rights(AccountId(id));
+    if !rights.view {
+        return Err(ApiError::NotFound("account"));
+    }
+    let row = db::run(&state.pool, move |conn| accounts::find(conn, id))
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    Ok(web::Json(account_response(row, rights)))
+}
+
+/// The caller's rights on an account that must be visible (404) and administered (403).
+async fn require_account_admin(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Rights, ApiError> {
+    // Administering anything needs the `admin` scope on a token.
+    caller.require_scope(crate::domain::people::Scope::Admin)?;
+    let rights = access(state, caller).await?.rights(AccountId(id));
+    if !rights.view {
+        return Err(ApiError::NotFound("account"));
+    }
+    if !rights.admin {
+        return Err(ApiError::Forbidden(
+            "only an administrator of this account may change it".into(),
+        ));
+    }
+    Ok(rights)
+}
+
+/// Change an account's settings (program or account administrators).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = i64, Path)),
+    request_body = UpdateAccountRequest,
+    responses((status = 200, body = AccountResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
+)]
+#[patch("/accounts/{id}")]
+pub async fn update_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<UpdateAccountRequest>,
+) -> Result<web::Json<AccountResponse>, ApiError> {
+    let id = id.into_inner();
+    let rights = require_account_admin(&state, &caller, id).await?;
+    let body = body.into_inner();
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| DisplayName::parse("name", n))
+        .transpose()?;
+    let responsible = match &body.responsible {
+        None => None,
+        Some(r) => Some(parse_responsible(r.as_ref())?),
+    };
+    let actor = caller.user_id.0;
+    let row = db::run(&state.pool, move |conn| {
+        let Some(current) = accounts::find(conn, id)? else {
+            return Ok(Err(ApiError::NotFound("account")));
+        };
+        if let Some(credentials) = &body.credentials
+            && let Err(e) = validate_credentials(&current.kind, credentials)
+        {
+            return Ok(Err(e.into()));
+        }
+        let (user, role) = responsible.unwrap_or((None, None));
+        if let Err(e) = check_references(conn, user, role, body.department_id.flatten())? {
+            return Ok(Err(e));
+        }
+        let changes = AccountChanges {
+            name: name.map(DisplayName::into_inner),
+            credentials: body.credentials,
+            lead_source: body.lead_source,
+            require_close_reason: body.require_close_reason,
+            create_clients: body.create_clients,
+            responsible_user_id: responsible.map(|(u, _)| u),
+            responsible_role_id: responsible.map(|(_, r)| r),
+            auto_link_interests: body.auto_link_interests,
+            everyone_may_view: body.everyone_may_view,
+            priority: body.priority,
+            department_id: body.department_id,
+            enabled: body.enabled,
+            updated_at: Some(Utc::now()),
+        };
+        let row = accounts::update(conn, id, &changes)?;
+        audit::record(
+            conn,
+            &audit::NewAuditRow {
+                actor_user_id: Some(actor),
+                action: "account_changed",
+                target: format!("account:{id}"),
+                ip: None,
+                details: json!({"credentials": changes.credentials.is_some()}),
+            },
+        )?;
+        Ok(row.ok_or(ApiError::NotFound("account")))
+    })
+    .await??;
+    Ok(web::Json(account_response(row, rights)))
+}
+
+/// Delete an account (administrators): it is archived, its dialogs stay readable.
+#[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[delete("/accounts/{id}")]
+pub async fn delete_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let id = id.into_inner();
+    let actor = caller.user_id.0;
+    let archived = db::run(&state.pool, move |conn| {
+        let archived = accounts::archive(conn, id, Utc::now())?;
+        if archived {
+            audit::record(
+                conn,
+                &audit::NewAuditRow {
+                    actor_user_id: Some(actor),
+                    action: "account_archived",
+                    target: format!("account:{id}"),
+                    ip: None,
+                    details: json!({}),
+                },
+            )?;
+        }
+        Ok(archived)
+    })
+    .await?;
+    if archived {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("account"))
+    }
+}
+
+fn grant_body(row: GrantRow) -> GrantBody {
+    GrantBody {
+        user_id: row.user_id,
+        role_id: row.role_id,
+        view: row.can_view,
+        send: row.can_send,
+        admin: row.can_admin,
+    }
+}
+
+/// Who has which rights on an account (account administrators).
+#[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = Vec<GrantBody>), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/accounts/{id}/grants")]
+pub async fn get_grants(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<Vec<GrantBody>>, ApiError> {
+    let id = id.into_inner();
+    require_account_admin(&state, &caller, id).await?;
+    let rows = db::run(&state.pool, move |conn| accounts::grants_of(conn, id)).await?;
+    Ok(web::Json(rows.into_iter().map(grant_body).collect()))
+}
+
+/// Replace the grants of an account (account administrators).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = i64, Path)),
+    request_body = Vec<GrantBody>,
+    responses((status = 200, body = Vec<GrantBody>), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
+)]
+#[put("/accounts/{id}/grants")]
+pub async fn put_grants(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<Vec<GrantBody>>,
+) -> Result<web::Json<Vec<GrantBody>>, ApiError> {
+    let id = id.into_inner();
+    require_account_admin(&state, &caller, id).await?;
+    let grants = body.into_inner();
+    if grants.len() > 1000 {
+        return Err(ApiError::invalid("grants", "at most 1000 grants"));
+    }
+    let mut rows = Vec::with_capacity(grants.len());
+    for grant in &grants {
+        if grant.user_id.is_some() == grant.role_id.is_some() {
+            return Err(ApiError::invalid(
+                "grants",
+                "each grant names a user_id or a role_id",
+            ));
+        }
+        rows.push(GrantRow {
+            account_id: id,
+            user_id: grant.user_id,
+            role_id: grant.role_id,
+            can_view: grant.view || grant.send || grant.admin,
+            can_send: grant.send,
+            can_admin: grant.admin,
+        });
+    }
+    let actor = caller.user_id.0;
+    let saved = db::run(&state.pool, move |conn| {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            accounts::replace_grants(conn, id, &rows)?;
+            audit::record(
+                conn,
+                &audit::NewAuditRow {
+                    actor_user_id: Some(actor),
+                    action: "grants_changed",
+                    target: format!("account:{id}"),
+                    ip: None,
+                    details: json!({"grants": rows.len()}),
+                },
+            )?;
+            accounts::grants_of(conn, id)
+        })
+    })
+    .await
+    .map_err(|e| match e.constraint() {
+        Some((diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            ApiError::invalid("grants", "a user or role appears twice")
+        }
+        _ => e.into(),
+    })?;
+    Ok(web::Json(saved.into_iter().map(grant_body).collect()))
+}

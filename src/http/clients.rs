@@ -1,0 +1,130 @@
+//! A client's conversations (R10, R31, R32, R34): every dialog with the client on every
+//! account, a search in them and their attachments. Whatever the account rights, a
+//! client's conversations are readable from the client's card (R10), so these routes
+//! need only a signed-in user.
+
+use actix_web::{get, web};
+
+use super::AppState;
+use super::auth::Caller;
+use super::dialogs::{items_of, message_item};
+use super::dto::{
+    AttachmentItem, AttachmentsQuery, ClientAttachment, ClientSearchQuery, DialogItem, MessageItem,
+};
+use crate::db::dialog_list::{self, ListFilter};
+use crate::db::{self, clients, messages};
+use crate::domain::dialog::DialogStatus;
+use crate::error::ApiError;
+
+const MAX_ITEMS: u32 = 200;
+
+async fn existing_client(state: &AppState, id: i64) -> Result<(), ApiError> {
+    db::run(&state.pool, move |conn| clients::find_client(conn, id))
+        .await?
+        .map(|_| ())
+        .ok_or(ApiError::NotFound("client"))
+}
+
+fn limit_of(limit: Option<u32>) -> Result<i64, ApiError> {
+    match limit.unwrap_or(50) {
+        n @ 1..=MAX_ITEMS => Ok(i64::from(n)),
+        _ => Err(ApiError::invalid(
+            "limit",
+            format!("limit: between 1 and {MAX_ITEMS}"),
+        )),
+    }
+}
+
+/// Every dialog with the client, newest first (R34).
+#[utoipa::path(tag = "clients", params(("id" = i64, Path)), responses((status = 200, body = Vec<DialogItem>), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/clients/{id}/dialogs")]
+pub async fn client_dialogs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<Vec<DialogItem>>, ApiError> {
+    let id = id.into_inner();
+    existing_client(&state, id).await?;
+    let filter = ListFilter {
+        user_id: caller.user_id.0,
+        visible_accounts: None,
+        statuses: DialogStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        account_id: None,
+        responsible_user_id: None,
+        department_id: None,
+        client_id: Some(id),
+        dialog_id: None,
+        search: None,
+        by_priority: false,
+        cursor: None,
+        limit: 1000,
+    };
+    let items = db::run(&state.pool, move |conn| {
+        let rows = dialog_list::page(conn, &filter)?;
+        items_of(conn, &rows)
+    })
+    .await?;
+    Ok(web::Json(items))
+}
+
+/// Messages in every dialog with the client that contain `q`, newest first (R31).
+#[utoipa::path(tag = "clients", params(("id" = i64, Path), ClientSearchQuery), responses((status = 200, body = Vec<MessageItem>), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[get("/clients/{id}/messages")]
+pub async fn client_messages(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<ClientSearchQuery>,
+) -> Result<web::Json<Vec<MessageItem>>, ApiError> {
+    let id = id.into_inner();
+    let needle = query.q.trim().to_owned();
+    if needle.is_empty() || needle.chars().count() > 200 {
+        return Err(ApiError::invalid("q", "q: 1 to 200 characters"));
+    }
+    let limit = limit_of(query.limit)?;
+    existing_client(&state, id).await?;
+    let found = db::run(&state.pool, move |conn| {
+        messages::search_client(conn, id, &needle, limit)
+    })
+    .await?;
+    Ok(web::Json(found.into_iter().map(message_item).collect()))
+}
+
+/// Images, links and files from every dialog with the client, newest first (R32).
+#[utoipa::path(tag = "clients", params(("id" = i64, Path), AttachmentsQuery), responses((status = 200, body = Vec<ClientAttachment>), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/clients/{id}/attachments")]
+pub async fn client_attachments(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<AttachmentsQuery>,
+) -> Result<web::Json<Vec<ClientAttachment>>, ApiError> {
+    let id = id.into_inner();
+    let kind = match query.kind.as_deref() {
+        None => None,
+        Some(kind @ ("image" | "link" | "file")) => Some(kind.to_owned()),
+        Some(_) => return Err(ApiError::invalid("kind", "kind: image, link or file")),
+    };
+    let limit = limit_of(query.limit)?;
+    existing_client(&state, id).await?;
+    let found = db::run(&state.pool, move |conn| {
+        messages::client_attachments(conn, id, kind.as_deref(), limit)
+    })
+    .await?;
+    Ok(web::Json(
+        found
+            .into_iter()
+            .map(|(a, dialog_id)| ClientAttachment {
+                attachment: AttachmentItem {
+                    id: a.id,
+                    kind: a.kind,
+                    file_name: a.file_name,
+                    mime_type: a.mime_type,
+                    size_bytes: a.size_bytes,
+                    url: a.url,
+                },
+                dialog_id,
+            })
+            .collect(),
+    ))
+}

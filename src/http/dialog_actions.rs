@@ -1,0 +1,443 @@
+//! Acting on a dialog (R21–R29, R33): thin handlers that check the request, build a
+//! `DialogCommand` and hand it to the dialog's actor; the state machine decides, the actor
+//! commits. Refusals map to 403 (no send right), 409 (taken, closed, redirected) and 422
+//! (a reason or reference that does not fit).
+
+use actix_web::{HttpResponse, get, patch, post, put, web};
+use chrono::Utc;
+
+use super::AppState;
+use super::auth::Caller;
+use super::dialogs::{detail, message_item, rights_on, visible_dialog, who};
+use super::dto::{
+    CloseRequest, DialogDetail, LeadRequest, LinkInterestRequest, ReadRequest, ReadResponse,
+    RedirectRequest, RenameRequest, ReplyRequest, ReplyResponse, SiteLink, TaskRequest,
+    TaskResponse,
+};
+use crate::actors::{DialogCommand, EngineError, MarkRead};
+use crate::db::dialogs::{NewContent, NewInterest};
+use crate::db::{self, tasks};
+use crate::domain::dialog::{Command, Rejection, Target};
+use crate::domain::{InterestId, RoleId, UserId};
+use crate::error::ApiError;
+
+pub const MAX_REPLY_CHARS: usize = 4096;
+const MAX_COMMENT_CHARS: usize = 2000;
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Rejected(rejection) => {
+                let message = rejection.to_string();
+                match rejection {
+                    Rejection::NotVisible => ApiError::NotFound("dialog"),
+                    Rejection::NoSendRight => ApiError::Forbidden(message),
+                    Rejection::Closed => ApiError::conflict("dialog_closed", message),
+                    Rejection::TakenByOther => ApiError::conflict("dialog_taken", message),
+                    Rejection::RedirectedToOther | Rejection::RedirectedToOtherRole => {
+                        ApiError::conflict("dialog_redirected", message)
+                    }
+                    Rejection::ReasonRequired => ApiError::Invalid {
+                        code: "reason_required",
+                        field: Some("reason_id".into()),
+                        message,
+                    },
+                    Rejection::InvalidTitle => ApiError::invalid("title", message),
+                    Rejection::NoClient => ApiError::conflict("no_client", message),
+                    Rejection::AlreadyLinked => ApiError::conflict("already_linked", message),
+                }
+            }
+            EngineError::Invalid { field, message } => ApiError::invalid(field, message),
+            EngineError::NotFound => ApiError::NotFound("dialog"),
+            EngineError::Db(db) => db.into(),
+            EngineError::Timeout | EngineError::Stopped => ApiError::Unavailable(error.to_string()),
+        }
+    }
+}
+
+fn clean_comment(comment: Option<String>) -> Result<Option<String>, ApiError> {
+    match comment.map(|c| c.trim().to_owned()) {
+        Some(c) if c.chars().count() > MAX_COMMENT_CHARS => Err(ApiError::invalid(
+            "comment",
+            format!("comment: at most {MAX_COMMENT_CHARS} characters"),
+        )),
+        Some(c) if c.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// Sends `command` (with its extras) as the caller and answers the dialog afterwards.
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    command: Command,
+    extras: impl FnOnce(&mut DialogCommand),
+) -> Result<DialogDetail, ApiError> {
+    let (row, access) = visible_dialog(state, caller, id).await?;
+    let mut message = DialogCommand {
+        actor: who(&access, row.account_id),
+        command,
+        content: None,
+        close_reason_id: None,
+        comment: None,
+        new_interest: None,
+    };
+    extras(&mut message);
+    state.engine.command(id, message).await?;
+    detail(state, caller, id).await
+}
+
+/// Take the dialog into work (R24); accepting your own dialog again changes nothing.
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, body = DialogDetail), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/dialogs/{id}/accept")]
+pub async fn accept(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<DialogDetail>, ApiError> {
+    Ok(web::Json(
+        act(&state, &caller, id.into_inner(), Command::Accept, |_| {}).await?,
+    ))
+}
+
+/// Reply to the interlocutor; accepts the dialog for the caller when it is not theirs
+/// yet (R21). The message goes out through the channel's outbox.
+#[utoipa::path(
+    tag = "dialogs",
+    params(("id" = i64, Path)),
+    request_body = ReplyRequest,
+    responses((status = 201, body = ReplyResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
+)]
+#[post("/dialogs/{id}/messages")]
+pub async fn reply(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<ReplyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let text = body.into_inner().text;
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid("text", "text: write something"));
+    }
+    if text.chars().count() > MAX_REPLY_CHARS {
+        return Err(ApiError::invalid(
+            "text",
+            format!("text: at most {MAX_REPLY_CHARS} characters"),
+        ));
+    }
+    let (row, access) = visible_dialog(&state, &caller, id).await?;
+    let outcome = state
+        .engine
+        .command(
+            id,
+            DialogCommand {
+                actor: who(&access, row.account_id),
+                command: Command::Reply,
+                content: Some(NewContent::Reply { text }),
+                close_reason_id: None,
+                comment: None,
+                new_interest: None,
+            },
+        )
+        .await?;
+    let message_id = outcome
+        .message_ids
+        .last()
+        .copied()
+        .ok_or_else(|| ApiError::internal("a reply wrote no message"))?;
+    let message = db::run(&state.pool, move |conn| {
+        Ok(db::messages::feed(conn, id, Some(message_id + 1), 1)?.pop())
+    })
+    .await?
+    .ok_or_else(|| ApiError::internal("the reply vanished"))?;
+    let dialog = detail(&state, &caller, id).await?.dialog;
+    Ok(HttpResponse::Created().json(ReplyResponse {
+        message: message_item(message),
+        dialog,
+    }))
+}
+
+/// Mark the dialog read for the caller up to a message (default: the newest).
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = ReadRequest, responses((status = 200, body = ReadResponse), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/dialogs/{id}/read")]
+pub async fn read(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<ReadRequest>,
+) -> Result<web::Json<ReadResponse>, ApiError> {
+    let id = id.into_inner();
+    visible_dialog(&state, &caller, id).await?;
+    let mark = state
+        .engine
+        .mark_read(
+            id,
+            MarkRead {
+                user_id: caller.user_id.0,
+                up_to: body.up_to_message_id,
+            },
+        )
+        .await?;
+    Ok(web::Json(ReadResponse {
+        last_read_message_id: mark,
+    }))
+}
+
+/// Close the dialog (R25), with a reason when the account requires one (R4).
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = CloseRequest, responses((status = 200, body = DialogDetail), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/dialogs/{id}/close")]
+pub async fn close(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<CloseRequest>,
+) -> Result<web::Json<DialogDetail>, ApiError> {
+    let body = body.into_inner();
+    let comment = clean_comment(body.comment)?;
+    let reason = body.reason_id;
+    let command = Command::Close {
+        reason_given: reason.is_some(),
+    };
+    Ok(web::Json(
+        act(&state, &caller, id.into_inner(), command, |c| {
+            c.close_reason_id = reason;
+            c.comment = comment;
+        })
+        .await?,
+    ))
+}
+
+/// Hand the dialog to a user or a role; it becomes Returned (R26).
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = RedirectRequest, responses((status = 200, body = DialogDetail), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/dialogs/{id}/redirect")]
+pub async fn redirect(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<RedirectRequest>,
+) -> Result<web::Json<DialogDetail>, ApiError> {
+    let body = body.into_inner();
+    let to = match (body.user_id, body.role_id) {
+        (Some(user), None) => Target::User(UserId(user)),
+        (None, Some(role)) => Target::Role(RoleId(role)),
+        _ => {
+            return Err(ApiError::invalid(
+                "user_id",
+                "give a user_id or a role_id (one of them)",
+            ));
+        }
+    };
+    let comment = clean_comment(body.comment)?;
+    Ok(web::Json(
+        act(
+            &state,
+            &caller,
+            id.into_inner(),
+            Command::Redirect { to },
+            |c| c.comment = comment,
+        )
+        .await?,
+    ))
+}
+
+/// Rename the dialog (R33); `title: null` goes back to the automatic name.
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = RenameRequest, responses((status = 200, body = DialogDetail), (status = 422, body = crate::error::ErrorBody)))]
+#[patch("/dialogs/{id}")]
+pub async fn rename(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<RenameRequest>,
+) -> Result<web::Json<DialogDetail>, ApiError> {
+    let title = body.into_inner().title;
+    Ok(web::Json(
+        act(
+            &state,
+            &caller,
+            id.into_inner(),
+            Command::Rename { title },
+            |_| {},
+        )
+        .await?,
+    ))
+}
+
+/// Accept the lead (R22): a new interest of the client with this dialog as its basis, and
+/// the dialog accepted and linked to it.
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = LeadRequest, responses((status = 200, body = DialogDetail), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/dialogs/{id}/lead")]
+pub async fn accept_lead(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<LeadRequest>,
+) -> Result<web::Json<DialogDetail>, ApiError> {
+    let body = body.into_inner();
+    let title = crate::domain::people::DisplayName::parse("title", &body.title)?;
+    if body.amount_minor.is_some_and(|a| a < 0) {
+        return Err(ApiError::invalid(
+            "amount_minor",
+            "amount_minor: not negative",
+        ));
+    }
+    if let Some(currency) = &body.currency
+        && !(currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(ApiError::invalid(
+            "currency",
+            "currency: three capital letters (ISO 4217)",
+        ));
+    }
+    if body.description.chars().count() > 10_000 {
+        return Err(ApiError::invalid(
+            "description",
+            "description: at most 10000 characters",
+        ));
+    }
+    let interest = NewInterest {
+        title: title.into_inner(),
+        description: body.description,
+        amount_minor: body.amount_minor,
+        currency: body.currency,
+    };
+    Ok(web::Json(
+        act(&state, &caller, id.into_inner(), Command::AcceptLead, |c| {
+            c.new_interest = Some(interest)
+        })
+        .await?,
+    ))
+}
+
+/// Link the dialog to an existing interest of its client (R23).
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = LinkInterestRequest, responses((status = 200, body = DialogDetail), (status = 422, body = crate::error::ErrorBody)))]
+#[put("/dialogs/{id}/interest")]
+pub async fn link_interest(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<LinkInterestRequest>,
+) -> Result<web::Json<DialogDetail>, ApiError> {
+    let interest = InterestId(body.interest_id);
+    Ok(web::Json(
+        act(
+            &state,
+            &caller,
+            id.into_inner(),
+            Command::LinkInterest { interest },
+            |_| {},
+        )
+        .await?,
+    ))
+}
+
+/// Create a personal task (R27) or an assignment for one or several users (R28) from the
+/// dialog.
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = TaskRequest, responses((status = 201, body = TaskResponse), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/dialogs/{id}/tasks")]
+pub async fn create_task(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<TaskRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let body = body.into_inner();
+    let title = crate::domain::people::DisplayName::parse("title", &body.title)?;
+    let me = caller.user_id.0;
+    let assignees = match body.kind.as_str() {
+        "personal" if body.assignee_ids.iter().all(|a| *a == me) => vec![me],
+        "personal" => {
+            return Err(ApiError::invalid(
+                "assignee_ids",
+                "a personal task is for yourself; use an assignment",
+            ));
+        }
+        "assignment" if body.assignee_ids.is_empty() => {
+            return Err(ApiError::invalid(
+                "assignee_ids",
+                "an assignment needs at least one user",
+            ));
+        }
+        "assignment" if body.assignee_ids.len() > 100 => {
+            return Err(ApiError::invalid("assignee_ids", "at most 100 users"));
+        }
+        "assignment" => {
+            let mut ids = body.assignee_ids.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        }
+        _ => return Err(ApiError::invalid("kind", "kind: personal or assignment")),
+    };
+    if body.description.chars().count() > 10_000 {
+        return Err(ApiError::invalid(
+            "description",
+            "description: at most 10000 characters",
+        ));
+    }
+    let (row, access) = visible_dialog(&state, &caller, id).await?;
+    if !rights_on(&access, &row).send && !rights_on(&access, &row).admin {
+        return Err(ApiError::Forbidden(
+            "you may not act on this account (no send right)".into(),
+        ));
+    }
+    let new = tasks::NewTask {
+        kind: body.kind,
+        title: title.into_inner(),
+        description: body.description,
+        dialog_id: Some(row.id),
+        client_id: row.client_id,
+        author_id: me,
+        due_at: body.due_at,
+        assignee_ids: assignees,
+        now: Utc::now(),
+    };
+    let task = db::run(&state.pool, move |conn| tasks::create(conn, &new)).await?;
+    let task =
+        task.ok_or_else(|| ApiError::invalid("assignee_ids", "assignee_ids: no such user"))?;
+    Ok(HttpResponse::Created().json(TaskResponse {
+        id: task.row.id,
+        kind: task.row.kind,
+        title: task.row.title,
+        description: task.row.description,
+        dialog_id: task.row.dialog_id,
+        client_id: task.row.client_id,
+        author_id: task.row.author_id,
+        assignee_ids: task.assignee_ids,
+        status: task.row.status,
+        due_at: task.row.due_at,
+        created_at: task.row.created_at,
+    }))
+}
+
+/// The dialog on the channel's own site (R29): VK communities have one; other channels
+/// have none (404).
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, body = SiteLink), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/dialogs/{id}/site-link")]
+pub async fn site_link(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<SiteLink>, ApiError> {
+    let (row, _) = visible_dialog(&state, &caller, id.into_inner()).await?;
+    let url = db::run(&state.pool, move |conn| {
+        let Some(account) = db::accounts::find(conn, row.account_id)? else {
+            return Ok(None);
+        };
+        if account.kind != "vk" {
+            return Ok(None);
+        }
+        let group = match account.credentials.get("group_id") {
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => return Ok(None),
+        };
+        let peer = db::clients::interlocutor(conn, row.interlocutor_id)?.map(|i| i.external_id);
+        Ok(peer.map(|peer| format!("https://vk.com/gim{group}?sel={peer}")))
+    })
+    .await?;
+    url.map(|url| web::Json(SiteLink { url }))
+        .ok_or(ApiError::NotFound("site link"))
+}

@@ -1,0 +1,110 @@
+//! Channel accounts and the rights on them (R1–R11).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An account as the API shows it: every setting, never its credentials.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountResponse {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub lead_source: bool,
+    pub require_close_reason: bool,
+    pub create_clients: bool,
+    pub responsible: Option<ResponsibleBody>,
+    pub auto_link_interests: bool,
+    pub everyone_may_view: bool,
+    pub priority: i32,
+    pub department_id: Option<i64>,
+    pub enabled: bool,
+    /// Whether credentials are stored (they are never shown).
+    pub has_credentials: bool,
+    pub created_at: DateTime<Utc>,
+    /// The caller's rights on it.
+    pub my_rights: RightsBody,
+}
+
+/// A responsible: a user or a role (R6).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsibleBody {
+    pub user_id: Option<i64>,
+    pub role_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RightsBody {
+    pub view: bool,
+    pub send: bool,
+    pub admin: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountRequest {
+    /// `telegram`, `vk`, `viber` or `whatsapp`.
+    pub kind: String,
+    pub name: String,
+    /// Write-only; shaped by kind (API.md).
+    #[schema(value_type = Object)]
+    pub credentials: serde_json::Value,
+    #[serde(default)]
+    pub lead_source: bool,
+    #[serde(default)]
+    pub require_close_reason: bool,
+    #[serde(default = "yes")]
+    pub create_clients: bool,
+    pub responsible: Option<ResponsibleBody>,
+    #[serde(default)]
+    pub auto_link_interests: bool,
+    #[serde(default)]
+    pub everyone_may_view: bool,
+    #[serde(default)]
+    pub priority: i32,
+    pub department_id: Option<i64>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Only the fields present change; `responsible: null` removes the responsible.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccountRequest {
+    pub name: Option<String>,
+    /// Write-only; replaces the stored credentials.
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<serde_json::Value>,
+    pub lead_source: Option<bool>,
+    pub require_close_reason: Option<bool>,
+    pub create_clients: Option<bool>,
+    #[serde(default, deserialize_with = "super::people::present")]
+    #[schema(value_type = Option<ResponsibleBody>)]
+    pub responsible: Option<Option<ResponsibleBody>>,
+    pub auto_link_interests: Option<bool>,
+    pub everyone_may_view: Option<bool>,
+    pub priority: Option<i32>,
+    #[serde(default, deserialize_with = "super::people::present")]
+    #[schema(value_type = Option<i64>)]
+    pub department_id: Option<Option<i64>>,
+    pub enabled: Option<bool>,
+}
+
+/// A grant on an account for a user or a role (R9).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    pub user_id: Option<i64>,
+    pub role_id: Option<i64>,
+    #[serde(default)]
+    pub view: bool,
+    #[serde(default)]
+    pub send: bool,
+    #[serde(default)]
+    pub admin: bool,
+}

@@ -1,0 +1,351 @@
+//! Dialogs, their messages and the actions on them; clients' conversations; close reasons
+//! and their report.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// `GET /api/v1/dialogs` filters (R13–R16).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DialogListQuery {
+    /// `new` (new and returned), `in_work` (accepted) or `all` (default).
+    pub section: Option<String>,
+    /// Show closed dialogs too (only in `all`).
+    pub closed: Option<bool>,
+    /// Part of a message, or of the client's, contact person's or interlocutor's name.
+    pub q: Option<String>,
+    pub account_id: Option<i64>,
+    /// The responsible user.
+    pub user_id: Option<i64>,
+    pub department_id: Option<i64>,
+    /// Unread dialogs first, in the accounts' priority order.
+    pub priority: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountRef {
+    pub id: i64,
+    pub name: String,
+    /// `telegram`, `vk`, `viber` or `whatsapp`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InterlocutorRef {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientRef {
+    pub id: i64,
+    pub name: String,
+    /// `client` or `prospect`.
+    pub kind: String,
+}
+
+/// Who handles a dialog: a user, or a role while it waits.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResponsibleRef {
+    pub user_id: Option<i64>,
+    pub user_name: Option<String>,
+    pub role_id: Option<i64>,
+}
+
+/// A dialog as the list and the dialog pane show it (R17, R33, R34).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DialogItem {
+    pub id: i64,
+    pub number: i64,
+    /// The operator's name for the dialog, or "Диалог №{number}".
+    pub title: String,
+    pub custom_title: bool,
+    /// `new`, `accepted`, `returned` or `closed`.
+    pub status: String,
+    pub account: AccountRef,
+    pub interlocutor: InterlocutorRef,
+    pub client: Option<ClientRef>,
+    pub responsible: ResponsibleRef,
+    pub is_lead: bool,
+    pub interest_id: Option<i64>,
+    pub close_reason_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_message_preview: String,
+    /// Whether the caller has unread messages in it (bold in the list).
+    pub unread: bool,
+    /// How many dialogs there are with this client (R34).
+    pub dialogs_with_client: i64,
+    pub version: i64,
+}
+
+/// The caller's possibilities on one dialog, for the buttons of the dialog pane.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DialogActions {
+    pub reply: bool,
+    pub accept: bool,
+    pub close: bool,
+    pub redirect: bool,
+    pub rename: bool,
+    pub accept_lead: bool,
+    pub link_interest: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DialogDetail {
+    #[serde(flatten)]
+    pub dialog: DialogItem,
+    pub close_comment: Option<String>,
+    /// The account requires a close reason (R4).
+    pub require_close_reason: bool,
+    pub actions: DialogActions,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DialogPage {
+    pub items: Vec<DialogItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// Dialogs with unread messages per section, over every account the caller sees (R14).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Counters {
+    pub new: i64,
+    pub in_work: i64,
+    pub all: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttachmentItem {
+    pub id: i64,
+    /// `image`, `file`, `link`, `audio` or `video`.
+    pub kind: String,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageItem {
+    pub id: i64,
+    pub dialog_id: i64,
+    /// `in`, `out` or `system`.
+    pub direction: String,
+    pub text: String,
+    /// The operator who wrote it, or who caused the system line.
+    pub author: Option<AuthorRef>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub attachments: Vec<AttachmentItem>,
+    /// Outbound only: `pending`, `sent`, `delivered`, `read` or `failed`.
+    pub delivery: Option<String>,
+    pub delivery_error: Option<String>,
+    /// System lines: `accepted`, `redirected`, `closed`, `renamed`, `interest_linked`, `lead_accepted`.
+    pub system_kind: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub system_data: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthorRef {
+    pub user_id: i64,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<MessageItem>,
+    /// Pass as `before` for older messages; null when there are none.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    /// Messages older than this message id.
+    pub before: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRequest {
+    /// 1 to 4096 characters.
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplyResponse {
+    pub message: MessageItem,
+    pub dialog: DialogItem,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    /// Read up to this message (default: the newest).
+    pub up_to_message_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadResponse {
+    pub last_read_message_id: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    pub reason_id: Option<i64>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectRequest {
+    pub user_id: Option<i64>,
+    pub role_id: Option<i64>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameRequest {
+    /// The new name; null goes back to "Диалог №{number}".
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadRequest {
+    /// The interest's title.
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// In minor units (kopecks, cents).
+    pub amount_minor: Option<i64>,
+    /// ISO 4217, e.g. `RUB`.
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkInterestRequest {
+    pub interest_id: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRequest {
+    /// `personal` (for oneself, R27) or `assignment` (for others, R28).
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub assignee_ids: Vec<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskResponse {
+    pub id: i64,
+    pub kind: String,
+    pub title: String,
+    pub description: String,
+    pub dialog_id: Option<i64>,
+    pub client_id: Option<i64>,
+    pub author_id: i64,
+    pub assignee_ids: Vec<i64>,
+    pub status: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteLink {
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSearchQuery {
+    /// Part of a message text.
+    pub q: String,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentsQuery {
+    /// `image`, `link` or `file` (anything that is not an image or a link).
+    pub kind: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientAttachment {
+    #[serde(flatten)]
+    pub attachment: AttachmentItem,
+    pub dialog_id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CloseReasonItem {
+    pub id: i64,
+    pub name: String,
+    pub is_default: bool,
+    pub archived: bool,
+    pub position: i32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCloseReason {
+    pub name: String,
+    #[serde(default)]
+    pub position: i32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCloseReason {
+    pub name: Option<String>,
+    pub archived: Option<bool>,
+    pub position: Option<i32>,
+    /// Make it the default reason (the previous default stops being one).
+    pub is_default: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CloseReasonReportQuery {
+    /// Dialogs closed at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Dialogs closed before this time.
+    pub to: Option<DateTime<Utc>>,
+    pub account_id: Option<i64>,
+    /// The user who closed them.
+    pub user_id: Option<i64>,
+    /// Only dialogs that were leads (R3): the analysis of why leads were rejected.
+    pub leads_only: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CloseReasonReportRow {
+    pub reason_id: Option<i64>,
+    pub reason: String,
+    pub count: i64,
+    /// Share of all closed dialogs in the report, 0 to 1.
+    pub share: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CloseReasonReport {
+    pub total: i64,
+    pub rows: Vec<CloseReasonReportRow>,
+}
