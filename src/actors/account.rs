@@ -25,6 +25,7 @@ use crate::domain::dialog::{Actor as Who, Command, Rejection};
 
 const IDLE_AFTER: Duration = Duration::from_secs(900);
 const IDLE_CHECK: Duration = Duration::from_secs(60);
+const MAILBOX: usize = 1024;
 
 /// A message from a channel, already verified and parsed by the channel module.
 #[derive(Debug, Clone)]
@@ -76,6 +77,8 @@ impl Actor for AccountActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Bursts from a channel queue here in arrival order instead of waiting outside.
+        ctx.set_mailbox_capacity(MAILBOX);
         ctx.run_interval(IDLE_CHECK, |actor, ctx| {
             if actor.last_used.elapsed() >= IDLE_AFTER {
                 ctx.stop();

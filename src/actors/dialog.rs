@@ -292,10 +292,8 @@ fn validate(
         }
         Command::Redirect {
             to: Target::Role(role),
-        } => {
-            if crate::db::org::count_roles(conn, &[role.0])? != 1 {
-                return Err(EngineError::invalid("role_id", "role_id: no such role"));
-            }
+        } if crate::db::org::count_roles(conn, &[role.0])? != 1 => {
+            return Err(EngineError::invalid("role_id", "role_id: no such role"));
         }
         Command::LinkInterest { interest } => {
             let belongs = clients::find_interest(conn, interest.0)?

@@ -354,47 +354,44 @@ fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Com
         .events
         .iter()
         .any(|e| matches!(e, Event::Closed { .. }));
+    // One guarded UPDATE: the version check and every column that changes, so each
+    // CHECK constraint sees the finished row.
     let target = dialogs::table
         .find(change.dialog_id)
         .filter(dialogs::version.eq(change.expected_version));
     let updated: Option<DialogRow> = diesel::update(target)
         .set((
-            dialogs::status.eq(after.status.as_str()),
-            dialogs::responsible_user_id.eq(after.responsible_user.map(|u| u.0)),
-            dialogs::responsible_role_id.eq(after.responsible_role.map(|r| r.0)),
-            dialogs::title.eq(&after.title),
-            dialogs::interest_id.eq(interest_id),
-            dialogs::version.eq(dialogs::version + 1),
+            (
+                dialogs::status.eq(after.status.as_str()),
+                dialogs::responsible_user_id.eq(after.responsible_user.map(|u| u.0)),
+                dialogs::responsible_role_id.eq(after.responsible_role.map(|r| r.0)),
+                dialogs::title.eq(&after.title),
+                dialogs::interest_id.eq(interest_id),
+                dialogs::version.eq(dialogs::version + 1),
+            ),
+            was_accepted.then_some(dialogs::accepted_at.eq(now)),
+            closing.then_some((
+                dialogs::closed_at.eq(now),
+                dialogs::closed_by.eq(change.actor),
+                dialogs::close_reason_id.eq(change.close_reason_id),
+                dialogs::close_comment.eq(&change.comment),
+            )),
+            last_content.map(|(_, line)| {
+                (
+                    dialogs::last_message_at.eq(now),
+                    dialogs::last_message_preview
+                        .eq(preview(&line.text, !line.attachments.is_empty())),
+                    dialogs::last_message_direction.eq(line.direction),
+                )
+            }),
+            last_inbound.map(|id| dialogs::last_inbound_message_id.eq(id)),
         ))
         .returning(DialogRow::as_returning())
         .get_result(conn)
         .optional()?;
-    let Some(mut dialog) = updated else {
+    let Some(dialog) = updated else {
         return Err(DbError::VersionConflict);
     };
-    if was_accepted || closing || last_content.is_some() {
-        dialog = diesel::update(dialogs::table.find(change.dialog_id))
-            .set((
-                was_accepted.then_some(dialogs::accepted_at.eq(now)),
-                closing.then_some((
-                    dialogs::closed_at.eq(now),
-                    dialogs::closed_by.eq(change.actor),
-                    dialogs::close_reason_id.eq(change.close_reason_id),
-                    dialogs::close_comment.eq(&change.comment),
-                )),
-                last_content.map(|(_, line)| {
-                    (
-                        dialogs::last_message_at.eq(now),
-                        dialogs::last_message_preview
-                            .eq(preview(&line.text, !line.attachments.is_empty())),
-                        dialogs::last_message_direction.eq(line.direction),
-                    )
-                }),
-                last_inbound.map(|id| dialogs::last_inbound_message_id.eq(id)),
-            ))
-            .returning(DialogRow::as_returning())
-            .get_result(conn)?;
-    }
 
     let mut new_events: Vec<events::NewEvent> = written
         .iter()

@@ -18,11 +18,14 @@ pub struct CloseReasonFilter {
     pub leads_only: bool,
 }
 
+/// One line of the report: the reason (None: closed without one), its name, the count.
+pub type ReasonCount = (Option<i64>, Option<String>, i64);
+
 /// Closed dialogs per close reason (`None` = closed without a reason), most frequent first.
 pub fn close_reasons(
     conn: &mut PgConnection,
     filter: &CloseReasonFilter,
-) -> Result<Vec<(Option<i64>, Option<String>, i64)>, DbError> {
+) -> Result<Vec<ReasonCount>, DbError> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = Nullable<BigInt>)]
@@ -53,7 +56,7 @@ pub fn close_reasons(
     let names: Vec<(i64, String)> = close_reasons::table
         .select((close_reasons::id, close_reasons::name))
         .load(conn)?;
-    let mut rows: Vec<(Option<i64>, Option<String>, i64)> = counts
+    let mut rows: Vec<ReasonCount> = counts
         .into_iter()
         .map(|(id, n)| {
             let name = id.and_then(|id| {

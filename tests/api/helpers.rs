@@ -16,7 +16,9 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use dialogi::actors::{Engine, Inbound, InboundOutcome};
 use dialogi::config::{Config, SecretString};
+use dialogi::db::clients::Sender;
 use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres, quote_ident};
 use dialogi::db::{self, users};
 use dialogi::domain::people::Password;
@@ -281,6 +283,7 @@ impl Drop for TestDatabase {
 /// The app under test, serving on its own database.
 pub struct TestApp {
     pub address: String,
+    pub engine: Engine,
     pub admin_id: i64,
     handle: actix_web::dev::ServerHandle,
     // Dropped after the server is told to stop (fields drop in declaration order).
@@ -323,9 +326,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(config, pool).expect("build the app");
     let port = app.port();
     let handle = app.handle();
+    let engine = app.engine();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        engine,
         admin_id,
         handle,
         db,
@@ -491,6 +496,85 @@ impl TestApp {
             .get_result::<Count>(&mut conn)
             .expect("count query")
             .n
+    }
+}
+
+static NEXT_CHANNEL_MESSAGE: AtomicU32 = AtomicU32::new(1);
+
+impl TestApp {
+    /// Connects a channel account through the API as the admin; `settings` are merged
+    /// into a valid request for `kind`.
+    pub async fn create_account(&self, kind: &str, settings: Value) -> i64 {
+        let credentials = match kind {
+            "telegram" => json!({"token": "123:test", "mode": "webhook"}),
+            "vk" => {
+                json!({"group_id": 4242, "access_token": "t", "secret": "s", "confirmation": "c"})
+            }
+            "viber" => json!({"auth_token": "t"}),
+            _ => {
+                json!({"phone_number_id": "1", "access_token": "t", "app_secret": "s", "verify_token": "v"})
+            }
+        };
+        let mut body =
+            json!({"kind": kind, "name": format!("{kind} account"), "credentials": credentials});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), settings.as_object()) {
+            body.extend(extra.clone());
+        }
+        let answer = self.admin().await.post("/api/v1/accounts", body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        answer.body["id"].as_i64().expect("an account id")
+    }
+
+    /// Replaces an account's grants as the admin.
+    pub async fn grant(&self, account_id: i64, grants: Value) {
+        let answer = self
+            .admin()
+            .await
+            .put(&format!("/api/v1/accounts/{account_id}/grants"), grants)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+
+    /// An inbound message from `sender` (an external id) through the account's actor,
+    /// the path a channel uses; each call has a new channel message id.
+    pub async fn inbound(&self, account_id: i64, sender: &str, text: &str) -> InboundOutcome {
+        let id = NEXT_CHANNEL_MESSAGE.fetch_add(1, Ordering::Relaxed);
+        self.inbound_with_id(account_id, sender, text, &format!("test:{id}"))
+            .await
+    }
+
+    pub async fn inbound_with_id(
+        &self,
+        account_id: i64,
+        sender: &str,
+        text: &str,
+        channel_message_id: &str,
+    ) -> InboundOutcome {
+        self.engine
+            .inbound(
+                account_id,
+                Inbound {
+                    sender: Sender {
+                        external_id: sender.to_owned(),
+                        display_name: format!("Клиент {sender}"),
+                        username: None,
+                    },
+                    channel_message_id: channel_message_id.to_owned(),
+                    text: text.to_owned(),
+                    sent_at: None,
+                    attachments: Vec::new(),
+                },
+            )
+            .await
+            .expect("the inbound message is stored")
+    }
+
+    /// The dialog an inbound message landed in.
+    pub async fn dialog_of(&self, account_id: i64, sender: &str, text: &str) -> i64 {
+        match self.inbound(account_id, sender, text).await {
+            InboundOutcome::Stored { dialog_id, .. } => dialog_id,
+            InboundOutcome::Duplicate => panic!("a fresh message was taken for a duplicate"),
+        }
     }
 }
 

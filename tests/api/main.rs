@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod database;
 mod demo;
+mod dialogs;
 mod embedded;
 mod operations;
 mod users;
