@@ -337,6 +337,54 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A second server process on the same database: its own HTTP server, pool, registry
+/// and actors. Only the database is shared, as between two real processes.
+pub struct Peer {
+    pub address: String,
+    pub engine: Engine,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl Peer {
+    /// A client of the peer that shares `client`'s session (cookie and CSRF token).
+    pub fn client(&self, login: &Client) -> Client {
+        Client {
+            address: self.address.clone(),
+            http: login.http.clone(),
+            csrf: login.csrf.clone(),
+            bearer: login.bearer.clone(),
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn_peer(&self) -> Peer {
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: Some(SecretString::new(self.db.url.clone())),
+            db_pool_size: 4,
+            workers: Some(1),
+            login_attempts_per_ip: 1000,
+            ..Config::default()
+        };
+        let pool = db::build_pool(&self.db.url, config.db_pool_size);
+        let app = Application::build(config, pool).expect("build the peer");
+        let peer = Peer {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            engine: app.engine(),
+            handle: app.handle(),
+        };
+        actix_web::rt::spawn(app.run_until_stopped());
+        peer
+    }
+}
+
 /// Argon2 hashes are slow in test builds: hash each distinct password once per run.
 fn hash_for(password: &str) -> String {
     static HASHES: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =

@@ -12,4 +12,5 @@ mod demo;
 mod dialogs;
 mod embedded;
 mod operations;
+mod peers;
 mod users;
