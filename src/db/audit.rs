@@ -22,3 +22,23 @@ pub fn record(conn: &mut PgConnection, row: &NewAuditRow<'_>) -> Result<(), DbEr
         .execute(conn)?;
     Ok(())
 }
+
+/// Records an action that came through the API or the command line (no client address).
+pub fn note(
+    conn: &mut PgConnection,
+    actor_user_id: Option<i64>,
+    action: &str,
+    target: impl Into<String>,
+    details: serde_json::Value,
+) -> Result<(), DbError> {
+    record(
+        conn,
+        &NewAuditRow {
+            actor_user_id,
+            action,
+            target: target.into(),
+            ip: None,
+            details,
+        },
+    )
+}

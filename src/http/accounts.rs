@@ -173,15 +173,12 @@ pub async fn create_account(
                 enabled: body.enabled,
             },
         )?;
-        audit::record(
+        audit::note(
             conn,
-            &audit::NewAuditRow {
-                actor_user_id: Some(actor),
-                action: "account_created",
-                target: format!("account:{}", row.id),
-                ip: None,
-                details: json!({"kind": row.kind, "name": row.name}),
-            },
+            Some(actor),
+            "account_created",
+            format!("account:{}", row.id),
+            json!({"kind": row.kind, "name": row.name}),
         )?;
         Ok(Ok(row))
     })
@@ -284,15 +281,12 @@ pub async fn update_account(
             updated_at: Some(Utc::now()),
         };
         let row = accounts::update(conn, id, &changes)?;
-        audit::record(
+        audit::note(
             conn,
-            &audit::NewAuditRow {
-                actor_user_id: Some(actor),
-                action: "account_changed",
-                target: format!("account:{id}"),
-                ip: None,
-                details: json!({"credentials": changes.credentials.is_some()}),
-            },
+            Some(actor),
+            "account_changed",
+            format!("account:{id}"),
+            json!({"credentials": changes.credentials.is_some()}),
         )?;
         Ok(row.ok_or(ApiError::NotFound("account")))
     })
@@ -314,15 +308,12 @@ pub async fn delete_account(
     let archived = db::run(&state.pool, move |conn| {
         let archived = accounts::archive(conn, id, Utc::now())?;
         if archived {
-            audit::record(
+            audit::note(
                 conn,
-                &audit::NewAuditRow {
-                    actor_user_id: Some(actor),
-                    action: "account_archived",
-                    target: format!("account:{id}"),
-                    ip: None,
-                    details: json!({}),
-                },
+                Some(actor),
+                "account_archived",
+                format!("account:{id}"),
+                json!({}),
             )?;
         }
         Ok(archived)
@@ -401,15 +392,12 @@ pub async fn put_grants(
         use diesel::Connection;
         conn.transaction(|conn| {
             accounts::replace_grants(conn, id, &rows)?;
-            audit::record(
+            audit::note(
                 conn,
-                &audit::NewAuditRow {
-                    actor_user_id: Some(actor),
-                    action: "grants_changed",
-                    target: format!("account:{id}"),
-                    ip: None,
-                    details: json!({"grants": rows.len()}),
-                },
+                Some(actor),
+                "grants_changed",
+                format!("account:{id}"),
+                json!({"grants": rows.len()}),
             )?;
             accounts::grants_of(conn, id)
         })

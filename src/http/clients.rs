@@ -7,10 +7,8 @@ use actix_web::{get, web};
 
 use super::AppState;
 use super::auth::Caller;
-use super::dialogs::{items_of, message_item};
-use super::dto::{
-    AttachmentItem, AttachmentsQuery, ClientAttachment, ClientSearchQuery, DialogItem, MessageItem,
-};
+use super::dialogs::{attachment_item, items_of, message_item};
+use super::dto::{AttachmentsQuery, ClientAttachment, ClientSearchQuery, DialogItem, MessageItem};
 use crate::db::dialog_list::{self, ListFilter};
 use crate::db::{self, clients, messages};
 use crate::domain::dialog::DialogStatus;
@@ -115,14 +113,7 @@ pub async fn client_attachments(
         found
             .into_iter()
             .map(|(a, dialog_id)| ClientAttachment {
-                attachment: AttachmentItem {
-                    id: a.id,
-                    kind: a.kind,
-                    file_name: a.file_name,
-                    mime_type: a.mime_type,
-                    size_bytes: a.size_bytes,
-                    url: a.url,
-                },
+                attachment: attachment_item(a),
                 dialog_id,
             })
             .collect(),

@@ -17,7 +17,7 @@ use super::dto::{
 use crate::db::accounts::AccessMap;
 use crate::db::dialog_list::{self, Cursor, ListFilter, ListRow};
 use crate::db::dialogs::DialogRow;
-use crate::db::messages::{self, FeedItem};
+use crate::db::messages::{self, AttachmentRow, FeedItem};
 use crate::db::{self, clients};
 use crate::domain::access::Rights;
 use crate::domain::dialog::{self as machine, Actor as Who, Command, Target};
@@ -345,6 +345,17 @@ pub async fn get_dialog(
     Ok(web::Json(detail(&state, &caller, id.into_inner()).await?))
 }
 
+pub fn attachment_item(a: AttachmentRow) -> AttachmentItem {
+    AttachmentItem {
+        id: a.id,
+        kind: a.kind,
+        file_name: a.file_name,
+        mime_type: a.mime_type,
+        size_bytes: a.size_bytes,
+        url: a.url,
+    }
+}
+
 pub fn message_item(feed: FeedItem) -> MessageItem {
     let m = feed.message;
     MessageItem {
@@ -358,18 +369,7 @@ pub fn message_item(feed: FeedItem) -> MessageItem {
         }),
         created_at: m.created_at,
         edited_at: m.edited_at,
-        attachments: feed
-            .attachments
-            .into_iter()
-            .map(|a| AttachmentItem {
-                id: a.id,
-                kind: a.kind,
-                file_name: a.file_name,
-                mime_type: a.mime_type,
-                size_bytes: a.size_bytes,
-                url: a.url,
-            })
-            .collect(),
+        attachments: feed.attachments.into_iter().map(attachment_item).collect(),
         delivery: m.delivery,
         delivery_error: m.delivery_error,
         system_kind: m.system_kind,

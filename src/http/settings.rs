@@ -55,15 +55,12 @@ pub async fn put_settings(
         conn.build_transaction().run(|conn| {
             if !values.is_empty() {
                 settings::put_many(conn, &values, Utc::now())?;
-                audit::record(
+                audit::note(
                     conn,
-                    &audit::NewAuditRow {
-                        actor_user_id: Some(actor),
-                        action: "settings_changed",
-                        target: "settings".into(),
-                        ip: None,
-                        details: json!(values.iter().cloned().collect::<serde_json::Map<_, _>>()),
-                    },
+                    Some(actor),
+                    "settings_changed",
+                    "settings",
+                    json!(values.iter().cloned().collect::<serde_json::Map<_, _>>()),
                 )?;
             }
             settings::all(conn)

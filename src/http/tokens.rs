@@ -120,15 +120,12 @@ pub fn issue(
             expires_at,
         },
     )?;
-    audit::record(
+    audit::note(
         conn,
-        &audit::NewAuditRow {
-            actor_user_id: actor,
-            action: "token_created",
-            target: format!("token:{}", row.id),
-            ip: None,
-            details: json!({ "user_id": user.id, "scopes": row.scopes }),
-        },
+        actor,
+        "token_created",
+        format!("token:{}", row.id),
+        json!({ "user_id": user.id, "scopes": row.scopes }),
     )?;
     Ok((row, secret.to_owned()))
 }
@@ -151,15 +148,12 @@ pub async fn revoke_token(
     let revoked = db::run(&state.pool, move |conn| {
         let revoked = tokens::revoke(conn, id, tokens::KIND_API, None, Utc::now())?;
         if revoked {
-            audit::record(
+            audit::note(
                 conn,
-                &audit::NewAuditRow {
-                    actor_user_id: Some(actor),
-                    action: "token_revoked",
-                    target: format!("token:{id}"),
-                    ip: None,
-                    details: json!({}),
-                },
+                Some(actor),
+                "token_revoked",
+                format!("token:{id}"),
+                json!({}),
             )?;
         }
         Ok(revoked)

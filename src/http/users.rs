@@ -231,15 +231,12 @@ pub async fn create_user(
             },
             &body.role_ids,
         )?;
-        audit::record(
+        audit::note(
             conn,
-            &audit::NewAuditRow {
-                actor_user_id: Some(actor),
-                action: "user_created",
-                target: format!("user:{}", row.id),
-                ip: None,
-                details: json!({ "login": row.login, "is_admin": row.is_admin }),
-            },
+            Some(actor),
+            "user_created",
+            format!("user:{}", row.id),
+            json!({ "login": row.login, "is_admin": row.is_admin }),
         )?;
         Ok(Ok(with_roles(conn, vec![row])?.remove(0)))
     })
@@ -342,21 +339,18 @@ pub async fn update_user(
             if ends_sessions {
                 tokens::revoke_sessions_of(conn, id, Utc::now())?;
             }
-            audit::record(
+            audit::note(
                 conn,
-                &audit::NewAuditRow {
-                    actor_user_id: Some(actor),
-                    action: "user_changed",
-                    target: format!("user:{id}"),
-                    ip: None,
-                    details: json!({
-                        "login": changes.login.is_some(),
-                        "password": changes.password_hash.is_some(),
-                        "is_admin": changes.is_admin,
-                        "disabled": changes.disabled,
-                        "role_ids": body.role_ids,
-                    }),
-                },
+                Some(actor),
+                "user_changed",
+                format!("user:{id}"),
+                json!({
+                    "login": changes.login.is_some(),
+                    "password": changes.password_hash.is_some(),
+                    "is_admin": changes.is_admin,
+                    "disabled": changes.disabled,
+                    "role_ids": body.role_ids,
+                }),
             )?;
             Ok(Ok(with_roles(conn, vec![row])?.remove(0)))
         })

@@ -1,7 +1,9 @@
 //! The dialog engine through HTTP, requirement by requirement (R3–R35), with inbound
 //! messages entering through the account actor as a channel's would.
 
-use dialogi::actors::InboundOutcome;
+use dialogi::actors::{Inbound, InboundOutcome};
+use dialogi::db::clients::Sender;
+use dialogi::db::dialogs::NewAttachment;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -911,4 +913,76 @@ async fn fifty_concurrent_messages_from_a_new_interlocutor_open_one_dialog_in_or
         ),
         0
     );
+}
+
+#[actix_web::test]
+async fn r32_a_clients_attachments_from_every_dialog_are_listed_with_a_filter() {
+    let (app, account, _) = company(json!({})).await;
+    let attachment = |kind: &str, name: &str, url: Option<&str>| NewAttachment {
+        kind: kind.into(),
+        file_name: name.into(),
+        mime_type: None,
+        size_bytes: Some(1024),
+        channel_file_id: Some(format!("file-{name}")),
+        url: url.map(str::to_owned),
+    };
+    let outcome = app
+        .engine
+        .inbound(
+            account,
+            Inbound {
+                sender: Sender {
+                    external_id: "5".into(),
+                    display_name: "Фотограф".into(),
+                    username: None,
+                },
+                channel_message_id: "tg:5:1".into(),
+                text: String::new(),
+                sent_at: None,
+                attachments: vec![
+                    attachment("image", "фото.jpg", None),
+                    attachment("file", "счёт.pdf", None),
+                    attachment("link", "", Some("https://example.org/catalog")),
+                ],
+            },
+        )
+        .await
+        .expect("stored");
+    let InboundOutcome::Stored { dialog_id, .. } = outcome else {
+        panic!("stored");
+    };
+    let anna = app.login("anna", PASSWORD).await;
+    let dialog = anna.get(&format!("/api/v1/dialogs/{dialog_id}")).await;
+    assert_eq!(
+        dialog.body["last_message_preview"], "📎",
+        "an attachment-only message still shows"
+    );
+    let client = dialog.body["client"]["id"].as_i64().unwrap();
+    let feed = anna
+        .get(&format!("/api/v1/dialogs/{dialog_id}/messages"))
+        .await;
+    assert_eq!(
+        feed.body["items"][0]["attachments"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let all = anna
+        .get(&format!("/api/v1/clients/{client}/attachments"))
+        .await;
+    assert_eq!(all.body.as_array().map(Vec::len), Some(3));
+    let images = anna
+        .get(&format!("/api/v1/clients/{client}/attachments?kind=image"))
+        .await;
+    assert_eq!(images.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(images.body[0]["file_name"], "фото.jpg");
+    assert_eq!(images.body[0]["dialog_id"], dialog_id);
+    let links = anna
+        .get(&format!("/api/v1/clients/{client}/attachments?kind=link"))
+        .await;
+    assert_eq!(links.body[0]["url"], "https://example.org/catalog");
+    let files = anna
+        .get(&format!("/api/v1/clients/{client}/attachments?kind=file"))
+        .await;
+    assert_eq!(files.body[0]["file_name"], "счёт.pdf");
 }

@@ -1,0 +1,303 @@
+//! Workstation queries at scale: 100,000 dialogs and 1,000,000 messages in a private
+//! PostgreSQL, then the list (each section), the counters, search by a word and by a
+//! client's name (Cyrillic), a client's dialogs and a second page, each asked over HTTP
+//! many times by an operator who sees every account. Prints p50/p99 per query and the
+//! plans of the list's main queries, and writes the results to `bench/results/list.md`.
+//!
+//! Run: `cargo bench --bench list` (about two minutes). Sizes: `BENCH_DIALOGS`,
+//! `BENCH_MESSAGES_PER_DIALOG`, `BENCH_REQUESTS`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+
+use dialogi::config::{Config, SecretString};
+use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
+use dialogi::db::{self, users};
+use dialogi::domain::people::Password;
+use dialogi::security;
+use dialogi::startup::Application;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Fills the database with generated data in a few set-based statements.
+fn fill(conn: &mut PgConnection, dialogs: usize, per_dialog: usize) {
+    let sql = format!(
+        r#"
+SET synchronous_commit = off;
+INSERT INTO channel_accounts (kind, name, priority, credentials)
+SELECT k, 'Bench ' || k, p, '{{"token":"x"}}'::jsonb
+FROM (VALUES ('telegram', 4), ('vk', 3), ('viber', 2), ('whatsapp', 1)) AS a(k, p);
+
+INSERT INTO clients (kind, name)
+SELECT CASE WHEN i % 5 = 0 THEN 'prospect' ELSE 'client' END,
+       (ARRAY['Алексей','Мария','Сергей','Ольга','Николай','Татьяна','Игорь','Наталья'])[1 + i % 8]
+       || ' ' || (ARRAY['Соколов','Кузнецов','Попов','Васильев','Морозов','Новиков','Фёдоров','Волков'])[1 + (i / 8) % 8]
+       || ' ' || i
+FROM generate_series(1, {dialogs}) AS i;
+
+INSERT INTO interlocutors (account_id, external_id, display_name, client_id)
+SELECT 1 + i % 4, 'u' || i, c.name, c.id
+FROM generate_series(1, {dialogs}) AS i JOIN clients c ON c.id = i;
+
+INSERT INTO dialogs (account_id, interlocutor_id, client_id, status, responsible_user_id,
+                     created_at, accepted_at, closed_at, last_message_at, last_message_preview)
+SELECT il.account_id, il.id, il.client_id,
+       CASE WHEN il.id % 10 = 0 THEN 'new' WHEN il.id % 10 = 1 THEN 'accepted'
+            WHEN il.id % 10 = 2 THEN 'returned' ELSE 'closed' END,
+       CASE WHEN il.id % 10 = 1 THEN 1 ELSE NULL END,
+       now() - make_interval(mins => il.id),
+       CASE WHEN il.id % 10 = 1 THEN now() - make_interval(mins => il.id) END,
+       CASE WHEN il.id % 10 >= 3 THEN now() - make_interval(mins => il.id) END,
+       now() - make_interval(mins => il.id),
+       'Последнее сообщение ' || il.id
+FROM interlocutors il;
+
+INSERT INTO messages (dialog_id, account_id, direction, text, channel_message_id, delivery, created_at)
+SELECT d.id, d.account_id,
+       CASE WHEN m % 2 = 0 THEN 'in' ELSE 'out' END,
+       (ARRAY['Здравствуйте, сколько стоит','Подскажите по доставке в Казань','Спасибо, оплатил счёт',
+              'Когда будет поступление','Hello, do you ship to Riga','Нужна консультация по установке',
+              'Можно оплатить картой','Заказ до сих пор не пришёл'])[1 + (d.id + m) % 8] || ' #' || d.id || '-' || m,
+       CASE WHEN m % 2 = 0 THEN 'b:' || d.id || ':' || m END,
+       CASE WHEN m % 2 = 1 THEN 'read' END,
+       d.created_at + make_interval(secs => m)
+FROM dialogs d, generate_series(0, {last}) AS m;
+
+UPDATE dialogs d SET last_inbound_message_id = x.max_id
+FROM (SELECT dialog_id, max(id) AS max_id FROM messages WHERE direction = 'in' GROUP BY dialog_id) x
+WHERE x.dialog_id = d.id;
+INSERT INTO dialog_reads (dialog_id, user_id, last_read_message_id)
+SELECT id, 1, last_inbound_message_id FROM dialogs WHERE id % 3 = 0 AND last_inbound_message_id IS NOT NULL;
+SELECT setval('dialog_number_seq', (SELECT max(number) FROM dialogs));
+ANALYZE;
+"#,
+        last = per_dialog.saturating_sub(1)
+    );
+    conn.batch_execute(&sql).expect("fill the bench database");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn explain(conn: &mut PgConnection, sql: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    diesel::sql_query(format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}"
+    ))
+    .load::<Line>(conn)
+    .expect("explain")
+    .into_iter()
+    .map(|l| l.line)
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+fn main() {
+    let dialogs = env_number("BENCH_DIALOGS", 100_000);
+    let per_dialog = env_number("BENCH_MESSAGES_PER_DIALOG", 10);
+    let requests = env_number("BENCH_REQUESTS", 200);
+    let dir = std::env::temp_dir().join(format!("dialogi-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
+        settings: vec![("shared_buffers".into(), "256MB".into())],
+        ..EmbeddedOptions::new(&dir)
+    })
+    .expect("start PostgreSQL");
+    let url = cluster.url(embedded::DATABASE);
+    let mut conn = PgConnection::establish(&url).expect("connect");
+    db::run_migrations(&mut conn).expect("migrate");
+    let hash = security::hash_password(&Password::parse("bench-password").unwrap()).unwrap();
+    let operator = users::insert(
+        &mut conn,
+        &users::NewUserRow {
+            login: "operator",
+            display_name: "Оператор",
+            password_hash: &hash,
+            department_id: None,
+            is_admin: false,
+            locale: "ru",
+        },
+        &[],
+    )
+    .unwrap();
+    let started = Instant::now();
+    fill(&mut conn, dialogs, per_dialog);
+    conn.batch_execute(&format!(
+        "INSERT INTO account_grants (account_id, user_id, can_view, can_send) \
+         SELECT id, {}, true, true FROM channel_accounts",
+        operator.id
+    ))
+    .unwrap();
+    let fill_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "filled {dialogs} dialogs, {} messages in {fill_secs:.1} s",
+        dialogs * per_dialog
+    );
+
+    let system = actix_web::rt::System::new();
+    let report = system.block_on(async {
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: Some(SecretString::new(url.clone())),
+            db_pool_size: 8,
+            workers: Some(2),
+            ..Config::default()
+        };
+        let app = Application::build(config, db::build_pool(&url, 8)).unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let login = client
+            .post(format!("{base}/api/v1/session"))
+            .json(&json!({"login": "operator", "password": "bench-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(login.status().is_success());
+        let first: Value = client
+            .get(format!("{base}/api/v1/dialogs?limit=50"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
+        let client_id = first["items"][0]["client"]["id"].as_i64().unwrap_or(1);
+        let queries = [
+            ("list: New", "/api/v1/dialogs?section=new".to_owned()),
+            (
+                "list: In work",
+                "/api/v1/dialogs?section=in_work".to_owned(),
+            ),
+            ("list: All", "/api/v1/dialogs?section=all".to_owned()),
+            (
+                "list: All with closed",
+                "/api/v1/dialogs?section=all&closed=true".to_owned(),
+            ),
+            (
+                "list: second page",
+                format!("/api/v1/dialogs?section=all&closed=true&cursor={cursor}"),
+            ),
+            (
+                "list: channel priority",
+                "/api/v1/dialogs?priority=true".to_owned(),
+            ),
+            ("counters", "/api/v1/dialogs/counters".to_owned()),
+            (
+                "search: a word in messages",
+                "/api/v1/dialogs?closed=true&q=%D0%BA%D0%B0%D0%B7%D0%B0%D0%BD%D1%8C".to_owned(),
+            ),
+            (
+                "search: a client's name",
+                "/api/v1/dialogs?closed=true&q=%D0%BC%D0%BE%D1%80%D0%BE%D0%B7%D0%BE%D0%B2%2012"
+                    .to_owned(),
+            ),
+            (
+                "a client's dialogs",
+                format!("/api/v1/clients/{client_id}/dialogs"),
+            ),
+        ];
+        let mut lines = Vec::new();
+        for (name, path) in &queries {
+            let mut times = Vec::with_capacity(requests);
+            for _ in 0..requests {
+                let t = Instant::now();
+                let response = client.get(format!("{base}{path}")).send().await.unwrap();
+                assert!(
+                    response.status().is_success(),
+                    "{name}: {}",
+                    response.status()
+                );
+                response.bytes().await.unwrap();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+            eprintln!(
+                "{name:<30} p50 {:>7.2} ms   p99 {:>7.2} ms",
+                ms(p50),
+                ms(p99)
+            );
+            lines.push(format!(
+                "| {name} | {:.2} | {:.2} | {} |",
+                ms(p50),
+                ms(p99),
+                if ms(p99) <= 20.0 { "met" } else { "missed" }
+            ));
+        }
+        drop(handle.stop(true));
+        lines
+    });
+
+    let visible = "ARRAY[1,2,3,4]::bigint[]";
+    let plans = [
+        (
+            "All, newest first",
+            format!(
+                "SELECT d.id FROM dialogs d LEFT JOIN dialog_reads r ON r.dialog_id = d.id AND r.user_id = {op} \
+                 WHERE d.status IN ('new','returned','accepted') AND d.account_id = ANY({visible}) \
+                 ORDER BY d.last_message_at DESC NULLS LAST, d.id DESC LIMIT 51",
+                op = operator.id
+            ),
+        ),
+        (
+            "counters",
+            format!(
+                "SELECT d.status, count(*) FROM dialogs d LEFT JOIN dialog_reads r ON r.dialog_id = d.id AND r.user_id = {op} \
+                 WHERE d.account_id = ANY({visible}) AND d.status <> 'closed' \
+                 AND (d.last_inbound_message_id > COALESCE(r.last_read_message_id, 0)) IS TRUE GROUP BY d.status",
+                op = operator.id
+            ),
+        ),
+        (
+            "search in messages",
+            "SELECT DISTINCT dialog_id FROM messages WHERE text ILIKE '%казань%' LIMIT 51"
+                .to_owned(),
+        ),
+    ];
+    let mut plan_text = String::new();
+    for (name, sql) in &plans {
+        let plan = explain(&mut conn, sql);
+        eprintln!("-- {name}\n{plan}\n");
+        plan_text.push_str(&format!("\n{name}:\n```\n{plan}\n```\n"));
+    }
+    drop(conn);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = format!(
+        "## Workstation queries\n\n{dialogs} dialogs, {} messages (filled in {fill_secs:.0} s); \
+         {requests} sequential HTTP requests per query by an operator who sees all four accounts; \
+         target p99 ≤ 20 ms.\n\n| query | p50 ms | p99 ms | target |\n|---|---|---|---|\n{}\n{plan_text}",
+        dialogs * per_dialog,
+        report.join("\n")
+    );
+    std::fs::create_dir_all("bench/results").ok();
+    std::fs::write("bench/results/list.md", &out).expect("write the results");
+    println!("{out}");
+}
