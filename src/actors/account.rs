@@ -147,11 +147,17 @@ async fn deliver(
             comment: None,
             new_interest: None,
         };
-        let answer = registry
+        let sent = registry
             .dialog(dialog_id)
             .send(command)
             .timeout(ASK_TIMEOUT)
-            .await?;
+            .await;
+        let answer = match sent {
+            // The dialog's actor stopped (closed or idle) with this message in its
+            // mailbox: look the dialog up again.
+            Err(actix::MailboxError::Closed) => continue,
+            other => other?,
+        };
         match answer {
             Ok(outcome) => {
                 return Ok(InboundOutcome::Stored {

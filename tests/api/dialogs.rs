@@ -986,3 +986,31 @@ async fn r32_a_clients_attachments_from_every_dialog_are_listed_with_a_filter() 
         .await;
     assert_eq!(files.body[0]["file_name"], "счёт.pdf");
 }
+
+#[actix_web::test]
+async fn concurrent_closes_have_one_winner_and_the_rest_learn_it_is_closed() {
+    let (app, account, _) = company(json!({})).await;
+    let dialog = app.dialog_of(account, "1", "Пока!").await;
+    let admin = app.admin().await;
+    let path = format!("/api/v1/dialogs/{dialog}/close");
+    let answers =
+        futures_util::future::join_all((0..20).map(|_| admin.post(&path, json!({})))).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE system_kind = 'closed'"),
+        1
+    );
+}
