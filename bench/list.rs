@@ -55,10 +55,10 @@ SELECT il.account_id, il.id, il.client_id,
        CASE WHEN il.id % 10 = 0 THEN 'new' WHEN il.id % 10 = 1 THEN 'accepted'
             WHEN il.id % 10 = 2 THEN 'returned' ELSE 'closed' END,
        CASE WHEN il.id % 10 = 1 THEN 1 ELSE NULL END,
-       now() - make_interval(mins => il.id),
-       CASE WHEN il.id % 10 = 1 THEN now() - make_interval(mins => il.id) END,
-       CASE WHEN il.id % 10 >= 3 THEN now() - make_interval(mins => il.id) END,
-       now() - make_interval(mins => il.id),
+       now() - make_interval(mins => il.id::int),
+       CASE WHEN il.id % 10 = 1 THEN now() - make_interval(mins => il.id::int) END,
+       CASE WHEN il.id % 10 >= 3 THEN now() - make_interval(mins => il.id::int) END,
+       now() - make_interval(mins => il.id::int),
        'Последнее сообщение ' || il.id
 FROM interlocutors il;
 
@@ -209,8 +209,12 @@ fn main() {
             ),
             ("counters", "/api/v1/dialogs/counters".to_owned()),
             (
-                "search: a word in messages",
+                "search: a word in 1/8 of messages",
                 "/api/v1/dialogs?closed=true&q=%D0%BA%D0%B0%D0%B7%D0%B0%D0%BD%D1%8C".to_owned(),
+            ),
+            (
+                "search: an order number",
+                format!("/api/v1/dialogs?closed=true&q=%23{}-4", dialogs / 2),
             ),
             (
                 "search: a client's name",
@@ -255,6 +259,16 @@ fn main() {
     });
 
     let visible = "ARRAY[1,2,3,4]::bigint[]";
+    let search = |pattern: &str| {
+        format!(
+            "SELECT d.id FROM dialogs d WHERE d.account_id = ANY({visible}) AND d.id IN (\
+             SELECT m.dialog_id FROM messages m WHERE m.text ILIKE '{pattern}' \
+             UNION SELECT d.id FROM dialogs d JOIN interlocutors i ON i.id = d.interlocutor_id WHERE i.display_name ILIKE '{pattern}' \
+             UNION SELECT d.id FROM dialogs d JOIN clients c ON c.id = d.client_id WHERE c.name ILIKE '{pattern}' \
+             UNION SELECT d.id FROM dialogs d JOIN contact_persons p ON p.client_id = d.client_id WHERE p.name ILIKE '{pattern}') \
+             ORDER BY d.last_message_at DESC NULLS LAST, d.id DESC LIMIT 51"
+        )
+    };
     let plans = [
         (
             "All, newest first",
@@ -274,10 +288,10 @@ fn main() {
                 op = operator.id
             ),
         ),
+        ("search: a client's name", search("%морозов 12%")),
         (
-            "search in messages",
-            "SELECT DISTINCT dialog_id FROM messages WHERE text ILIKE '%казань%' LIMIT 51"
-                .to_owned(),
+            "search: an order number",
+            search(&format!("%#{}-4%", dialogs / 2)),
         ),
     ];
     let mut plan_text = String::new();

@@ -5,15 +5,12 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::DbError;
 use super::dialogs::DialogRow;
 use super::messages::like_pattern;
-use super::schema::{
-    channel_accounts, clients, contact_persons, dialog_reads, dialogs, interlocutors, messages,
-    users,
-};
+use super::schema::{channel_accounts, clients, dialog_reads, dialogs, interlocutors, users};
 
 /// Where a page starts: after a (last message time, id) pair, or at an offset (priority order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,19 +117,19 @@ pub fn page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>
         );
     }
     if let Some(needle) = filter.search.as_deref() {
+        // One set of matching dialog ids, each branch served by its own trigram index, so
+        // the planner never has to evaluate an OR across four joins row by row.
         let pattern = like_pattern(needle);
-        let in_messages = messages::table
-            .filter(messages::text.ilike(pattern.clone()))
-            .select(messages::dialog_id);
-        let in_contacts = contact_persons::table
-            .filter(contact_persons::name.ilike(pattern.clone()))
-            .select(contact_persons::client_id.nullable());
         query = query.filter(
-            interlocutors::display_name
-                .ilike(pattern.clone())
-                .or(clients::name.ilike(pattern).is_not_distinct_from(true))
-                .or(dialogs::id.eq_any(in_messages))
-                .or(dialogs::client_id.eq_any(in_contacts)),
+            sql::<Bool>("dialogs.id IN (SELECT m.dialog_id FROM messages m WHERE m.text ILIKE ")
+                .bind::<Text, _>(pattern.clone())
+                .sql(" UNION SELECT d.id FROM dialogs d JOIN interlocutors i ON i.id = d.interlocutor_id WHERE i.display_name ILIKE ")
+                .bind::<Text, _>(pattern.clone())
+                .sql(" UNION SELECT d.id FROM dialogs d JOIN clients c ON c.id = d.client_id WHERE c.name ILIKE ")
+                .bind::<Text, _>(pattern.clone())
+                .sql(" UNION SELECT d.id FROM dialogs d JOIN contact_persons p ON p.client_id = d.client_id WHERE p.name ILIKE ")
+                .bind::<Text, _>(pattern)
+                .sql(")"),
         );
     }
 
