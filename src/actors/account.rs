@@ -147,15 +147,14 @@ async fn deliver(
             comment: None,
             new_interest: None,
         };
-        let sent = registry
-            .dialog(dialog_id)
-            .send(command)
-            .timeout(ASK_TIMEOUT)
-            .await;
-        let answer = match sent {
+        let addr = registry.dialog(dialog_id);
+        let answer = match addr.send(command).timeout(ASK_TIMEOUT).await {
             // The dialog's actor stopped (closed or idle) with this message in its
             // mailbox: look the dialog up again.
-            Err(actix::MailboxError::Closed) => continue,
+            Err(actix::MailboxError::Closed) => {
+                registry.forget_dead_dialog(dialog_id, &addr);
+                continue;
+            }
             other => other?,
         };
         match answer {

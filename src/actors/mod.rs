@@ -95,14 +95,32 @@ impl Engine {
         dialog_id: i64,
         command: DialogCommand,
     ) -> Result<Outcome, EngineError> {
-        let addr: Addr<DialogActor> = self.registry.dialog(dialog_id);
-        addr.send(command).timeout(ASK_TIMEOUT).await?
+        self.ask_dialog(dialog_id, command).await
     }
 
     /// Moves a user's read mark through the dialog's actor.
     pub async fn mark_read(&self, dialog_id: i64, read: MarkRead) -> Result<i64, EngineError> {
-        let addr = self.registry.dialog(dialog_id);
-        addr.send(read).timeout(ASK_TIMEOUT).await?
+        self.ask_dialog(dialog_id, read).await
+    }
+
+    /// Asks a dialog's actor. An actor stops when its dialog closes or it idles, and the
+    /// messages still in its mailbox are then dropped: those are asked again of a fresh
+    /// actor, which decides them against the database.
+    async fn ask_dialog<M, T>(&self, dialog_id: i64, message: M) -> Result<T, EngineError>
+    where
+        M: actix::Message<Result = Result<T, EngineError>> + Clone + Send + 'static,
+        T: Send + 'static,
+        DialogActor: actix::Handler<M>,
+    {
+        for _ in 0..3 {
+            let addr: Addr<DialogActor> = self.registry.dialog(dialog_id);
+            match addr.send(message.clone()).timeout(ASK_TIMEOUT).await {
+                Err(MailboxError::Closed) => self.registry.forget_dead_dialog(dialog_id, &addr),
+                Err(error) => return Err(error.into()),
+                Ok(answer) => return answer,
+            }
+        }
+        Err(EngineError::Stopped)
     }
 }
 

@@ -90,6 +90,19 @@ impl Registry {
         }
     }
 
+    /// Forgets `dead` (an actor whose mailbox closed) unless a successor already took its
+    /// place, so the next `dialog(id)` starts a fresh one.
+    pub fn forget_dead_dialog(&self, id: i64, dead: &Addr<DialogActor>) {
+        let mut actors = self.lock();
+        if actors
+            .dialogs
+            .get(&id)
+            .is_some_and(|(_, addr)| addr == dead)
+        {
+            actors.dialogs.remove(&id);
+        }
+    }
+
     /// Called by a stopping account actor.
     pub fn forget_account(&self, id: i64, generation: u64) {
         let mut actors = self.lock();
