@@ -14,6 +14,9 @@ pub const DEFAULT_DB_POOL_SIZE: u32 = 16;
 pub const DEFAULT_SESSION_TTL_HOURS: u32 = 168;
 pub const DEFAULT_LOGIN_ATTEMPTS_PER_IP: u32 = 30;
 pub const DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN: u32 = 10;
+pub const DEFAULT_MAX_STREAMS: usize = 5000;
+pub const DEFAULT_MONITOR_INTERVAL_SECS: u64 = 5;
+pub const DEFAULT_STREAM_RECHECK_SECS: u64 = 30;
 
 /// A string that must never be printed: its `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -96,6 +99,19 @@ pub struct Config {
     )]
     pub admin_password: Option<SecretString>,
 
+    /// Open Server-Sent Events streams allowed at once; more get a fast 503 (keep it well
+    /// below the process's file limit)
+    #[arg(long, env = "DIALOGI_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS, global = true)]
+    pub max_streams: usize,
+
+    /// Seconds between the figures of the monitoring stream
+    #[arg(long, env = "DIALOGI_MONITOR_INTERVAL_SECS", default_value_t = DEFAULT_MONITOR_INTERVAL_SECS, global = true)]
+    pub monitor_interval_secs: u64,
+
+    /// Seconds between re-checks of an open stream's session and rights
+    #[arg(long, env = "DIALOGI_STREAM_RECHECK_SECS", default_value_t = DEFAULT_STREAM_RECHECK_SECS, global = true)]
+    pub stream_recheck_secs: u64,
+
     /// Fill an empty database with a demo company on first start
     #[arg(long, env = "DIALOGI_DEMO", global = true)]
     pub demo: bool,
@@ -115,8 +131,21 @@ impl Default for Config {
             login_attempts_per_ip: DEFAULT_LOGIN_ATTEMPTS_PER_IP,
             login_attempts_per_login: DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN,
             admin_password: None,
+            max_streams: DEFAULT_MAX_STREAMS,
+            monitor_interval_secs: DEFAULT_MONITOR_INTERVAL_SECS,
+            stream_recheck_secs: DEFAULT_STREAM_RECHECK_SECS,
             demo: false,
         }
+    }
+}
+
+impl Config {
+    pub fn monitor_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.monitor_interval_secs.max(1))
+    }
+
+    pub fn stream_recheck(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stream_recheck_secs.max(1))
     }
 }
 

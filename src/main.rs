@@ -168,8 +168,9 @@ fn run(cli: Cli, database: &Database) -> anyhow::Result<()> {
     }
 }
 
-fn serve(config: Config, url: &str) -> anyhow::Result<()> {
+fn serve(mut config: Config, url: &str) -> anyhow::Result<()> {
     migrate(url)?;
+    config.database_url = Some(dialogi::config::SecretString::new(url));
     let mut conn = connect(url)?;
     let first_admin = ensure_admin(&mut conn, &config)?;
     if config.demo && demo::is_empty(&mut conn)? {

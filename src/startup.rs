@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use crate::actors::Engine;
+use crate::actors::{Engine, Hub};
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::http::{self, ApiDoc, AppState};
@@ -32,11 +32,15 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("cache-control", "no-store"),
 ];
 
+/// How many events a subscriber may fall behind before it is cut off (and replays).
+const HUB_CAPACITY: usize = 4096;
+
 /// A running (not yet awaited) server and the port it listens on.
 pub struct Application {
     port: u16,
     server: Server,
     engine: Engine,
+    hub: Hub,
     arbiter: Arbiter,
 }
 
@@ -49,11 +53,18 @@ impl Application {
         // The actors run on an arbiter (thread) of their own, apart from the HTTP workers.
         let arbiter = Arbiter::new();
         let engine = Engine::new(pool.clone(), arbiter.handle());
+        let database_url = config
+            .database_url
+            .as_ref()
+            .map(|url| url.expose().to_owned())
+            .ok_or_else(|| std::io::Error::other("the event hub needs the database URL"))?;
+        let hub = Hub::start(database_url, HUB_CAPACITY);
         let state = web::Data::new(AppState::new(
             Arc::new(config),
             pool,
             metrics_handle(),
             engine.clone(),
+            hub.clone(),
         ));
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
@@ -85,6 +96,7 @@ impl Application {
             port,
             server: server.run(),
             engine,
+            hub,
             arbiter,
         })
     }
@@ -103,10 +115,16 @@ impl Application {
         self.engine.clone()
     }
 
+    /// The event hub, for in-process callers (tests).
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
+    }
+
     /// Serves until SIGINT/SIGTERM (or a stop through `handle`), then drains connections
-    /// and stops the actors.
+    /// and stops the actors and the event pump.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.hub.shutdown();
         self.arbiter.stop();
         result
     }

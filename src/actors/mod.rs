@@ -5,10 +5,12 @@
 //!
 //! Callers (`http`, later `channels`) use [`Engine`]: it sends with a timeout (`send`, never
 //! an unbounded `do_send`), so a stuck actor becomes a clear error, not a pile-up.
+//! The event hub (`Hub`) lives here too: it fans committed events out to subscribers.
 //! Imports `db` and `domain`; never `http`.
 
 mod account;
 mod dialog;
+mod hub;
 mod registry;
 
 use std::time::Duration;
@@ -17,6 +19,7 @@ use actix::{Actor, Addr, ArbiterHandle, MailboxError};
 
 pub use self::account::{AccountActor, Inbound, InboundOutcome};
 pub use self::dialog::{DialogActor, DialogCommand, MarkRead, Outcome};
+pub use self::hub::Hub;
 pub use self::registry::Registry;
 use crate::db::{DbError, DbPool};
 use crate::domain::dialog::Rejection;

@@ -13,6 +13,39 @@ use super::schema::events;
 
 /// The advisory lock key that serializes appends to `events` ("dlg" "evt").
 pub const APPEND_LOCK: i64 = 0x646c_6765_7674;
+/// The LISTEN/NOTIFY channel that tells every process new events committed.
+pub const CHANNEL: &str = "dialogi_events";
+
+/// An event as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+pub struct StoredEvent {
+    pub id: i64,
+    pub kind: String,
+    pub account_id: Option<i64>,
+    pub dialog_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub payload: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Events after `id`, in id (= commit) order, at most `limit`.
+pub fn after(conn: &mut PgConnection, id: i64, limit: i64) -> Result<Vec<StoredEvent>, DbError> {
+    Ok(events::table
+        .filter(events::id.gt(id))
+        .order(events::id.asc())
+        .limit(limit)
+        .select(StoredEvent::as_select())
+        .load(conn)?)
+}
+
+/// The newest event id, 0 when there is none.
+pub fn latest_id(conn: &mut PgConnection) -> Result<i64, DbError> {
+    Ok(events::table
+        .select(diesel::dsl::max(events::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
 
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -43,8 +76,11 @@ pub fn append(conn: &mut PgConnection, new: &[NewEvent]) -> Result<Vec<i64>, DbE
             )
         })
         .collect();
-    Ok(diesel::insert_into(events::table)
+    let ids: Vec<i64> = diesel::insert_into(events::table)
         .values(&rows)
         .returning(events::id)
-        .get_results(conn)?)
+        .get_results(conn)?;
+    // Delivered at commit to every process that listens (see `actors::hub`).
+    diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
+    Ok(ids)
 }

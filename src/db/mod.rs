@@ -15,6 +15,7 @@ pub mod dialogs;
 pub mod embedded;
 pub mod events;
 pub mod messages;
+pub mod monitor;
 pub mod org;
 pub mod reports;
 pub mod schema;

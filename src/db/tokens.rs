@@ -128,3 +128,20 @@ pub fn list_api(conn: &mut PgConnection, owner: Option<i64>) -> Result<Vec<Token
     }
     Ok(query.load(conn)?)
 }
+
+/// Whether a token is still live: not revoked, not expired, its user not disabled.
+pub fn is_live(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        auth_tokens::table
+            .inner_join(users::table.on(users::id.eq(auth_tokens::user_id)))
+            .filter(auth_tokens::id.eq(id))
+            .filter(auth_tokens::revoked_at.is_null())
+            .filter(
+                auth_tokens::expires_at
+                    .is_null()
+                    .or(auth_tokens::expires_at.gt(now)),
+            )
+            .filter(users::disabled.eq(false)),
+    ))
+    .get_result(conn)?)
+}

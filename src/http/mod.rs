@@ -11,6 +11,7 @@ pub mod clients;
 pub mod dialog_actions;
 pub mod dialogs;
 pub mod dto;
+pub mod events;
 pub mod health;
 pub mod reports;
 pub mod settings;
@@ -29,7 +30,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::actors::Engine;
+use crate::actors::{Engine, Hub};
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::error::ApiError;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub login_limiter: auth::LoginLimiter,
     pub metrics: PrometheusHandle,
     pub engine: Engine,
+    pub hub: Hub,
+    pub streams: Arc<events::StreamCount>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
         pool: DbPool,
         metrics: PrometheusHandle,
         engine: Engine,
+        hub: Hub,
     ) -> Self {
         Self {
             login_limiter: auth::LoginLimiter::new(
@@ -62,6 +66,8 @@ impl AppState {
             config,
             metrics,
             engine,
+            hub,
+            streams: Arc::default(),
         }
     }
 }
@@ -146,7 +152,9 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(reports::list_close_reasons)
                 .service(reports::create_close_reason)
                 .service(reports::update_close_reason)
-                .service(reports::close_reason_report),
+                .service(reports::close_reason_report)
+                .service(events::operator_events)
+                .service(events::monitor_events),
         );
 }
 

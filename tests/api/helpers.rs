@@ -16,7 +16,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use dialogi::actors::{Engine, Inbound, InboundOutcome};
+use dialogi::actors::{Engine, Hub, Inbound, InboundOutcome};
 use dialogi::config::{Config, SecretString};
 use dialogi::db::clients::Sender;
 use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres, quote_ident};
@@ -284,6 +284,7 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub address: String,
     pub engine: Engine,
+    pub hub: Hub,
     pub admin_id: i64,
     handle: actix_web::dev::ServerHandle,
     // Dropped after the server is told to stop (fields drop in declaration order).
@@ -294,6 +295,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Sends the stop command at once; the database is dropped (with FORCE) right after.
         drop(self.handle.stop(false));
+        self.hub.shutdown();
     }
 }
 
@@ -327,10 +329,12 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let port = app.port();
     let handle = app.handle();
     let engine = app.engine();
+    let hub = app.hub();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         engine,
+        hub,
         admin_id,
         handle,
         db,
@@ -342,12 +346,14 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
 pub struct Peer {
     pub address: String,
     pub engine: Engine,
+    hub: Hub,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
         drop(self.handle.stop(false));
+        self.hub.shutdown();
     }
 }
 
@@ -378,6 +384,7 @@ impl TestApp {
         let peer = Peer {
             address: format!("http://127.0.0.1:{}", app.port()),
             engine: app.engine(),
+            hub: app.hub(),
             handle: app.handle(),
         };
         actix_web::rt::spawn(app.run_until_stopped());
@@ -674,5 +681,89 @@ impl Client {
 
     pub async fn delete(&self, path: &str) -> Answer {
         self.send(self.request(Method::DELETE, path)).await
+    }
+}
+
+/// A Server-Sent Events stream read with a real SSE parser.
+pub struct EventStream {
+    events: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<
+                        eventsource_stream::Event,
+                        eventsource_stream::EventStreamError<reqwest::Error>,
+                    >,
+                >,
+        >,
+    >,
+}
+
+impl EventStream {
+    /// The next event, or None when the stream ended or nothing came within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Option<eventsource_stream::Event> {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(wait, self.events.next()).await {
+            Ok(Some(Ok(event))) => Some(event),
+            _ => None,
+        }
+    }
+
+    /// Whether the server ends the stream within `wait` (events before the end are skipped).
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
+            match tokio::time::timeout(left, self.events.next()).await {
+                Ok(None) | Ok(Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Events until one named `name` satisfies `done` (that one included), or `wait` passes.
+    pub async fn until(
+        &mut self,
+        wait: Duration,
+        mut done: impl FnMut(&eventsource_stream::Event) -> bool,
+    ) -> Vec<eventsource_stream::Event> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
+            match self.next(left).await {
+                Some(event) => {
+                    let stop = done(&event);
+                    seen.push(event);
+                    if stop {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        seen
+    }
+}
+
+impl Client {
+    /// Opens an SSE stream; the status, and the stream when it is 200.
+    pub async fn events(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> (StatusCode, Option<EventStream>) {
+        use eventsource_stream::Eventsource;
+        let mut request = self.request(Method::GET, path);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.expect("open the stream");
+        let status = response.status();
+        if status != StatusCode::OK {
+            return (status, None);
+        }
+        let events = Box::pin(response.bytes_stream().eventsource());
+        (status, Some(EventStream { events }))
     }
 }

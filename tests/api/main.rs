@@ -12,6 +12,7 @@ mod database;
 mod demo;
 mod dialogs;
 mod embedded;
+mod events;
 mod operations;
 mod peers;
 mod users;

@@ -1,0 +1,161 @@
+//! The event hub: one pump per process reads committed events from the `events` table in
+//! id order and fans them out to this process's subscribers (SSE streams).
+//!
+//! Why read the table rather than pass events in memory: it is the one path that serves
+//! every writer alike — this process's actors and every other process on the database.
+//! Writers `NOTIFY dialogi_events` in the transaction that appends (delivered at commit);
+//! the pump LISTENs on its own connection, and on a notification (or once a second, in
+//! case one was lost across a reconnect) reads `WHERE id > last ORDER BY id`. Event ids
+//! are in commit order (see `db::events`), so this never skips one.
+//!
+//! Fan-out is a `tokio::sync::broadcast` ring: a subscriber that falls behind gets
+//! `Lagged` and is cut off (it reconnects and replays from the table); it never slows the
+//! pump, the writers or the other subscribers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use tokio::sync::broadcast;
+
+use crate::db::events::{self, StoredEvent};
+
+/// How often the pump looks for notifications.
+const POLL: Duration = Duration::from_millis(5);
+/// How often it reads the table even without a notification.
+const SWEEP: Duration = Duration::from_secs(1);
+const RECONNECT: Duration = Duration::from_secs(1);
+const BATCH: i64 = 1000;
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: broadcast::Sender<Arc<StoredEvent>>,
+    /// The newest event id published.
+    latest: AtomicI64,
+    stop: AtomicBool,
+}
+
+impl Hub {
+    /// Starts the pump on a thread of its own, with its own connection to `database_url`.
+    /// `capacity` is how many events a subscriber may fall behind before it is cut off.
+    pub fn start(database_url: String, capacity: usize) -> Hub {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        let inner = Arc::new(Inner {
+            tx,
+            latest: AtomicI64::new(-1),
+            stop: AtomicBool::new(false),
+        });
+        let pump = Arc::clone(&inner);
+        let spawned = std::thread::Builder::new()
+            .name("event-pump".into())
+            .spawn(move || run_pump(&pump, &database_url));
+        if let Err(error) = spawned {
+            tracing::error!(error = %error, "cannot start the event pump; no live events");
+        }
+        Hub { inner }
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.inner.tx.subscribe()
+    }
+
+    /// How many subscribers are connected.
+    pub fn subscribers(&self) -> usize {
+        self.inner.tx.receiver_count()
+    }
+
+    /// The newest event id published (-1 before the pump's first read).
+    pub fn latest_id(&self) -> i64 {
+        self.inner.latest.load(Ordering::Acquire)
+    }
+
+    /// Stops the pump (the server is stopping).
+    pub fn shutdown(&self) {
+        self.inner.stop.store(true, Ordering::Release);
+    }
+}
+
+fn run_pump(inner: &Inner, database_url: &str) {
+    let mut last: Option<i64> = None;
+    while !inner.stop.load(Ordering::Acquire) {
+        let mut conn = match PgConnection::establish(database_url) {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(error = %error, "event pump cannot connect; retrying");
+                std::thread::sleep(RECONNECT);
+                continue;
+            }
+        };
+        if let Err(error) =
+            diesel::sql_query(format!("LISTEN {}", events::CHANNEL)).execute(&mut conn)
+        {
+            tracing::warn!(error = %error, "event pump cannot LISTEN; retrying");
+            std::thread::sleep(RECONNECT);
+            continue;
+        }
+        // Start from the newest event: subscribers replay older ones from the table.
+        let from = match last {
+            Some(id) => id,
+            None => match events::latest_id(&mut conn) {
+                Ok(id) => id,
+                Err(error) => {
+                    tracing::warn!(error = %error, "event pump cannot read the events table");
+                    std::thread::sleep(RECONNECT);
+                    continue;
+                }
+            },
+        };
+        last = Some(from);
+        inner.latest.store(from, Ordering::Release);
+        if let Err(error) = pump_connected(inner, &mut conn, &mut last) {
+            tracing::warn!(error = %error, "event pump lost its connection; reconnecting");
+            std::thread::sleep(RECONNECT);
+        }
+    }
+}
+
+fn pump_connected(
+    inner: &Inner,
+    conn: &mut PgConnection,
+    last: &mut Option<i64>,
+) -> Result<(), crate::db::DbError> {
+    let mut swept = Instant::now();
+    // Read once at once: events may have committed while we were connecting.
+    let mut due = true;
+    while !inner.stop.load(Ordering::Acquire) {
+        for notification in conn.notifications_iter() {
+            notification?;
+            due = true;
+        }
+        if swept.elapsed() >= SWEEP {
+            due = true;
+        }
+        if !due {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        due = false;
+        swept = Instant::now();
+        loop {
+            let after = last.unwrap_or(0);
+            let batch = events::after(conn, after, BATCH)?;
+            let full = batch.len() as i64 == BATCH;
+            for event in batch {
+                *last = Some(event.id);
+                inner.latest.store(event.id, Ordering::Release);
+                // No subscribers is not an error.
+                let _ = inner.tx.send(Arc::new(event));
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

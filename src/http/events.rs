@@ -1,0 +1,431 @@
+//! Server-Sent Events (R37): `GET /api/v1/events` for operators and
+//! `GET /api/v1/monitor/events` for dashboards.
+//!
+//! An operator's stream: subscribe to the hub first, then replay from the `events` table
+//! after `Last-Event-ID` (header) or `?last_event_id=`, then go live, skipping what the
+//! replay already sent — no gap, no duplicate. Only what the user may see is sent, and
+//! access is re-checked every 30 s (`--stream-recheck-secs`) (a revoked grant stops that account's events; a
+//! revoked session or a disabled user ends the stream). Counters are recomputed at most
+//! once a second, when something that moves them arrived. A subscriber that cannot keep
+//! up (its queue is full, or it fell behind the hub) is cut off; it reconnects and
+//! replays. Streams beyond the configured cap get a fast 503.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use utoipa::IntoParams;
+
+use super::AppState;
+use super::accounts::access;
+use super::auth::{Caller, Credential, MonitorCaller};
+use crate::db::events::{self, StoredEvent};
+use crate::db::{self, dialog_list, monitor, tokens};
+use crate::error::ApiError;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+const COUNTERS_EVERY: Duration = Duration::from_secs(1);
+/// A reconnecting client is told to wait this long.
+const RETRY_MS: u64 = 3000;
+/// Frames queued for one subscriber before it counts as too slow.
+const QUEUE: usize = 512;
+/// The most events a reconnect replays; further behind, the client must reload (`resync`).
+const MAX_REPLAY: i64 = 10_000;
+
+/// Open streams of this process, against the configured cap.
+#[derive(Debug, Default)]
+pub struct StreamCount(AtomicUsize);
+
+impl StreamCount {
+    pub fn open(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Holds one stream's place under the cap; gives it back when the stream ends.
+struct StreamPermit(Arc<StreamCount>);
+
+impl StreamPermit {
+    fn acquire(count: &Arc<StreamCount>, cap: usize) -> Option<Self> {
+        let previous = count.0.fetch_add(1, Ordering::AcqRel);
+        if previous >= cap {
+            count.0.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        metrics::gauge!("sse_streams").set((previous + 1) as f64);
+        Some(Self(Arc::clone(count)))
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let now = self.0.0.fetch_sub(1, Ordering::AcqRel) - 1;
+        metrics::gauge!("sse_streams").set(now as f64);
+    }
+}
+
+/// One SSE frame. `data` is one line of JSON (serde_json never writes a raw newline).
+pub fn frame(id: Option<i64>, event: &str, data: &Value) -> Bytes {
+    let mut out = String::with_capacity(96);
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(&id.to_string());
+        out.push('\n');
+    }
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\ndata: ");
+    out.push_str(&data.to_string());
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventsQuery {
+    /// Resume after this event id (the `Last-Event-ID` header wins when both are given).
+    pub last_event_id: Option<String>,
+}
+
+fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> Result<Option<i64>, ApiError> {
+    let raw = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query.last_event_id.clone());
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_last_event_id",
+                    "Last-Event-ID: an event id this server sent",
+                )
+            }),
+    }
+}
+
+fn sse_response(rx: mpsc::Receiver<Bytes>, permit: StreamPermit) -> HttpResponse {
+    let body = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), (rx, permit)))
+    });
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body)
+}
+
+fn too_many_streams() -> ApiError {
+    ApiError::Unavailable("too many open event streams on this server; retry shortly".into())
+}
+
+/// What the operator's stream needs to decide what to send.
+struct Viewer {
+    user_id: i64,
+    token_id: i64,
+    visible: HashSet<i64>,
+}
+
+impl Viewer {
+    /// The SSE event for a stored event, if this user may see it.
+    fn render(&self, event: &StoredEvent) -> Option<(&'static str, Value)> {
+        let visible = |account: Option<i64>| account.is_some_and(|a| self.visible.contains(&a));
+        match event.kind.as_str() {
+            "message" if visible(event.account_id) => Some(("message", event.payload.clone())),
+            "dialog" if visible(event.account_id) => Some(("dialog", event.payload.clone())),
+            "read" if event.user_id == Some(self.user_id) => {
+                Some(("dialog", event.payload.clone()))
+            }
+            "task" if event.user_id == Some(self.user_id) => Some(("task", event.payload.clone())),
+            _ => None,
+        }
+    }
+
+    /// Whether the event may move this user's counters.
+    fn moves_counters(&self, event: &StoredEvent) -> bool {
+        match event.kind.as_str() {
+            "message" => {
+                event.payload["direction"] == "in"
+                    && self.visible.contains(&event.account_id.unwrap_or(0))
+            }
+            "dialog" => self.visible.contains(&event.account_id.unwrap_or(0)),
+            "read" => event.user_id == Some(self.user_id),
+            _ => false,
+        }
+    }
+}
+
+async fn counters_of(state: &AppState, user_id: i64, visible: Vec<i64>) -> Result<Value, ApiError> {
+    let by_status = db::run(&state.pool, move |conn| {
+        dialog_list::unread_by_status(conn, user_id, &visible)
+    })
+    .await?;
+    let count = |statuses: &[&str]| -> i64 {
+        by_status
+            .iter()
+            .filter(|(s, _)| statuses.contains(&s.as_str()))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    Ok(json!({
+        "new": count(&["new", "returned"]),
+        "in_work": count(&["accepted"]),
+        "all": count(&["new", "returned", "accepted"]),
+    }))
+}
+
+/// The operator's event stream: `message`, `dialog`, `counters` (and `task`) events with
+/// ids; resumable with `Last-Event-ID`; `resync` when it cannot resume.
+#[utoipa::path(
+    tag = "events",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "text/event-stream", content_type = "text/event-stream"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 503, description = "too many open streams", body = crate::error::ErrorBody),
+    )
+)]
+#[get("/events")]
+pub async fn operator_events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
+        .ok_or_else(too_many_streams)?;
+    let last = last_event_id(&req, &query)?;
+    // Subscribe before reading the backlog, so nothing falls between the two.
+    let live = state.hub.subscribe();
+    let access = access(&state, &caller).await?;
+    let token_id = match &caller.credential {
+        Credential::Session { token_id, .. } | Credential::ApiToken { token_id, .. } => *token_id,
+    };
+    let viewer = Viewer {
+        user_id: caller.user_id.0,
+        token_id,
+        visible: access.visible().into_iter().collect(),
+    };
+    let (backlog, newest) = match last {
+        Some(after) => {
+            db::run(&state.pool, move |conn| {
+                Ok((
+                    events::after(conn, after, MAX_REPLAY + 1)?,
+                    events::latest_id(conn)?,
+                ))
+            })
+            .await?
+        }
+        None => (Vec::new(), 0),
+    };
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let mut opening = vec![Bytes::from(format!("retry: {RETRY_MS}\n\n"))];
+    let mut cursor = last.unwrap_or_else(|| state.hub.latest_id().max(0));
+    let cannot_resume =
+        last.is_some_and(|after| backlog.len() as i64 > MAX_REPLAY || after > newest);
+    if cannot_resume {
+        opening.push(frame(
+            None,
+            "resync",
+            &json!({"reason": "the stream cannot resume from that id; reload"}),
+        ));
+        for bytes in opening {
+            let _ = tx.try_send(bytes);
+        }
+        drop(tx);
+        return Ok(sse_response(rx, permit));
+    }
+    for event in &backlog {
+        cursor = event.id;
+        if let Some((name, data)) = viewer.render(event) {
+            opening.push(frame(Some(event.id), name, &data));
+        }
+    }
+    let counters = counters_of(
+        &state,
+        viewer.user_id,
+        viewer.visible.iter().copied().collect(),
+    )
+    .await?;
+    opening.push(frame(Some(cursor), "counters", &counters));
+    for bytes in opening {
+        if tx.try_send(bytes).is_err() {
+            break;
+        }
+    }
+    actix_web::rt::spawn(follow(state.clone(), viewer, live, tx, cursor, counters));
+    Ok(sse_response(rx, permit))
+}
+
+/// Feeds one operator's stream until the client leaves, falls behind or loses access.
+async fn follow(
+    state: web::Data<AppState>,
+    mut viewer: Viewer,
+    mut live: broadcast::Receiver<Arc<StoredEvent>>,
+    tx: mpsc::Sender<Bytes>,
+    mut cursor: i64,
+    mut counters: Value,
+) {
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    let mut counters_tick = tokio::time::interval(COUNTERS_EVERY);
+    let mut recheck = tokio::time::interval(state.config.stream_recheck());
+    keep_alive.reset();
+    recheck.reset();
+    let mut dirty = false;
+    loop {
+        let bytes = tokio::select! {
+            received = live.recv() => match received {
+                Ok(event) => {
+                    if event.id <= cursor {
+                        continue;
+                    }
+                    cursor = event.id;
+                    dirty |= viewer.moves_counters(&event);
+                    match viewer.render(&event) {
+                        Some((name, data)) => frame(Some(event.id), name, &data),
+                        None => continue,
+                    }
+                }
+                // Fell behind the hub, or the hub stopped: the client reconnects and replays.
+                Err(_) => return,
+            },
+            _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            _ = counters_tick.tick(), if dirty => {
+                dirty = false;
+                let visible = viewer.visible.iter().copied().collect();
+                match counters_of(&state, viewer.user_id, visible).await {
+                    Ok(now) if now != counters => {
+                        counters = now;
+                        frame(Some(cursor), "counters", &counters)
+                    }
+                    _ => continue,
+                }
+            },
+            _ = recheck.tick() => {
+                let (token_id, user_id) = (viewer.token_id, viewer.user_id);
+                let live_token = db::run(&state.pool, move |conn| tokens::is_live(conn, token_id, Utc::now())).await;
+                if !matches!(live_token, Ok(true)) {
+                    return;
+                }
+                match db::run(&state.pool, move |conn| db::accounts::access_of(conn, user_id)).await {
+                    Ok(access) => {
+                        viewer.visible = access.visible().into_iter().collect();
+                        dirty = true;
+                    }
+                    Err(_) => return,
+                }
+                continue;
+            }
+        };
+        // A full queue means the client does not read: cut it off rather than buffer.
+        if tx.try_send(bytes).is_err() {
+            return;
+        }
+    }
+}
+
+/// The dashboards' stream: aggregate `figures` every few seconds and `status` events when
+/// a dialog's status changes (token scope `monitor`).
+#[utoipa::path(
+    tag = "events",
+    responses(
+        (status = 200, description = "text/event-stream", content_type = "text/event-stream"),
+        (status = 403, description = "the token lacks the monitor scope", body = crate::error::ErrorBody),
+    )
+)]
+#[get("/monitor/events")]
+pub async fn monitor_events(
+    state: web::Data<AppState>,
+    caller: MonitorCaller,
+) -> Result<HttpResponse, ApiError> {
+    let permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
+        .ok_or_else(too_many_streams)?;
+    let live = state.hub.subscribe();
+    let access = access(&state, &caller.0).await?;
+    let visible: Vec<i64> = access.visible();
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let _ = tx.try_send(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
+    actix_web::rt::spawn(follow_monitor(state.clone(), visible, live, tx));
+    Ok(sse_response(rx, permit))
+}
+
+async fn follow_monitor(
+    state: web::Data<AppState>,
+    visible: Vec<i64>,
+    mut live: broadcast::Receiver<Arc<StoredEvent>>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let mut figures_tick = tokio::time::interval(state.config.monitor_interval());
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.reset();
+    loop {
+        let bytes = tokio::select! {
+            received = live.recv() => match received {
+                Ok(event) if event.kind == "dialog" && event.account_id.is_some_and(|a| visible.contains(&a)) => {
+                    frame(Some(event.id), "status", &json!({
+                        "dialog_id": event.dialog_id,
+                        "account_id": event.account_id,
+                        "status": event.payload["status"],
+                        "responsible_user_id": event.payload["responsible_user_id"],
+                    }))
+                }
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            _ = figures_tick.tick() => {
+                let accounts = visible.clone();
+                let figures = db::run(&state.pool, move |conn| monitor::figures(conn, &accounts, Utc::now())).await;
+                match figures {
+                    Ok(figures) => {
+                        let mut data = serde_json::to_value(&figures).unwrap_or(Value::Null);
+                        data["sse_subscribers"] = json!(state.hub.subscribers());
+                        data["at"] = json!(Utc::now());
+                        frame(None, "figures", &data)
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, "monitor figures failed");
+                        continue;
+                    }
+                }
+            }
+        };
+        if tx.try_send(bytes).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_id_event_and_one_line_of_data() {
+        let bytes = frame(Some(7), "message", &json!({"text": "две\nстроки"}));
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            "id: 7\nevent: message\ndata: {\"text\":\"две\\nстроки\"}\n\n"
+        );
+        assert_eq!(
+            std::str::from_utf8(&frame(None, "resync", &json!({}))).unwrap(),
+            "event: resync\ndata: {}\n\n"
+        );
+    }
+}
