@@ -17,6 +17,7 @@ pub const DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN: u32 = 10;
 pub const DEFAULT_MAX_STREAMS: usize = 5000;
 pub const DEFAULT_MONITOR_INTERVAL_SECS: u64 = 5;
 pub const DEFAULT_STREAM_RECHECK_SECS: u64 = 30;
+pub const DEFAULT_STREAM_QUEUE: usize = 512;
 
 /// A string that must never be printed: its `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -112,6 +113,11 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_STREAM_RECHECK_SECS", default_value_t = DEFAULT_STREAM_RECHECK_SECS, global = true)]
     pub stream_recheck_secs: u64,
 
+    /// Events queued for one stream before its client counts as too slow and is cut off
+    /// (it reconnects and replays)
+    #[arg(long, env = "DIALOGI_STREAM_QUEUE", default_value_t = DEFAULT_STREAM_QUEUE, global = true)]
+    pub stream_queue: usize,
+
     /// Fill an empty database with a demo company on first start
     #[arg(long, env = "DIALOGI_DEMO", global = true)]
     pub demo: bool,
@@ -134,6 +140,7 @@ impl Default for Config {
             max_streams: DEFAULT_MAX_STREAMS,
             monitor_interval_secs: DEFAULT_MONITOR_INTERVAL_SECS,
             stream_recheck_secs: DEFAULT_STREAM_RECHECK_SECS,
+            stream_queue: DEFAULT_STREAM_QUEUE,
             demo: false,
         }
     }

@@ -35,8 +35,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 /// A reconnecting client is told to wait this long.
 const RETRY_MS: u64 = 3000;
-/// Frames queued for one subscriber before it counts as too slow.
-const QUEUE: usize = 512;
 /// The most events a reconnect replays; further behind, the client must reload (`resync`).
 const MAX_REPLAY: i64 = 10_000;
 
@@ -233,7 +231,8 @@ pub async fn operator_events(
         }
         None => (Vec::new(), 0),
     };
-    let (tx, rx) = mpsc::channel(QUEUE);
+    // Room for the replay too, so a long replay does not count as a slow client.
+    let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1) + backlog.len() + 2);
     let mut opening = vec![Bytes::from(format!("retry: {RETRY_MS}\n\n"))];
     let mut cursor = last.unwrap_or_else(|| state.hub.latest_id().max(0));
     let cannot_resume =
@@ -358,7 +357,7 @@ pub async fn monitor_events(
     let live = state.hub.subscribe();
     let access = access(&state, &caller.0).await?;
     let visible: Vec<i64> = access.visible();
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1) + 1);
     let _ = tx.try_send(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
     actix_web::rt::spawn(follow_monitor(state.clone(), visible, live, tx));
     Ok(sse_response(rx, permit))

@@ -292,3 +292,100 @@ async fn r37_dashboards_get_figures_and_status_changes_with_a_monitor_token() {
     assert_eq!(change["status"], "accepted");
     assert_eq!(change["dialog_id"], dialog);
 }
+
+/// A client that asks for the stream and then does not read: a 1 KiB receive buffer, so
+/// the server's writes back up at once.
+fn stalled_client(address: &str, token: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, connect, setsockopt, socket, sockopt,
+    };
+
+    let port: u16 = address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .expect("a socket");
+    setsockopt(&fd, sockopt::RcvBuf, &1024).expect("a small receive buffer");
+    connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).expect("connect");
+    let mut stream = std::net::TcpStream::from(fd);
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("send the request");
+    stream
+}
+
+#[actix_web::test]
+async fn r37_a_slow_reader_is_cut_off_and_the_others_get_everything() {
+    let app = spawn_app_with(|c| c.stream_queue = 4).await;
+    let account = app.create_account("telegram", json!({})).await;
+    let token = app.token_for(app.admin_id, &["read"]).await;
+    let stalled = stalled_client(&app.address, &token);
+    let admin = app.admin().await;
+    let (_, stream) = admin.events("/api/v1/events", None).await;
+    let mut stream = stream.unwrap();
+    stream.next(WAIT).await;
+
+    const MESSAGES: usize = 400;
+    let padding = "x".repeat(150);
+    for i in 0..MESSAGES {
+        app.inbound(account, &format!("{}", i % 10), &format!("{i} {padding}"))
+            .await;
+    }
+    let mut messages = 0;
+    while messages < MESSAGES {
+        let Some(event) = stream.next(WAIT).await else {
+            break;
+        };
+        if event.event == "message" {
+            messages += 1;
+        }
+    }
+    assert_eq!(
+        messages, MESSAGES,
+        "a reader that keeps up gets every message"
+    );
+
+    // The stalled client now reads what reached it: the server ended its stream early.
+    let received = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut stalled = stalled;
+        stalled
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut all = Vec::new();
+        let ended = loop {
+            let mut buffer = [0u8; 8192];
+            match stalled.read(&mut buffer) {
+                Ok(0) => break true,
+                Ok(n) => all.extend_from_slice(&buffer[..n]),
+                Err(_) => break false,
+            }
+        };
+        (
+            ended,
+            String::from_utf8_lossy(&all)
+                .matches("event: message")
+                .count(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(received.0, "the server closed the slow stream");
+    assert!(
+        received.1 < MESSAGES,
+        "the slow reader was cut off early ({} messages)",
+        received.1
+    );
+}
