@@ -18,6 +18,7 @@ pub const DEFAULT_MAX_STREAMS: usize = 5000;
 pub const DEFAULT_MONITOR_INTERVAL_SECS: u64 = 5;
 pub const DEFAULT_STREAM_RECHECK_SECS: u64 = 30;
 pub const DEFAULT_STREAM_QUEUE: usize = 512;
+pub const DEFAULT_EVENT_RETENTION_HOURS: u64 = 168;
 
 /// A string that must never be printed: its `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -118,6 +119,11 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_STREAM_QUEUE", default_value_t = DEFAULT_STREAM_QUEUE, global = true)]
     pub stream_queue: usize,
 
+    /// Hours events are kept for streams to resume from; older ones are removed and a
+    /// stream asked to resume before them gets `resync`
+    #[arg(long, env = "DIALOGI_EVENT_RETENTION_HOURS", default_value_t = DEFAULT_EVENT_RETENTION_HOURS, global = true)]
+    pub event_retention_hours: u64,
+
     /// Fill an empty database with a demo company on first start
     #[arg(long, env = "DIALOGI_DEMO", global = true)]
     pub demo: bool,
@@ -141,6 +147,7 @@ impl Default for Config {
             monitor_interval_secs: DEFAULT_MONITOR_INTERVAL_SECS,
             stream_recheck_secs: DEFAULT_STREAM_RECHECK_SECS,
             stream_queue: DEFAULT_STREAM_QUEUE,
+            event_retention_hours: DEFAULT_EVENT_RETENTION_HOURS,
             demo: false,
         }
     }

@@ -58,7 +58,8 @@ impl Application {
             .as_ref()
             .map(|url| url.expose().to_owned())
             .ok_or_else(|| std::io::Error::other("the event hub needs the database URL"))?;
-        let hub = Hub::start(database_url, HUB_CAPACITY);
+        let retention = std::time::Duration::from_secs(config.event_retention_hours.max(1) * 3600);
+        let hub = Hub::start(database_url, HUB_CAPACITY, retention);
         let state = web::Data::new(AppState::new(
             Arc::new(config),
             pool,

@@ -27,6 +27,8 @@ const POLL: Duration = Duration::from_millis(5);
 const SWEEP: Duration = Duration::from_secs(1);
 const RECONNECT: Duration = Duration::from_secs(1);
 const BATCH: i64 = 1000;
+/// How often the pump applies the events' retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct Hub {
@@ -43,7 +45,7 @@ struct Inner {
 impl Hub {
     /// Starts the pump on a thread of its own, with its own connection to `database_url`.
     /// `capacity` is how many events a subscriber may fall behind before it is cut off.
-    pub fn start(database_url: String, capacity: usize) -> Hub {
+    pub fn start(database_url: String, capacity: usize, retention: Duration) -> Hub {
         let (tx, _) = broadcast::channel(capacity.max(16));
         let inner = Arc::new(Inner {
             tx,
@@ -53,7 +55,7 @@ impl Hub {
         let pump = Arc::clone(&inner);
         let spawned = std::thread::Builder::new()
             .name("event-pump".into())
-            .spawn(move || run_pump(&pump, &database_url));
+            .spawn(move || run_pump(&pump, &database_url, retention));
         if let Err(error) = spawned {
             tracing::error!(error = %error, "cannot start the event pump; no live events");
         }
@@ -81,7 +83,7 @@ impl Hub {
     }
 }
 
-fn run_pump(inner: &Inner, database_url: &str) {
+fn run_pump(inner: &Inner, database_url: &str, retention: Duration) {
     let mut last: Option<i64> = None;
     while !inner.stop.load(Ordering::Acquire) {
         let mut conn = match PgConnection::establish(database_url) {
@@ -113,7 +115,7 @@ fn run_pump(inner: &Inner, database_url: &str) {
         };
         last = Some(from);
         inner.latest.store(from, Ordering::Release);
-        if let Err(error) = pump_connected(inner, &mut conn, &mut last) {
+        if let Err(error) = pump_connected(inner, &mut conn, &mut last, retention) {
             tracing::warn!(error = %error, "event pump lost its connection; reconnecting");
             std::thread::sleep(RECONNECT);
         }
@@ -124,7 +126,9 @@ fn pump_connected(
     inner: &Inner,
     conn: &mut PgConnection,
     last: &mut Option<i64>,
+    retention: Duration,
 ) -> Result<(), crate::db::DbError> {
+    let mut pruned: Option<Instant> = None;
     let mut swept = Instant::now();
     // Read once at once: events may have committed while we were connecting.
     let mut due = true;
@@ -135,6 +139,15 @@ fn pump_connected(
         }
         if swept.elapsed() >= SWEEP {
             due = true;
+        }
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(Instant::now());
+            let before = chrono::Utc::now()
+                - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
+            let removed = events::prune(conn, before)?;
+            if removed > 0 {
+                tracing::info!(events.removed = removed, "events past retention removed");
+            }
         }
         if !due {
             std::thread::sleep(POLL);

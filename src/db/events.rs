@@ -84,3 +84,56 @@ pub fn append(conn: &mut PgConnection, new: &[NewEvent]) -> Result<Vec<i64>, DbE
     diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
     Ok(ids)
 }
+
+/// The settings key holding the newest event id that retention removed.
+pub const PRUNED_THROUGH: &str = "events_pruned_through";
+
+/// Removes events older than `before`, a batch at a time, and remembers the newest id
+/// removed: a stream asked to resume before it must `resync`. Returns how many went.
+pub fn prune(
+    conn: &mut PgConnection,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, DbError> {
+    use diesel::sql_types::{BigInt, Nullable, Timestamptz};
+    #[derive(QueryableByName)]
+    struct Pruned {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        newest: Option<i64>,
+    }
+    let mut total = 0;
+    loop {
+        let pruned = conn.transaction(|conn| {
+            let pruned: Pruned = diesel::sql_query(
+                "WITH gone AS (DELETE FROM events WHERE id IN \
+                   (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT 10000) RETURNING id) \
+                 SELECT count(*) AS n, max(id) AS newest FROM gone",
+            )
+            .bind::<Timestamptz, _>(before)
+            .get_result(conn)?;
+            if let Some(newest) = pruned.newest {
+                diesel::sql_query(
+                    "INSERT INTO settings (key, value) VALUES ($1, to_jsonb($2::bigint)) \
+                     ON CONFLICT (key) DO UPDATE SET value = to_jsonb(GREATEST((settings.value)::bigint, $2)), \
+                     updated_at = now()",
+                )
+                .bind::<diesel::sql_types::Text, _>(PRUNED_THROUGH)
+                .bind::<BigInt, _>(newest)
+                .execute(conn)?;
+            }
+            Ok::<_, DbError>(pruned.n)
+        })?;
+        total += pruned as usize;
+        if pruned < 10_000 {
+            return Ok(total);
+        }
+    }
+}
+
+/// The newest event id retention removed (0 when none was).
+pub fn pruned_through(conn: &mut PgConnection) -> Result<i64, DbError> {
+    Ok(super::settings::get(conn, PRUNED_THROUGH)?
+        .and_then(|value| value.as_i64())
+        .unwrap_or(0))
+}

@@ -219,24 +219,26 @@ pub async fn operator_events(
         token_id,
         visible: access.visible().into_iter().collect(),
     };
-    let (backlog, newest) = match last {
+    let (backlog, newest, pruned) = match last {
         Some(after) => {
             db::run(&state.pool, move |conn| {
                 Ok((
                     events::after(conn, after, MAX_REPLAY + 1)?,
                     events::latest_id(conn)?,
+                    events::pruned_through(conn)?,
                 ))
             })
             .await?
         }
-        None => (Vec::new(), 0),
+        None => (Vec::new(), 0, 0),
     };
     // Room for the replay too, so a long replay does not count as a slow client.
     let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1) + backlog.len() + 2);
     let mut opening = vec![Bytes::from(format!("retry: {RETRY_MS}\n\n"))];
     let mut cursor = last.unwrap_or_else(|| state.hub.latest_id().max(0));
-    let cannot_resume =
-        last.is_some_and(|after| backlog.len() as i64 > MAX_REPLAY || after > newest);
+    // Too far behind, older than what retention kept, or an id this database never gave.
+    let cannot_resume = last
+        .is_some_and(|after| backlog.len() as i64 > MAX_REPLAY || after < pruned || after > newest);
     if cannot_resume {
         opening.push(frame(
             None,

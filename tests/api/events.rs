@@ -389,3 +389,34 @@ async fn r37_a_slow_reader_is_cut_off_and_the_others_get_everything() {
         received.1
     );
 }
+
+#[actix_web::test]
+async fn r37_a_stream_cannot_resume_from_before_the_retention_and_is_told_to_resync() {
+    let (app, account, _) = operator_app().await;
+    app.dialog_of(account, "1", "старое").await;
+    let old = app.count("SELECT max(id) FROM events");
+    app.dialog_of(account, "1", "новое").await;
+    let mut conn = app.db.connect();
+    use diesel::RunQueryDsl;
+    diesel::sql_query(format!(
+        "UPDATE events SET created_at = now() - interval '30 days' WHERE id <= {old}"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    let removed =
+        dialogi::db::events::prune(&mut conn, chrono::Utc::now() - chrono::Duration::days(7))
+            .unwrap();
+    assert!(removed >= 2, "{removed}");
+    let anna = app.login("anna", PASSWORD).await;
+    let (_, stream) = anna
+        .events("/api/v1/events", Some(&(old - 1).to_string()))
+        .await;
+    assert_eq!(stream.unwrap().next(WAIT).await.unwrap().event, "resync");
+    // From the newest removed id on, it resumes normally.
+    let (_, stream) = anna.events("/api/v1/events", Some(&old.to_string())).await;
+    let seen = stream.unwrap().until(WAIT, |e| e.event == "counters").await;
+    assert!(
+        seen.iter()
+            .any(|e| e.event == "message" && data(e)["preview"] == "новое")
+    );
+}
