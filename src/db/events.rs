@@ -137,3 +137,23 @@ pub fn pruned_through(conn: &mut PgConnection) -> Result<i64, DbError> {
         .and_then(|value| value.as_i64())
         .unwrap_or(0))
 }
+
+/// Tells every open stream that rights changed (an account or its grants, a user's roles
+/// or status), so streams re-read them at once instead of at their next re-check.
+pub fn access_changed(
+    conn: &mut PgConnection,
+    account_id: Option<i64>,
+    user_id: Option<i64>,
+) -> Result<(), DbError> {
+    append(
+        conn,
+        &[NewEvent {
+            kind: "access",
+            account_id,
+            dialog_id: None,
+            user_id,
+            payload: serde_json::json!({}),
+        }],
+    )
+    .map(|_| ())
+}

@@ -173,6 +173,7 @@ pub async fn create_account(
                 enabled: body.enabled,
             },
         )?;
+        crate::db::events::access_changed(conn, Some(row.id), None)?;
         audit::note(
             conn,
             Some(actor),
@@ -281,6 +282,7 @@ pub async fn update_account(
             updated_at: Some(Utc::now()),
         };
         let row = accounts::update(conn, id, &changes)?;
+        crate::db::events::access_changed(conn, Some(id), None)?;
         audit::note(
             conn,
             Some(actor),
@@ -308,6 +310,7 @@ pub async fn delete_account(
     let archived = db::run(&state.pool, move |conn| {
         let archived = accounts::archive(conn, id, Utc::now())?;
         if archived {
+            crate::db::events::access_changed(conn, Some(id), None)?;
             audit::note(
                 conn,
                 Some(actor),
@@ -392,6 +395,7 @@ pub async fn put_grants(
         use diesel::Connection;
         conn.transaction(|conn| {
             accounts::replace_grants(conn, id, &rows)?;
+            crate::db::events::access_changed(conn, Some(id), None)?;
             audit::note(
                 conn,
                 Some(actor),

@@ -7,7 +7,7 @@
 //! access is re-checked every 30 s (`--stream-recheck-secs`) (a revoked grant stops that account's events; a
 //! revoked session or a disabled user ends the stream). Counters are recomputed at most
 //! once a second, when something that moves them arrived. A subscriber that cannot keep
-//! up (its queue is full, or it fell behind the hub) is cut off; it reconnects and
+//! up (its queue stays full for 5 s, or it fell behind the hub) is cut off; it reconnects and
 //! replays. Streams beyond the configured cap get a fast 503.
 
 use std::collections::HashSet;
@@ -35,6 +35,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 /// A reconnecting client is told to wait this long.
 const RETRY_MS: u64 = 3000;
+/// How long a stream's queue may stay full before its client counts as too slow.
+const SLOW_AFTER: Duration = Duration::from_secs(5);
 /// The most events a reconnect replays; further behind, the client must reload (`resync`).
 const MAX_REPLAY: i64 = 10_000;
 
@@ -151,6 +153,26 @@ impl Viewer {
             }
             "task" if event.user_id == Some(self.user_id) => Some(("task", event.payload.clone())),
             _ => None,
+        }
+    }
+
+    /// Re-reads the session's liveness and the user's rights; false when the stream must
+    /// end (session revoked or expired, user disabled, database unreachable).
+    async fn refresh(&mut self, state: &AppState) -> bool {
+        let (token_id, user_id) = (self.token_id, self.user_id);
+        let checked = db::run(&state.pool, move |conn| {
+            if !tokens::is_live(conn, token_id, Utc::now())? {
+                return Ok(None);
+            }
+            Ok(Some(db::accounts::access_of(conn, user_id)?))
+        })
+        .await;
+        match checked {
+            Ok(Some(access)) => {
+                self.visible = access.visible().into_iter().collect();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -296,6 +318,14 @@ async fn follow(
                         continue;
                     }
                     cursor = event.id;
+                    if event.kind == "access" {
+                        // Rights changed somewhere: re-read them before the next event.
+                        if !viewer.refresh(&state).await {
+                            return;
+                        }
+                        dirty = true;
+                        continue;
+                    }
                     dirty |= viewer.moves_counters(&event);
                     match viewer.render(&event) {
                         Some((name, data)) => frame(Some(event.id), name, &data),
@@ -318,23 +348,19 @@ async fn follow(
                 }
             },
             _ = recheck.tick() => {
-                let (token_id, user_id) = (viewer.token_id, viewer.user_id);
-                let live_token = db::run(&state.pool, move |conn| tokens::is_live(conn, token_id, Utc::now())).await;
-                if !matches!(live_token, Ok(true)) {
+                if !viewer.refresh(&state).await {
                     return;
                 }
-                match db::run(&state.pool, move |conn| db::accounts::access_of(conn, user_id)).await {
-                    Ok(access) => {
-                        viewer.visible = access.visible().into_iter().collect();
-                        dirty = true;
-                    }
-                    Err(_) => return,
-                }
+                dirty = true;
                 continue;
             }
         };
-        // A full queue means the client does not read: cut it off rather than buffer.
-        if tx.try_send(bytes).is_err() {
+        // A client that leaves its queue full this long does not read: cut it off (it
+        // reconnects and replays) rather than hold events for it.
+        if !matches!(
+            tokio::time::timeout(SLOW_AFTER, tx.send(bytes)).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
     }
@@ -407,7 +433,10 @@ async fn follow_monitor(
                 }
             }
         };
-        if tx.try_send(bytes).is_err() {
+        if !matches!(
+            tokio::time::timeout(SLOW_AFTER, tx.send(bytes)).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
     }

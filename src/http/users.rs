@@ -339,6 +339,7 @@ pub async fn update_user(
             if ends_sessions {
                 tokens::revoke_sessions_of(conn, id, Utc::now())?;
             }
+            crate::db::events::access_changed(conn, None, Some(id))?;
             audit::note(
                 conn,
                 Some(actor),
