@@ -105,11 +105,18 @@ pub fn build_pool(database_url: &str, max_size: u32) -> DbPool {
 }
 
 /// Applies the migrations that have not run yet; returns how many ran.
+/// Several processes starting together take turns (a session advisory lock), so each
+/// migration runs once.
 pub fn run_migrations(conn: &mut PgConnection) -> Result<usize, DbError> {
+    use diesel::RunQueryDsl;
+    const MIGRATION_LOCK: i64 = 0x646c_676d_6967; // "dlg" "mig"
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(conn)?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| DbError::Migration(e.to_string()))?;
-    Ok(applied.len())
+        .map(|applied| applied.len())
+        .map_err(|e| DbError::Migration(e.to_string()));
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn)?;
+    applied
 }
 
 /// Whether every embedded migration has been applied.
