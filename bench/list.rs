@@ -9,25 +9,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+#[path = "common.rs"]
+mod common;
+
+use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
+use common::{env_number, percentile_ms};
 use dialogi::config::{Config, SecretString};
 use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
 use dialogi::db::{self, users};
 use dialogi::domain::people::Password;
 use dialogi::security;
 use dialogi::startup::Application;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Fills the database with generated data in a few set-based statements.
 fn fill(conn: &mut PgConnection, dialogs: usize, per_dialog: usize) {
@@ -84,15 +81,6 @@ ANALYZE;
         last = per_dialog.saturating_sub(1)
     );
     conn.batch_execute(&sql).expect("fill the bench database");
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn explain(conn: &mut PgConnection, sql: &str) -> String {
@@ -241,17 +229,11 @@ fn main() {
                 times.push(t.elapsed());
             }
             times.sort();
-            let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
-            eprintln!(
-                "{name:<30} p50 {:>7.2} ms   p99 {:>7.2} ms",
-                ms(p50),
-                ms(p99)
-            );
+            let (p50, p99) = (percentile_ms(&times, 0.5), percentile_ms(&times, 0.99));
+            eprintln!("{name:<30} p50 {p50:>7.2} ms   p99 {p99:>7.2} ms");
             lines.push(format!(
-                "| {name} | {:.2} | {:.2} | {} |",
-                ms(p50),
-                ms(p99),
-                if ms(p99) <= 20.0 { "met" } else { "missed" }
+                "| {name} | {p50:.2} | {p99:.2} | {} |",
+                if p99 <= 20.0 { "met" } else { "missed" }
             ));
         }
         drop(handle.stop(true));

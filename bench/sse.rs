@@ -9,6 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection};
@@ -16,6 +19,7 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::json;
 
+use common::{env_number, percentile_ms};
 use dialogi::actors::{Engine, Inbound};
 use dialogi::config::{Config, SecretString};
 use dialogi::db::clients::Sender;
@@ -24,18 +28,6 @@ use dialogi::db::{self, users};
 use dialogi::domain::people::Password;
 use dialogi::security;
 use dialogi::startup::Application;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
 
 struct Server {
     base: String,
@@ -188,11 +180,11 @@ fn main() {
                 times.push(started.elapsed());
             }
             times.sort();
-            eprintln!("{name}: p50 {:.2} ms, p99 {:.2} ms", percentile(&times, 0.5), percentile(&times, 0.99));
+            eprintln!("{name}: p50 {:.2} ms, p99 {:.2} ms", percentile_ms(&times, 0.5), percentile_ms(&times, 0.99));
             lines.push(format!(
                 "| inbound → SSE, {name} | {samples} | {:.2} | {:.2} |",
-                percentile(&times, 0.5),
-                percentile(&times, 0.99)
+                percentile_ms(&times, 0.5),
+                percentile_ms(&times, 0.99)
             ));
         }
 

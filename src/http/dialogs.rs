@@ -236,23 +236,37 @@ pub async fn counters(
     caller: Caller,
 ) -> Result<web::Json<Counters>, ApiError> {
     let visible = access(&state, &caller).await?.visible();
-    let user_id = caller.user_id.0;
+    Ok(web::Json(
+        counters_of(&state, caller.user_id.0, visible).await?,
+    ))
+}
+
+/// A user's counters over `visible` accounts: dialogs with unread messages, by section
+/// (closed ones count nowhere).
+pub async fn counters_of(
+    state: &AppState,
+    user_id: i64,
+    visible: Vec<i64>,
+) -> Result<Counters, ApiError> {
     let by_status = db::run(&state.pool, move |conn| {
         dialog_list::unread_by_status(conn, user_id, &visible)
     })
     .await?;
-    let count = |statuses: &[&str]| -> i64 {
+    let count = |section: Section| -> i64 {
         by_status
             .iter()
-            .filter(|(status, _)| statuses.contains(&status.as_str()))
+            .filter(|(status, _)| {
+                machine::DialogStatus::parse(status)
+                    .is_some_and(|s| section.statuses(false).contains(&s))
+            })
             .map(|(_, n)| n)
             .sum()
     };
-    Ok(web::Json(Counters {
-        new: count(&["new", "returned"]),
-        in_work: count(&["accepted"]),
-        all: count(&["new", "returned", "accepted"]),
-    }))
+    Ok(Counters {
+        new: count(Section::New),
+        in_work: count(Section::InWork),
+        all: count(Section::All),
+    })
 }
 
 /// The dialog, the caller's rights on its account; 404 when they may not see it.

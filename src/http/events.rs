@@ -28,7 +28,7 @@ use super::AppState;
 use super::accounts::access;
 use super::auth::{Caller, Credential, MonitorCaller};
 use crate::db::events::{self, StoredEvent};
-use crate::db::{self, dialog_list, monitor, tokens};
+use crate::db::{self, monitor, tokens};
 use crate::error::ApiError;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -191,22 +191,8 @@ impl Viewer {
 }
 
 async fn counters_of(state: &AppState, user_id: i64, visible: Vec<i64>) -> Result<Value, ApiError> {
-    let by_status = db::run(&state.pool, move |conn| {
-        dialog_list::unread_by_status(conn, user_id, &visible)
-    })
-    .await?;
-    let count = |statuses: &[&str]| -> i64 {
-        by_status
-            .iter()
-            .filter(|(s, _)| statuses.contains(&s.as_str()))
-            .map(|(_, n)| n)
-            .sum()
-    };
-    Ok(json!({
-        "new": count(&["new", "returned"]),
-        "in_work": count(&["accepted"]),
-        "all": count(&["new", "returned", "accepted"]),
-    }))
+    let counters = super::dialogs::counters_of(state, user_id, visible).await?;
+    Ok(serde_json::to_value(&counters).unwrap_or(Value::Null))
 }
 
 /// The operator's event stream: `message`, `dialog`, `counters` (and `task`) events with
