@@ -19,10 +19,13 @@ pub struct Registry {
     arbiter: ArbiterHandle,
 }
 
+/// Running actors by id, each with the generation it was started with.
+type Running<A> = HashMap<i64, (u64, Addr<A>)>;
+
 #[derive(Default)]
 struct Actors {
-    accounts: HashMap<i64, (u64, Addr<AccountActor>)>,
-    dialogs: HashMap<i64, (u64, Addr<DialogActor>)>,
+    accounts: Running<AccountActor>,
+    dialogs: Running<DialogActor>,
     next_generation: u64,
 }
 
@@ -44,26 +47,26 @@ impl Registry {
 
     /// The actor of a dialog, started if it is not running.
     pub fn dialog(&self, id: i64) -> Addr<DialogActor> {
-        let mut actors = self.lock();
-        if let Some((_, addr)) = actors.dialogs.get(&id)
-            && addr.connected()
-        {
-            return addr.clone();
-        }
-        actors.next_generation += 1;
-        let generation = actors.next_generation;
-        let (registry, pool) = (self.clone(), self.pool.clone());
-        let addr = start_on(&self.arbiter, move |_| {
-            DialogActor::new(id, generation, pool, registry)
-        });
-        actors.dialogs.insert(id, (generation, addr.clone()));
-        addr
+        self.running_or_start(id, |actors| &mut actors.dialogs, DialogActor::new)
     }
 
     /// The actor of a channel account, started if it is not running.
     pub fn account(&self, id: i64) -> Addr<AccountActor> {
+        self.running_or_start(id, |actors| &mut actors.accounts, AccountActor::new)
+    }
+
+    /// The running actor in `map` for `id`, or a new one with the next generation.
+    fn running_or_start<A>(
+        &self,
+        id: i64,
+        map: fn(&mut Actors) -> &mut Running<A>,
+        make: fn(i64, u64, DbPool, Registry) -> A,
+    ) -> Addr<A>
+    where
+        A: actix::Actor<Context = actix::Context<A>>,
+    {
         let mut actors = self.lock();
-        if let Some((_, addr)) = actors.accounts.get(&id)
+        if let Some((_, addr)) = map(&mut actors).get(&id)
             && addr.connected()
         {
             return addr.clone();
@@ -71,10 +74,8 @@ impl Registry {
         actors.next_generation += 1;
         let generation = actors.next_generation;
         let (registry, pool) = (self.clone(), self.pool.clone());
-        let addr = start_on(&self.arbiter, move |_| {
-            AccountActor::new(id, generation, pool, registry)
-        });
-        actors.accounts.insert(id, (generation, addr.clone()));
+        let addr = start_on(&self.arbiter, move |_| make(id, generation, pool, registry));
+        map(&mut actors).insert(id, (generation, addr.clone()));
         addr
     }
 
