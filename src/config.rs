@@ -124,6 +124,12 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_EVENT_RETENTION_HOURS", default_value_t = DEFAULT_EVENT_RETENTION_HOURS, global = true)]
     pub event_retention_hours: u64,
 
+    /// Kernel send buffer of each HTTP connection, in bytes (default: the system's, which
+    /// grows up to megabytes). Smaller bounds the memory a stalled stream client holds and
+    /// lets it be detected and cut off sooner
+    #[arg(long, env = "DIALOGI_SOCKET_SEND_BUFFER", global = true)]
+    pub socket_send_buffer: Option<usize>,
+
     /// Fill an empty database with a demo company on first start
     #[arg(long, env = "DIALOGI_DEMO", global = true)]
     pub demo: bool,
@@ -148,6 +154,7 @@ impl Default for Config {
             stream_recheck_secs: DEFAULT_STREAM_RECHECK_SECS,
             stream_queue: DEFAULT_STREAM_QUEUE,
             event_retention_hours: DEFAULT_EVENT_RETENTION_HOURS,
+            socket_send_buffer: None,
             demo: false,
         }
     }

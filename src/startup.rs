@@ -48,6 +48,11 @@ impl Application {
     /// Binds `config.listen` and prepares the server; it serves once awaited.
     pub fn build(config: Config, pool: DbPool) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.listen)?;
+        if let Some(bytes) = config.socket_send_buffer {
+            // Accepted connections inherit the listening socket's buffer sizes.
+            nix::sys::socket::setsockopt(&listener, nix::sys::socket::sockopt::SndBuf, &bytes)
+                .map_err(std::io::Error::from)?;
+        }
         let port = listener.local_addr()?.port();
         let workers = config.workers;
         // The actors run on an arbiter (thread) of their own, apart from the HTTP workers.

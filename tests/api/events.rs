@@ -336,3 +336,114 @@ async fn r37_a_stream_cannot_resume_from_before_the_retention_and_is_told_to_res
             .any(|e| e.event == "message" && data(e)["preview"] == "новое")
     );
 }
+
+/// A client that asks for the stream and then does not read, with a 1 KiB receive buffer.
+fn stalled_client(address: &str, token: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, connect, setsockopt, socket, sockopt,
+    };
+
+    let port: u16 = address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .expect("a socket");
+    setsockopt(&fd, sockopt::RcvBuf, &1024).expect("a small receive buffer");
+    connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).expect("connect");
+    let mut stream = std::net::TcpStream::from(fd);
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    stream
+}
+
+#[actix_web::test]
+async fn r37_a_slow_reader_is_cut_off_and_a_reader_that_keeps_up_gets_everything() {
+    // Small kernel buffers, so that "does not read" shows after a few kilobytes.
+    let app = spawn_app_with(|c| {
+        c.stream_queue = 16;
+        c.socket_send_buffer = Some(4096);
+    })
+    .await;
+    let account = app.create_account("telegram", json!({})).await;
+    let token = app.token_for(app.admin_id, &["read"]).await;
+    let stalled = stalled_client(&app.address, &token);
+    let admin = app.admin().await;
+    let (_, stream) = admin.events("/api/v1/events", None).await;
+    let mut stream = stream.unwrap();
+    stream.next(WAIT).await;
+
+    const MESSAGES: usize = 300;
+    let padding = "x".repeat(150);
+    let writer = async {
+        for i in 0..MESSAGES {
+            app.inbound(account, &format!("{}", i % 10), &format!("{i} {padding}"))
+                .await;
+        }
+    };
+    let reader = async {
+        let mut messages = 0;
+        while messages < MESSAGES {
+            let Some(event) = stream.next(WAIT).await else {
+                break;
+            };
+            if event.event == "message" {
+                messages += 1;
+            }
+        }
+        messages
+    };
+    let ((), messages) = futures_util::future::join(writer, reader).await;
+    assert_eq!(
+        messages, MESSAGES,
+        "a reader that keeps up gets every message"
+    );
+
+    // Once its queue has stayed full for 5 s, the stalled stream is ended: reading now
+    // finds its end (the server closes the connection) before all messages.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (ended, received) = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut stalled = stalled;
+        stalled
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut all = Vec::new();
+        let ended = loop {
+            let mut buffer = [0u8; 8192];
+            match stalled.read(&mut buffer) {
+                Ok(0) => break true,
+                Ok(n) => all.extend_from_slice(&buffer[..n]),
+                Err(_) => break false,
+            }
+        };
+        (
+            ended,
+            String::from_utf8_lossy(&all)
+                .matches("event: message")
+                .count(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        ended,
+        "the server ended the slow stream ({received} messages reached it)"
+    );
+    assert!(
+        received < MESSAGES,
+        "the slow reader was cut off early ({received} messages)"
+    );
+}
