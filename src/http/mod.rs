@@ -6,6 +6,7 @@
 //! Never SQL here, never business rules. Imports `db`, `domain`, `security`, `error`.
 
 pub mod accounts;
+pub mod assets;
 pub mod auth;
 pub mod clients;
 pub mod dialog_actions;

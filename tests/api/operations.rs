@@ -123,3 +123,70 @@ async fn every_answer_carries_the_security_headers() {
         assert_eq!(answer.header("referrer-policy"), Some("no-referrer"));
     }
 }
+
+#[actix_web::test]
+async fn r37_the_dashboard_page_is_served_by_the_server_with_its_assets() {
+    let app = spawn_app().await;
+    let client = app.anonymous();
+    let page = client.get("/monitor").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.text.contains("/assets/monitor.js"));
+    assert!(
+        page.header("content-security-policy")
+            .is_some_and(|c| c.contains("script-src 'self'"))
+    );
+    let script = client.get("/assets/monitor.js").await;
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(script.text.contains("/api/v1/monitor/events"));
+    let css = client.get("/assets/monitor.css").await;
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    let etag = script.header("etag").expect("an ETag").to_owned();
+    let again = client
+        .send(
+            client
+                .request(reqwest::Method::GET, "/assets/monitor.js")
+                .header("If-None-Match", etag),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+}
+
+#[test]
+fn the_web_client_never_parses_text_as_html() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/web")).expect("web/") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for forbidden in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{} uses {forbidden}",
+                path.display()
+            );
+        }
+        if path.extension().is_some_and(|e| e == "html") {
+            assert!(
+                !text.contains("<script>"),
+                "{}: no inline scripts",
+                path.display()
+            );
+            assert!(
+                !text.contains("style=\""),
+                "{}: no inline styles",
+                path.display()
+            );
+        }
+    }
+}

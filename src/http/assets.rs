@@ -1,0 +1,76 @@
+//! The static files of `web/`, compiled into the binary: served with their content type,
+//! an ETag (so a reload costs a 304) and `no-cache` (so a new binary's files show at
+//! once). Only the monitoring dashboard lives here so far; the workstation joins it.
+
+use std::sync::OnceLock;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get};
+use sha2::{Digest, Sha256};
+
+struct Asset {
+    body: &'static str,
+    content_type: &'static str,
+}
+
+const MONITOR_HTML: Asset = Asset {
+    body: include_str!("../../web/monitor.html"),
+    content_type: "text/html; charset=utf-8",
+};
+const MONITOR_JS: Asset = Asset {
+    body: include_str!("../../web/monitor.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
+const MONITOR_CSS: Asset = Asset {
+    body: include_str!("../../web/monitor.css"),
+    content_type: "text/css; charset=utf-8",
+};
+
+fn etag(body: &str) -> String {
+    let digest = Sha256::digest(body.as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+fn serve(req: &HttpRequest, asset: &Asset, tag: &'static OnceLock<String>) -> HttpResponse {
+    let tag = tag.get_or_init(|| etag(asset.body));
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|given| given.split(',').any(|t| t.trim() == tag));
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, tag.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
+    if fresh {
+        response.finish()
+    } else {
+        response
+            .insert_header((header::CONTENT_TYPE, asset.content_type))
+            .body(asset.body)
+    }
+}
+
+/// The monitoring dashboard (sign in, then live figures over SSE).
+#[get("/monitor")]
+pub async fn monitor_page(req: HttpRequest) -> HttpResponse {
+    static TAG: OnceLock<String> = OnceLock::new();
+    serve(&req, &MONITOR_HTML, &TAG)
+}
+
+#[get("/assets/monitor.js")]
+pub async fn monitor_js(req: HttpRequest) -> HttpResponse {
+    static TAG: OnceLock<String> = OnceLock::new();
+    serve(&req, &MONITOR_JS, &TAG)
+}
+
+#[get("/assets/monitor.css")]
+pub async fn monitor_css(req: HttpRequest) -> HttpResponse {
+    static TAG: OnceLock<String> = OnceLock::new();
+    serve(&req, &MONITOR_CSS, &TAG)
+}
