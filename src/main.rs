@@ -174,8 +174,8 @@ fn serve(mut config: Config, url: &str) -> anyhow::Result<()> {
     let mut conn = connect(url)?;
     let first_admin = ensure_admin(&mut conn, &config)?;
     if config.demo && demo::is_empty(&mut conn)? {
-        let summary = demo::fill(&mut conn)?;
-        tracing::info!("{summary}");
+        // Printed, not logged: it holds the demo operators' password.
+        println!("{}", demo::fill(&mut conn)?);
     }
     drop(conn);
 
