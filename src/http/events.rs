@@ -190,9 +190,48 @@ impl Viewer {
     }
 }
 
-async fn counters_of(state: &AppState, user_id: i64, visible: Vec<i64>) -> Result<Value, ApiError> {
+/// Counters computed recently for each user, shared by that user's streams (several
+/// tabs, several devices): (newest event id they include, when, the counters).
+#[derive(Debug, Default)]
+pub struct CountersCache(
+    std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant, Value)>>,
+);
+
+impl CountersCache {
+    fn fresh(&self, user_id: i64, cursor: i64) -> Option<Value> {
+        let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&user_id)
+            .filter(|(seen, at, _)| *seen >= cursor && at.elapsed() < COUNTERS_EVERY)
+            .map(|(_, _, value)| value.clone())
+    }
+
+    fn store(&self, user_id: i64, cursor: i64, value: &Value) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at, _)| at.elapsed() < COUNTERS_EVERY);
+        }
+        cache.insert(user_id, (cursor, std::time::Instant::now(), value.clone()));
+    }
+}
+
+/// The user's counters as of event `cursor`: from the cache when another of their streams
+/// computed them since, else from the database.
+async fn counters_of(
+    state: &AppState,
+    user_id: i64,
+    visible: Vec<i64>,
+    cursor: i64,
+) -> Result<Value, ApiError> {
+    if let Some(value) = state.counters_cache.fresh(user_id, cursor) {
+        return Ok(value);
+    }
+    // Read the cursor the hub has reached before counting, so the value includes it.
+    let reached = state.hub.latest_id().max(cursor);
     let counters = super::dialogs::counters_of(state, user_id, visible).await?;
-    Ok(serde_json::to_value(&counters).unwrap_or(Value::Null))
+    let value = serde_json::to_value(&counters).unwrap_or(Value::Null);
+    state.counters_cache.store(user_id, reached, &value);
+    Ok(value)
 }
 
 /// The operator's event stream: `message`, `dialog`, `counters` (and `task`) events with
@@ -269,6 +308,7 @@ pub async fn operator_events(
         &state,
         viewer.user_id,
         viewer.visible.iter().copied().collect(),
+        cursor,
     )
     .await?;
     opening.push(frame(Some(cursor), "counters", &counters));
@@ -325,7 +365,7 @@ async fn follow(
             _ = counters_tick.tick(), if dirty => {
                 dirty = false;
                 let visible = viewer.visible.iter().copied().collect();
-                match counters_of(&state, viewer.user_id, visible).await {
+                match counters_of(&state, viewer.user_id, visible, cursor).await {
                     Ok(now) if now != counters => {
                         counters = now;
                         frame(Some(cursor), "counters", &counters)

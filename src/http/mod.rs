@@ -48,6 +48,7 @@ pub struct AppState {
     pub engine: Engine,
     pub hub: Hub,
     pub streams: Arc<events::StreamCount>,
+    pub counters_cache: events::CountersCache,
 }
 
 impl AppState {
@@ -69,6 +70,7 @@ impl AppState {
             engine,
             hub,
             streams: Arc::default(),
+            counters_cache: events::CountersCache::default(),
         }
     }
 }
