@@ -14,19 +14,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use serde_json::json;
 
 use common::{env_number, percentile_ms};
 use dialogi::actors::{Engine, Inbound};
 use dialogi::config::{Config, SecretString};
+use dialogi::db;
 use dialogi::db::clients::Sender;
-use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
-use dialogi::db::{self, users};
-use dialogi::domain::people::Password;
-use dialogi::security;
 use dialogi::startup::Application;
 
 struct Server {
@@ -108,61 +103,8 @@ fn inbound(marker: &str, n: usize) -> Inbound {
 fn main() {
     let samples = env_number("BENCH_SAMPLES", 200);
     let subscribers = env_number("BENCH_SUBSCRIBERS", 500);
-    let dir = std::env::temp_dir().join(format!("dialogi-bench-sse-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
-        settings: vec![("max_connections".into(), "200".into())],
-        ..EmbeddedOptions::new(&dir)
-    })
-    .expect("start PostgreSQL");
-    let url = cluster.url(embedded::DATABASE);
-    let mut conn = PgConnection::establish(&url).unwrap();
-    db::run_migrations(&mut conn).unwrap();
-    let hash = security::hash_password(&Password::parse("bench-password").unwrap()).unwrap();
-    let admin = users::insert(
-        &mut conn,
-        &users::NewUserRow {
-            login: "admin",
-            display_name: "Admin",
-            password_hash: &hash,
-            department_id: None,
-            is_admin: true,
-            locale: "ru",
-        },
-        &[],
-    )
-    .unwrap();
-    let account = db::accounts::insert(
-        &mut conn,
-        &db::accounts::NewAccountRow {
-            kind: "telegram".into(),
-            name: "Bench".into(),
-            credentials: json!({"token": "x"}),
-            lead_source: false,
-            require_close_reason: false,
-            create_clients: true,
-            responsible_user_id: None,
-            responsible_role_id: None,
-            auto_link_interests: false,
-            everyone_may_view: false,
-            priority: 0,
-            department_id: None,
-            enabled: true,
-        },
-    )
-    .unwrap();
-    let token = security::new_token().unwrap();
-    dialogi::http::tokens::issue(
-        &mut conn,
-        &admin,
-        "bench",
-        &[dialogi::domain::people::Scope::Read],
-        None,
-        None,
-        &token,
-    )
-    .unwrap();
-
+    let bench = common::BenchDb::start("sse");
+    let (url, token) = (bench.url.clone(), bench.token.clone());
     let system = actix_web::rt::System::new();
     let lines = system.block_on(async {
         let writer = server(&url, subscribers + 10);
@@ -175,7 +117,7 @@ fn main() {
             for n in 0..samples {
                 let marker = format!("{}-{n}", name.replace(' ', "_"));
                 let started = Instant::now();
-                writer.engine.inbound(account.id, inbound(&marker, n)).await.unwrap();
+                writer.engine.inbound(bench.account_id, inbound(&marker, n)).await.unwrap();
                 wait_for(&mut events, &marker).await;
                 times.push(started.elapsed());
             }
@@ -197,7 +139,7 @@ fn main() {
         for round in 0..5 {
             let marker = format!("fanout-{round}");
             let started = Instant::now();
-            writer.engine.inbound(account.id, inbound(&marker, round)).await.unwrap();
+            writer.engine.inbound(bench.account_id, inbound(&marker, round)).await.unwrap();
             let waits = streams.iter_mut().map(|events| {
                 let marker = marker.clone();
                 async move {
@@ -223,9 +165,7 @@ fn main() {
         ));
         lines
     });
-    drop(conn);
-    drop(cluster);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(bench);
     let out = format!(
         "## Event delivery\n\nFrom handing an inbound message to the account actor (its commit included) until an \
          SSE subscriber has parsed the event; two servers on one database in one process, clients on loopback.\n\n\
