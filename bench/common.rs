@@ -28,42 +28,83 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-/// A migrated private database with an administrator, their read token and one
-/// Telegram account; removed when dropped.
-pub struct BenchDb {
+/// A migrated private PostgreSQL under the temp folder; removed when dropped.
+pub struct BenchCluster {
     pub url: String,
-    pub account_id: i64,
-    pub token: String,
     cluster: Option<EmbeddedPostgres>,
     dir: PathBuf,
 }
 
-impl BenchDb {
-    pub fn start(name: &str) -> Self {
+impl BenchCluster {
+    pub fn start(name: &str, settings: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("dialogi-bench-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
-            settings: vec![("max_connections".into(), "200".into())],
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..EmbeddedOptions::new(&dir)
         })
         .expect("start PostgreSQL");
         let url = cluster.url(embedded::DATABASE);
-        let mut conn = PgConnection::establish(&url).expect("connect");
-        db::run_migrations(&mut conn).expect("migrate");
-        let hash = security::hash_password(&Password::parse("bench-password").unwrap()).unwrap();
-        let admin = users::insert(
-            &mut conn,
-            &users::NewUserRow {
-                login: "admin",
-                display_name: "Admin",
-                password_hash: &hash,
-                department_id: None,
-                is_admin: true,
-                locale: "ru",
-            },
-            &[],
-        )
-        .unwrap();
+        db::run_migrations(&mut PgConnection::establish(&url).expect("connect")).expect("migrate");
+        Self {
+            url,
+            cluster: Some(cluster),
+            dir,
+        }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect")
+    }
+}
+
+impl Drop for BenchCluster {
+    fn drop(&mut self) {
+        drop(self.cluster.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Inserts a user whose password is `bench-password`.
+pub fn insert_user(
+    conn: &mut PgConnection,
+    login: &str,
+    display_name: &str,
+    is_admin: bool,
+) -> users::UserRow {
+    let hash = security::hash_password(&Password::parse("bench-password").unwrap()).unwrap();
+    users::insert(
+        conn,
+        &users::NewUserRow {
+            login,
+            display_name,
+            password_hash: &hash,
+            department_id: None,
+            is_admin,
+            locale: "ru",
+        },
+        &[],
+    )
+    .unwrap()
+}
+
+/// A private database with an administrator, their read token and one Telegram account.
+pub struct BenchDb {
+    pub url: String,
+    pub account_id: i64,
+    pub token: String,
+    // Dropped last: the database goes with it.
+    _cluster: BenchCluster,
+}
+
+impl BenchDb {
+    pub fn start(name: &str) -> Self {
+        let cluster = BenchCluster::start(name, &[("max_connections", "200")]);
+        let mut conn = cluster.connect();
+        let admin = insert_user(&mut conn, "admin", "Admin", true);
         let account = db::accounts::insert(
             &mut conn,
             &db::accounts::NewAccountRow {
@@ -95,18 +136,10 @@ impl BenchDb {
         )
         .unwrap();
         Self {
-            url,
+            url: cluster.url.clone(),
             account_id: account.id,
             token,
-            cluster: Some(cluster),
-            dir,
+            _cluster: cluster,
         }
-    }
-}
-
-impl Drop for BenchDb {
-    fn drop(&mut self) {
-        drop(self.cluster.take());
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

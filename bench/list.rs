@@ -15,15 +15,12 @@ mod common;
 use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{PgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
 use common::{env_number, percentile_ms};
 use dialogi::config::{Config, SecretString};
-use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
-use dialogi::db::{self, users};
-use dialogi::domain::people::Password;
-use dialogi::security;
+use dialogi::db;
 use dialogi::startup::Application;
 
 /// Fills the database with generated data in a few set-based statements.
@@ -104,30 +101,10 @@ fn main() {
     let dialogs = env_number("BENCH_DIALOGS", 100_000);
     let per_dialog = env_number("BENCH_MESSAGES_PER_DIALOG", 10);
     let requests = env_number("BENCH_REQUESTS", 200);
-    let dir = std::env::temp_dir().join(format!("dialogi-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
-        settings: vec![("shared_buffers".into(), "256MB".into())],
-        ..EmbeddedOptions::new(&dir)
-    })
-    .expect("start PostgreSQL");
-    let url = cluster.url(embedded::DATABASE);
-    let mut conn = PgConnection::establish(&url).expect("connect");
-    db::run_migrations(&mut conn).expect("migrate");
-    let hash = security::hash_password(&Password::parse("bench-password").unwrap()).unwrap();
-    let operator = users::insert(
-        &mut conn,
-        &users::NewUserRow {
-            login: "operator",
-            display_name: "Оператор",
-            password_hash: &hash,
-            department_id: None,
-            is_admin: false,
-            locale: "ru",
-        },
-        &[],
-    )
-    .unwrap();
+    let cluster = common::BenchCluster::start("list", &[("shared_buffers", "256MB")]);
+    let url = cluster.url.clone();
+    let mut conn = cluster.connect();
+    let operator = common::insert_user(&mut conn, "operator", "Оператор", false);
     let started = Instant::now();
     fill(&mut conn, dialogs, per_dialog);
     conn.batch_execute(&format!(
@@ -284,7 +261,6 @@ fn main() {
     }
     drop(conn);
     drop(cluster);
-    let _ = std::fs::remove_dir_all(&dir);
 
     let out = format!(
         "## Workstation queries\n\n{dialogs} dialogs, {} messages (filled in {fill_secs:.0} s); \
