@@ -56,6 +56,9 @@ pub enum ApiError {
     /// 503: a dependency (the database) is not reachable right now.
     #[error("{0}")]
     Unavailable(String),
+    /// 502: the channel (Telegram, VK, Viber, WhatsApp) failed or did not answer.
+    #[error("{0}")]
+    BadGateway(String),
     /// 500: a bug or an unexpected failure; the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] BoxError),
@@ -112,6 +115,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::BadGateway(_) => "channel_error",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -187,6 +191,7 @@ impl ResponseError for ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -8,6 +8,7 @@
 //! - [`security`]: password hashes, random tokens, constant-time comparison.
 //! - [`domain`]: pure rules and validated values; imports nothing of the project.
 //! - [`actors`]: the registry, account and dialog actors; every change goes through them.
+//! - [`channels`]: Telegram, VK, Viber, WhatsApp: webhooks, polling, the outbox sender.
 //! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
 //! - [`http`]: routes, wire types (`dto`) and thin handlers.
 //! - [`demo`]: the demo company for `dialogi demo` / `--demo`.
@@ -18,6 +19,7 @@
 //! types, converted explicitly.
 
 pub mod actors;
+pub mod channels;
 pub mod config;
 pub mod db;
 pub mod demo;

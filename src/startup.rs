@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::actors::{Engine, Hub};
+use crate::channels::Channels;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::http::{self, ApiDoc, AppState};
@@ -41,7 +42,9 @@ pub struct Application {
     server: Server,
     engine: Engine,
     hub: Hub,
+    channels: Channels,
     arbiter: Arbiter,
+    channels_arbiter: Arbiter,
 }
 
 impl Application {
@@ -64,13 +67,21 @@ impl Application {
             .map(|url| url.expose().to_owned())
             .ok_or_else(|| std::io::Error::other("the event hub needs the database URL"))?;
         let retention = std::time::Duration::from_secs(config.event_retention_hours.max(1) * 3600);
-        let hub = Hub::start(database_url, HUB_CAPACITY, retention);
+        let hub = Hub::start(database_url.clone(), HUB_CAPACITY, retention);
+        let (channels, channels_arbiter) = Channels::start(
+            pool.clone(),
+            engine.clone(),
+            &hub,
+            database_url,
+            config.data_dir.clone(),
+        );
         let state = web::Data::new(AppState::new(
             Arc::new(config),
             pool,
             metrics_handle(),
             engine.clone(),
             hub.clone(),
+            channels.clone(),
         ));
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
@@ -106,7 +117,9 @@ impl Application {
             server: server.run(),
             engine,
             hub,
+            channels,
             arbiter,
+            channels_arbiter,
         })
     }
 
@@ -124,6 +137,11 @@ impl Application {
         self.engine.clone()
     }
 
+    /// The channels service, for in-process callers (tests).
+    pub fn channels(&self) -> Channels {
+        self.channels.clone()
+    }
+
     /// The event hub, for in-process callers (tests).
     pub fn hub(&self) -> Hub {
         self.hub.clone()
@@ -134,6 +152,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.hub.shutdown();
+        self.channels_arbiter.stop();
         self.arbiter.stop();
         result
     }

@@ -66,7 +66,11 @@ pub fn resolve_interlocutor(
     conn.transaction(|conn| {
         if let Some(found) = find_interlocutor(conn, account_id, &sender.external_id)? {
             diesel::update(interlocutors::table.find(found.id))
-                .set(interlocutors::last_inbound_at.eq(now))
+                // Writing to us again means they can be written to again.
+                .set((
+                    interlocutors::last_inbound_at.eq(now),
+                    interlocutors::blocked_at.eq(None::<DateTime<Utc>>),
+                ))
                 .execute(conn)?;
             return Ok(found);
         }

@@ -17,6 +17,7 @@ pub mod events;
 pub mod messages;
 pub mod monitor;
 pub mod org;
+pub mod outbox;
 pub mod reports;
 pub mod schema;
 pub mod settings;

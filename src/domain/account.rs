@@ -18,7 +18,10 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
             &["group_id", "access_token"],
             &["secret", "confirmation", "mode", "api_version", "api_url"],
         )),
-        "viber" => Some((&["auth_token"], &["public_url", "api_url"])),
+        "viber" => Some((
+            &["auth_token"],
+            &["public_url", "api_url", "sender_name"],
+        )),
         "whatsapp" => Some((
             &[
                 "phone_number_id",
@@ -26,7 +29,7 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
                 "app_secret",
                 "verify_token",
             ],
-            &["api_url"],
+            &["api_url", "api_version"],
         )),
         _ => None,
     }

@@ -415,3 +415,68 @@ pub async fn put_grants(
     })?;
     Ok(web::Json(saved.into_iter().map(grant_body).collect()))
 }
+
+/// What "test connection" found.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckResponse {
+    /// Whether the channel accepted the credentials.
+    pub ok: bool,
+    /// The account as the channel describes it (bot name, community, number).
+    pub description: Option<String>,
+    /// What went wrong, in words to act on.
+    pub error: Option<String>,
+}
+
+/// Test the account's credentials against the channel ("test connection": Telegram
+/// `getMe`, VK `groups.getById`, Viber `get_account_info`, WhatsApp number lookup).
+#[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = CheckResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[post("/accounts/{id}/check")]
+pub async fn check_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<CheckResponse>, ApiError> {
+    let id = id.into_inner();
+    require_account_admin(&state, &caller, id).await?;
+    let row = db::run(&state.pool, move |conn| accounts::find(conn, id))
+        .await?
+        .filter(|row| row.archived_at.is_none())
+        .ok_or(ApiError::NotFound("account"))?;
+    let checked = match crate::channels::AnyChannel::connect(&row.kind, &row.credentials) {
+        Ok(channel) => channel.check().await,
+        Err(error) => Err(error),
+    };
+    Ok(web::Json(match checked {
+        Ok(description) => CheckResponse {
+            ok: true,
+            description: Some(description),
+            error: None,
+        },
+        Err(error) => CheckResponse {
+            ok: false,
+            description: None,
+            error: Some(error.to_string()),
+        },
+    }))
+}
+
+/// Fetch messages now (R30): runs the account's poll at once and says what it got.
+/// Accounts that receive webhooks have nothing to fetch; the answer says so.
+#[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = crate::channels::FetchReport), (status = 404, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+#[post("/accounts/{id}/fetch")]
+pub async fn fetch_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<crate::channels::FetchReport>, ApiError> {
+    let id = id.into_inner();
+    if !access(&state, &caller).await?.rights(AccountId(id)).view {
+        return Err(ApiError::NotFound("account"));
+    }
+    state
+        .channels
+        .fetch_now(id)
+        .await
+        .map(web::Json)
+        .map_err(|error| ApiError::BadGateway(error.to_string()))
+}

@@ -412,8 +412,8 @@ pub async fn create_task(
     }))
 }
 
-/// The dialog on the channel's own site (R29): VK communities have one; other channels
-/// have none (404).
+/// The dialog on the channel's own site (R29): VK communities have one, Telegram gives
+/// the person's public profile when they have a username; otherwise 404.
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, body = SiteLink), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/dialogs/{id}/site-link")]
 pub async fn site_link(
@@ -422,22 +422,19 @@ pub async fn site_link(
     id: web::Path<i64>,
 ) -> Result<web::Json<SiteLink>, ApiError> {
     let (row, _) = visible_dialog(&state, &caller, id.into_inner()).await?;
-    let url = db::run(&state.pool, move |conn| {
-        let Some(account) = db::accounts::find(conn, row.account_id)? else {
-            return Ok(None);
-        };
-        if account.kind != "vk" {
-            return Ok(None);
-        }
-        let group = match account.credentials.get("group_id") {
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(serde_json::Value::String(s)) => s.clone(),
-            _ => return Ok(None),
-        };
-        let peer = db::clients::interlocutor(conn, row.interlocutor_id)?.map(|i| i.external_id);
-        Ok(peer.map(|peer| format!("https://vk.com/gim{group}?sel={peer}")))
+    let interlocutor_id = row.interlocutor_id;
+    let person = db::run(&state.pool, move |conn| {
+        db::clients::interlocutor(conn, interlocutor_id)
     })
-    .await?;
-    url.map(|url| web::Json(SiteLink { url }))
+    .await?
+    .ok_or(ApiError::NotFound("site link"))?;
+    let channel = state
+        .channels
+        .channel(row.account_id)
+        .await
+        .ok_or(ApiError::NotFound("site link"))?;
+    channel
+        .dialog_link(&person.external_id, person.username.as_deref())
+        .map(|url| web::Json(SiteLink { url }))
         .ok_or(ApiError::NotFound("site link"))
 }

@@ -148,6 +148,7 @@ impl Viewer {
         match event.kind.as_str() {
             "message" if visible(event.account_id) => Some(("message", event.payload.clone())),
             "dialog" if visible(event.account_id) => Some(("dialog", event.payload.clone())),
+            "delivery" if visible(event.account_id) => Some(("delivery", event.payload.clone())),
             "read" if event.user_id == Some(self.user_id) => {
                 Some(("dialog", event.payload.clone()))
             }

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod attachments;
 pub mod auth;
 pub mod clients;
 pub mod dialog_actions;
@@ -18,6 +19,7 @@ pub mod reports;
 pub mod settings;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::actors::{Engine, Hub};
+use crate::channels::Channels;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::error::ApiError;
@@ -47,6 +50,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub engine: Engine,
     pub hub: Hub,
+    pub channels: Channels,
     pub streams: Arc<events::StreamCount>,
     pub counters_cache: events::CountersCache,
 }
@@ -58,6 +62,7 @@ impl AppState {
         metrics: PrometheusHandle,
         engine: Engine,
         hub: Hub,
+        channels: Channels,
     ) -> Self {
         Self {
             login_limiter: auth::LoginLimiter::new(
@@ -69,6 +74,7 @@ impl AppState {
             metrics,
             engine,
             hub,
+            channels,
             streams: Arc::default(),
             counters_cache: events::CountersCache::default(),
         }
@@ -110,6 +116,15 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(health::readyz)
         .service(health::metrics)
         .service(
+            utoipa_actix_web::scope("/hooks")
+                .app_data(webhooks::body_limit())
+                .service(webhooks::telegram)
+                .service(webhooks::vk)
+                .service(webhooks::viber)
+                .service(webhooks::whatsapp_verify)
+                .service(webhooks::whatsapp),
+        )
+        .service(
             utoipa_actix_web::scope("/api/v1")
                 .service(auth::create_session)
                 .service(auth::delete_session)
@@ -134,6 +149,9 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(accounts::delete_account)
                 .service(accounts::get_grants)
                 .service(accounts::put_grants)
+                .service(accounts::check_account)
+                .service(accounts::fetch_account)
+                .service(attachments::download_attachment)
                 // `/dialogs/counters` before `/dialogs/{id}`, so it is not taken for an id.
                 .service(dialogs::counters)
                 .service(dialogs::list_dialogs)

@@ -55,6 +55,17 @@ pub async fn put_settings(
         conn.build_transaction().run(|conn| {
             if !values.is_empty() {
                 settings::put_many(conn, &values, Utc::now())?;
+                // Every process's channels follow the switch (R2).
+                crate::db::events::append(
+                    conn,
+                    &[crate::db::events::NewEvent {
+                        kind: "settings",
+                        account_id: None,
+                        dialog_id: None,
+                        user_id: None,
+                        payload: json!({}),
+                    }],
+                )?;
                 audit::note(
                     conn,
                     Some(actor),

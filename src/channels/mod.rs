@@ -1,0 +1,294 @@
+//! The messengers: one module per channel behind one trait ([`Channel`]), the webhook
+//! verification and parsing, long polling, outbound sending from the outbox, media
+//! downloads, and the [`Channels`] service that runs them per account.
+//!
+//! Every channel type (teloxide's `Update`, VK envelopes, Viber callbacks, WhatsApp
+//! notifications) stays inside this folder: what leaves it is an [`Update`] (handed to the
+//! dialog engine or to `db`), a [`SendOutcome`] or a [`ChannelError`]. Each channel takes
+//! its API base URL from the account's credentials (`api_url`), so tests point it at fake
+//! servers on 127.0.0.1.
+//!
+//! Imports `actors`, `db` and `domain`; never `http`.
+
+mod net;
+mod outbox;
+mod service;
+pub mod telegram;
+pub mod viber;
+pub mod vk;
+pub mod whatsapp;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub use self::service::{Channels, FetchReport};
+use crate::actors::Inbound;
+
+/// A request to one of our webhook routes, as received: the raw body (signatures are
+/// computed over these exact bytes), the headers that matter and the query string.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookRequest {
+    pub method_get: bool,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl WebhookRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a verified webhook delivery carries.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// The channel's id of this delivery (VK `event_id`), remembered so a redelivery is
+    /// acknowledged and dropped.
+    pub receipt: Option<String>,
+    pub updates: Vec<Update>,
+    /// The body to answer with once the updates are committed (VK `ok`, a verification
+    /// challenge); empty for an empty 200.
+    pub answer: String,
+}
+
+/// One thing that happened on the channel, in the channel-neutral shape the rest of the
+/// program understands.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Message(Inbound),
+    /// The interlocutor edited a message: the stored one keeps its original as an edit.
+    Edited {
+        channel_message_id: String,
+        text: String,
+        edited_at: DateTime<Utc>,
+    },
+    /// The person blocked the bot, unsubscribed or denied messages: sends fail at once.
+    Blocked { external_id: String },
+    /// The person subscribed or allowed messages again.
+    Unblocked { external_id: String },
+    /// A delivery state of one of our outbound messages.
+    Delivery {
+        /// The channel's id of our message (Viber `message_token`, WhatsApp `wamid`).
+        channel_message_id: String,
+        /// Our outbox key, where the channel echoes it (WhatsApp `biz_opaque_callback_data`).
+        delivery_key: Option<String>,
+        state: DeliveryState,
+        error: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeliveryState {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Failed => "failed",
+        }
+    }
+}
+
+/// Why a webhook delivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The signature or secret does not match: 401/403, nothing stored.
+    #[error("the signature or secret does not match")]
+    Forbidden,
+    /// The body cannot be what the channel sends.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// An outbound message taken from the outbox.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The outbox key, the same on every retry (VK `random_id` is derived from it).
+    pub delivery_key: String,
+    pub outbox_id: i64,
+    /// The interlocutor's id on the channel (chat id, peer id, user id, wa_id).
+    pub recipient: String,
+    pub text: String,
+    /// When the interlocutor last wrote (WhatsApp's 24-hour window).
+    pub last_inbound_at: Option<DateTime<Utc>>,
+}
+
+/// The result of one send attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The channel accepted the message; its id links later delivery states.
+    Sent { channel_message_id: Option<String> },
+    /// Not sent this time (rate limit, server error, timeout): try again, after `after`
+    /// when the channel says how long.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// Will never be sent as it is (blocked, unsubscribed, outside the window, bad
+    /// request). `recipient_gone` marks the interlocutor as blocked.
+    Failed { reason: String, recipient_gone: bool },
+}
+
+/// A channel call that failed, in words an administrator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("the channel refused the credentials: {0}")]
+    Auth(String),
+    #[error("the channel answered with an error: {0}")]
+    Api(String),
+    #[error("the channel cannot be reached: {0}")]
+    Network(String),
+    #[error("the channel asked to wait {0:?}")]
+    RetryAfter(Duration),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the file is too large (over {0} bytes)")]
+    TooLarge(u64),
+}
+
+/// A media file referenced by a message, as the channel gave it.
+#[derive(Debug, Clone)]
+pub struct MediaRef {
+    pub channel_file_id: Option<String>,
+    pub url: Option<String>,
+}
+
+/// Where a poll stopped; saved with the account after the updates are committed.
+pub type PollState = Value;
+
+/// A batch from one poll: the updates, and the state to save once they are committed.
+#[derive(Debug, Default)]
+pub struct PollBatch {
+    pub deliveries: Vec<Delivery>,
+    pub next_state: PollState,
+}
+
+/// The channel's own words for one account: verify and parse its webhooks, poll, send,
+/// check the credentials, download media, link to the dialog on the channel's site.
+#[allow(async_fn_in_trait)]
+pub trait Channel {
+    /// Verifies a webhook delivery (before parsing anything) and parses it.
+    fn webhook(&self, request: &WebhookRequest) -> Result<Delivery, WebhookError>;
+    /// Whether inbound updates come from our polling (not from webhooks).
+    fn polls(&self) -> bool;
+    /// One long-poll round from `state`; `wait` is how long the channel may hold it.
+    async fn poll(&self, state: &PollState, wait: Duration) -> Result<PollBatch, ChannelError>;
+    async fn send(&self, outgoing: &Outgoing) -> SendOutcome;
+    /// Calls the channel with the credentials; a line describing the account on success.
+    async fn check(&self) -> Result<String, ChannelError>;
+    /// Registers our webhook URL with the channel, where the channel needs it.
+    async fn register_webhook(&self, account_id: i64) -> Result<(), ChannelError>;
+    async fn download(&self, media: &MediaRef) -> Result<net::Downloaded, ChannelError>;
+    /// The dialog on the channel's own site (R29), where the channel has one.
+    fn dialog_link(&self, external_id: &str, username: Option<&str>) -> Option<String>;
+    /// The shortest pause between two messages to one recipient, and between any two.
+    fn pacing(&self) -> (Duration, Duration);
+    /// The person's name and username, for channels that do not send them with messages.
+    async fn lookup_name(&self, _external_id: &str) -> Option<(String, Option<String>)> {
+        None
+    }
+}
+
+/// A connected account of any kind.
+pub enum AnyChannel {
+    Telegram(telegram::Telegram),
+    Vk(vk::Vk),
+    Viber(viber::Viber),
+    WhatsApp(whatsapp::WhatsApp),
+}
+
+macro_rules! each {
+    ($self:ident, $c:ident => $body:expr) => {
+        match $self {
+            AnyChannel::Telegram($c) => $body,
+            AnyChannel::Vk($c) => $body,
+            AnyChannel::Viber($c) => $body,
+            AnyChannel::WhatsApp($c) => $body,
+        }
+    };
+}
+
+impl AnyChannel {
+    /// Builds the channel of an account from its kind and credentials (validated when
+    /// the account was saved).
+    pub fn connect(kind: &str, credentials: &Value) -> Result<AnyChannel, ChannelError> {
+        let bad = |e: serde_json::Error| ChannelError::Unsupported(format!("credentials: {e}"));
+        Ok(match kind {
+            "telegram" => AnyChannel::Telegram(telegram::Telegram::new(
+                serde_json::from_value(credentials.clone()).map_err(bad)?,
+            )?),
+            "vk" => AnyChannel::Vk(vk::Vk::new(
+                serde_json::from_value(credentials.clone()).map_err(bad)?,
+            )?),
+            "viber" => AnyChannel::Viber(viber::Viber::new(
+                serde_json::from_value(credentials.clone()).map_err(bad)?,
+            )?),
+            "whatsapp" => AnyChannel::WhatsApp(whatsapp::WhatsApp::new(
+                serde_json::from_value(credentials.clone()).map_err(bad)?,
+            )?),
+            other => return Err(ChannelError::Unsupported(format!("unknown kind `{other}`"))),
+        })
+    }
+
+    pub fn webhook(&self, request: &WebhookRequest) -> Result<Delivery, WebhookError> {
+        each!(self, c => c.webhook(request))
+    }
+
+    pub fn polls(&self) -> bool {
+        each!(self, c => c.polls())
+    }
+
+    pub async fn poll(&self, state: &PollState, wait: Duration) -> Result<PollBatch, ChannelError> {
+        each!(self, c => c.poll(state, wait).await)
+    }
+
+    pub async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
+        each!(self, c => c.send(outgoing).await)
+    }
+
+    pub async fn check(&self) -> Result<String, ChannelError> {
+        each!(self, c => c.check().await)
+    }
+
+    pub async fn register_webhook(&self, account_id: i64) -> Result<(), ChannelError> {
+        each!(self, c => c.register_webhook(account_id).await)
+    }
+
+    pub async fn download(&self, media: &MediaRef) -> Result<net::Downloaded, ChannelError> {
+        each!(self, c => c.download(media).await)
+    }
+
+    pub fn dialog_link(&self, external_id: &str, username: Option<&str>) -> Option<String> {
+        each!(self, c => c.dialog_link(external_id, username))
+    }
+
+    pub fn pacing(&self) -> (Duration, Duration) {
+        each!(self, c => c.pacing())
+    }
+
+    pub async fn lookup_name(&self, external_id: &str) -> Option<(String, Option<String>)> {
+        each!(self, c => c.lookup_name(external_id).await)
+    }
+}
+
+pub use self::net::{Downloaded, hmac_hex};

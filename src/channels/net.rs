@@ -1,0 +1,215 @@
+//! What the channels share on the wire: the HTTP client, signature checks, bounded media
+//! downloads, and turning HTTP failures into send outcomes.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::{Client, Url, redirect};
+use sha2::Sha256;
+
+use super::{ChannelError, SendOutcome};
+
+/// The largest media file we download (Telegram's own download limit is 20 MB).
+pub const MAX_MEDIA_BYTES: u64 = 20 * 1024 * 1024;
+/// How long one API call may take (long polls add their own wait).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An HTTP client for one account's API calls. Redirects are followed only within the
+/// same host, so a channel cannot bounce a call (and its token) elsewhere.
+pub fn client(timeout: Duration) -> Result<Client, ChannelError> {
+    Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(same_host_redirects())
+        .user_agent(concat!("dialogi/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ChannelError::Network(e.to_string()))
+}
+
+fn same_host_redirects() -> redirect::Policy {
+    redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.host_str() == attempt.url().host_str());
+        if same && attempt.previous().len() < 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Parses a base URL from the credentials (`api_url`), or the channel's default.
+pub fn base_url(configured: Option<&str>, default: &str) -> Result<Url, ChannelError> {
+    let raw = configured.unwrap_or(default).trim_end_matches('/');
+    Url::parse(raw).map_err(|e| ChannelError::Unsupported(format!("api_url: {e}")))
+}
+
+/// Lowercase hex HMAC-SHA256 of `body`, checked against `signature` in constant time.
+pub fn hmac_matches(key: &[u8], body: &[u8], signature_hex: &str) -> bool {
+    let Ok(signature) = hex::decode(signature_hex.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&signature).is_ok()
+}
+
+/// Lowercase hex HMAC-SHA256 (tests and fake servers sign with it too).
+pub fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(body);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// A downloaded media file.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub bytes: Vec<u8>,
+    pub mime_type: Option<String>,
+}
+
+/// Whether a media URL given by a channel may be fetched: http(s), and not an address
+/// inside this machine or its network unless it is the channel's own API host (the
+/// fake servers of the tests live on 127.0.0.1).
+pub fn media_url_allowed(url: &Url, api: &Url) -> bool {
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if Some(host) == api.host_str() {
+        return true;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") {
+        return false;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast())
+        }
+        Ok(IpAddr::V6(ip)) => {
+            !(ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00)
+        }
+        Err(_) => true,
+    }
+}
+
+/// GETs a file with a size cap and a timeout; `bearer` is sent only to `url`'s host.
+pub async fn download(
+    client: &Client,
+    url: Url,
+    bearer: Option<&str>,
+) -> Result<Downloaded, ChannelError> {
+    let mut request = client.get(url).timeout(DOWNLOAD_TIMEOUT);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| ChannelError::Network(without_url(&e)))?;
+    if !response.status().is_success() {
+        return Err(ChannelError::Api(format!(
+            "the file answered HTTP {}",
+            response.status()
+        )));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_MEDIA_BYTES)
+    {
+        return Err(ChannelError::TooLarge(MAX_MEDIA_BYTES));
+    }
+    let mime_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ChannelError::Network(without_url(&e)))?
+    {
+        if bytes.len() as u64 + chunk.len() as u64 > MAX_MEDIA_BYTES {
+            return Err(ChannelError::TooLarge(MAX_MEDIA_BYTES));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Downloaded { bytes, mime_type })
+}
+
+/// A reqwest error without its URL: channel URLs carry tokens (Telegram's `/bot<token>/`).
+pub fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_decode() || error.is_body() {
+        "unreadable answer"
+    } else if error.is_redirect() {
+        "redirected elsewhere"
+    } else {
+        "request failed"
+    };
+    match error.status() {
+        Some(status) => format!("{kind} (HTTP {status})"),
+        None => kind.to_owned(),
+    }
+}
+
+/// A transport failure while sending: the message may or may not have gone out; the
+/// outbox retries (channels without an idempotency key may then deliver it twice, see
+/// docs/GUARANTEES.md).
+pub fn retry_on(error: &reqwest::Error) -> SendOutcome {
+    SendOutcome::Retry {
+        after: None,
+        reason: without_url(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r1_viber_signature_vector_from_the_research() {
+        let key = b"445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9";
+        let body = br#"{"event":"message","timestamp":1457764197627,"message_token":4912661846655238145,"sender":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},"message":{"type":"text","text":"a message to the service","tracking_data":"tracking data"},"chat_hostname":"SN-CHAT-01_","silent":false}"#;
+        let expected = "201236dd51d2452aa358b265177bdef584d5a3b1e006dcddf6f126916eebbd69";
+        assert_eq!(hmac_hex(key, body), expected);
+        assert!(hmac_matches(key, body, expected));
+        assert!(!hmac_matches(key, &body[1..], expected));
+        assert!(!hmac_matches(key, body, "zz"));
+    }
+
+    #[test]
+    fn media_urls_inside_the_network_are_refused() {
+        let api = Url::parse("http://127.0.0.1:9000").unwrap();
+        let ok = |u: &str| media_url_allowed(&Url::parse(u).unwrap(), &api);
+        assert!(ok("https://sun9-71.userapi.com/a.jpg"));
+        assert!(ok("http://127.0.0.1:9000/media/x"));
+        assert!(!ok("http://127.0.0.1:22/"));
+        assert!(!ok("http://localhost/"));
+        assert!(!ok("http://169.254.169.254/latest/meta-data"));
+        assert!(!ok("http://10.0.0.5/"));
+        assert!(!ok("http://[::1]/"));
+        assert!(!ok("file:///etc/passwd"));
+    }
+}

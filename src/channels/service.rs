@@ -1,0 +1,668 @@
+//! `Channels`: runs every account's channel. Per enabled account it keeps the connected
+//! channel (for webhooks), an outbox sender, and — for polling modes — a long-poll loop
+//! that only one server process runs at a time (a PostgreSQL advisory lock held on a
+//! connection of its own). It follows the committed events: an account saved anywhere
+//! restarts its tasks, an operator's reply wakes the sender, the global switch (R2)
+//! pauses everything.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::{Arbiter, ArbiterHandle};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use super::{AnyChannel, ChannelError, Delivery, MediaRef, Update, outbox};
+use crate::db::outbox as rows;
+use crate::actors::{Engine, Hub, InboundOutcome};
+use crate::db::{self, DbError, DbPool, accounts::AccountRow};
+
+/// How long one long poll may be held by the channel.
+const LONG_POLL: Duration = Duration::from_secs(25);
+/// The advisory lock namespace of pollers ("poll").
+const POLL_LOCK: i32 = 0x706f_6c6c;
+const RETRY_LOCK_EVERY: Duration = Duration::from_secs(5);
+
+/// What "fetch now" did (R30).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FetchReport {
+    /// Whether this server ran a poll.
+    pub polled: bool,
+    /// Updates received from the channel in this poll.
+    pub received: usize,
+    /// New messages stored (duplicates are not counted).
+    pub stored: usize,
+    /// Why nothing was polled, when nothing was.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Engine(#[from] crate::actors::EngineError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+#[derive(Clone)]
+pub struct Channels {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: DbPool,
+    engine: Engine,
+    database_url: String,
+    media_dir: PathBuf,
+    arbiter: ArbiterHandle,
+    running: Mutex<HashMap<i64, Running>>,
+    integration_enabled: AtomicBool,
+    /// Wakes paused loops when the global switch turns on.
+    switched: Notify,
+}
+
+struct Running {
+    fingerprint: String,
+    channel: Arc<AnyChannel>,
+    wake: Arc<Notify>,
+    fetch: Option<mpsc::Sender<oneshot::Sender<FetchReport>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Channels {
+    /// Starts the channels of every enabled account on an arbiter of their own, and
+    /// follows the events of `hub`.
+    pub fn start(
+        pool: DbPool,
+        engine: Engine,
+        hub: &Hub,
+        database_url: String,
+        data_dir: PathBuf,
+    ) -> (Channels, Arbiter) {
+        let arbiter = Arbiter::new();
+        let channels = Channels {
+            inner: Arc::new(Inner {
+                pool,
+                engine,
+                database_url,
+                media_dir: data_dir.join("media"),
+                arbiter: arbiter.handle(),
+                running: Mutex::new(HashMap::new()),
+                integration_enabled: AtomicBool::new(true),
+                switched: Notify::new(),
+            }),
+        };
+        let events = hub.subscribe();
+        let me = channels.clone();
+        arbiter.spawn(async move {
+            me.refresh_switch().await;
+            me.reload_all().await;
+            me.follow(events).await;
+        });
+        (channels, arbiter)
+    }
+
+    pub fn integration_enabled(&self) -> bool {
+        self.inner.integration_enabled.load(Ordering::Acquire)
+    }
+
+    /// The connected channel of an account, starting it when this process has not yet
+    /// heard of the account (it was created a moment ago elsewhere).
+    pub async fn channel(&self, account_id: i64) -> Option<Arc<AnyChannel>> {
+        if let Some(running) = self.running(account_id) {
+            return Some(running);
+        }
+        self.reload(account_id, false).await;
+        self.running(account_id)
+    }
+
+    fn running(&self, account_id: i64) -> Option<Arc<AnyChannel>> {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.get(&account_id).map(|r| Arc::clone(&r.channel))
+    }
+
+    /// Wakes an account's sender (an operator replied).
+    pub fn wake(&self, account_id: i64) {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = running.get(&account_id) {
+            r.wake.notify_one();
+        }
+    }
+
+    /// Runs the account's poll now (R30).
+    pub async fn fetch_now(&self, account_id: i64) -> Result<FetchReport, ChannelError> {
+        if !self.integration_enabled() {
+            return Ok(FetchReport::not_polled(
+                "integration is switched off in the settings",
+            ));
+        }
+        let fetch = {
+            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            match running.get(&account_id) {
+                None => return Ok(FetchReport::not_polled("the account is disabled")),
+                Some(r) => r.fetch.clone(),
+            }
+        };
+        let Some(fetch) = fetch else {
+            return Ok(FetchReport::not_polled(
+                "this account receives messages by webhook, as they are sent: there is nothing to fetch",
+            ));
+        };
+        let (reply, answer) = oneshot::channel();
+        fetch
+            .send(reply)
+            .await
+            .map_err(|_| ChannelError::Unsupported("the poller is restarting".into()))?;
+        tokio::time::timeout(LONG_POLL + Duration::from_secs(20), answer)
+            .await
+            .map_err(|_| ChannelError::Network("the poll did not finish in time".into()))?
+            .map_err(|_| ChannelError::Unsupported("the poller is restarting".into()))
+    }
+
+    /// Hands a verified delivery to the engine and the database; the channel may be
+    /// answered once this returns `Ok`.
+    pub async fn apply(
+        &self,
+        account_id: i64,
+        channel: &AnyChannel,
+        delivery: Delivery,
+    ) -> Result<usize, ApplyError> {
+        let pool = &self.inner.pool;
+        if let Some(receipt) = delivery.receipt.clone() {
+            let seen = db::run(pool, move |conn| {
+                rows::receipt_seen(conn, account_id, &receipt)
+            })
+            .await?;
+            if seen {
+                return Ok(0);
+            }
+        }
+        let mut stored = 0;
+        for update in delivery.updates {
+            match update {
+                Update::Message(mut inbound) => {
+                    if inbound.sender.display_name.is_empty() {
+                        let external = inbound.sender.external_id.clone();
+                        let known = db::run(pool, move |conn| {
+                            db::clients::find_interlocutor(conn, account_id, &external)
+                        })
+                        .await?
+                        .is_some();
+                        if !known
+                            && let Some((name, username)) =
+                                channel.lookup_name(&inbound.sender.external_id).await
+                        {
+                            inbound.sender.display_name = name;
+                            inbound.sender.username = username;
+                        }
+                    }
+                    let has_media = !inbound.attachments.is_empty();
+                    let outcome = self.inner.engine.inbound(account_id, inbound).await?;
+                    if let InboundOutcome::Stored { message_id, .. } = outcome {
+                        stored += 1;
+                        if has_media {
+                            self.fetch_media_later(message_id);
+                        }
+                    }
+                }
+                Update::Edited {
+                    channel_message_id,
+                    text,
+                    edited_at,
+                } => {
+                    db::run(pool, move |conn| {
+                        rows::message_edited(conn, account_id, &channel_message_id, &text, edited_at)
+                    })
+                    .await?;
+                }
+                Update::Blocked { external_id } | Update::Unblocked { external_id }
+                    if external_id.is_empty() => {}
+                Update::Blocked { external_id } => {
+                    db::run(pool, move |conn| {
+                        rows::set_blocked(conn, account_id, &external_id, true)
+                    })
+                    .await?;
+                }
+                Update::Unblocked { external_id } => {
+                    db::run(pool, move |conn| {
+                        rows::set_blocked(conn, account_id, &external_id, false)
+                    })
+                    .await?;
+                }
+                Update::Delivery {
+                    channel_message_id,
+                    delivery_key,
+                    state,
+                    error,
+                } => {
+                    db::run(pool, move |conn| {
+                        rows::delivery_reported(
+                            conn,
+                            account_id,
+                            &channel_message_id,
+                            delivery_key.as_deref(),
+                            state.as_str(),
+                            error.as_deref(),
+                        )
+                    })
+                    .await?;
+                }
+            }
+        }
+        if let Some(receipt) = delivery.receipt {
+            db::run(pool, move |conn| {
+                rows::remember_receipt(conn, account_id, &receipt)
+            })
+            .await?;
+        }
+        Ok(stored)
+    }
+
+    /// Downloads an attachment into the data folder (once) and returns its path.
+    pub async fn stored_media(&self, attachment_id: i64) -> Result<Option<(PathBuf, Option<String>, String)>, ChannelError> {
+        let pool = self.inner.pool.clone();
+        let found = db::run(&pool, move |conn| rows::find_attachment(conn, attachment_id))
+            .await
+            .map_err(|e| ChannelError::Api(e.to_string()))?;
+        let Some(attachment) = found else {
+            return Ok(None);
+        };
+        if let Some(path) = &attachment.storage_path {
+            let path = self.inner.media_dir.join(path);
+            if path.exists() {
+                return Ok(Some((path, attachment.mime_type, attachment.file_name)));
+            }
+        }
+        let channel = self
+            .channel(attachment.account_id)
+            .await
+            .ok_or_else(|| ChannelError::Unsupported("the account is disabled".into()))?;
+        let file = channel
+            .download(&MediaRef {
+                channel_file_id: attachment.channel_file_id.clone(),
+                url: attachment.url.clone(),
+            })
+            .await?;
+        // The name on disk is ours: the attachment's id, never a name from outside.
+        let name = attachment.id.to_string();
+        let path = self.inner.media_dir.join(&name);
+        let dir = self.inner.media_dir.clone();
+        let bytes = file.bytes;
+        let size = bytes.len() as i64;
+        let written = path.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            let partial = written.with_extension("part");
+            std::fs::write(&partial, &bytes)?;
+            std::fs::rename(&partial, &written)
+        })
+        .await
+        .map_err(|e| ChannelError::Api(e.to_string()))?
+        .map_err(|e| ChannelError::Api(format!("cannot store the file: {e}")))?;
+        let mime = file.mime_type.clone();
+        db::run(&pool, move |conn| {
+            rows::attachment_stored(conn, attachment_id, &name, size, mime.as_deref())
+        })
+        .await
+        .map_err(|e| ChannelError::Api(e.to_string()))?;
+        Ok(Some((
+            path,
+            attachment.mime_type.or(file.mime_type),
+            attachment.file_name,
+        )))
+    }
+
+    /// Media links from channels can expire (Viber): fetch them right after the commit.
+    fn fetch_media_later(&self, message_id: i64) {
+        let me = self.clone();
+        self.inner.arbiter.spawn(async move {
+            let pool = me.inner.pool.clone();
+            let Ok(list) = db::run(&pool, move |conn| rows::attachments_to_fetch(conn, message_id)).await else {
+                return;
+            };
+            for attachment in list {
+                if let Err(error) = me.stored_media(attachment.id).await {
+                    tracing::warn!(attachment = attachment.id, error = %error, "media not downloaded; it is tried again when opened");
+                }
+            }
+        });
+    }
+
+    async fn refresh_switch(&self) {
+        let value = db::run(&self.inner.pool, |conn| {
+            db::settings::get(conn, db::settings::INTEGRATION_ENABLED)
+        })
+        .await;
+        let enabled = match value {
+            Ok(Some(value)) => value.as_bool().unwrap_or(true),
+            Ok(None) => true,
+            Err(_) => return,
+        };
+        let was = self.inner.integration_enabled.swap(enabled, Ordering::AcqRel);
+        if enabled && !was {
+            self.inner.switched.notify_waiters();
+        }
+    }
+
+    async fn reload_all(&self) {
+        let rows = match db::run(&self.inner.pool, |conn| db::accounts::list(conn, None)).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::error!(error = %error, "cannot load the channel accounts");
+                return;
+            }
+        };
+        for row in rows {
+            self.start_account(row, false);
+        }
+    }
+
+    /// Re-reads an account and restarts its tasks when its settings changed.
+    async fn reload(&self, account_id: i64, saved: bool) {
+        let row = db::run(&self.inner.pool, move |conn| db::accounts::find(conn, account_id)).await;
+        match row {
+            Ok(Some(row)) if row.archived_at.is_none() => self.start_account(row, saved),
+            Ok(_) => self.stop_account(account_id),
+            Err(error) => tracing::warn!(account = account_id, error = %error, "cannot reload the account"),
+        }
+    }
+
+    fn stop_account(&self, account_id: i64) {
+        let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = running.remove(&account_id) {
+            let _ = old.stop.send(true);
+        }
+    }
+
+    fn start_account(&self, row: AccountRow, saved: bool) {
+        let fingerprint = format!("{}|{}|{}", row.kind, row.credentials, row.enabled);
+        {
+            let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            if running.get(&row.id).is_some_and(|r| r.fingerprint == fingerprint) {
+                return;
+            }
+        }
+        self.stop_account(row.id);
+        if !row.enabled {
+            return;
+        }
+        let mut credentials = row.credentials.clone();
+        if row.kind == "viber" && credentials.get("sender_name").is_none() {
+            credentials["sender_name"] = serde_json::Value::String(row.name.clone());
+        }
+        let channel = match AnyChannel::connect(&row.kind, &credentials) {
+            Ok(channel) => Arc::new(channel),
+            Err(error) => {
+                tracing::warn!(account = row.id, error = %error, "the account's channel cannot start");
+                return;
+            }
+        };
+        let (stop, stopped) = watch::channel(false);
+        let wake = Arc::new(Notify::new());
+        let fetch = if channel.polls() {
+            let (tx, rx) = mpsc::channel(8);
+            let poller = Poller {
+                channels: self.clone(),
+                account_id: row.id,
+                channel: Arc::clone(&channel),
+                stopped: stopped.clone(),
+                fetch: rx,
+            };
+            self.inner.arbiter.spawn(poller.run());
+            Some(tx)
+        } else {
+            None
+        };
+        let sender = outbox::Sender::new(
+            self.inner.pool.clone(),
+            row.id,
+            Arc::clone(&channel),
+            Arc::clone(&wake),
+            stopped,
+            self.clone(),
+        );
+        self.inner.arbiter.spawn(sender.run());
+        if saved {
+            let (channel, id) = (Arc::clone(&channel), row.id);
+            self.inner.arbiter.spawn(async move {
+                if let Err(error) = channel.register_webhook(id).await {
+                    tracing::warn!(account = id, error = %error, "the webhook was not registered with the channel");
+                }
+            });
+        }
+        let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(
+            row.id,
+            Running {
+                fingerprint,
+                channel,
+                wake,
+                fetch,
+                stop,
+            },
+        );
+    }
+
+    /// Follows committed events from every process.
+    async fn follow(&self, mut events: tokio::sync::broadcast::Receiver<Arc<db::events::StoredEvent>>) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(event) => match event.kind.as_str() {
+                    "message" if event.payload["direction"] == "out" => {
+                        if let Some(account) = event.account_id {
+                            self.wake(account);
+                        }
+                    }
+                    "access" => {
+                        if let Some(account) = event.account_id {
+                            self.reload(account, true).await;
+                        }
+                    }
+                    "settings" => self.refresh_switch().await,
+                    _ => {}
+                },
+                Err(RecvError::Lagged(_)) => {
+                    self.refresh_switch().await;
+                    self.reload_all().await;
+                    let ids: Vec<i64> = {
+                        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+                        running.keys().copied().collect()
+                    };
+                    for id in ids {
+                        self.wake(id);
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Waits while integration is switched off; false when the account stopped.
+    pub(super) async fn wait_switched_on(&self, stopped: &mut watch::Receiver<bool>) -> bool {
+        while !self.integration_enabled() {
+            tokio::select! {
+                _ = self.inner.switched.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => self.refresh_switch().await,
+                _ = stopped.changed() => return false,
+            }
+        }
+        !*stopped.borrow()
+    }
+
+    pub(super) fn pool(&self) -> &DbPool {
+        &self.inner.pool
+    }
+}
+
+impl FetchReport {
+    fn not_polled(note: &str) -> Self {
+        FetchReport {
+            polled: false,
+            received: 0,
+            stored: 0,
+            note: Some(note.to_owned()),
+        }
+    }
+}
+
+/// The long-poll loop of one account. It polls only while it holds the account's
+/// advisory lock, so with several server processes exactly one polls; the offset is
+/// saved after the updates are committed, so a crash in between replays them (and the
+/// messages' unique key drops the copies).
+struct Poller {
+    channels: Channels,
+    account_id: i64,
+    channel: Arc<AnyChannel>,
+    stopped: watch::Receiver<bool>,
+    fetch: mpsc::Receiver<oneshot::Sender<FetchReport>>,
+}
+
+impl Poller {
+    async fn run(mut self) {
+        let mut lock: Option<Arc<Mutex<PgConnection>>> = None;
+        loop {
+            if *self.stopped.borrow() {
+                return;
+            }
+            if !self.channels.wait_switched_on(&mut self.stopped).await {
+                return;
+            }
+            lock = match lock {
+                Some(conn) if still_held(&conn).await => Some(conn),
+                _ => self.take_lock().await,
+            };
+            if lock.is_none() {
+                // Another process polls this account: answer "fetch now" requests and
+                // try again shortly.
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY_LOCK_EVERY) => {}
+                    _ = self.stopped.changed() => return,
+                    Some(reply) = self.fetch.recv() => {
+                        let _ = reply.send(FetchReport::not_polled(
+                            "another server process polls this account; it receives messages as they arrive",
+                        ));
+                    }
+                }
+                continue;
+            }
+            let state = match db::run(self.channels.pool(), {
+                let id = self.account_id;
+                move |conn| rows::poll_state(conn, id)
+            })
+            .await
+            {
+                Ok(state) => state,
+                Err(error) => {
+                    tracing::warn!(account = self.account_id, error = %error, "cannot read the poll state");
+                    self.pause(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            let channel = Arc::clone(&self.channel);
+            let (result, reply) = tokio::select! {
+                result = channel.poll(&state, LONG_POLL) => (result, None),
+                Some(reply) = self.fetch.recv() => {
+                    // Fetch now: drop the long poll (nothing is acknowledged by it) and
+                    // ask again without waiting.
+                    (self.channel.poll(&state, Duration::ZERO).await, Some(reply))
+                }
+                _ = self.stopped.changed() => return,
+            };
+            match result {
+                Ok(batch) => {
+                    let report = self.commit(batch).await;
+                    if let Some(reply) = reply {
+                        let _ = reply.send(report);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(account = self.account_id, error = %error, "poll failed");
+                    if let Some(reply) = reply {
+                        let _ = reply.send(FetchReport::not_polled(&error.to_string()));
+                    }
+                    let wait = match error {
+                        ChannelError::RetryAfter(after) => after,
+                        _ => Duration::from_secs(3),
+                    };
+                    self.pause(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Applies a batch, then saves the next poll state; a failure keeps the old state,
+    /// so the same updates come again.
+    async fn commit(&self, batch: super::PollBatch) -> FetchReport {
+        let received = batch.deliveries.len();
+        let mut stored = 0;
+        for delivery in batch.deliveries {
+            match self.channels.apply(self.account_id, &self.channel, delivery).await {
+                Ok(n) => stored += n,
+                Err(error) => {
+                    tracing::warn!(account = self.account_id, error = %error, "updates not stored; they are polled again");
+                    return FetchReport {
+                        polled: true,
+                        received,
+                        stored,
+                        note: Some(format!("stopped at an error, the rest comes again: {error}")),
+                    };
+                }
+            }
+        }
+        let (id, next) = (self.account_id, batch.next_state);
+        if let Err(error) = db::run(self.channels.pool(), move |conn| {
+            rows::save_poll_state(conn, id, &next)
+        })
+        .await
+        {
+            tracing::warn!(account = id, error = %error, "poll state not saved; the updates come again and are dropped as copies");
+        }
+        FetchReport {
+            polled: true,
+            received,
+            stored,
+            note: None,
+        }
+    }
+
+    async fn pause(&mut self, wait: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.stopped.changed() => {}
+        }
+    }
+
+    async fn take_lock(&self) -> Option<Arc<Mutex<PgConnection>>> {
+        let url = self.channels.inner.database_url.clone();
+        let id = self.account_id;
+        tokio::task::spawn_blocking(move || {
+            let mut conn = PgConnection::establish(&url).ok()?;
+            let held: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "pg_try_advisory_lock({POLL_LOCK}, {})",
+                i32::try_from(id).ok()?
+            )))
+            .get_result(&mut conn)
+            .ok()?;
+            held.then(|| Arc::new(Mutex::new(conn)))
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// Whether the lock's connection is still alive (a lost connection releases the lock).
+async fn still_held(conn: &Arc<Mutex<PgConnection>>) -> bool {
+    let conn = Arc::clone(conn);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+        diesel::sql_query("SELECT 1").execute(&mut *conn).is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}

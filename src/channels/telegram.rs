@@ -1,0 +1,433 @@
+//! Telegram through teloxide: its `Update` types parse what Telegram sends (webhook or
+//! `getUpdates`), its `Bot` makes the calls. Our own `getUpdates` loop acknowledges an
+//! offset only after the updates are committed (teloxide's listener acknowledges on
+//! receipt); our own route checks the webhook secret in constant time.
+//!
+//! Ids: a message is `"{chat_id}:{message_id}"` (unique per bot), the interlocutor is the
+//! chat id.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use teloxide_core::payloads::{GetUpdatesSetters, SetWebhookSetters};
+use teloxide_core::requests::Requester;
+use teloxide_core::types::{ChatId, FileId, Message, Update, UpdateKind};
+use teloxide_core::{ApiError, Bot, RequestError};
+
+use super::net::{self, Downloaded};
+use super::{
+    Channel, ChannelError, Delivery, MediaRef, Outgoing, PollBatch, PollState, SendOutcome,
+    Update as Happened, WebhookError, WebhookRequest,
+};
+use crate::actors::Inbound;
+use crate::db::clients::Sender;
+use crate::db::dialogs::NewAttachment;
+use crate::security::secrets_equal;
+
+const DEFAULT_API: &str = "https://api.telegram.org";
+pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credentials {
+    pub token: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+pub struct Telegram {
+    bot: Bot,
+    api: Url,
+    http: reqwest::Client,
+    credentials: Credentials,
+}
+
+impl Telegram {
+    pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
+        let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
+        // The client's timeout must outlast a long poll's wait.
+        let http = net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?;
+        let bot = Bot::with_client(credentials.token.clone(), http.clone()).set_api_url(api.clone());
+        Ok(Self {
+            bot,
+            api,
+            http,
+            credentials,
+        })
+    }
+
+    fn webhook_mode(&self) -> bool {
+        self.credentials.mode.as_deref() != Some("polling")
+    }
+}
+
+impl Channel for Telegram {
+    fn webhook(&self, request: &WebhookRequest) -> Result<Delivery, WebhookError> {
+        let expected = self.credentials.webhook_secret.as_deref().unwrap_or("");
+        let got = request.header(SECRET_HEADER).unwrap_or("");
+        if expected.is_empty() || !secrets_equal(got.as_bytes(), expected.as_bytes()) {
+            return Err(WebhookError::Forbidden);
+        }
+        let update: Update = serde_json::from_slice(&request.body)
+            .map_err(|e| WebhookError::Malformed(format!("not a Telegram update: {e}")))?;
+        Ok(Delivery {
+            receipt: None,
+            updates: translate(update).into_iter().collect(),
+            answer: String::new(),
+        })
+    }
+
+    fn polls(&self) -> bool {
+        !self.webhook_mode()
+    }
+
+    async fn poll(&self, state: &PollState, wait: Duration) -> Result<PollBatch, ChannelError> {
+        let offset = state.get("offset").and_then(Value::as_i64).unwrap_or(0);
+        let updates = self
+            .bot
+            .get_updates()
+            .offset(i32::try_from(offset).unwrap_or(0))
+            .timeout(u32::try_from(wait.as_secs()).unwrap_or(25))
+            .limit(100)
+            .await
+            .map_err(request_error)?;
+        let mut next = offset;
+        let deliveries = updates
+            .into_iter()
+            .map(|update| {
+                next = next.max(i64::from(update.id.0) + 1);
+                Delivery {
+                    receipt: None,
+                    updates: translate(update).into_iter().collect(),
+                    answer: String::new(),
+                }
+            })
+            .collect();
+        Ok(PollBatch {
+            deliveries,
+            next_state: json!({ "offset": next }),
+        })
+    }
+
+    async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
+        let Ok(chat) = outgoing.recipient.parse::<i64>() else {
+            return SendOutcome::Failed {
+                reason: "the Telegram chat id is not a number".into(),
+                recipient_gone: false,
+            };
+        };
+        match self.bot.send_message(ChatId(chat), &outgoing.text).await {
+            Ok(message) => SendOutcome::Sent {
+                channel_message_id: Some(format!("{}:{}", message.chat.id.0, message.id.0)),
+            },
+            Err(RequestError::RetryAfter(seconds)) => SendOutcome::Retry {
+                after: Some(seconds.duration()),
+                reason: "Telegram: too many requests".into(),
+            },
+            Err(RequestError::Api(
+                error @ (ApiError::BotBlocked
+                | ApiError::UserDeactivated
+                | ApiError::CantInitiateConversation
+                | ApiError::ChatNotFound),
+            )) => SendOutcome::Failed {
+                reason: format!("Telegram: {error}"),
+                recipient_gone: true,
+            },
+            Err(RequestError::Api(ApiError::Unknown(text))) if looks_temporary(&text) => {
+                SendOutcome::Retry {
+                    after: None,
+                    reason: format!("Telegram: {text}"),
+                }
+            }
+            Err(RequestError::Api(error)) => SendOutcome::Failed {
+                reason: format!("Telegram: {error}"),
+                recipient_gone: false,
+            },
+            Err(RequestError::MigrateToChatId(_)) => SendOutcome::Failed {
+                reason: "Telegram: the group moved to a supergroup".into(),
+                recipient_gone: true,
+            },
+            Err(RequestError::Network(error)) => net::retry_on(&error),
+            Err(error) => SendOutcome::Retry {
+                after: None,
+                reason: format!("Telegram: {}", safe_text(&error)),
+            },
+        }
+    }
+
+    async fn check(&self) -> Result<String, ChannelError> {
+        let me = self.bot.get_me().await.map_err(request_error)?;
+        Ok(format!(
+            "Telegram bot @{} ({})",
+            me.username.clone().unwrap_or_default(),
+            me.first_name
+        ))
+    }
+
+    async fn register_webhook(&self, account_id: i64) -> Result<(), ChannelError> {
+        if !self.webhook_mode() {
+            // Polling and a webhook exclude each other: make sure none is set.
+            self.bot.delete_webhook().await.map_err(request_error)?;
+            return Ok(());
+        }
+        let (Some(public), Some(secret)) = (
+            self.credentials.public_url.as_deref(),
+            self.credentials.webhook_secret.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        let url = Url::parse(&format!(
+            "{}/hooks/telegram/{account_id}",
+            public.trim_end_matches('/')
+        ))
+        .map_err(|e| ChannelError::Unsupported(format!("public_url: {e}")))?;
+        self.bot
+            .set_webhook(url)
+            .secret_token(secret.to_owned())
+            .await
+            .map_err(request_error)?;
+        Ok(())
+    }
+
+    async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {
+        let file_id = media
+            .channel_file_id
+            .clone()
+            .ok_or_else(|| ChannelError::Unsupported("no Telegram file id".into()))?;
+        let file = self
+            .bot
+            .get_file(FileId(file_id))
+            .await
+            .map_err(request_error)?;
+        if u64::from(file.meta.size) > net::MAX_MEDIA_BYTES {
+            return Err(ChannelError::TooLarge(net::MAX_MEDIA_BYTES));
+        }
+        let mut url = self.api.clone();
+        url.path_segments_mut()
+            .map_err(|()| ChannelError::Unsupported("api_url cannot be a base".into()))?
+            .pop_if_empty()
+            .extend(["file", &format!("bot{}", self.credentials.token)])
+            .extend(file.path.split('/'));
+        net::download(&self.http, url, None).await
+    }
+
+    fn dialog_link(&self, _external_id: &str, username: Option<&str>) -> Option<String> {
+        // A bot's private chat has no web page; the person's profile is the nearest.
+        username
+            .filter(|u| !u.is_empty())
+            .map(|u| format!("https://t.me/{u}"))
+    }
+
+    fn pacing(&self) -> (Duration, Duration) {
+        // About one message a second per chat, 30 a second per bot.
+        (Duration::from_millis(1000), Duration::from_millis(34))
+    }
+}
+
+/// What an update means for us; kinds we do not handle become nothing (acknowledged).
+fn translate(update: Update) -> Option<Happened> {
+    match update.kind {
+        UpdateKind::Message(message) => Some(Happened::Message(inbound(&message))),
+        UpdateKind::EditedMessage(message) => Some(Happened::Edited {
+            channel_message_id: message_key(&message),
+            text: body(&message),
+            edited_at: message.edit_date().copied().unwrap_or_else(Utc::now),
+        }),
+        UpdateKind::MyChatMember(change) => {
+            let external_id = change.chat.id.0.to_string();
+            if change.new_chat_member.is_banned() || change.new_chat_member.is_left() {
+                Some(Happened::Blocked { external_id })
+            } else if change.new_chat_member.is_present() {
+                Some(Happened::Unblocked { external_id })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn message_key(message: &Message) -> String {
+    format!("{}:{}", message.chat.id.0, message.id.0)
+}
+
+fn body(message: &Message) -> String {
+    message
+        .text()
+        .or(message.caption())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn inbound(message: &Message) -> Inbound {
+    let from = message.from.as_ref();
+    let display_name = match from {
+        Some(user) => user.full_name(),
+        None => message
+            .chat
+            .title()
+            .or(message.chat.first_name())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let username = from
+        .and_then(|u| u.username.clone())
+        .or_else(|| message.chat.username().map(str::to_owned));
+    let mut attachments = Vec::new();
+    // Sizes come smallest first: the last is the full picture.
+    if let Some(photo) = message.photo().and_then(|sizes| sizes.last()) {
+        attachments.push(NewAttachment {
+            kind: "image".into(),
+            file_name: format!("photo-{}.jpg", message.id.0),
+            mime_type: Some("image/jpeg".into()),
+            size_bytes: Some(i64::from(photo.file.size)),
+            channel_file_id: Some(photo.file.id.0.clone()),
+            url: None,
+        });
+    }
+    if let Some(document) = message.document() {
+        attachments.push(NewAttachment {
+            kind: "file".into(),
+            file_name: document.file_name.clone().unwrap_or_else(|| "file".into()),
+            mime_type: document.mime_type.as_ref().map(ToString::to_string),
+            size_bytes: Some(i64::from(document.file.size)),
+            channel_file_id: Some(document.file.id.0.clone()),
+            url: None,
+        });
+    }
+    for (kind, meta, name) in [
+        (
+            "audio",
+            message.voice().map(|v| &v.file),
+            "voice.ogg".to_owned(),
+        ),
+        (
+            "audio",
+            message.audio().map(|a| &a.file),
+            "audio".to_owned(),
+        ),
+        (
+            "video",
+            message.video().map(|v| &v.file),
+            "video.mp4".to_owned(),
+        ),
+    ] {
+        if let Some(meta) = meta {
+            attachments.push(NewAttachment {
+                kind: kind.into(),
+                file_name: name,
+                mime_type: None,
+                size_bytes: Some(i64::from(meta.size)),
+                channel_file_id: Some(meta.id.0.clone()),
+                url: None,
+            });
+        }
+    }
+    Inbound {
+        sender: Sender {
+            external_id: message.chat.id.0.to_string(),
+            display_name,
+            username,
+        },
+        channel_message_id: message_key(message),
+        text: body(message),
+        sent_at: Some(message.date),
+        attachments,
+    }
+}
+
+/// A Telegram error as text an administrator may read: no URL (it holds the token).
+fn safe_text(error: &RequestError) -> String {
+    match error {
+        RequestError::Network(e) => net::without_url(e),
+        RequestError::InvalidJson { .. } => "an answer that is not the Bot API's JSON".into(),
+        other => other.to_string(),
+    }
+}
+
+fn request_error(error: RequestError) -> ChannelError {
+    match error {
+        RequestError::RetryAfter(seconds) => ChannelError::RetryAfter(seconds.duration()),
+        RequestError::Api(ApiError::InvalidToken) => {
+            ChannelError::Auth("Telegram: the bot token is not valid".into())
+        }
+        RequestError::Api(ApiError::Unknown(text)) if text.contains("Unauthorized") => {
+            ChannelError::Auth(format!("Telegram: {text}"))
+        }
+        RequestError::Api(error) => ChannelError::Api(format!("Telegram: {error}")),
+        RequestError::Network(e) => ChannelError::Network(net::without_url(&e)),
+        other => ChannelError::Api(format!("Telegram: {}", safe_text(&other))),
+    }
+}
+
+fn looks_temporary(text: &str) -> bool {
+    text.contains("Internal Server Error") || text.contains("Bad Gateway") || text.contains("Too Many")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn telegram(secret: &str) -> Telegram {
+        Telegram::new(Credentials {
+            token: "123:ABC".into(),
+            mode: Some("webhook".into()),
+            webhook_secret: Some(secret.into()),
+            public_url: None,
+            api_url: Some("http://127.0.0.1:9".into()),
+        })
+        .unwrap()
+    }
+
+    fn request(secret: &str, body: &str) -> WebhookRequest {
+        WebhookRequest {
+            headers: vec![(SECRET_HEADER.into(), secret.into())],
+            body: body.as_bytes().to_vec(),
+            ..WebhookRequest::default()
+        }
+    }
+
+    #[test]
+    fn r1_telegram_photo_with_caption_takes_the_largest_size() {
+        let body = r#"{"update_id":10002,"message":{"message_id":6,"date":1700000002,"chat":{"id":123456789,"type":"private","first_name":"Ivan"},"from":{"id":123456789,"is_bot":false,"first_name":"Ivan"},"photo":[{"file_id":"AgAC-s","file_unique_id":"u1","file_size":1200,"width":90,"height":90},{"file_id":"AgAC-b","file_unique_id":"u2","file_size":45000,"width":800,"height":800}],"caption":"see photo"}}"#;
+        let delivery = telegram("s").webhook(&request("s", body)).unwrap();
+        let [Happened::Message(message)] = delivery.updates.as_slice() else {
+            panic!("one message expected: {:?}", delivery.updates);
+        };
+        assert_eq!(message.channel_message_id, "123456789:6");
+        assert_eq!(message.text, "see photo");
+        assert_eq!(message.attachments.len(), 1);
+        assert_eq!(message.attachments[0].channel_file_id.as_deref(), Some("AgAC-b"));
+    }
+
+    #[test]
+    fn r1_telegram_refuses_a_wrong_or_missing_secret() {
+        let body = r#"{"update_id":1,"message":{"message_id":5,"date":1700000001,"chat":{"id":1,"type":"private","first_name":"I"},"text":"x"}}"#;
+        assert!(matches!(
+            telegram("right").webhook(&request("wrong", body)),
+            Err(WebhookError::Forbidden)
+        ));
+        assert!(matches!(
+            telegram("").webhook(&request("", body)),
+            Err(WebhookError::Forbidden)
+        ));
+    }
+
+    #[test]
+    fn r1_telegram_block_and_edit_are_understood() {
+        let blocked = r#"{"update_id":10004,"my_chat_member":{"chat":{"id":77,"type":"private","first_name":"I"},"from":{"id":77,"is_bot":false,"first_name":"I"},"date":1700000004,"old_chat_member":{"user":{"id":1,"is_bot":true,"first_name":"Bot"},"status":"member"},"new_chat_member":{"user":{"id":1,"is_bot":true,"first_name":"Bot"},"status":"kicked","until_date":0}}}"#;
+        let delivery = telegram("s").webhook(&request("s", blocked)).unwrap();
+        assert!(matches!(&delivery.updates[..], [Happened::Blocked { external_id }] if external_id == "77"));
+        let edited = r#"{"update_id":10005,"edited_message":{"message_id":5,"date":1700000001,"edit_date":1700000100,"chat":{"id":77,"type":"private","first_name":"I"},"text":"fixed"}}"#;
+        let delivery = telegram("s").webhook(&request("s", edited)).unwrap();
+        assert!(matches!(&delivery.updates[..], [Happened::Edited { channel_message_id, text, .. }] if channel_message_id == "77:5" && text == "fixed"));
+    }
+}

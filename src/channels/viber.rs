@@ -1,0 +1,344 @@
+//! Viber REST Bot API: callbacks signed with `X-Viber-Content-Signature` (HMAC-SHA256 of
+//! the raw body with the auth token), `send_message`, delivery states by `message_token`.
+//!
+//! Ids: a message is its `message_token` (a 64-bit integer, never read through f64), the
+//! interlocutor is the per-bot user id.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::net::{self, Downloaded};
+use super::{
+    Channel, ChannelError, Delivery, DeliveryState, MediaRef, Outgoing, PollBatch, PollState,
+    SendOutcome, Update, WebhookError, WebhookRequest,
+};
+use crate::actors::Inbound;
+use crate::db::clients::Sender;
+use crate::db::dialogs::NewAttachment;
+
+const DEFAULT_API: &str = "https://chatapi.viber.com/pa";
+pub const SIGNATURE_HEADER: &str = "X-Viber-Content-Signature";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credentials {
+    pub auth_token: String,
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// The name our messages are sent under (Viber requires one, ≤ 28 characters).
+    #[serde(default)]
+    pub sender_name: Option<String>,
+}
+
+pub struct Viber {
+    api: Url,
+    http: reqwest::Client,
+    credentials: Credentials,
+}
+
+impl Viber {
+    pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
+        Ok(Self {
+            api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
+            http: net::client(net::CALL_TIMEOUT)?,
+            credentials,
+        })
+    }
+
+    async fn call(&self, endpoint: &str, body: &Value) -> Result<Value, reqwest::Error> {
+        self.http
+            .post(format!(
+                "{}/{endpoint}",
+                self.api.as_str().trim_end_matches('/')
+            ))
+            .header("X-Viber-Auth-Token", &self.credentials.auth_token)
+            .json(body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+}
+
+/// A 64-bit token as text, whether JSON gave it as a number or a string.
+fn token(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => n
+            .as_u64()
+            .map(|n| n.to_string())
+            .or_else(|| n.as_i64().map(|n| n.to_string())),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn millis(value: &Value) -> Option<DateTime<Utc>> {
+    value
+        .as_i64()
+        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+impl Channel for Viber {
+    fn webhook(&self, request: &WebhookRequest) -> Result<Delivery, WebhookError> {
+        let signature = request
+            .header(SIGNATURE_HEADER)
+            .or_else(|| request.query("sig"))
+            .unwrap_or("");
+        if !net::hmac_matches(
+            self.credentials.auth_token.as_bytes(),
+            &request.body,
+            signature,
+        ) {
+            return Err(WebhookError::Forbidden);
+        }
+        let event: Value = serde_json::from_slice(&request.body)
+            .map_err(|e| WebhookError::Malformed(format!("not a Viber callback: {e}")))?;
+        Ok(Delivery {
+            receipt: None,
+            updates: translate(&event).into_iter().collect(),
+            answer: String::new(),
+        })
+    }
+
+    fn polls(&self) -> bool {
+        false
+    }
+
+    async fn poll(&self, state: &PollState, _wait: Duration) -> Result<PollBatch, ChannelError> {
+        // Viber only calls webhooks: there is nothing to fetch.
+        Ok(PollBatch {
+            deliveries: Vec::new(),
+            next_state: state.clone(),
+        })
+    }
+
+    async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
+        let name: String = self
+            .credentials
+            .sender_name
+            .as_deref()
+            .unwrap_or("Support")
+            .chars()
+            .take(28)
+            .collect();
+        let body = json!({
+            "receiver": outgoing.recipient,
+            "min_api_version": 1,
+            "sender": {"name": name},
+            "tracking_data": outgoing.delivery_key,
+            "type": "text",
+            "text": outgoing.text,
+        });
+        let answer = match self.call("send_message", &body).await {
+            Ok(answer) => answer,
+            Err(error) => return net::retry_on(&error),
+        };
+        let reason = || {
+            format!(
+                "Viber status {}: {}",
+                answer["status"],
+                answer["status_message"].as_str().unwrap_or("")
+            )
+        };
+        match answer["status"].as_i64() {
+            Some(0) => SendOutcome::Sent {
+                channel_message_id: token(&answer["message_token"]),
+            },
+            Some(5..=7) => SendOutcome::Failed {
+                reason: reason(),
+                recipient_gone: true,
+            },
+            Some(12) => SendOutcome::Retry {
+                after: Some(Duration::from_secs(60)),
+                reason: reason(),
+            },
+            _ => SendOutcome::Failed {
+                reason: reason(),
+                recipient_gone: false,
+            },
+        }
+    }
+
+    async fn check(&self) -> Result<String, ChannelError> {
+        let answer = self
+            .call("get_account_info", &json!({}))
+            .await
+            .map_err(|e| ChannelError::Network(net::without_url(&e)))?;
+        match answer["status"].as_i64() {
+            Some(0) => Ok(format!(
+                "Viber bot «{}»",
+                answer["name"].as_str().unwrap_or("?")
+            )),
+            Some(2) => Err(ChannelError::Auth("Viber: the auth token is not valid".into())),
+            _ => Err(ChannelError::Api(format!(
+                "Viber status {}: {}",
+                answer["status"],
+                answer["status_message"].as_str().unwrap_or("")
+            ))),
+        }
+    }
+
+    async fn register_webhook(&self, account_id: i64) -> Result<(), ChannelError> {
+        let Some(public) = self.credentials.public_url.as_deref() else {
+            return Ok(());
+        };
+        let body = json!({
+            "url": format!("{}/hooks/viber/{account_id}", public.trim_end_matches('/')),
+            "event_types": ["delivered", "seen", "failed", "subscribed", "unsubscribed", "conversation_started"],
+            "send_name": true,
+        });
+        let answer = self
+            .call("set_webhook", &body)
+            .await
+            .map_err(|e| ChannelError::Network(net::without_url(&e)))?;
+        match answer["status"].as_i64() {
+            Some(0) => Ok(()),
+            _ => Err(ChannelError::Api(format!(
+                "Viber set_webhook: {}",
+                answer["status_message"].as_str().unwrap_or("refused")
+            ))),
+        }
+    }
+
+    async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {
+        let url = media
+            .url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .filter(|u| net::media_url_allowed(u, &self.api))
+            .ok_or_else(|| ChannelError::Unsupported("the Viber media URL is not allowed".into()))?;
+        net::download(&self.http, url, None).await
+    }
+
+    fn dialog_link(&self, _external_id: &str, _username: Option<&str>) -> Option<String> {
+        None
+    }
+
+    fn pacing(&self) -> (Duration, Duration) {
+        (Duration::ZERO, Duration::from_millis(10))
+    }
+}
+
+fn translate(event: &Value) -> Option<Update> {
+    let delivery = |state| {
+        Some(Update::Delivery {
+            channel_message_id: token(&event["message_token"])?,
+            delivery_key: None,
+            state,
+            error: event["desc"].as_str().map(str::to_owned),
+        })
+    };
+    match event["event"].as_str()? {
+        "message" => Some(Update::Message(inbound(event)?)),
+        "subscribed" => Some(Update::Unblocked {
+            external_id: event["user"]["id"].as_str()?.to_owned(),
+        }),
+        "unsubscribed" => Some(Update::Blocked {
+            external_id: event["user_id"].as_str()?.to_owned(),
+        }),
+        "delivered" => delivery(DeliveryState::Delivered),
+        "seen" => delivery(DeliveryState::Read),
+        "failed" => delivery(DeliveryState::Failed),
+        _ => None,
+    }
+}
+
+fn inbound(event: &Value) -> Option<Inbound> {
+    let sender = &event["sender"];
+    let message = &event["message"];
+    let media = |kind: &str, default_name: &str| NewAttachment {
+        kind: kind.into(),
+        file_name: message["file_name"]
+            .as_str()
+            .unwrap_or(default_name)
+            .to_owned(),
+        mime_type: None,
+        size_bytes: message["size"].as_i64(),
+        channel_file_id: None,
+        url: message["media"].as_str().map(str::to_owned),
+    };
+    let mut text = message["text"].as_str().unwrap_or("").to_owned();
+    let attachments = match message["type"].as_str().unwrap_or("text") {
+        "picture" => vec![media("image", "photo.jpg")],
+        "video" => vec![media("video", "video.mp4")],
+        "file" => vec![media("file", "file")],
+        "sticker" => vec![media("image", "sticker.png")],
+        "url" => vec![NewAttachment {
+            kind: "link".into(),
+            file_name: String::new(),
+            mime_type: None,
+            size_bytes: None,
+            channel_file_id: None,
+            url: message["media"].as_str().map(str::to_owned),
+        }],
+        "contact" => {
+            text = format!(
+                "{} {}",
+                message["contact"]["name"].as_str().unwrap_or(""),
+                message["contact"]["phone_number"].as_str().unwrap_or("")
+            )
+            .trim()
+            .to_owned();
+            Vec::new()
+        }
+        "location" => {
+            text = format!(
+                "📍 {}, {}",
+                message["location"]["lat"], message["location"]["lon"]
+            );
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
+    Some(Inbound {
+        sender: Sender {
+            external_id: sender["id"].as_str()?.to_owned(),
+            display_name: sender["name"].as_str().unwrap_or("").to_owned(),
+            username: None,
+        },
+        channel_message_id: token(&event["message_token"])?,
+        text,
+        sent_at: millis(&event["timestamp"]),
+        attachments,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r1_viber_signed_message_keeps_the_64_bit_token() {
+        let viber = Viber::new(Credentials {
+            auth_token: "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9".into(),
+            public_url: None,
+            api_url: None,
+            sender_name: None,
+        })
+        .unwrap();
+        let body = br#"{"event":"message","timestamp":1457764197627,"message_token":4912661846655238145,"sender":{"id":"01234567890A=","name":"John McClane","avatar":"http://avatar.example.com","country":"UK","language":"en","api_version":1},"message":{"type":"text","text":"a message to the service","tracking_data":"tracking data"},"chat_hostname":"SN-CHAT-01_","silent":false}"#;
+        let request = WebhookRequest {
+            headers: vec![(
+                SIGNATURE_HEADER.into(),
+                "201236dd51d2452aa358b265177bdef584d5a3b1e006dcddf6f126916eebbd69".into(),
+            )],
+            body: body.to_vec(),
+            ..WebhookRequest::default()
+        };
+        let delivery = viber.webhook(&request).unwrap();
+        let [Update::Message(message)] = delivery.updates.as_slice() else {
+            panic!("one message expected");
+        };
+        assert_eq!(message.channel_message_id, "4912661846655238145");
+        assert_eq!(message.sender.display_name, "John McClane");
+        let mut forged = request.clone();
+        forged.body[20] ^= 1;
+        assert!(matches!(viber.webhook(&forged), Err(WebhookError::Forbidden)));
+    }
+}

@@ -1,0 +1,500 @@
+//! VK community messages: the Callback API (confirmation handshake, `secret` in the body,
+//! answer `ok`, `event_id` as the delivery's id) and the Bots Long Poll API (`failed`
+//! 1/2/3), `messages.send` with a `random_id` derived from the outbox row so a retry is
+//! never delivered twice.
+//!
+//! Ids: a message is its VK id (unique per community), the interlocutor is the `peer_id`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::net::{self, Downloaded};
+use super::{
+    Channel, ChannelError, Delivery, MediaRef, Outgoing, PollBatch, PollState, SendOutcome,
+    Update, WebhookError, WebhookRequest,
+};
+use crate::actors::Inbound;
+use crate::db::clients::Sender;
+use crate::db::dialogs::NewAttachment;
+use crate::security::secrets_equal;
+
+const DEFAULT_API: &str = "https://api.vk.com/method";
+const DEFAULT_VERSION: &str = "5.199";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credentials {
+    pub group_id: Value,
+    pub access_token: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub confirmation: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+pub struct Vk {
+    group_id: i64,
+    api: Url,
+    http: reqwest::Client,
+    credentials: Credentials,
+}
+
+impl Vk {
+    pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
+        let group_id = match &credentials.group_id {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ChannelError::Unsupported("group_id: a positive number".into()))?;
+        Ok(Self {
+            group_id,
+            api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
+            http: net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?,
+            credentials,
+        })
+    }
+
+    fn version(&self) -> &str {
+        self.credentials
+            .api_version
+            .as_deref()
+            .unwrap_or(DEFAULT_VERSION)
+    }
+
+    /// Calls an API method; `Ok(response)` or the VK error as (code, text).
+    async fn call(&self, method: &str, params: &[(&str, String)]) -> Result<Value, VkFailure> {
+        let url = format!("{}/{method}", self.api.as_str().trim_end_matches('/'));
+        let mut form: Vec<(&str, String)> = params.to_vec();
+        form.push(("access_token", self.credentials.access_token.clone()));
+        form.push(("v", self.version().to_owned()));
+        let response = self
+            .http
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(VkFailure::Transport)?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(VkFailure::Transport)?;
+        if let Some(error) = body.get("error") {
+            return Err(VkFailure::Api {
+                code: error["error_code"].as_i64().unwrap_or(0),
+                text: error["error_msg"].as_str().unwrap_or("").to_owned(),
+            });
+        }
+        match body.get("response") {
+            Some(response) => Ok(response.clone()),
+            None => Err(VkFailure::Api {
+                code: 0,
+                text: format!("an answer without `response` (HTTP {status})"),
+            }),
+        }
+    }
+
+    /// The envelopes of a callback or a long-poll batch, turned into a delivery.
+    fn delivery(&self, envelope: &Value) -> Delivery {
+        Delivery {
+            receipt: envelope["event_id"].as_str().map(|id| format!("vk:{id}")),
+            updates: translate(envelope).into_iter().collect(),
+            answer: "ok".into(),
+        }
+    }
+
+    async fn long_poll_server(&self) -> Result<(String, String, String), ChannelError> {
+        let answer = self
+            .call(
+                "groups.getLongPollServer",
+                &[("group_id", self.group_id.to_string())],
+            )
+            .await
+            .map_err(VkFailure::into_channel_error)?;
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        Ok((
+            text(&answer["server"]),
+            text(&answer["key"]),
+            text(&answer["ts"]),
+        ))
+    }
+}
+
+enum VkFailure {
+    Transport(reqwest::Error),
+    Api { code: i64, text: String },
+}
+
+impl VkFailure {
+    fn into_channel_error(self) -> ChannelError {
+        match self {
+            VkFailure::Transport(e) => ChannelError::Network(net::without_url(&e)),
+            VkFailure::Api { code: 5 | 27 | 28, text } => {
+                ChannelError::Auth(format!("VK error 5: {text}"))
+            }
+            VkFailure::Api { code, text } => ChannelError::Api(format!("VK error {code}: {text}")),
+        }
+    }
+}
+
+impl Channel for Vk {
+    fn webhook(&self, request: &WebhookRequest) -> Result<Delivery, WebhookError> {
+        let envelope: Value = serde_json::from_slice(&request.body)
+            .map_err(|e| WebhookError::Malformed(format!("not a VK callback: {e}")))?;
+        let expected = self.credentials.secret.as_deref().unwrap_or("");
+        let got = envelope["secret"].as_str().unwrap_or("");
+        if expected.is_empty() || !secrets_equal(got.as_bytes(), expected.as_bytes()) {
+            return Err(WebhookError::Forbidden);
+        }
+        if envelope["group_id"].as_i64() != Some(self.group_id) {
+            return Err(WebhookError::Forbidden);
+        }
+        if envelope["type"] == "confirmation" {
+            let code = self
+                .credentials
+                .confirmation
+                .clone()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    WebhookError::Malformed(
+                        "no confirmation string is configured for this account".into(),
+                    )
+                })?;
+            return Ok(Delivery {
+                receipt: None,
+                updates: Vec::new(),
+                answer: code,
+            });
+        }
+        Ok(self.delivery(&envelope))
+    }
+
+    fn polls(&self) -> bool {
+        self.credentials.mode.as_deref() == Some("longpoll")
+    }
+
+    async fn poll(&self, state: &PollState, wait: Duration) -> Result<PollBatch, ChannelError> {
+        let field = |name: &str| state[name].as_str().unwrap_or("").to_owned();
+        let (mut server, mut key, mut ts) = (field("server"), field("key"), field("ts"));
+        if server.is_empty() || key.is_empty() {
+            let (s, k, t) = self.long_poll_server().await?;
+            server = s;
+            key = k;
+            if ts.is_empty() {
+                ts = t;
+            }
+        }
+        let mut url = Url::parse(&server)
+            .map_err(|e| ChannelError::Api(format!("VK long-poll server: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("act", "a_check")
+            .append_pair("key", &key)
+            .append_pair("ts", &ts)
+            .append_pair("wait", &wait.as_secs().to_string());
+        let answer: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ChannelError::Network(net::without_url(&e)))?
+            .json()
+            .await
+            .map_err(|e| ChannelError::Network(net::without_url(&e)))?;
+        let number_or_text = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let state = |server: &str, key: &str, ts: &str| json!({"server": server, "key": key, "ts": ts});
+        match answer["failed"].as_i64() {
+            // History outdated: go on from the given ts (some events may be lost).
+            Some(1) => {
+                let ts = number_or_text(&answer["ts"]).unwrap_or(ts);
+                Ok(PollBatch {
+                    deliveries: Vec::new(),
+                    next_state: state(&server, &key, &ts),
+                })
+            }
+            // The key expired: a new key, the same ts.
+            Some(2) => Ok(PollBatch {
+                deliveries: Vec::new(),
+                next_state: state("", "", &ts),
+            }),
+            // Information lost: a new key and ts.
+            Some(_) => Ok(PollBatch {
+                deliveries: Vec::new(),
+                next_state: state("", "", ""),
+            }),
+            None => {
+                let next_ts = number_or_text(&answer["ts"]).unwrap_or(ts);
+                let deliveries = answer["updates"]
+                    .as_array()
+                    .map(|updates| updates.iter().map(|u| self.delivery(u)).collect())
+                    .unwrap_or_default();
+                Ok(PollBatch {
+                    deliveries,
+                    next_state: state(&server, &key, &next_ts),
+                })
+            }
+        }
+    }
+
+    async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
+        // The same outbox row always carries the same random_id: VK drops a repeat.
+        let random_id = (outgoing.outbox_id % i64::from(i32::MAX)).max(1);
+        let params = [
+            ("peer_id", outgoing.recipient.clone()),
+            ("random_id", random_id.to_string()),
+            ("message", outgoing.text.clone()),
+        ];
+        match self.call("messages.send", &params).await {
+            Ok(id) => SendOutcome::Sent {
+                channel_message_id: id.as_i64().map(|id| id.to_string()),
+            },
+            Err(VkFailure::Transport(error)) => net::retry_on(&error),
+            Err(VkFailure::Api { code, text }) => match code {
+                6 | 10 => SendOutcome::Retry {
+                    after: Some(Duration::from_secs(1)),
+                    reason: format!("VK error {code}: {text}"),
+                },
+                9 | 14 => SendOutcome::Retry {
+                    after: Some(Duration::from_secs(60)),
+                    reason: format!("VK error {code}: {text}"),
+                },
+                7 | 18 | 900 | 901 | 902 | 915 | 916 => SendOutcome::Failed {
+                    reason: format!("VK error {code}: {text}"),
+                    recipient_gone: true,
+                },
+                _ => SendOutcome::Failed {
+                    reason: format!("VK error {code}: {text}"),
+                    recipient_gone: false,
+                },
+            },
+        }
+    }
+
+    async fn check(&self) -> Result<String, ChannelError> {
+        let answer = self
+            .call("groups.getById", &[("group_id", self.group_id.to_string())])
+            .await
+            .map_err(VkFailure::into_channel_error)?;
+        let group = answer["groups"]
+            .get(0)
+            .or_else(|| answer.get(0))
+            .cloned()
+            .unwrap_or_default();
+        Ok(format!(
+            "VK community «{}» (id {})",
+            group["name"].as_str().unwrap_or("?"),
+            self.group_id
+        ))
+    }
+
+    async fn register_webhook(&self, _account_id: i64) -> Result<(), ChannelError> {
+        // The callback server is set up in the community's settings (it needs the
+        // confirmation string there), not from here.
+        Ok(())
+    }
+
+    async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {
+        let url = media
+            .url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .filter(|u| net::media_url_allowed(u, &self.api))
+            .ok_or_else(|| ChannelError::Unsupported("the VK file URL is not allowed".into()))?;
+        net::download(&self.http, url, None).await
+    }
+
+    fn dialog_link(&self, external_id: &str, _username: Option<&str>) -> Option<String> {
+        Some(format!(
+            "https://vk.com/gim{}?sel={external_id}",
+            self.group_id
+        ))
+    }
+
+    fn pacing(&self) -> (Duration, Duration) {
+        // 20 requests a second per community token.
+        (Duration::ZERO, Duration::from_millis(50))
+    }
+
+    async fn lookup_name(&self, external_id: &str) -> Option<(String, Option<String>)> {
+        let answer = self
+            .call(
+                "users.get",
+                &[
+                    ("user_ids", external_id.to_owned()),
+                    ("fields", "screen_name".into()),
+                ],
+            )
+            .await
+            .ok()?;
+        let user = answer.get(0)?;
+        let name = format!(
+            "{} {}",
+            user["first_name"].as_str().unwrap_or(""),
+            user["last_name"].as_str().unwrap_or("")
+        );
+        Some((
+            name.trim().to_owned(),
+            user["screen_name"].as_str().map(str::to_owned),
+        ))
+    }
+}
+
+fn unix(seconds: Option<i64>) -> Option<DateTime<Utc>> {
+    seconds.and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+fn translate(envelope: &Value) -> Option<Update> {
+    let object = &envelope["object"];
+    match envelope["type"].as_str()? {
+        "message_new" => {
+            let message = object.get("message").unwrap_or(object);
+            Some(Update::Message(inbound(message)?))
+        }
+        "message_edit" => Some(Update::Edited {
+            channel_message_id: object["id"].as_i64()?.to_string(),
+            text: object["text"].as_str().unwrap_or("").to_owned(),
+            edited_at: unix(object["update_time"].as_i64()).unwrap_or_else(Utc::now),
+        }),
+        "message_allow" => Some(Update::Unblocked {
+            external_id: object["user_id"].as_i64()?.to_string(),
+        }),
+        "message_deny" => Some(Update::Blocked {
+            external_id: object["user_id"].as_i64()?.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+fn inbound(message: &Value) -> Option<Inbound> {
+    let peer = message["peer_id"].as_i64()?;
+    let id = message["id"].as_i64()?;
+    let attachments = message["attachments"]
+        .as_array()
+        .map(|list| list.iter().filter_map(attachment).collect())
+        .unwrap_or_default();
+    Some(Inbound {
+        sender: Sender {
+            external_id: peer.to_string(),
+            // VK does not send names: the service asks `users.get` for new people.
+            display_name: String::new(),
+            username: None,
+        },
+        channel_message_id: id.to_string(),
+        text: message["text"].as_str().unwrap_or("").to_owned(),
+        sent_at: unix(message["date"].as_i64()),
+        attachments,
+    })
+}
+
+fn attachment(item: &Value) -> Option<NewAttachment> {
+    match item["type"].as_str()? {
+        "photo" => {
+            let best = item["photo"]["sizes"].as_array()?.iter().max_by_key(|s| {
+                s["width"].as_i64().unwrap_or(0) * s["height"].as_i64().unwrap_or(0)
+            })?;
+            Some(NewAttachment {
+                kind: "image".into(),
+                file_name: format!("photo{}.jpg", item["photo"]["id"].as_i64().unwrap_or(0)),
+                mime_type: Some("image/jpeg".into()),
+                size_bytes: None,
+                channel_file_id: None,
+                url: best["url"].as_str().map(str::to_owned),
+            })
+        }
+        "doc" => Some(NewAttachment {
+            kind: "file".into(),
+            file_name: item["doc"]["title"].as_str().unwrap_or("file").to_owned(),
+            mime_type: None,
+            size_bytes: item["doc"]["size"].as_i64(),
+            channel_file_id: None,
+            url: item["doc"]["url"].as_str().map(str::to_owned),
+        }),
+        "audio_message" => Some(NewAttachment {
+            kind: "audio".into(),
+            file_name: "voice.mp3".into(),
+            mime_type: Some("audio/mpeg".into()),
+            size_bytes: None,
+            channel_file_id: None,
+            url: item["audio_message"]["link_mp3"]
+                .as_str()
+                .map(str::to_owned),
+        }),
+        "link" => Some(NewAttachment {
+            kind: "link".into(),
+            file_name: item["link"]["title"].as_str().unwrap_or("").to_owned(),
+            mime_type: None,
+            size_bytes: None,
+            channel_file_id: None,
+            url: item["link"]["url"].as_str().map(str::to_owned),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vk() -> Vk {
+        Vk::new(Credentials {
+            group_id: json!(202308925),
+            access_token: "t".into(),
+            secret: Some("s3cret".into()),
+            confirmation: Some("abc123".into()),
+            mode: None,
+            api_version: None,
+            api_url: None,
+        })
+        .unwrap()
+    }
+
+    fn post(body: &str) -> WebhookRequest {
+        WebhookRequest {
+            body: body.as_bytes().to_vec(),
+            ..WebhookRequest::default()
+        }
+    }
+
+    #[test]
+    fn r1_vk_confirmation_secret_and_message() {
+        let confirm = vk()
+            .webhook(&post(r#"{"type":"confirmation","group_id":202308925,"secret":"s3cret"}"#))
+            .unwrap();
+        assert_eq!(confirm.answer, "abc123");
+        assert!(matches!(
+            vk().webhook(&post(r#"{"type":"confirmation","group_id":202308925,"secret":"nope"}"#)),
+            Err(WebhookError::Forbidden)
+        ));
+        let body = r#"{"type":"message_new","object":{"message":{"date":1612685621,"from_id":326596496,"id":9,"out":0,"peer_id":326596496,"text":"Добрый день!","conversation_message_id":9,"attachments":[{"type":"photo","photo":{"id":1,"sizes":[{"type":"m","url":"https://a/m.jpg","width":60,"height":130},{"type":"r","url":"https://a/r.jpg","width":510,"height":1106}]}}]}},"group_id":202308925,"event_id":"810c3002e50fb85d205fdbbfa23c03a7dd05706b","v":"5.199","secret":"s3cret"}"#;
+        let delivery = vk().webhook(&post(body)).unwrap();
+        assert_eq!(delivery.answer, "ok");
+        assert_eq!(
+            delivery.receipt.as_deref(),
+            Some("vk:810c3002e50fb85d205fdbbfa23c03a7dd05706b")
+        );
+        let [Update::Message(message)] = delivery.updates.as_slice() else {
+            panic!("one message expected");
+        };
+        assert_eq!(message.sender.external_id, "326596496");
+        assert_eq!(message.attachments[0].url.as_deref(), Some("https://a/r.jpg"));
+        assert_eq!(
+            vk().dialog_link("326596496", None).as_deref(),
+            Some("https://vk.com/gim202308925?sel=326596496")
+        );
+    }
+}

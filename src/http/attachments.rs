@@ -1,0 +1,68 @@
+//! Attachment files (R32): served to users who may see the dialog's account. A file is
+//! downloaded from the channel once, into the data folder under a name of ours, and
+//! served from there.
+
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{HttpResponse, get, web};
+
+use super::AppState;
+use super::auth::Caller;
+use crate::db;
+use crate::domain::AccountId;
+use crate::error::ApiError;
+
+/// Download an attachment (images inline, other files as downloads).
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, description = "the file"), (status = 404, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+#[get("/attachments/{id}")]
+pub async fn download_attachment(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let found = db::run(&state.pool, move |conn| db::outbox::find_attachment(conn, id)).await?;
+    let attachment = found.ok_or(ApiError::NotFound("attachment"))?;
+    let access = super::accounts::access(&state, &caller).await?;
+    if !access.rights(AccountId(attachment.account_id)).view {
+        return Err(ApiError::NotFound("attachment"));
+    }
+    let (path, mime, name) = state
+        .channels
+        .stored_media(id)
+        .await
+        .map_err(|error| ApiError::BadGateway(format!("the file cannot be fetched: {error}")))?
+        .ok_or(ApiError::NotFound("attachment"))?;
+    let bytes = web::block(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mime = mime.unwrap_or_else(|| "application/octet-stream".into());
+    // Only images are shown in the page; anything else (HTML, SVG…) is a download.
+    let inline = mime.starts_with("image/") && mime != "image/svg+xml";
+    let safe_name: String = name
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | '"'))
+        .take(200)
+        .collect();
+    let content_type = if inline {
+        mime
+    } else {
+        "application/octet-stream".into()
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header(ContentDisposition {
+            disposition: if inline {
+                DispositionType::Inline
+            } else {
+                DispositionType::Attachment
+            },
+            parameters: vec![DispositionParam::Filename(if safe_name.is_empty() {
+                format!("attachment-{id}")
+            } else {
+                safe_name
+            })],
+        })
+        .insert_header((header::CACHE_CONTROL, "private, max-age=86400"))
+        .body(bytes))
+}

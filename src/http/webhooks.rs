@@ -1,0 +1,167 @@
+//! The channels' webhooks (called by the messengers, not by users). The raw body is
+//! verified by the account's channel before anything is parsed; the answer is 2xx only
+//! after the updates are committed, so a failure makes the channel deliver again, and the
+//! dedup keys make that harmless. With integration switched off (R2) or the account
+//! disabled the answer is 503, so the channel keeps the update and retries later.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+
+use super::AppState;
+use crate::channels::{AnyChannel, WebhookError, WebhookRequest};
+use crate::db;
+use crate::error::ApiError;
+
+/// Webhook bodies larger than this are refused (channels send small JSON).
+const MAX_BODY: usize = 1024 * 1024;
+
+pub fn body_limit() -> web::PayloadConfig {
+    web::PayloadConfig::new(MAX_BODY)
+}
+
+/// Telegram update (`X-Telegram-Bot-Api-Secret-Token`).
+#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), request_body(content = String, content_type = "application/json", description = "the channel's own JSON, verified over its raw bytes"), responses((status = 200), (status = 403), (status = 404), (status = 503)))]
+#[post("/telegram/{account_id}")]
+pub async fn telegram(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    account_id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    receive(&state, "telegram", *account_id, &request, body, false).await
+}
+
+/// VK Callback API event (confirmation handshake, `secret` field, answer `ok`).
+#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), request_body(content = String, content_type = "application/json", description = "the channel's own JSON, verified over its raw bytes"), responses((status = 200), (status = 403), (status = 404), (status = 503)))]
+#[post("/vk/{account_id}")]
+pub async fn vk(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    account_id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    receive(&state, "vk", *account_id, &request, body, false).await
+}
+
+/// Viber callback (`X-Viber-Content-Signature`).
+#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), request_body(content = String, content_type = "application/json", description = "the channel's own JSON, verified over its raw bytes"), responses((status = 200), (status = 403), (status = 404), (status = 503)))]
+#[post("/viber/{account_id}")]
+pub async fn viber(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    account_id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    receive(&state, "viber", *account_id, &request, body, false).await
+}
+
+/// WhatsApp webhook verification (`hub.mode`, `hub.verify_token`, `hub.challenge`).
+#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), responses((status = 200), (status = 403), (status = 404)))]
+#[get("/whatsapp/{account_id}")]
+pub async fn whatsapp_verify(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    account_id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    receive(
+        &state,
+        "whatsapp",
+        *account_id,
+        &request,
+        web::Bytes::new(),
+        true,
+    )
+    .await
+}
+
+/// WhatsApp notification (`X-Hub-Signature-256`).
+#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), request_body(content = String, content_type = "application/json", description = "the channel's own JSON, verified over its raw bytes"), responses((status = 200), (status = 403), (status = 404), (status = 503)))]
+#[post("/whatsapp/{account_id}")]
+pub async fn whatsapp(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    account_id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    receive(&state, "whatsapp", *account_id, &request, body, false).await
+}
+
+async fn receive(
+    state: &AppState,
+    kind: &'static str,
+    account_id: i64,
+    request: &HttpRequest,
+    body: web::Bytes,
+    method_get: bool,
+) -> Result<HttpResponse, ApiError> {
+    let channel = channel_of(state, kind, account_id).await?;
+    if !state.channels.integration_enabled() {
+        return Err(ApiError::Unavailable(
+            "integration is switched off; deliver again later".into(),
+        ));
+    }
+    let incoming = WebhookRequest {
+        method_get,
+        headers: request
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+            .collect(),
+        query: web::Query::<Vec<(String, String)>>::from_query(request.query_string())
+            .map(web::Query::into_inner)
+            .unwrap_or_default(),
+        body: body.to_vec(),
+    };
+    let delivery = match channel.webhook(&incoming) {
+        Ok(delivery) => delivery,
+        Err(WebhookError::Forbidden) => {
+            metrics::counter!("dialogi_webhooks_refused_total", "kind" => kind).increment(1);
+            return Err(ApiError::Forbidden(
+                "the signature or secret does not match".into(),
+            ));
+        }
+        Err(WebhookError::Malformed(message)) => {
+            return Err(ApiError::BadRequest {
+                code: "malformed_webhook",
+                message,
+            });
+        }
+    };
+    let answer = delivery.answer.clone();
+    match state.channels.apply(account_id, &channel, delivery).await {
+        Ok(_) => {
+            metrics::counter!("dialogi_webhooks_total", "kind" => kind).increment(1);
+            Ok(HttpResponse::Ok()
+                .content_type(ContentType::plaintext())
+                .body(answer))
+        }
+        Err(error) => {
+            tracing::warn!(account = account_id, kind, error = %error, "webhook not stored; the channel will deliver it again");
+            Err(ApiError::Unavailable(
+                "the update was not stored; deliver it again".into(),
+            ))
+        }
+    }
+}
+
+/// The account's channel, if the account exists with this kind and is enabled.
+async fn channel_of(
+    state: &AppState,
+    kind: &'static str,
+    account_id: i64,
+) -> Result<std::sync::Arc<AnyChannel>, ApiError> {
+    let row = db::run(&state.pool, move |conn| db::accounts::find(conn, account_id)).await?;
+    let row = row
+        .filter(|row| row.kind == kind && row.archived_at.is_none())
+        .ok_or(ApiError::NotFound("account"))?;
+    if !row.enabled {
+        return Err(ApiError::Unavailable(
+            "the account is disabled; deliver again later".into(),
+        ));
+    }
+    state
+        .channels
+        .channel(account_id)
+        .await
+        .ok_or_else(|| ApiError::Unavailable("the account's channel is not running".into()))
+}
