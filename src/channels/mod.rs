@@ -76,9 +76,13 @@ pub enum Update {
         edited_at: DateTime<Utc>,
     },
     /// The person blocked the bot, unsubscribed or denied messages: sends fail at once.
-    Blocked { external_id: String },
+    Blocked {
+        external_id: String,
+    },
     /// The person subscribed or allowed messages again.
-    Unblocked { external_id: String },
+    Unblocked {
+        external_id: String,
+    },
     /// A delivery state of one of our outbound messages.
     Delivery {
         /// The channel's id of our message (Viber `message_token`, WhatsApp `wamid`).
@@ -146,7 +150,10 @@ pub enum SendOutcome {
     },
     /// Will never be sent as it is (blocked, unsubscribed, outside the window, bad
     /// request). `recipient_gone` marks the interlocutor as blocked.
-    Failed { reason: String, recipient_gone: bool },
+    Failed {
+        reason: String,
+        recipient_gone: bool,
+    },
 }
 
 /// A channel call that failed, in words an administrator can act on.

@@ -200,7 +200,10 @@ impl Sender {
                 let wait = after.unwrap_or_else(|| backoff(item.attempts));
                 tracing::info!(account = account_id, outbox = item.id, attempt = item.attempts, wait_ms = wait.as_millis() as u64, reason = %reason, "send retried later");
                 let at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or_default();
-                db::run(&self.pool, move |conn| rows::reschedule(conn, &item, at, &reason)).await
+                db::run(&self.pool, move |conn| {
+                    rows::reschedule(conn, &item, at, &reason)
+                })
+                .await
             }
         }
     }

@@ -17,8 +17,8 @@ use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::{AnyChannel, ChannelError, Delivery, MediaRef, Update, outbox};
-use crate::db::outbox as rows;
 use crate::actors::{Engine, Hub, InboundOutcome};
+use crate::db::outbox as rows;
 use crate::db::{self, DbError, DbPool, accounts::AccountRow};
 
 /// How long one long poll may be held by the channel.
@@ -215,7 +215,13 @@ impl Channels {
                     edited_at,
                 } => {
                     db::run(pool, move |conn| {
-                        rows::message_edited(conn, account_id, &channel_message_id, &text, edited_at)
+                        rows::message_edited(
+                            conn,
+                            account_id,
+                            &channel_message_id,
+                            &text,
+                            edited_at,
+                        )
                     })
                     .await?;
                 }
@@ -263,11 +269,16 @@ impl Channels {
     }
 
     /// Downloads an attachment into the data folder (once) and returns its path.
-    pub async fn stored_media(&self, attachment_id: i64) -> Result<Option<(PathBuf, Option<String>, String)>, ChannelError> {
+    pub async fn stored_media(
+        &self,
+        attachment_id: i64,
+    ) -> Result<Option<(PathBuf, Option<String>, String)>, ChannelError> {
         let pool = self.inner.pool.clone();
-        let found = db::run(&pool, move |conn| rows::find_attachment(conn, attachment_id))
-            .await
-            .map_err(|e| ChannelError::Api(e.to_string()))?;
+        let found = db::run(&pool, move |conn| {
+            rows::find_attachment(conn, attachment_id)
+        })
+        .await
+        .map_err(|e| ChannelError::Api(e.to_string()))?;
         let Some(attachment) = found else {
             return Ok(None);
         };
@@ -342,7 +353,10 @@ impl Channels {
             Ok(None) => true,
             Err(_) => return,
         };
-        let was = self.inner.integration_enabled.swap(enabled, Ordering::AcqRel);
+        let was = self
+            .inner
+            .integration_enabled
+            .swap(enabled, Ordering::AcqRel);
         if enabled && !was {
             self.inner.switched.notify_waiters();
         }
@@ -363,11 +377,16 @@ impl Channels {
 
     /// Re-reads an account and restarts its tasks when its settings changed.
     async fn reload(&self, account_id: i64, saved: bool) {
-        let row = db::run(&self.inner.pool, move |conn| db::accounts::find(conn, account_id)).await;
+        let row = db::run(&self.inner.pool, move |conn| {
+            db::accounts::find(conn, account_id)
+        })
+        .await;
         match row {
             Ok(Some(row)) if row.archived_at.is_none() => self.start_account(row, saved),
             Ok(_) => self.stop_account(account_id),
-            Err(error) => tracing::warn!(account = account_id, error = %error, "cannot reload the account"),
+            Err(error) => {
+                tracing::warn!(account = account_id, error = %error, "cannot reload the account")
+            }
         }
     }
 
@@ -382,7 +401,10 @@ impl Channels {
         let fingerprint = format!("{}|{}|{}", row.kind, row.credentials, row.enabled);
         {
             let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-            if running.get(&row.id).is_some_and(|r| r.fingerprint == fingerprint) {
+            if running
+                .get(&row.id)
+                .is_some_and(|r| r.fingerprint == fingerprint)
+            {
                 return;
             }
         }
@@ -448,7 +470,10 @@ impl Channels {
     }
 
     /// Follows committed events from every process.
-    async fn follow(&self, mut events: tokio::sync::broadcast::Receiver<Arc<db::events::StoredEvent>>) {
+    async fn follow(
+        &self,
+        mut events: tokio::sync::broadcast::Receiver<Arc<db::events::StoredEvent>>,
+    ) {
         use tokio::sync::broadcast::error::RecvError;
         loop {
             match events.recv().await {
@@ -601,7 +626,11 @@ impl Poller {
         let received = batch.deliveries.len();
         let mut stored = 0;
         for delivery in batch.deliveries {
-            match self.channels.apply(self.account_id, &self.channel, delivery).await {
+            match self
+                .channels
+                .apply(self.account_id, &self.channel, delivery)
+                .await
+            {
                 Ok(n) => stored += n,
                 Err(error) => {
                     tracing::warn!(account = self.account_id, error = %error, "updates not stored; they are polled again");
@@ -609,7 +638,9 @@ impl Poller {
                         polled: true,
                         received,
                         stored,
-                        note: Some(format!("stopped at an error, the rest comes again: {error}")),
+                        note: Some(format!(
+                            "stopped at an error, the rest comes again: {error}"
+                        )),
                     };
                 }
             }

@@ -55,7 +55,8 @@ impl Telegram {
         let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         // The client's timeout must outlast a long poll's wait.
         let http = net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?;
-        let bot = Bot::with_client(credentials.token.clone(), http.clone()).set_api_url(api.clone());
+        let bot =
+            Bot::with_client(credentials.token.clone(), http.clone()).set_api_url(api.clone());
         Ok(Self {
             bot,
             api,
@@ -369,7 +370,9 @@ fn request_error(error: RequestError) -> ChannelError {
 }
 
 fn looks_temporary(text: &str) -> bool {
-    text.contains("Internal Server Error") || text.contains("Bad Gateway") || text.contains("Too Many")
+    text.contains("Internal Server Error")
+        || text.contains("Bad Gateway")
+        || text.contains("Too Many")
 }
 
 #[cfg(test)]
@@ -405,7 +408,10 @@ mod tests {
         assert_eq!(message.channel_message_id, "123456789:6");
         assert_eq!(message.text, "see photo");
         assert_eq!(message.attachments.len(), 1);
-        assert_eq!(message.attachments[0].channel_file_id.as_deref(), Some("AgAC-b"));
+        assert_eq!(
+            message.attachments[0].channel_file_id.as_deref(),
+            Some("AgAC-b")
+        );
     }
 
     #[test]
@@ -425,9 +431,13 @@ mod tests {
     fn r1_telegram_block_and_edit_are_understood() {
         let blocked = r#"{"update_id":10004,"my_chat_member":{"chat":{"id":77,"type":"private","first_name":"I"},"from":{"id":77,"is_bot":false,"first_name":"I"},"date":1700000004,"old_chat_member":{"user":{"id":1,"is_bot":true,"first_name":"Bot"},"status":"member"},"new_chat_member":{"user":{"id":1,"is_bot":true,"first_name":"Bot"},"status":"kicked","until_date":0}}}"#;
         let delivery = telegram("s").webhook(&request("s", blocked)).unwrap();
-        assert!(matches!(&delivery.updates[..], [Happened::Blocked { external_id }] if external_id == "77"));
+        assert!(
+            matches!(&delivery.updates[..], [Happened::Blocked { external_id }] if external_id == "77")
+        );
         let edited = r#"{"update_id":10005,"edited_message":{"message_id":5,"date":1700000001,"edit_date":1700000100,"chat":{"id":77,"type":"private","first_name":"I"},"text":"fixed"}}"#;
         let delivery = telegram("s").webhook(&request("s", edited)).unwrap();
-        assert!(matches!(&delivery.updates[..], [Happened::Edited { channel_message_id, text, .. }] if channel_message_id == "77:5" && text == "fixed"));
+        assert!(
+            matches!(&delivery.updates[..], [Happened::Edited { channel_message_id, text, .. }] if channel_message_id == "77:5" && text == "fixed")
+        );
     }
 }

@@ -175,7 +175,9 @@ impl Channel for Viber {
                 "Viber bot «{}»",
                 answer["name"].as_str().unwrap_or("?")
             )),
-            Some(2) => Err(ChannelError::Auth("Viber: the auth token is not valid".into())),
+            Some(2) => Err(ChannelError::Auth(
+                "Viber: the auth token is not valid".into(),
+            )),
             _ => Err(ChannelError::Api(format!(
                 "Viber status {}: {}",
                 answer["status"],
@@ -212,7 +214,9 @@ impl Channel for Viber {
             .as_deref()
             .and_then(|u| Url::parse(u).ok())
             .filter(|u| net::media_url_allowed(u, &self.api))
-            .ok_or_else(|| ChannelError::Unsupported("the Viber media URL is not allowed".into()))?;
+            .ok_or_else(|| {
+                ChannelError::Unsupported("the Viber media URL is not allowed".into())
+            })?;
         net::download(&self.http, url, None).await
     }
 
@@ -339,6 +343,9 @@ mod tests {
         assert_eq!(message.sender.display_name, "John McClane");
         let mut forged = request.clone();
         forged.body[20] ^= 1;
-        assert!(matches!(viber.webhook(&forged), Err(WebhookError::Forbidden)));
+        assert!(matches!(
+            viber.webhook(&forged),
+            Err(WebhookError::Forbidden)
+        ));
     }
 }

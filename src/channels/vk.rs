@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::net::{self, Downloaded};
 use super::{
-    Channel, ChannelError, Delivery, MediaRef, Outgoing, PollBatch, PollState, SendOutcome,
-    Update, WebhookError, WebhookRequest,
+    Channel, ChannelError, Delivery, MediaRef, Outgoing, PollBatch, PollState, SendOutcome, Update,
+    WebhookError, WebhookRequest,
 };
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
@@ -141,9 +141,10 @@ impl VkFailure {
     fn into_channel_error(self) -> ChannelError {
         match self {
             VkFailure::Transport(e) => ChannelError::Network(net::without_url(&e)),
-            VkFailure::Api { code: 5 | 27 | 28, text } => {
-                ChannelError::Auth(format!("VK error 5: {text}"))
-            }
+            VkFailure::Api {
+                code: 5 | 27 | 28,
+                text,
+            } => ChannelError::Auth(format!("VK error 5: {text}")),
             VkFailure::Api { code, text } => ChannelError::Api(format!("VK error {code}: {text}")),
         }
     }
@@ -217,7 +218,8 @@ impl Channel for Vk {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        let state = |server: &str, key: &str, ts: &str| json!({"server": server, "key": key, "ts": ts});
+        let state =
+            |server: &str, key: &str, ts: &str| json!({"server": server, "key": key, "ts": ts});
         match answer["failed"].as_i64() {
             // History outdated: go on from the given ts (some events may be lost).
             Some(1) => {
@@ -473,11 +475,15 @@ mod tests {
     #[test]
     fn r1_vk_confirmation_secret_and_message() {
         let confirm = vk()
-            .webhook(&post(r#"{"type":"confirmation","group_id":202308925,"secret":"s3cret"}"#))
+            .webhook(&post(
+                r#"{"type":"confirmation","group_id":202308925,"secret":"s3cret"}"#,
+            ))
             .unwrap();
         assert_eq!(confirm.answer, "abc123");
         assert!(matches!(
-            vk().webhook(&post(r#"{"type":"confirmation","group_id":202308925,"secret":"nope"}"#)),
+            vk().webhook(&post(
+                r#"{"type":"confirmation","group_id":202308925,"secret":"nope"}"#
+            )),
             Err(WebhookError::Forbidden)
         ));
         let body = r#"{"type":"message_new","object":{"message":{"date":1612685621,"from_id":326596496,"id":9,"out":0,"peer_id":326596496,"text":"Добрый день!","conversation_message_id":9,"attachments":[{"type":"photo","photo":{"id":1,"sizes":[{"type":"m","url":"https://a/m.jpg","width":60,"height":130},{"type":"r","url":"https://a/r.jpg","width":510,"height":1106}]}}]}},"group_id":202308925,"event_id":"810c3002e50fb85d205fdbbfa23c03a7dd05706b","v":"5.199","secret":"s3cret"}"#;
@@ -491,7 +497,10 @@ mod tests {
             panic!("one message expected");
         };
         assert_eq!(message.sender.external_id, "326596496");
-        assert_eq!(message.attachments[0].url.as_deref(), Some("https://a/r.jpg"));
+        assert_eq!(
+            message.attachments[0].url.as_deref(),
+            Some("https://a/r.jpg")
+        );
         assert_eq!(
             vk().dialog_link("326596496", None).as_deref(),
             Some("https://vk.com/gim202308925?sel=326596496")

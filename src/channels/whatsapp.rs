@@ -266,8 +266,7 @@ impl Channel for WhatsApp {
             .and_then(|u| Url::parse(u).ok())
             .filter(|u| self.trusted_media_host(u))
             .ok_or_else(|| ChannelError::Api("WhatsApp gave no usable media URL".into()))?;
-        let mut file =
-            net::download(&self.http, url, Some(&self.credentials.access_token)).await?;
+        let mut file = net::download(&self.http, url, Some(&self.credentials.access_token)).await?;
         if file.mime_type.is_none() {
             file.mime_type = answer["mime_type"].as_str().map(str::to_owned);
         }
@@ -292,7 +291,10 @@ fn seconds(value: &Value) -> Option<DateTime<Utc>> {
 
 fn translate(notification: &Value, phone_number_id: &str) -> Vec<Update> {
     let mut updates = Vec::new();
-    let entries = notification["entry"].as_array().cloned().unwrap_or_default();
+    let entries = notification["entry"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for entry in &entries {
         for change in entry["changes"].as_array().into_iter().flatten() {
             let value = &change["value"];
@@ -381,7 +383,10 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
                 .unwrap_or(""),
             Vec::new(),
         ),
-        "reaction" => (message["reaction"]["emoji"].as_str().unwrap_or(""), Vec::new()),
+        "reaction" => (
+            message["reaction"]["emoji"].as_str().unwrap_or(""),
+            Vec::new(),
+        ),
         _ => ("", Vec::new()),
     };
     let text = if kind == "location" {

@@ -74,7 +74,10 @@ pub fn claim(
 }
 
 /// When the next row of the account falls due (to sleep until then).
-pub fn next_due(conn: &mut PgConnection, account_id: i64) -> Result<Option<DateTime<Utc>>, DbError> {
+pub fn next_due(
+    conn: &mut PgConnection,
+    account_id: i64,
+) -> Result<Option<DateTime<Utc>>, DbError> {
     Ok(outbox::table
         .filter(outbox::account_id.eq(account_id))
         .filter(outbox::status.eq_any(["queued", "sending"]))
@@ -82,7 +85,13 @@ pub fn next_due(conn: &mut PgConnection, account_id: i64) -> Result<Option<DateT
         .first(conn)?)
 }
 
-fn delivery_event(account_id: i64, dialog_id: i64, message_id: i64, state: &str, error: Option<&str>) -> NewEvent {
+fn delivery_event(
+    account_id: i64,
+    dialog_id: i64,
+    message_id: i64,
+    state: &str,
+    error: Option<&str>,
+) -> NewEvent {
     NewEvent {
         kind: "delivery",
         account_id: Some(account_id),
@@ -125,7 +134,14 @@ pub fn mark_sent(
         diesel::update(messages::table.find(due.message_id))
             .set(messages::channel_message_id.eq(channel_message_id))
             .execute(conn)?;
-        advance(conn, account_id, due.dialog_id, due.message_id, "sent", None)?;
+        advance(
+            conn,
+            account_id,
+            due.dialog_id,
+            due.message_id,
+            "sent",
+            None,
+        )?;
         Ok(())
     })
 }
@@ -156,7 +172,14 @@ pub fn mark_failed(
             .set(interlocutors::blocked_at.eq(now))
             .execute(conn)?;
         }
-        advance(conn, account_id, due.dialog_id, due.message_id, "failed", Some(reason))?;
+        advance(
+            conn,
+            account_id,
+            due.dialog_id,
+            due.message_id,
+            "failed",
+            Some(reason),
+        )?;
         Ok(())
     })
 }
@@ -232,7 +255,12 @@ fn advance(
             messages::delivery_error.eq(error),
         ))
         .execute(conn)?;
-    events::append(conn, &[delivery_event(account_id, dialog_id, message_id, state, error)])?;
+    events::append(
+        conn,
+        &[delivery_event(
+            account_id, dialog_id, message_id, state, error,
+        )],
+    )?;
     Ok(true)
 }
 
@@ -363,7 +391,11 @@ pub fn receipt_seen(conn: &mut PgConnection, account_id: i64, key: &str) -> Resu
     .get_result(conn)?)
 }
 
-pub fn remember_receipt(conn: &mut PgConnection, account_id: i64, key: &str) -> Result<(), DbError> {
+pub fn remember_receipt(
+    conn: &mut PgConnection,
+    account_id: i64,
+    key: &str,
+) -> Result<(), DbError> {
     diesel::insert_into(channel_receipts::table)
         .values((
             channel_receipts::account_id.eq(account_id),
@@ -383,7 +415,10 @@ pub fn prune_receipts(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<
 }
 
 /// The newest outbox row of a message (tests and the API show its attempts).
-pub fn attempts_of(conn: &mut PgConnection, message_id: i64) -> Result<Option<(String, i32, Option<String>)>, DbError> {
+pub fn attempts_of(
+    conn: &mut PgConnection,
+    message_id: i64,
+) -> Result<Option<(String, i32, Option<String>)>, DbError> {
     Ok(outbox::table
         .filter(outbox::message_id.eq(message_id))
         .select((outbox::status, outbox::attempts, outbox::last_error))

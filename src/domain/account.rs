@@ -18,10 +18,7 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
             &["group_id", "access_token"],
             &["secret", "confirmation", "mode", "api_version", "api_url"],
         )),
-        "viber" => Some((
-            &["auth_token"],
-            &["public_url", "api_url", "sender_name"],
-        )),
+        "viber" => Some((&["auth_token"], &["public_url", "api_url", "sender_name"])),
         "whatsapp" => Some((
             &[
                 "phone_number_id",

@@ -20,7 +20,10 @@ pub async fn download_attachment(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let found = db::run(&state.pool, move |conn| db::outbox::find_attachment(conn, id)).await?;
+    let found = db::run(&state.pool, move |conn| {
+        db::outbox::find_attachment(conn, id)
+    })
+    .await?;
     let attachment = found.ok_or(ApiError::NotFound("attachment"))?;
     let access = super::accounts::access(&state, &caller).await?;
     if !access.rights(AccountId(attachment.account_id)).view {

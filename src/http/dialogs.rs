@@ -360,13 +360,20 @@ pub async fn get_dialog(
 }
 
 pub fn attachment_item(a: AttachmentRow) -> AttachmentItem {
+    let is_link = a.kind == "link";
     AttachmentItem {
         id: a.id,
         kind: a.kind,
         file_name: a.file_name,
         mime_type: a.mime_type,
         size_bytes: a.size_bytes,
-        url: a.url,
+        // Files are served by us (the channel's links expire or need its token); a
+        // link stays the page it points to.
+        url: if is_link {
+            a.url
+        } else {
+            Some(format!("/api/v1/attachments/{}", a.id))
+        },
     }
 }
 

@@ -150,7 +150,10 @@ async fn channel_of(
     kind: &'static str,
     account_id: i64,
 ) -> Result<std::sync::Arc<AnyChannel>, ApiError> {
-    let row = db::run(&state.pool, move |conn| db::accounts::find(conn, account_id)).await?;
+    let row = db::run(&state.pool, move |conn| {
+        db::accounts::find(conn, account_id)
+    })
+    .await?;
     let row = row
         .filter(|row| row.kind == kind && row.archived_at.is_none())
         .ok_or(ApiError::NotFound("account"))?;

@@ -296,7 +296,16 @@ impl Drop for TestApp {
         // Sends the stop command at once; the database is dropped (with FORCE) right after.
         drop(self.handle.stop(false));
         self.hub.shutdown();
+        let _ = std::fs::remove_dir_all(data_dir_of(&self.db));
     }
+}
+
+/// The data folder (downloaded media) of a test's app, beside its database.
+pub fn data_dir_of(db: &TestDatabase) -> PathBuf {
+    std::env::temp_dir()
+        .join("dialogi-tests")
+        .join(std::process::id().to_string())
+        .join(format!("data-{}", db.name))
 }
 
 /// Starts the app with the default test configuration.
@@ -314,6 +323,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         database_url: Some(SecretString::new(db.url.clone())),
         db_pool_size: 4,
         workers: Some(1),
+        data_dir: data_dir_of(&db),
         ..Config::default()
     };
     customise(&mut config);
@@ -376,6 +386,7 @@ impl TestApp {
             database_url: Some(SecretString::new(self.db.url.clone())),
             db_pool_size: 4,
             workers: Some(1),
+            data_dir: data_dir_of(&self.db),
             login_attempts_per_ip: 1000,
             ..Config::default()
         };
@@ -461,6 +472,7 @@ impl Answer {
 }
 
 /// A client that calls the app: anonymous, signed in with a cookie, or with a token.
+#[derive(Clone)]
 pub struct Client {
     pub address: String,
     http: reqwest::Client,

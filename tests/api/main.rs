@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fakes;
 mod helpers;
 
 mod access;
 mod auth;
 mod bad_input;
+mod channels;
 mod database;
 mod demo;
 mod dialogs;

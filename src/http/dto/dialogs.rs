@@ -127,6 +127,7 @@ pub struct AttachmentItem {
     pub file_name: String,
     pub mime_type: Option<String>,
     pub size_bytes: Option<i64>,
+    /// Where to get it: `/api/v1/attachments/{id}` for files, the page for a link.
     pub url: Option<String>,
 }
 

@@ -1,0 +1,1076 @@
+//! R1, R2, R29, R30 and the channels' wire formats: each channel against a fake server
+//! that speaks its real protocol. Inbound through our webhook routes (signed like the
+//! channel signs) or through our long polling; outbound through the outbox to the fake
+//! server; duplicates, forged signatures, retries, rate limits and blocked people.
+
+use std::time::{Duration, Instant};
+
+use diesel::RunQueryDsl;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fakes::{Answer, FakeChannel, PNG};
+use crate::helpers::{TestApp, spawn_app};
+
+const TG_SECRET: &str = "tg-secret_1";
+const VK_SECRET: &str = "vk-secret";
+const VIBER_TOKEN: &str = "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9";
+const WA_SECRET: &str = "test_app_secret";
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn telegram_account(app: &TestApp, fake: &FakeChannel, mode: &str) -> i64 {
+    app.create_account(
+        "telegram",
+        json!({"credentials": {"token": "123:test", "mode": mode, "webhook_secret": TG_SECRET, "api_url": fake.url}}),
+    )
+    .await
+}
+
+async fn vk_account(app: &TestApp, fake: &FakeChannel, mode: &str) -> i64 {
+    app.create_account(
+        "vk",
+        json!({"credentials": {"group_id": 4242, "access_token": "vk-token", "secret": VK_SECRET,
+               "confirmation": "conf-1a2b", "mode": mode, "api_url": format!("{}/method", fake.url)}}),
+    )
+    .await
+}
+
+async fn viber_account(app: &TestApp, fake: &FakeChannel) -> i64 {
+    app.create_account(
+        "viber",
+        json!({"credentials": {"auth_token": VIBER_TOKEN, "api_url": format!("{}/pa", fake.url)}}),
+    )
+    .await
+}
+
+async fn whatsapp_account(app: &TestApp, fake: &FakeChannel) -> i64 {
+    app.create_account(
+        "whatsapp",
+        json!({"credentials": {"phone_number_id": "106540352242922", "access_token": "wa-token",
+               "app_secret": WA_SECRET, "verify_token": "verify-me", "api_url": fake.url}}),
+    )
+    .await
+}
+
+fn tg_text(update_id: i64, chat: i64, message_id: i64, text: &str) -> Value {
+    json!({"update_id": update_id, "message": {"message_id": message_id, "date": 1_700_000_001,
+        "chat": {"id": chat, "type": "private", "first_name": "Иван", "username": "ivan_p"},
+        "from": {"id": chat, "is_bot": false, "first_name": "Иван", "last_name": "Петров", "username": "ivan_p"},
+        "text": text}})
+}
+
+fn tg_photo(update_id: i64, chat: i64, message_id: i64) -> Value {
+    json!({"update_id": update_id, "message": {"message_id": message_id, "date": 1_700_000_002,
+        "chat": {"id": chat, "type": "private", "first_name": "Иван"},
+        "from": {"id": chat, "is_bot": false, "first_name": "Иван"},
+        "photo": [{"file_id": "AgAC-s", "file_unique_id": "u1", "file_size": 1200, "width": 90, "height": 90},
+                  {"file_id": "AgAC-b", "file_unique_id": "u2", "file_size": 45000, "width": 800, "height": 800}],
+        "caption": "see photo"}})
+}
+
+fn vk_event(event_id: &str, kind: &str, object: Value) -> Value {
+    json!({"type": kind, "object": object, "group_id": 4242, "event_id": event_id, "v": "5.199", "secret": VK_SECRET})
+}
+
+fn vk_message(id: i64, peer: i64, text: &str, attachments: Value) -> Value {
+    json!({"message": {"date": 1_612_685_621, "from_id": peer, "id": id, "out": 0, "peer_id": peer,
+        "text": text, "conversation_message_id": id, "fwd_messages": [], "important": false,
+        "random_id": 0, "attachments": attachments, "is_hidden": false},
+        "client_info": {"keyboard": true, "lang_id": 0}})
+}
+
+fn viber_message(token: u64, sender: &str, message: Value) -> Value {
+    json!({"event": "message", "timestamp": 1_687_200_046_080_u64, "chat_hostname": "SN-CALLBACK-04_",
+        "message_token": token, "sender": {"id": sender, "name": "Дарья", "language": "ru-RU", "country": "RU", "api_version": 10},
+        "message": message, "silent": false})
+}
+
+fn wa_notification(value: Value) -> Value {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]})
+}
+
+fn wa_message(id: &str, from: &str, message: Value) -> Value {
+    let mut message = message;
+    message["from"] = json!(from);
+    message["id"] = json!(id);
+    message["timestamp"] = json!("1739321024");
+    wa_notification(json!({"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": from}],
+        "messages": [message]}))
+}
+
+/// POSTs raw bytes to one of our webhook routes, with extra headers.
+async fn hook(
+    app: &TestApp,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (StatusCode, String) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.expect("the webhook answers");
+    let status = response.status();
+    (status, response.text().await.unwrap_or_default())
+}
+
+async fn telegram_hook(app: &TestApp, account: i64, update: &Value, secret: &str) -> StatusCode {
+    let body = serde_json::to_vec(update).unwrap();
+    hook(
+        app,
+        &format!("/hooks/telegram/{account}"),
+        &body,
+        &[("X-Telegram-Bot-Api-Secret-Token", secret.into())],
+    )
+    .await
+    .0
+}
+
+async fn viber_hook(app: &TestApp, account: i64, event: &Value) -> StatusCode {
+    let body = serde_json::to_vec(event).unwrap();
+    let signature = dialogi::channels::hmac_hex(VIBER_TOKEN.as_bytes(), &body);
+    hook(
+        app,
+        &format!("/hooks/viber/{account}"),
+        &body,
+        &[("X-Viber-Content-Signature", signature)],
+    )
+    .await
+    .0
+}
+
+async fn whatsapp_hook(app: &TestApp, account: i64, notification: &Value) -> StatusCode {
+    let body = serde_json::to_vec(notification).unwrap();
+    let signature = format!(
+        "sha256={}",
+        dialogi::channels::hmac_hex(WA_SECRET.as_bytes(), &body)
+    );
+    hook(
+        app,
+        &format!("/hooks/whatsapp/{account}"),
+        &body,
+        &[("X-Hub-Signature-256", signature)],
+    )
+    .await
+    .0
+}
+
+/// The one dialog of the account and its messages, as the admin reads them.
+async fn only_dialog(app: &TestApp, account: i64) -> (i64, Vec<Value>) {
+    let dialog = app.count(&format!(
+        "SELECT id FROM dialogs WHERE account_id = {account}"
+    ));
+    let admin = app.admin().await;
+    let feed = admin
+        .get(&format!("/api/v1/dialogs/{dialog}/messages"))
+        .await;
+    assert_eq!(feed.status, StatusCode::OK, "{}", feed.text);
+    let items = feed.body["items"].as_array().cloned().unwrap_or_default();
+    (dialog, items)
+}
+
+fn text_of(sql: &TestApp, query: &str) -> Option<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        t: Option<String>,
+    }
+    let mut conn = sql.db.connect();
+    diesel::sql_query(format!("SELECT ({query})::text AS t"))
+        .get_result::<Row>(&mut conn)
+        .ok()
+        .and_then(|r| r.t)
+}
+
+/// Waits until `query` gives `expected` (text), or fails after `WAIT`.
+async fn eventually(app: &TestApp, query: &str, expected: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = text_of(app, query);
+        if got.as_deref() == Some(expected) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{query}` stayed {got:?}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The operator (admin) answers in the account's dialog; returns the message id.
+async fn reply(app: &TestApp, dialog: i64, text: &str) -> i64 {
+    let answer = app
+        .admin()
+        .await
+        .post(
+            &format!("/api/v1/dialogs/{dialog}/messages"),
+            json!({"text": text}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    app.count(&format!(
+        "SELECT max(id) FROM messages WHERE dialog_id = {dialog} AND direction = 'out'"
+    ))
+}
+
+fn delivery_query(message: i64) -> String {
+    format!("SELECT delivery FROM messages WHERE id = {message}")
+}
+
+// ---------------------------------------------------------------- Telegram
+
+#[actix_web::test]
+async fn r1_telegram_webhook_text_and_photo_land_in_the_dialog_and_the_photo_is_served() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+
+    assert_eq!(
+        telegram_hook(
+            &app,
+            account,
+            &tg_text(10001, 123_456_789, 5, "Здравствуйте"),
+            TG_SECRET
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        telegram_hook(&app, account, &tg_photo(10002, 123_456_789, 6), TG_SECRET).await,
+        StatusCode::OK
+    );
+
+    let (dialog, items) = only_dialog(&app, account).await;
+    let texts: Vec<&str> = items.iter().filter_map(|m| m["text"].as_str()).collect();
+    assert!(
+        texts.contains(&"Здравствуйте") && texts.contains(&"see photo"),
+        "{items:?}"
+    );
+    let photo = items.iter().find(|m| m["text"] == "see photo").unwrap();
+    let attachment = photo["attachments"][0]["id"]
+        .as_i64()
+        .expect("the photo is an attachment");
+    assert_eq!(photo["attachments"][0]["kind"], "image");
+    let name = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/dialogs/{dialog}"))
+        .await
+        .body["interlocutor"]["name"]
+        .clone();
+    assert_eq!(name, "Иван Петров");
+
+    let file = app
+        .admin()
+        .await
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/attachments/{attachment}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    let content_type = file.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("image/"), "{content_type}");
+    assert_eq!(&file.bytes().await.unwrap()[..], PNG);
+    // The largest size was fetched: getFile asked for the big file id.
+    let get_file = fake.calls("/getfile");
+    assert_eq!(get_file.last().unwrap().body["file_id"], "AgAC-b");
+    let anonymous = reqwest::get(format!("{}/api/v1/attachments/{attachment}", app.address))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn r1_telegram_forged_secret_is_refused_and_stores_nothing() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let update = tg_text(1, 77, 1, "fake");
+    assert_eq!(
+        telegram_hook(&app, account, &update, "wrong").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        telegram_hook(&app, account, &update, "").await,
+        StatusCode::FORBIDDEN
+    );
+    // Another account's route with this account's secret.
+    assert_eq!(
+        telegram_hook(&app, account + 1000, &update, TG_SECRET).await,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = hook(
+        &app,
+        &format!("/hooks/telegram/{account}"),
+        b"{not json",
+        &[("X-Telegram-Bot-Api-Secret-Token", TG_SECRET.into())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.count("SELECT count(*) FROM messages"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM interlocutors"), 0);
+}
+
+#[actix_web::test]
+async fn r1_telegram_the_same_update_twenty_times_at_once_is_stored_once() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let update = tg_text(500, 900, 42, "Один раз");
+    let statuses = futures_util::future::join_all(
+        (0..20).map(|_| telegram_hook(&app, account, &update, TG_SECRET)),
+    )
+    .await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM dialogs"), 1);
+}
+
+#[actix_web::test]
+async fn r1_telegram_reply_reaches_the_chat_and_an_edit_keeps_the_original() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(
+        &app,
+        account,
+        &tg_text(1, 555, 7, "Сколько стоит?"),
+        TG_SECRET,
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, account).await;
+
+    let message = reply(&app, dialog, "100 рублей").await;
+    let sent = fake.wait_calls("/sendmessage", 1, WAIT).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["chat_id"], 555);
+    assert_eq!(sent[0].body["text"], "100 рублей");
+    eventually(&app, &delivery_query(message), "sent").await;
+
+    let edited = json!({"update_id": 2, "edited_message": {"message_id": 7, "date": 1_700_000_001, "edit_date": 1_700_000_100,
+        "chat": {"id": 555, "type": "private", "first_name": "I"}, "text": "Сколько стоит доставка?"}});
+    assert_eq!(
+        telegram_hook(&app, account, &edited, TG_SECRET).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        text_of(
+            &app,
+            "SELECT text FROM messages WHERE channel_message_id = '555:7'"
+        )
+        .as_deref(),
+        Some("Сколько стоит доставка?")
+    );
+    assert_eq!(
+        text_of(&app, "SELECT old_text FROM message_edits").as_deref(),
+        Some("Сколько стоит?")
+    );
+}
+
+#[actix_web::test]
+async fn r1_telegram_server_errors_then_success_send_one_message() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 321, 1, "Привет"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    fake.schedule(&[Answer::ServerError, Answer::ServerError]);
+    let message = reply(&app, dialog, "Ответ").await;
+    // teloxide waits 10 s after each 5xx before it reports it: two of them take a while.
+    let calls = fake
+        .wait_calls("/sendmessage", 3, Duration::from_secs(60))
+        .await;
+    assert_eq!(calls.len(), 3);
+    eventually(&app, &delivery_query(message), "sent").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT attempts FROM outbox WHERE message_id = {message}"
+        )),
+        3
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        fake.calls("/sendmessage").len(),
+        3,
+        "nothing is sent after success"
+    );
+}
+
+#[actix_web::test]
+async fn r1_telegram_429_waits_retry_after_and_keeps_one_message_a_second_per_chat() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 4242, 1, "Привет"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    fake.schedule(&[Answer::RateLimited(2)]);
+    let first = reply(&app, dialog, "раз").await;
+    let second = reply(&app, dialog, "два").await;
+    let calls = fake.wait_calls("/sendmessage", 3, WAIT).await;
+    assert_eq!(calls.len(), 3);
+    let waited = calls[1].at - calls[0].at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retry_after 2 s, waited {waited:?}"
+    );
+    assert!(
+        calls[2].at - calls[1].at >= Duration::from_millis(990),
+        "one message a second per chat"
+    );
+    // Order within the dialog holds.
+    assert_eq!(calls[1].body["text"], "раз");
+    assert_eq!(calls[2].body["text"], "два");
+    eventually(&app, &delivery_query(first), "sent").await;
+    eventually(&app, &delivery_query(second), "sent").await;
+}
+
+#[actix_web::test]
+async fn r1_telegram_blocked_bot_marks_the_message_failed_and_tells_the_operator() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 808, 1, "Привет"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let admin = app.admin().await;
+    let (_, stream) = admin.events("/api/v1/events", None).await;
+    let mut stream = stream.expect("the event stream opens");
+    fake.schedule(&[Answer::Blocked]);
+    let message = reply(&app, dialog, "Вы тут?").await;
+    let events = stream
+        .until(WAIT, |e| e.event == "delivery" && e.data.contains("failed"))
+        .await;
+    let failed = events.last().expect("a delivery event");
+    assert_eq!(failed.event, "delivery");
+    let payload: Value = serde_json::from_str(&failed.data).unwrap();
+    assert_eq!(payload["message_id"], message);
+    assert!(
+        payload["error"].as_str().unwrap().contains("blocked"),
+        "{payload}"
+    );
+    let feed = admin
+        .get(&format!("/api/v1/dialogs/{dialog}/messages"))
+        .await;
+    let item = feed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == message)
+        .cloned()
+        .unwrap();
+    assert_eq!(item["delivery"], "failed");
+    assert!(app.count("SELECT count(*) FROM interlocutors WHERE blocked_at IS NOT NULL") == 1);
+    // The next message fails at once, without calling Telegram.
+    let next = reply(&app, dialog, "Ещё раз").await;
+    eventually(&app, &delivery_query(next), "failed").await;
+    assert_eq!(fake.calls("/sendmessage").len(), 1);
+}
+
+#[actix_web::test]
+async fn r1_telegram_long_polling_acknowledges_after_commit_and_replays_without_duplicates() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    // The first answers ignore the offset: like a poller killed between the commit and
+    // the next getUpdates, the same updates come again.
+    fake.ignore_offset(3);
+    fake.push_update(tg_text(700, 11, 1, "первое"));
+    fake.push_update(tg_photo(701, 11, 2));
+    let account = telegram_account(&app, &fake, "polling").await;
+    eventually(
+        &app,
+        "SELECT count(*) FROM messages WHERE direction = 'in'",
+        "2",
+    )
+    .await;
+    // The offset after the commit acknowledges both.
+    let deadline = Instant::now() + WAIT;
+    while !fake
+        .calls("/getupdates")
+        .iter()
+        .any(|c| c.body["offset"] == 702)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the offset was never acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        fake.calls("/getupdates").len() >= 4,
+        "the updates were served again"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        2
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT (poll_state->>'offset')::bigint FROM channel_accounts WHERE id = {account}"
+        )),
+        702
+    );
+    // Polling and a webhook exclude each other: the webhook was removed.
+    assert!(!fake.calls("/deletewebhook").is_empty());
+}
+
+#[actix_web::test]
+async fn r1_r30_with_two_server_processes_only_one_polls_and_fetch_now_runs_the_poll() {
+    let app = spawn_app().await;
+    let peer = app.spawn_peer().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "polling").await;
+    fake.wait_calls("/getupdates", 3, WAIT).await;
+    fake.push_update(tg_text(900, 31, 1, "в очереди"));
+    eventually(&app, "SELECT count(*) FROM messages", "1").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (most, conflicts) = fake.poll_concurrency();
+    assert_eq!((most, conflicts), (1, 0), "two pollers ran at once");
+
+    // R30: fetch now, on whichever process is asked.
+    fake.push_update(tg_text(901, 32, 1, "ещё"));
+    let admin = app.admin().await;
+    let mut fetched = Vec::new();
+    for client in [admin.clone(), peer.client(&admin)] {
+        let answer = client
+            .post(&format!("/api/v1/accounts/{account}/fetch"), json!({}))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        fetched.push(answer.body);
+    }
+    assert!(fetched.iter().any(|f| f["polled"] == true), "{fetched:?}");
+    assert!(fetched.iter().any(|f| f["polled"] == false && f["note"].as_str().unwrap().contains("another server")), "{fetched:?}");
+    eventually(&app, "SELECT count(*) FROM messages", "2").await;
+}
+
+#[actix_web::test]
+async fn r1_the_connection_check_names_the_bot_or_says_what_is_wrong() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let admin = app.admin().await;
+    let good = telegram_account(&app, &fake, "webhook").await;
+    let checked = admin
+        .post(&format!("/api/v1/accounts/{good}/check"), json!({}))
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.text);
+    assert_eq!(checked.body["ok"], true);
+    assert!(
+        checked.body["description"]
+            .as_str()
+            .unwrap()
+            .contains("@test_bot")
+    );
+
+    let bad = app
+        .create_account(
+            "telegram",
+            json!({"credentials": {"token": "bad:token", "api_url": fake.url}}),
+        )
+        .await;
+    let checked = admin
+        .post(&format!("/api/v1/accounts/{bad}/check"), json!({}))
+        .await;
+    assert_eq!(checked.body["ok"], false);
+    let error = checked.body["error"].as_str().unwrap();
+    assert!(error.contains("token"), "{error}");
+    assert!(!error.contains("bad:token"), "the token leaked: {error}");
+
+    let vk = vk_account(&app, &fake, "callback").await;
+    let checked = admin
+        .post(&format!("/api/v1/accounts/{vk}/check"), json!({}))
+        .await;
+    assert!(
+        checked.body["description"]
+            .as_str()
+            .unwrap()
+            .contains("Тестовое сообщество"),
+        "{}",
+        checked.text
+    );
+    let viber = viber_account(&app, &fake).await;
+    let checked = admin
+        .post(&format!("/api/v1/accounts/{viber}/check"), json!({}))
+        .await;
+    assert!(
+        checked.body["description"]
+            .as_str()
+            .unwrap()
+            .contains("Test Viber bot"),
+        "{}",
+        checked.text
+    );
+    let whatsapp = whatsapp_account(&app, &fake).await;
+    let checked = admin
+        .post(&format!("/api/v1/accounts/{whatsapp}/check"), json!({}))
+        .await;
+    assert!(
+        checked.body["description"]
+            .as_str()
+            .unwrap()
+            .contains("15550783881"),
+        "{}",
+        checked.text
+    );
+}
+
+#[actix_web::test]
+async fn r2_with_integration_off_no_channel_receives_or_sends() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 61, 1, "до"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let admin = app.admin().await;
+    let off = admin
+        .put("/api/v1/settings", json!({"integration_enabled": false}))
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    let deadline = Instant::now() + WAIT;
+    // The switch reaches the channels through the events.
+    loop {
+        let status = telegram_hook(&app, account, &tg_text(2, 61, 2, "во время"), TG_SECRET).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "webhooks still accepted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let message = reply(&app, dialog, "пока выключено").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        fake.calls("/sendmessage").is_empty(),
+        "sent while integration was off"
+    );
+    admin
+        .put("/api/v1/settings", json!({"integration_enabled": true}))
+        .await;
+    eventually(&app, &delivery_query(message), "sent").await;
+    // The channel delivers the refused update again: now it is stored.
+    assert_eq!(
+        telegram_hook(&app, account, &tg_text(2, 61, 2, "во время"), TG_SECRET).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        2
+    );
+}
+
+// ---------------------------------------------------------------- VK
+
+#[actix_web::test]
+async fn r1_r29_vk_callback_confirms_stores_text_and_photo_and_links_to_the_dialog() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = vk_account(&app, &fake, "callback").await;
+    let path = format!("/hooks/vk/{account}");
+    let confirm = json!({"type": "confirmation", "group_id": 4242, "secret": VK_SECRET});
+    let (status, body) = hook(&app, &path, &serde_json::to_vec(&confirm).unwrap(), &[]).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "conf-1a2b"));
+
+    let text = vk_event(
+        "e1",
+        "message_new",
+        vk_message(9, 326_596_496, "Добрый день!", json!([])),
+    );
+    let (status, body) = hook(&app, &path, &serde_json::to_vec(&text).unwrap(), &[]).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    let photo = vk_event(
+        "e2",
+        "message_new",
+        vk_message(
+            10,
+            326_596_496,
+            "",
+            json!([{"type": "photo", "photo": {"id": 457, "owner_id": 1, "sizes": [
+        {"type": "m", "url": format!("{}/media/small.jpg", fake.url), "width": 60, "height": 130},
+        {"type": "r", "url": format!("{}/media/big.jpg", fake.url), "width": 510, "height": 1106}]}}]),
+        ),
+    );
+    hook(&app, &path, &serde_json::to_vec(&photo).unwrap(), &[]).await;
+
+    let (dialog, items) = only_dialog(&app, account).await;
+    assert_eq!(items.iter().filter(|m| m["direction"] == "in").count(), 2);
+    // VK sends no names: users.get gave one.
+    let detail = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/dialogs/{dialog}"))
+        .await;
+    assert_eq!(detail.body["interlocutor"]["name"], "Иван Петров");
+    let link = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/dialogs/{dialog}/site-link"))
+        .await;
+    assert_eq!(link.body["url"], "https://vk.com/gim4242?sel=326596496");
+    // The photo was downloaded (the largest size) right after the commit.
+    fake.wait_calls("/media/big.jpg", 1, WAIT).await;
+    eventually(
+        &app,
+        "SELECT count(*) FROM attachments WHERE storage_path IS NOT NULL",
+        "1",
+    )
+    .await;
+    assert!(fake.calls("/media/small.jpg").is_empty());
+
+    let forged = json!({"type": "message_new", "object": vk_message(11, 1, "x", json!([])), "group_id": 4242, "event_id": "e3", "secret": "guess"});
+    let (status, _) = hook(&app, &path, &serde_json::to_vec(&forged).unwrap(), &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        2
+    );
+}
+
+#[actix_web::test]
+async fn r1_vk_the_same_event_twenty_times_at_once_is_stored_once() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = vk_account(&app, &fake, "callback").await;
+    let body = serde_json::to_vec(&vk_event(
+        "dup",
+        "message_new",
+        vk_message(77, 5, "дубль", json!([])),
+    ))
+    .unwrap();
+    let path = format!("/hooks/vk/{account}");
+    let answers = futures_util::future::join_all((0..20).map(|i| {
+        let retry = i.to_string();
+        let (app, path, body) = (&app, &path, &body);
+        async move { hook(app, path, body, &[("X-Retry-Counter", retry)]).await }
+    }))
+    .await;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, b)| *s == StatusCode::OK && b == "ok"),
+        "{answers:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn r1_vk_retries_after_server_errors_with_the_same_random_id() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = vk_account(&app, &fake, "callback").await;
+    let body = serde_json::to_vec(&vk_event(
+        "m1",
+        "message_new",
+        vk_message(1, 2_000_000_005, "Здравствуйте", json!([])),
+    ))
+    .unwrap();
+    hook(&app, &format!("/hooks/vk/{account}"), &body, &[]).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    fake.schedule(&[Answer::ServerError, Answer::ServerError]);
+    let message = reply(&app, dialog, "Добрый день").await;
+    let calls = fake.wait_calls("/messages.send", 3, WAIT).await;
+    assert_eq!(calls.len(), 3);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.body["peer_id"] == "2000000005" && c.body["message"] == "Добрый день")
+    );
+    let random_ids: Vec<&Value> = calls.iter().map(|c| &c.body["random_id"]).collect();
+    assert!(
+        random_ids.iter().all(|id| *id == random_ids[0]),
+        "{random_ids:?}"
+    );
+    eventually(&app, &delivery_query(message), "sent").await;
+}
+
+#[actix_web::test]
+async fn r1_vk_long_poll_receives_and_a_denied_user_fails_the_send() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    fake.push_update(json!({"type": "message_new", "object": vk_message(3, 99, "через long poll", json!([])), "group_id": 4242, "event_id": "lp1"}));
+    let account = vk_account(&app, &fake, "longpoll").await;
+    eventually(
+        &app,
+        "SELECT count(*) FROM messages WHERE direction = 'in'",
+        "1",
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    fake.schedule(&[Answer::Blocked]);
+    let message = reply(&app, dialog, "ответ").await;
+    eventually(&app, &delivery_query(message), "failed").await;
+    let error = text_of(
+        &app,
+        &format!("SELECT delivery_error FROM messages WHERE id = {message}"),
+    )
+    .unwrap();
+    assert!(error.contains("901"), "{error}");
+}
+
+// ---------------------------------------------------------------- Viber
+
+#[actix_web::test]
+async fn r1_viber_signed_text_and_picture_reply_and_delivery_states() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = viber_account(&app, &fake).await;
+    let sender = "5h2COTj83ZE6IAsIcTEVGw==";
+    assert_eq!(
+        viber_hook(
+            &app,
+            account,
+            &viber_message(
+                5_851_650_804_048_782_321,
+                sender,
+                json!({"type": "text", "text": "Привет из Viber"})
+            )
+        )
+        .await,
+        StatusCode::OK
+    );
+    let picture = json!({"type": "picture", "text": "фото", "media": format!("{}/media/photo.jpg", fake.url), "file_name": "photo.jpg", "size": 45000});
+    assert_eq!(
+        viber_hook(
+            &app,
+            account,
+            &viber_message(5_851_650_804_048_782_322, sender, picture)
+        )
+        .await,
+        StatusCode::OK
+    );
+    // Redelivered within the hour: acknowledged, not stored again.
+    assert_eq!(
+        viber_hook(
+            &app,
+            account,
+            &viber_message(
+                5_851_650_804_048_782_321,
+                sender,
+                json!({"type": "text", "text": "Привет из Viber"})
+            )
+        )
+        .await,
+        StatusCode::OK
+    );
+    let (dialog, items) = only_dialog(&app, account).await;
+    assert_eq!(items.iter().filter(|m| m["direction"] == "in").count(), 2);
+    assert_eq!(
+        text_of(
+            &app,
+            "SELECT channel_message_id FROM messages WHERE text = 'Привет из Viber'"
+        )
+        .as_deref(),
+        Some("5851650804048782321")
+    );
+    fake.wait_calls("/media/photo.jpg", 1, WAIT).await;
+
+    let message = reply(&app, dialog, "Ответ оператора").await;
+    let sent = fake.wait_calls("/pa/send_message", 1, WAIT).await;
+    assert_eq!(sent[0].body["receiver"], sender);
+    assert_eq!(sent[0].body["text"], "Ответ оператора");
+    assert_eq!(sent[0].body["sender"]["name"], "viber account");
+    eventually(&app, &delivery_query(message), "sent").await;
+    let token = text_of(
+        &app,
+        &format!("SELECT channel_message_id FROM messages WHERE id = {message}"),
+    )
+    .unwrap();
+    let token: u64 = token.parse().unwrap();
+    let seen = json!({"event": "seen", "timestamp": 1_595_324_677_891_u64, "message_token": token, "user_id": sender});
+    assert_eq!(viber_hook(&app, account, &seen).await, StatusCode::OK);
+    eventually(&app, &delivery_query(message), "read").await;
+    // A late "delivered" does not move it back.
+    let delivered = json!({"event": "delivered", "timestamp": 1_595_324_677_000_u64, "message_token": token, "user_id": sender});
+    viber_hook(&app, account, &delivered).await;
+    assert_eq!(
+        text_of(&app, &delivery_query(message)).as_deref(),
+        Some("read")
+    );
+
+    let body = serde_json::to_vec(&viber_message(
+        1,
+        sender,
+        json!({"type": "text", "text": "подделка"}),
+    ))
+    .unwrap();
+    let (status, _) = hook(
+        &app,
+        &format!("/hooks/viber/{account}"),
+        &body,
+        &[("X-Viber-Content-Signature", "00".repeat(32))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE text = 'подделка'"),
+        0
+    );
+}
+
+#[actix_web::test]
+async fn r1_viber_unsubscribed_receiver_fails_and_rate_limit_retries() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = viber_account(&app, &fake).await;
+    viber_hook(
+        &app,
+        account,
+        &viber_message(1, "u1==", json!({"type": "text", "text": "привет"})),
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    fake.schedule(&[Answer::ServerError, Answer::ServerError]);
+    let message = reply(&app, dialog, "раз").await;
+    assert_eq!(fake.wait_calls("/pa/send_message", 3, WAIT).await.len(), 3);
+    eventually(&app, &delivery_query(message), "sent").await;
+    let unsubscribed = json!({"event": "unsubscribed", "timestamp": 1_595_347_885_535_u64, "user_id": "u1==", "message_token": 5_466_394_919_049_723_652_u64});
+    assert_eq!(
+        viber_hook(&app, account, &unsubscribed).await,
+        StatusCode::OK
+    );
+    let next = reply(&app, dialog, "два").await;
+    eventually(&app, &delivery_query(next), "failed").await;
+    assert_eq!(
+        fake.calls("/pa/send_message").len(),
+        3,
+        "no call for an unsubscribed person"
+    );
+}
+
+// ---------------------------------------------------------------- WhatsApp
+
+#[actix_web::test]
+async fn r1_whatsapp_verify_text_image_reply_and_statuses() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = whatsapp_account(&app, &fake).await;
+    let verify = reqwest::get(format!(
+        "{}/hooks/whatsapp/{account}?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me",
+        app.address
+    ))
+    .await
+    .unwrap();
+    assert_eq!(verify.status(), StatusCode::OK);
+    assert_eq!(verify.text().await.unwrap(), "1158201444");
+    let wrong = reqwest::get(format!(
+        "{}/hooks/whatsapp/{account}?hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope",
+        app.address
+    ))
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+
+    let text = wa_message(
+        "wamid.IN1",
+        "16505551234",
+        json!({"type": "text", "text": {"body": "Does it come in another color?"}}),
+    );
+    assert_eq!(whatsapp_hook(&app, account, &text).await, StatusCode::OK);
+    let image = wa_message(
+        "wamid.IN2",
+        "16505551234",
+        json!({"type": "image", "image": {"caption": "this one", "mime_type": "image/png", "sha256": "x", "id": "media2754859441498128"}}),
+    );
+    assert_eq!(whatsapp_hook(&app, account, &image).await, StatusCode::OK);
+    let (dialog, items) = only_dialog(&app, account).await;
+    assert_eq!(items.iter().filter(|m| m["direction"] == "in").count(), 2);
+    fake.wait_calls("/media/media2754859441498128", 1, WAIT)
+        .await;
+
+    let message = reply(&app, dialog, "Yes, in blue").await;
+    let sent = fake.wait_calls("/106540352242922/messages", 1, WAIT).await;
+    assert_eq!(sent[0].body["to"], "16505551234");
+    assert_eq!(sent[0].body["text"]["body"], "Yes, in blue");
+    let key = sent[0].body["biz_opaque_callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(&app, &delivery_query(message), "sent").await;
+    let wamid = text_of(
+        &app,
+        &format!("SELECT channel_message_id FROM messages WHERE id = {message}"),
+    )
+    .unwrap();
+    let status = |state: &str| {
+        wa_notification(json!({"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "statuses": [{"id": wamid, "status": state, "timestamp": "1739321100", "recipient_id": "16505551234", "biz_opaque_callback_data": key}]}))
+    };
+    assert_eq!(
+        whatsapp_hook(&app, account, &status("read")).await,
+        StatusCode::OK
+    );
+    eventually(&app, &delivery_query(message), "read").await;
+    // Statuses never go backwards.
+    whatsapp_hook(&app, account, &status("delivered")).await;
+    assert_eq!(
+        text_of(&app, &delivery_query(message)).as_deref(),
+        Some("read")
+    );
+
+    let mut forged = serde_json::to_vec(&text).unwrap();
+    let signature = format!(
+        "sha256={}",
+        dialogi::channels::hmac_hex(WA_SECRET.as_bytes(), &forged)
+    );
+    forged.extend_from_slice(b" ");
+    let (status, _) = hook(
+        &app,
+        &format!("/hooks/whatsapp/{account}"),
+        &forged,
+        &[("X-Hub-Signature-256", signature)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn r1_whatsapp_outside_the_24_hour_window_free_text_fails_with_the_reason() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = whatsapp_account(&app, &fake).await;
+    let text = wa_message(
+        "wamid.OLD",
+        "79990001122",
+        json!({"type": "text", "text": {"body": "Здравствуйте"}}),
+    );
+    whatsapp_hook(&app, account, &text).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let mut conn = app.db.connect();
+    diesel::sql_query("UPDATE interlocutors SET last_inbound_at = now() - interval '25 hours'")
+        .execute(&mut conn)
+        .unwrap();
+    let message = reply(&app, dialog, "Добрый день").await;
+    eventually(&app, &delivery_query(message), "failed").await;
+    let error = text_of(
+        &app,
+        &format!("SELECT delivery_error FROM messages WHERE id = {message}"),
+    )
+    .unwrap();
+    assert!(error.contains("24 hours"), "{error}");
+    assert!(
+        fake.calls("/messages").is_empty(),
+        "nothing is sent outside the window"
+    );
+    // 429-like throughput limit, then success.
+    diesel::sql_query("UPDATE interlocutors SET last_inbound_at = now()")
+        .execute(&mut conn)
+        .unwrap();
+    fake.schedule(&[Answer::ServerError, Answer::ServerError]);
+    let next = reply(&app, dialog, "Снова в окне").await;
+    assert_eq!(fake.wait_calls("/messages", 3, WAIT).await.len(), 3);
+    eventually(&app, &delivery_query(next), "sent").await;
+}

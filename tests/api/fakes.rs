@@ -1,0 +1,392 @@
+//! Fake channel servers on 127.0.0.1 that speak the real wire formats of the Telegram
+//! Bot API, the VK API (with Bots Long Poll), the Viber REST Bot API and the WhatsApp
+//! Cloud API (research/channels.md §1.9, §2.6, §3.5, §4.4): what our channels call, with
+//! the channels' own error bodies. Every request is recorded; send calls follow a
+//! schedule of answers (ok, 500, 429, blocked) so retries can be tested.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+/// A tiny PNG, served as every media file.
+pub const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89,
+];
+
+/// What a send call answers next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Ok,
+    ServerError,
+    /// The channel's rate limit, with its `retry_after` in seconds.
+    RateLimited(u64),
+    /// The person blocked the bot (Telegram 403, VK 901, Viber status 6, WhatsApp 131047).
+    Blocked,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub body: Value,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    base: Mutex<String>,
+    requests: Mutex<Vec<Recorded>>,
+    schedule: Mutex<VecDeque<Answer>>,
+    /// Telegram updates (by update_id) or VK long-poll events waiting to be fetched.
+    updates: Mutex<Vec<Value>>,
+    /// Serve the pending updates this many more times whatever the offset says (a
+    /// poller that died before acknowledging).
+    ignore_offset: AtomicUsize,
+    polls_in_flight: AtomicUsize,
+    most_polls_in_flight: AtomicUsize,
+    conflicts: AtomicUsize,
+    poll_generation: AtomicUsize,
+    next_id: AtomicI64,
+}
+
+pub struct FakeChannel {
+    pub url: String,
+    state: Arc<State>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for FakeChannel {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl FakeChannel {
+    pub async fn start() -> FakeChannel {
+        let state = Arc::new(State {
+            next_id: AtomicI64::new(1000),
+            ..State::default()
+        });
+        let shared = web::Data::from(Arc::clone(&state));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::PayloadConfig::new(10 * 1024 * 1024))
+                .default_service(web::to(handle))
+        })
+        .workers(2)
+        .bind("127.0.0.1:0")
+        .expect("bind the fake channel");
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let url = format!("http://127.0.0.1:{port}");
+        *state.base.lock().unwrap() = url.clone();
+        FakeChannel { url, state, handle }
+    }
+
+    /// The answers of the next send calls, in order (then `Ok`).
+    pub fn schedule(&self, answers: &[Answer]) {
+        self.state.schedule.lock().unwrap().extend(answers);
+    }
+
+    /// Queues a Telegram update or a VK long-poll event for the pollers.
+    pub fn push_update(&self, update: Value) {
+        self.state.updates.lock().unwrap().push(update);
+    }
+
+    pub fn ignore_offset(&self, times: usize) {
+        self.state.ignore_offset.store(times, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// The recorded calls whose path ends with `suffix` (case-insensitive).
+    pub fn calls(&self, suffix: &str) -> Vec<Recorded> {
+        let suffix = suffix.to_ascii_lowercase();
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.to_ascii_lowercase().ends_with(&suffix))
+            .collect()
+    }
+
+    /// Waits until at least `n` calls end with `suffix`.
+    pub async fn wait_calls(&self, suffix: &str, n: usize, wait: Duration) -> Vec<Recorded> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let calls = self.calls(suffix);
+            if calls.len() >= n || Instant::now() > deadline {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The most getUpdates calls that were ever open at once, and how many arrived
+    /// while another was open (Telegram then ends the older one with a 409).
+    pub fn poll_concurrency(&self) -> (usize, usize) {
+        (
+            self.state.most_polls_in_flight.load(Ordering::SeqCst),
+            self.state.conflicts.load(Ordering::SeqCst),
+        )
+    }
+}
+
+fn body_of(request: &HttpRequest, bytes: &[u8]) -> Value {
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded_pairs(std::str::from_utf8(bytes).unwrap_or(""));
+        Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        )
+    } else {
+        serde_json::from_slice(bytes).unwrap_or(Value::Null)
+    }
+}
+
+fn serde_urlencoded_pairs(raw: &str) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(raw)
+        .map(web::Query::into_inner)
+        .unwrap_or_default()
+}
+
+async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes) -> HttpResponse {
+    let path = request.path().to_owned();
+    let body = body_of(&request, &bytes);
+    state.requests.lock().unwrap().push(Recorded {
+        path: path.clone(),
+        body: body.clone(),
+        at: Instant::now(),
+    });
+    let lower = path.to_ascii_lowercase();
+    if lower.starts_with("/media/") || lower.starts_with("/file/") {
+        return HttpResponse::Ok().content_type("image/png").body(PNG);
+    }
+    if lower.starts_with("/bot") {
+        return telegram(&state, &request, &lower, &body).await;
+    }
+    if lower.starts_with("/method/") {
+        return vk(&state, &lower, &body);
+    }
+    if lower == "/lp" {
+        return vk_long_poll(&state, &request).await;
+    }
+    if lower.starts_with("/pa/") {
+        return viber(&state, &lower);
+    }
+    whatsapp(&state, &request, &lower)
+}
+
+fn next_answer(state: &State) -> Answer {
+    state
+        .schedule
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Answer::Ok)
+}
+
+fn next_id(state: &State) -> i64 {
+    state.next_id.fetch_add(1, Ordering::SeqCst)
+}
+
+async fn telegram(state: &State, request: &HttpRequest, path: &str, body: &Value) -> HttpResponse {
+    if path.starts_with("/botbad") {
+        return HttpResponse::Unauthorized()
+            .json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+    }
+    let method = path.rsplit('/').next().unwrap_or("");
+    let ok = |result: Value| HttpResponse::Ok().json(json!({"ok": true, "result": result}));
+    match method {
+        "getme" => ok(
+            json!({"id": 42, "is_bot": true, "first_name": "Test Bot", "username": "test_bot", "can_connect_to_business": false, "has_main_web_app": false, "can_join_groups": false, "can_read_all_group_messages": false, "supports_inline_queries": false}),
+        ),
+        "setwebhook" | "deletewebhook" => ok(json!(true)),
+        "getfile" => ok(json!({
+            "file_id": body["file_id"], "file_unique_id": "u", "file_size": PNG.len(),
+            "file_path": "photos/file_1.png"
+        })),
+        "sendmessage" => match next_answer(state) {
+            Answer::Ok => {
+                let chat = body["chat_id"].as_i64().unwrap_or(0);
+                ok(json!({
+                    "message_id": next_id(state), "date": 1_700_000_000,
+                    "chat": {"id": chat, "type": "private", "first_name": "Client"},
+                    "text": body["text"]
+                }))
+            }
+            Answer::ServerError => HttpResponse::InternalServerError().json(
+                json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}),
+            ),
+            Answer::RateLimited(secs) => HttpResponse::TooManyRequests().json(json!({
+                "ok": false, "error_code": 429,
+                "description": format!("Too Many Requests: retry after {secs}"),
+                "parameters": {"retry_after": secs}
+            })),
+            Answer::Blocked => HttpResponse::Forbidden().json(json!({
+                "ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"
+            })),
+        },
+        "getupdates" => {
+            let offset = body["offset"].as_i64().unwrap_or(0);
+            let timeout = body["timeout"].as_u64().unwrap_or(0).min(5);
+            let now_in_flight = state.polls_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            state
+                .most_polls_in_flight
+                .fetch_max(now_in_flight, Ordering::SeqCst);
+            // As on Telegram, a newer getUpdates ends the one still waiting (409).
+            let generation = state.poll_generation.fetch_add(1, Ordering::SeqCst) + 1;
+            if now_in_flight > 1 {
+                state.conflicts.fetch_add(1, Ordering::SeqCst);
+            }
+            let deadline = Instant::now() + Duration::from_secs(timeout);
+            let answer = loop {
+                if state.poll_generation.load(Ordering::SeqCst) != generation {
+                    break HttpResponse::Conflict().json(json!({
+                        "ok": false, "error_code": 409,
+                        "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+                    }));
+                }
+                let replay = state.ignore_offset.load(Ordering::SeqCst) > 0;
+                let pending: Vec<Value> = {
+                    let mut updates = state.updates.lock().unwrap();
+                    if !replay {
+                        // The offset acknowledges every update below it.
+                        updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+                    }
+                    updates.clone()
+                };
+                if !pending.is_empty() || Instant::now() >= deadline {
+                    if replay && !pending.is_empty() {
+                        state.ignore_offset.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    break ok(Value::Array(pending));
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            let _ = request;
+            state.polls_in_flight.fetch_sub(1, Ordering::SeqCst);
+            answer
+        }
+        _ => HttpResponse::NotFound()
+            .json(json!({"ok": false, "error_code": 404, "description": "Not Found"})),
+    }
+}
+
+fn vk(state: &State, path: &str, body: &Value) -> HttpResponse {
+    let method = path.trim_start_matches("/method/");
+    if body["access_token"] == "bad" {
+        return HttpResponse::Ok().json(json!({"error": {"error_code": 5, "error_msg": "User authorization failed: invalid access_token (4)."}}));
+    }
+    match method {
+        "groups.getbyid" => HttpResponse::Ok().json(json!({"response": {"groups": [{"id": 4242, "name": "Тестовое сообщество"}], "profiles": []}})),
+        "groups.getlongpollserver" => {
+            let base = state.base.lock().unwrap().clone();
+            HttpResponse::Ok().json(json!({"response": {"key": "k1", "server": format!("{base}/lp"), "ts": "1"}}))
+        }
+        "users.get" => HttpResponse::Ok().json(json!({"response": [{"id": 1, "first_name": "Иван", "last_name": "Петров", "screen_name": "ivan"}]})),
+        "messages.send" => match next_answer(state) {
+            Answer::Ok => HttpResponse::Ok().json(json!({"response": next_id(state)})),
+            Answer::ServerError => HttpResponse::InternalServerError().body("<html>502</html>"),
+            Answer::RateLimited(_) => HttpResponse::Ok().json(json!({"error": {"error_code": 6, "error_msg": "Too many requests per second"}})),
+            Answer::Blocked => HttpResponse::Ok().json(json!({"error": {"error_code": 901, "error_msg": "Can't send messages for users without permission"}})),
+        },
+        _ => HttpResponse::Ok().json(json!({"error": {"error_code": 3, "error_msg": "Unknown method passed"}})),
+    }
+}
+
+async fn vk_long_poll(state: &State, request: &HttpRequest) -> HttpResponse {
+    let query = serde_urlencoded_pairs(request.query_string());
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if get("key") != "k1" {
+        return HttpResponse::Ok().json(json!({"failed": 2}));
+    }
+    let ts: usize = get("ts").parse().unwrap_or(1);
+    let wait = get("wait").parse::<u64>().unwrap_or(0).min(5);
+    let deadline = Instant::now() + Duration::from_secs(wait);
+    loop {
+        // Event n (1-based) is returned for ts <= n; the new ts is the count + 1.
+        let events: Vec<Value> = state.updates.lock().unwrap().clone();
+        if events.len() >= ts || Instant::now() >= deadline {
+            let fresh: Vec<Value> = events.iter().skip(ts.saturating_sub(1)).cloned().collect();
+            return HttpResponse::Ok()
+                .json(json!({"ts": (events.len() + 1).max(ts).to_string(), "updates": fresh}));
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn viber(state: &State, path: &str) -> HttpResponse {
+    match path.trim_start_matches("/pa/") {
+        "get_account_info" => HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "id": "pa:1", "name": "Test Viber bot"})),
+        "set_webhook" => HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "event_types": ["delivered", "seen"]})),
+        "send_message" => match next_answer(state) {
+            // Tokens above 2^53: they must survive as 64-bit integers.
+            Answer::Ok => HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "message_token": 5_741_311_803_571_721_000_i64 + next_id(state), "chat_hostname": "SN-CHAT-05_"})),
+            Answer::ServerError => HttpResponse::InternalServerError().finish(),
+            Answer::RateLimited(_) => HttpResponse::Ok().json(json!({"status": 12, "status_message": "Too many requests"})),
+            Answer::Blocked => HttpResponse::Ok().json(json!({"status": 6, "status_message": "receiverNotSubscribed"})),
+        },
+        _ => HttpResponse::Ok().json(json!({"status": 3, "status_message": "badData"})),
+    }
+}
+
+fn whatsapp(state: &State, request: &HttpRequest, path: &str) -> HttpResponse {
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some("Bearer wa-token");
+    if !authorized {
+        return HttpResponse::Unauthorized().json(json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}}));
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [_version, _number, "messages"] => match next_answer(state) {
+            Answer::Ok => HttpResponse::Ok().json(json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": "1", "wa_id": "1"}],
+                "messages": [{"id": format!("wamid.OUT{}", next_id(state))}]
+            })),
+            Answer::ServerError => HttpResponse::InternalServerError()
+                .json(json!({"error": {"message": "An unknown error occurred", "code": 1}})),
+            Answer::RateLimited(_) => HttpResponse::BadRequest()
+                .json(json!({"error": {"message": "(#130429) Rate limit hit", "code": 130429}})),
+            Answer::Blocked => HttpResponse::BadRequest().json(
+                json!({"error": {"message": "(#131047) Re-engagement message", "code": 131047}}),
+            ),
+        },
+        [_version, id]
+            if request.method() == actix_web::http::Method::GET && id.starts_with("media") =>
+        {
+            let base = state.base.lock().unwrap().clone();
+            HttpResponse::Ok().json(json!({"messaging_product": "whatsapp", "url": format!("{base}/media/{id}"), "mime_type": "image/png", "id": id}))
+        }
+        [_version, _number] => HttpResponse::Ok().json(
+            json!({"display_phone_number": "15550783881", "verified_name": "Test Shop", "id": "1"}),
+        ),
+        _ => HttpResponse::NotFound()
+            .json(json!({"error": {"message": "Unknown path", "code": 100}})),
+    }
+}
