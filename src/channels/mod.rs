@@ -135,6 +135,19 @@ pub struct Outgoing {
     pub text: String,
     /// When the interlocutor last wrote (WhatsApp's 24-hour window).
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// Files the operator attached, sent before the text (or with it as a caption).
+    pub files: Vec<OutgoingFile>,
+}
+
+/// A file to send, read from the data folder.
+#[derive(Debug, Clone)]
+pub struct OutgoingFile {
+    pub attachment_id: i64,
+    /// `image` (sent as a picture) or `file` (a document).
+    pub kind: String,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 /// The result of one send attempt.
@@ -208,8 +221,8 @@ pub trait Channel {
     async fn download(&self, media: &MediaRef) -> Result<net::Downloaded, ChannelError>;
     /// The dialog on the channel's own site (R29), where the channel has one.
     fn dialog_link(&self, external_id: &str, username: Option<&str>) -> Option<String>;
-    /// The shortest pause between two messages to one recipient, and between any two.
-    fn pacing(&self) -> (Duration, Duration);
+    /// The shortest pause between two messages to `recipient`, and between any two.
+    fn pacing(&self, recipient: &str) -> (Duration, Duration);
     /// The person's name and username, for channels that do not send them with messages.
     async fn lookup_name(&self, _external_id: &str) -> Option<(String, Option<String>)> {
         None
@@ -289,8 +302,8 @@ impl AnyChannel {
         each!(self, c => c.dialog_link(external_id, username))
     }
 
-    pub fn pacing(&self) -> (Duration, Duration) {
-        each!(self, c => c.pacing())
+    pub fn pacing(&self, recipient: &str) -> (Duration, Duration) {
+        each!(self, c => c.pacing(recipient))
     }
 
     pub async fn lookup_name(&self, external_id: &str) -> Option<(String, Option<String>)> {

@@ -120,9 +120,8 @@ impl Sender {
         })
         .await?;
         let taken = due.len();
-        let (per_chat, between) = self.channel.pacing();
-        let mut rest = due.into_iter();
-        for item in rest.by_ref() {
+        for item in due {
+            let (per_chat, between) = self.channel.pacing(&item.recipient);
             if *self.stopped.borrow() || self.paused_until.is_some() {
                 self.put_back(item, Duration::ZERO).await?;
                 continue;
@@ -151,19 +150,22 @@ impl Sender {
                     continue;
                 }
             }
+            let files = self.channels.outgoing_files(item.message_id).await?;
             let outgoing = Outgoing {
                 delivery_key: item.delivery_key.clone(),
                 outbox_id: item.id,
                 recipient: item.recipient.clone(),
                 text: item.text.clone(),
                 last_inbound_at: item.last_inbound_at,
+                files,
             };
             let outcome = self.channel.send(&outgoing).await;
             let now = Instant::now();
             self.last_any = Some(now);
             self.last_to.insert(item.recipient.clone(), now);
             if self.last_to.len() > 10_000 {
-                self.last_to.retain(|_, at| at.elapsed() < per_chat);
+                self.last_to
+                    .retain(|_, at| at.elapsed() < Duration::from_secs(5));
             }
             self.record(item, outcome).await?;
         }

@@ -26,6 +26,9 @@ const LONG_POLL: Duration = Duration::from_secs(25);
 /// The advisory lock namespace of pollers ("poll").
 const POLL_LOCK: i32 = 0x706f_6c6c;
 const RETRY_LOCK_EVERY: Duration = Duration::from_secs(5);
+/// Channels redeliver for at most a week (WhatsApp); receipts are kept a day longer.
+const RECEIPTS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(8);
+const PRUNE_RECEIPTS_EVERY: Duration = Duration::from_secs(3600);
 
 /// What "fetch now" did (R30).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -102,6 +105,18 @@ impl Channels {
             me.refresh_switch().await;
             me.reload_all().await;
             me.follow(events).await;
+        });
+        let pool = channels.inner.pool.clone();
+        arbiter.spawn(async move {
+            loop {
+                tokio::time::sleep(PRUNE_RECEIPTS_EVERY).await;
+                let before = chrono::Utc::now() - RECEIPTS_KEPT;
+                if let Err(error) =
+                    db::run(&pool, move |conn| rows::prune_receipts(conn, before)).await
+                {
+                    tracing::warn!(error = %error, "channel receipts not pruned");
+                }
+            }
         });
         (channels, arbiter)
     }
@@ -325,6 +340,56 @@ impl Channels {
             attachment.mime_type.or(file.mime_type),
             attachment.file_name,
         )))
+    }
+
+    /// Where a stored file of ours lives (`name` is a name we generated).
+    pub fn media_path(&self, name: &str) -> PathBuf {
+        self.inner.media_dir.join(name)
+    }
+
+    /// Stores an operator's file under the data folder with a random name of ours and
+    /// returns that name.
+    pub async fn store_upload(&self, bytes: Vec<u8>) -> std::io::Result<String> {
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let name = format!("out-{}", hex::encode(random));
+        let (dir, file) = (self.inner.media_dir.clone(), name.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(file), bytes)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok(name)
+    }
+
+    /// Reads the files of an outbound message from the data folder.
+    pub(super) async fn outgoing_files(
+        &self,
+        message_id: i64,
+    ) -> Result<Vec<super::OutgoingFile>, DbError> {
+        let rows = db::run(&self.inner.pool, move |conn| {
+            rows::files_of(conn, message_id)
+        })
+        .await?;
+        let dir = self.inner.media_dir.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            rows.into_iter()
+                .filter_map(|row| {
+                    let bytes = std::fs::read(dir.join(row.storage_path.as_deref()?)).ok()?;
+                    Some(super::OutgoingFile {
+                        attachment_id: row.id,
+                        kind: row.kind,
+                        file_name: row.file_name,
+                        mime_type: row.mime_type,
+                        bytes,
+                    })
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        Ok(files)
     }
 
     /// Media links from channels can expire (Viber): fetch them right after the commit.

@@ -12,9 +12,11 @@ use chrono::Utc;
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use teloxide_core::payloads::{GetUpdatesSetters, SetWebhookSetters};
+use teloxide_core::payloads::{
+    GetUpdatesSetters, SendDocumentSetters, SendPhotoSetters, SetWebhookSetters,
+};
 use teloxide_core::requests::Requester;
-use teloxide_core::types::{ChatId, FileId, Message, Update, UpdateKind};
+use teloxide_core::types::{ChatId, FileId, InputFile, Message, Update, UpdateKind};
 use teloxide_core::{ApiError, Bot, RequestError};
 
 use super::net::{self, Downloaded};
@@ -125,42 +127,40 @@ impl Channel for Telegram {
                 recipient_gone: false,
             };
         };
-        match self.bot.send_message(ChatId(chat), &outgoing.text).await {
-            Ok(message) => SendOutcome::Sent {
-                channel_message_id: Some(format!("{}:{}", message.chat.id.0, message.id.0)),
-            },
-            Err(RequestError::RetryAfter(seconds)) => SendOutcome::Retry {
-                after: Some(seconds.duration()),
-                reason: "Telegram: too many requests".into(),
-            },
-            Err(RequestError::Api(
-                error @ (ApiError::BotBlocked
-                | ApiError::UserDeactivated
-                | ApiError::CantInitiateConversation
-                | ApiError::ChatNotFound),
-            )) => SendOutcome::Failed {
-                reason: format!("Telegram: {error}"),
-                recipient_gone: true,
-            },
-            Err(RequestError::Api(ApiError::Unknown(text))) if looks_temporary(&text) => {
-                SendOutcome::Retry {
-                    after: None,
-                    reason: format!("Telegram: {text}"),
+        let chat = ChatId(chat);
+        let text = outgoing.text.trim();
+        // The text rides as the first file's caption when it fits (1024 characters).
+        let caption_fits = text.chars().count() <= 1024;
+        let mut caption = (caption_fits && !text.is_empty()).then(|| text.to_owned());
+        let mut last = None;
+        for file in &outgoing.files {
+            let input = InputFile::memory(file.bytes.clone()).file_name(file.file_name.clone());
+            let sent = if file.kind == "image" {
+                let mut request = self.bot.send_photo(chat, input);
+                if let Some(caption) = caption.take() {
+                    request = request.caption(caption);
                 }
+                request.await
+            } else {
+                let mut request = self.bot.send_document(chat, input);
+                if let Some(caption) = caption.take() {
+                    request = request.caption(caption);
+                }
+                request.await
+            };
+            match sent {
+                Ok(message) => last = Some(message_key(&message)),
+                Err(error) => return send_failure(error),
             }
-            Err(RequestError::Api(error)) => SendOutcome::Failed {
-                reason: format!("Telegram: {error}"),
-                recipient_gone: false,
-            },
-            Err(RequestError::MigrateToChatId(_)) => SendOutcome::Failed {
-                reason: "Telegram: the group moved to a supergroup".into(),
-                recipient_gone: true,
-            },
-            Err(RequestError::Network(error)) => net::retry_on(&error),
-            Err(error) => SendOutcome::Retry {
-                after: None,
-                reason: format!("Telegram: {}", safe_text(&error)),
-            },
+        }
+        if outgoing.files.is_empty() || (!text.is_empty() && !caption_fits) {
+            match self.bot.send_message(chat, text).await {
+                Ok(message) => last = Some(message_key(&message)),
+                Err(error) => return send_failure(error),
+            }
+        }
+        SendOutcome::Sent {
+            channel_message_id: last,
         }
     }
 
@@ -227,9 +227,15 @@ impl Channel for Telegram {
             .map(|u| format!("https://t.me/{u}"))
     }
 
-    fn pacing(&self) -> (Duration, Duration) {
-        // About one message a second per chat, 30 a second per bot.
-        (Duration::from_millis(1000), Duration::from_millis(34))
+    fn pacing(&self, recipient: &str) -> (Duration, Duration) {
+        // About one message a second per chat, 20 a minute per group (negative ids),
+        // 30 a second per bot.
+        let per_chat = if recipient.starts_with('-') {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_millis(1000)
+        };
+        (per_chat, Duration::from_millis(34))
     }
 }
 
@@ -292,6 +298,7 @@ fn inbound(message: &Message) -> Inbound {
             size_bytes: Some(i64::from(photo.file.size)),
             channel_file_id: Some(photo.file.id.0.clone()),
             url: None,
+            storage_path: None,
         });
     }
     if let Some(document) = message.document() {
@@ -302,6 +309,7 @@ fn inbound(message: &Message) -> Inbound {
             size_bytes: Some(i64::from(document.file.size)),
             channel_file_id: Some(document.file.id.0.clone()),
             url: None,
+            storage_path: None,
         });
     }
     for (kind, meta, name) in [
@@ -329,6 +337,7 @@ fn inbound(message: &Message) -> Inbound {
                 size_bytes: Some(i64::from(meta.size)),
                 channel_file_id: Some(meta.id.0.clone()),
                 url: None,
+                storage_path: None,
             });
         }
     }
@@ -342,6 +351,44 @@ fn inbound(message: &Message) -> Inbound {
         text: body(message),
         sent_at: Some(message.date),
         attachments,
+    }
+}
+
+/// What a failed Telegram call means for the outbox.
+fn send_failure(error: RequestError) -> SendOutcome {
+    match error {
+        RequestError::RetryAfter(seconds) => SendOutcome::Retry {
+            after: Some(seconds.duration()),
+            reason: "Telegram: too many requests".into(),
+        },
+        RequestError::Api(
+            error @ (ApiError::BotBlocked
+            | ApiError::UserDeactivated
+            | ApiError::CantInitiateConversation
+            | ApiError::ChatNotFound),
+        ) => SendOutcome::Failed {
+            reason: format!("Telegram: {error}"),
+            recipient_gone: true,
+        },
+        RequestError::Api(ApiError::Unknown(text)) if looks_temporary(&text) => {
+            SendOutcome::Retry {
+                after: None,
+                reason: format!("Telegram: {text}"),
+            }
+        }
+        RequestError::Api(error) => SendOutcome::Failed {
+            reason: format!("Telegram: {error}"),
+            recipient_gone: false,
+        },
+        RequestError::MigrateToChatId(_) => SendOutcome::Failed {
+            reason: "Telegram: the group moved to a supergroup".into(),
+            recipient_gone: true,
+        },
+        RequestError::Network(error) => net::retry_on(&error),
+        error => SendOutcome::Retry {
+            after: None,
+            reason: format!("Telegram: {}", safe_text(&error)),
+        },
     }
 }
 

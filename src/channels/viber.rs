@@ -66,6 +66,79 @@ impl Viber {
     }
 }
 
+impl Viber {
+    /// The public address Viber fetches an outbound file from, signed with the token.
+    fn media_url(&self, attachment_id: i64) -> Option<String> {
+        let public = self.credentials.public_url.as_deref()?;
+        Some(format!(
+            "{}/hooks/viber/media/{attachment_id}?sig={}",
+            public.trim_end_matches('/'),
+            media_signature(&self.credentials.auth_token, attachment_id)
+        ))
+    }
+
+    /// Sends one message (`content` holds its type and fields); its token on success.
+    async fn send_one(
+        &self,
+        outgoing: &Outgoing,
+        mut content: Value,
+    ) -> Result<Option<String>, SendOutcome> {
+        let name: String = self
+            .credentials
+            .sender_name
+            .as_deref()
+            .unwrap_or("Support")
+            .chars()
+            .take(28)
+            .collect();
+        content["receiver"] = json!(outgoing.recipient);
+        content["min_api_version"] = json!(1);
+        content["sender"] = json!({"name": name});
+        content["tracking_data"] = json!(outgoing.delivery_key);
+        let answer = self
+            .call("send_message", &content)
+            .await
+            .map_err(|e| net::retry_on(&e))?;
+        let reason = format!(
+            "Viber status {}: {}",
+            answer["status"],
+            answer["status_message"].as_str().unwrap_or("")
+        );
+        match answer["status"].as_i64() {
+            Some(0) => Ok(token(&answer["message_token"])),
+            Some(5..=7) => Err(SendOutcome::Failed {
+                reason,
+                recipient_gone: true,
+            }),
+            Some(12) => Err(SendOutcome::Retry {
+                after: Some(Duration::from_secs(60)),
+                reason,
+            }),
+            _ => Err(SendOutcome::Failed {
+                reason,
+                recipient_gone: false,
+            }),
+        }
+    }
+}
+
+/// The signature of a public media link: HMAC-SHA256 of `media:{id}` with the token.
+pub fn media_signature(auth_token: &str, attachment_id: i64) -> String {
+    net::hmac_hex(
+        auth_token.as_bytes(),
+        format!("media:{attachment_id}").as_bytes(),
+    )
+}
+
+/// Whether `signature` is the one of this attachment under this token.
+pub fn media_signature_matches(auth_token: &str, attachment_id: i64, signature: &str) -> bool {
+    net::hmac_matches(
+        auth_token.as_bytes(),
+        format!("media:{attachment_id}").as_bytes(),
+        signature,
+    )
+}
+
 /// A 64-bit token as text, whether JSON gave it as a number or a string.
 fn token(value: &Value) -> Option<String> {
     match value {
@@ -119,49 +192,42 @@ impl Channel for Viber {
     }
 
     async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
-        let name: String = self
-            .credentials
-            .sender_name
-            .as_deref()
-            .unwrap_or("Support")
-            .chars()
-            .take(28)
-            .collect();
-        let body = json!({
-            "receiver": outgoing.recipient,
-            "min_api_version": 1,
-            "sender": {"name": name},
-            "tracking_data": outgoing.delivery_key,
-            "type": "text",
-            "text": outgoing.text,
-        });
-        let answer = match self.call("send_message", &body).await {
-            Ok(answer) => answer,
-            Err(error) => return net::retry_on(&error),
-        };
-        let reason = || {
-            format!(
-                "Viber status {}: {}",
-                answer["status"],
-                answer["status_message"].as_str().unwrap_or("")
-            )
-        };
-        match answer["status"].as_i64() {
-            Some(0) => SendOutcome::Sent {
-                channel_message_id: token(&answer["message_token"]),
-            },
-            Some(5..=7) => SendOutcome::Failed {
-                reason: reason(),
-                recipient_gone: true,
-            },
-            Some(12) => SendOutcome::Retry {
-                after: Some(Duration::from_secs(60)),
-                reason: reason(),
-            },
-            _ => SendOutcome::Failed {
-                reason: reason(),
-                recipient_gone: false,
-            },
+        let text = outgoing.text.trim();
+        // A picture's text is at most 120 characters; longer text goes on its own.
+        let caption_fits = text.chars().count() <= 120;
+        let mut caption = (caption_fits && !text.is_empty()).then(|| text.to_owned());
+        let mut last = None;
+        for file in &outgoing.files {
+            // Viber has no upload: it fetches the file from a public URL of ours.
+            let Some(media) = self.media_url(file.attachment_id) else {
+                return SendOutcome::Failed {
+                    reason: "Viber fetches files from a public address: set the account's \
+                             public_url to send files"
+                        .into(),
+                    recipient_gone: false,
+                };
+            };
+            let body = if file.kind == "image" {
+                json!({"type": "picture", "text": caption.take().unwrap_or_default(), "media": media})
+            } else {
+                json!({"type": "file", "media": media, "size": file.bytes.len(), "file_name": file.file_name})
+            };
+            match self.send_one(outgoing, body).await {
+                Ok(token) => last = token,
+                Err(outcome) => return outcome,
+            }
+        }
+        if outgoing.files.is_empty() || (!text.is_empty() && !caption_fits) {
+            match self
+                .send_one(outgoing, json!({"type": "text", "text": text}))
+                .await
+            {
+                Ok(token) => last = token,
+                Err(outcome) => return outcome,
+            }
+        }
+        SendOutcome::Sent {
+            channel_message_id: last,
         }
     }
 
@@ -224,7 +290,7 @@ impl Channel for Viber {
         None
     }
 
-    fn pacing(&self) -> (Duration, Duration) {
+    fn pacing(&self, _recipient: &str) -> (Duration, Duration) {
         (Duration::ZERO, Duration::from_millis(10))
     }
 }
@@ -266,6 +332,7 @@ fn inbound(event: &Value) -> Option<Inbound> {
         size_bytes: message["size"].as_i64(),
         channel_file_id: None,
         url: message["media"].as_str().map(str::to_owned),
+        storage_path: None,
     };
     let mut text = message["text"].as_str().unwrap_or("").to_owned();
     let attachments = match message["type"].as_str().unwrap_or("text") {
@@ -280,6 +347,7 @@ fn inbound(event: &Value) -> Option<Inbound> {
             size_bytes: None,
             channel_file_id: None,
             url: message["media"].as_str().map(str::to_owned),
+            storage_path: None,
         }],
         "contact" => {
             text = format!(

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::net::{self, Downloaded};
 use super::{
-    Channel, ChannelError, Delivery, MediaRef, Outgoing, PollBatch, PollState, SendOutcome, Update,
-    WebhookError, WebhookRequest,
+    Channel, ChannelError, Delivery, MediaRef, Outgoing, OutgoingFile, PollBatch, PollState,
+    SendOutcome, Update, WebhookError, WebhookRequest,
 };
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
@@ -102,6 +102,73 @@ impl Vk {
         }
     }
 
+    /// Uploads a file for a message to `peer` and returns its `attachment` reference
+    /// (`photo{owner}_{id}_{key}` or `doc{owner}_{id}`).
+    async fn upload(&self, file: &OutgoingFile, peer: &str) -> Result<String, VkFailure> {
+        let image = file.kind == "image";
+        let server = if image {
+            self.call(
+                "photos.getMessagesUploadServer",
+                &[("peer_id", peer.to_owned())],
+            )
+            .await?
+        } else {
+            self.call(
+                "docs.getMessagesUploadServer",
+                &[("type", "doc".into()), ("peer_id", peer.to_owned())],
+            )
+            .await?
+        };
+        let upload_url = server["upload_url"].as_str().unwrap_or("").to_owned();
+        let part =
+            reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.file_name.clone());
+        let form = reqwest::multipart::Form::new().part(if image { "photo" } else { "file" }, part);
+        let uploaded: Value = self
+            .http
+            .post(upload_url)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(VkFailure::Transport)?
+            .json()
+            .await
+            .map_err(VkFailure::Transport)?;
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if image {
+            let saved = self
+                .call(
+                    "photos.saveMessagesPhoto",
+                    &[
+                        ("photo", text(&uploaded["photo"])),
+                        ("server", text(&uploaded["server"])),
+                        ("hash", text(&uploaded["hash"])),
+                    ],
+                )
+                .await?;
+            let photo = &saved[0];
+            let key = photo["access_key"]
+                .as_str()
+                .map(|k| format!("_{k}"))
+                .unwrap_or_default();
+            Ok(format!("photo{}_{}{key}", photo["owner_id"], photo["id"]))
+        } else {
+            let saved = self
+                .call(
+                    "docs.save",
+                    &[
+                        ("file", text(&uploaded["file"])),
+                        ("title", file.file_name.clone()),
+                    ],
+                )
+                .await?;
+            let doc = &saved["doc"];
+            Ok(format!("doc{}_{}", doc["owner_id"], doc["id"]))
+        }
+    }
+
     /// The envelopes of a callback or a long-poll batch, turned into a delivery.
     fn delivery(&self, envelope: &Value) -> Delivery {
         Delivery {
@@ -138,6 +205,33 @@ enum VkFailure {
 }
 
 impl VkFailure {
+    fn into_send_outcome(self) -> SendOutcome {
+        match self {
+            VkFailure::Transport(error) => net::retry_on(&error),
+            VkFailure::Api { code, text } => {
+                let reason = format!("VK error {code}: {text}");
+                match code {
+                    6 | 10 => SendOutcome::Retry {
+                        after: Some(Duration::from_secs(1)),
+                        reason,
+                    },
+                    9 | 14 => SendOutcome::Retry {
+                        after: Some(Duration::from_secs(60)),
+                        reason,
+                    },
+                    7 | 18 | 900 | 901 | 902 | 915 | 916 => SendOutcome::Failed {
+                        reason,
+                        recipient_gone: true,
+                    },
+                    _ => SendOutcome::Failed {
+                        reason,
+                        recipient_gone: false,
+                    },
+                }
+            }
+        }
+    }
+
     fn into_channel_error(self) -> ChannelError {
         match self {
             VkFailure::Transport(e) => ChannelError::Network(net::without_url(&e)),
@@ -256,34 +350,26 @@ impl Channel for Vk {
     async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
         // The same outbox row always carries the same random_id: VK drops a repeat.
         let random_id = (outgoing.outbox_id % i64::from(i32::MAX)).max(1);
-        let params = [
+        let mut attachments = Vec::with_capacity(outgoing.files.len());
+        for file in &outgoing.files {
+            match self.upload(file, &outgoing.recipient).await {
+                Ok(attachment) => attachments.push(attachment),
+                Err(failure) => return failure.into_send_outcome(),
+            }
+        }
+        let mut params = vec![
             ("peer_id", outgoing.recipient.clone()),
             ("random_id", random_id.to_string()),
             ("message", outgoing.text.clone()),
         ];
+        if !attachments.is_empty() {
+            params.push(("attachment", attachments.join(",")));
+        }
         match self.call("messages.send", &params).await {
             Ok(id) => SendOutcome::Sent {
                 channel_message_id: id.as_i64().map(|id| id.to_string()),
             },
-            Err(VkFailure::Transport(error)) => net::retry_on(&error),
-            Err(VkFailure::Api { code, text }) => match code {
-                6 | 10 => SendOutcome::Retry {
-                    after: Some(Duration::from_secs(1)),
-                    reason: format!("VK error {code}: {text}"),
-                },
-                9 | 14 => SendOutcome::Retry {
-                    after: Some(Duration::from_secs(60)),
-                    reason: format!("VK error {code}: {text}"),
-                },
-                7 | 18 | 900 | 901 | 902 | 915 | 916 => SendOutcome::Failed {
-                    reason: format!("VK error {code}: {text}"),
-                    recipient_gone: true,
-                },
-                _ => SendOutcome::Failed {
-                    reason: format!("VK error {code}: {text}"),
-                    recipient_gone: false,
-                },
-            },
+            Err(failure) => failure.into_send_outcome(),
         }
     }
 
@@ -327,7 +413,7 @@ impl Channel for Vk {
         ))
     }
 
-    fn pacing(&self) -> (Duration, Duration) {
+    fn pacing(&self, _recipient: &str) -> (Duration, Duration) {
         // 20 requests a second per community token.
         (Duration::ZERO, Duration::from_millis(50))
     }
@@ -416,6 +502,7 @@ fn attachment(item: &Value) -> Option<NewAttachment> {
                 size_bytes: None,
                 channel_file_id: None,
                 url: best["url"].as_str().map(str::to_owned),
+                storage_path: None,
             })
         }
         "doc" => Some(NewAttachment {
@@ -425,6 +512,7 @@ fn attachment(item: &Value) -> Option<NewAttachment> {
             size_bytes: item["doc"]["size"].as_i64(),
             channel_file_id: None,
             url: item["doc"]["url"].as_str().map(str::to_owned),
+            storage_path: None,
         }),
         "audio_message" => Some(NewAttachment {
             kind: "audio".into(),
@@ -435,6 +523,7 @@ fn attachment(item: &Value) -> Option<NewAttachment> {
             url: item["audio_message"]["link_mp3"]
                 .as_str()
                 .map(str::to_owned),
+            storage_path: None,
         }),
         "link" => Some(NewAttachment {
             kind: "link".into(),
@@ -443,6 +532,7 @@ fn attachment(item: &Value) -> Option<NewAttachment> {
             size_bytes: None,
             channel_file_id: None,
             url: item["link"]["url"].as_str().map(str::to_owned),
+            storage_path: None,
         }),
         _ => None,
     }

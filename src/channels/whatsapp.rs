@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::net::{self, Downloaded};
 use super::{
-    Channel, ChannelError, Delivery, DeliveryState, MediaRef, Outgoing, PollBatch, PollState,
-    SendOutcome, Update, WebhookError, WebhookRequest,
+    Channel, ChannelError, Delivery, DeliveryState, MediaRef, Outgoing, OutgoingFile, PollBatch,
+    PollState, SendOutcome, Update, WebhookError, WebhookRequest,
 };
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
@@ -91,6 +91,85 @@ impl WhatsApp {
     }
 }
 
+impl WhatsApp {
+    /// Uploads a file to the number's media store; its id goes into the message.
+    async fn upload(&self, file: &OutgoingFile) -> Result<String, SendOutcome> {
+        let mime = file
+            .mime_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+            .file_name(file.file_name.clone())
+            .mime_str(&mime)
+            .map_err(|e| SendOutcome::Failed {
+                reason: format!("WhatsApp: the file's type is not valid: {e}"),
+                recipient_gone: false,
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime.clone())
+            .part("file", part);
+        let response = self
+            .http
+            .post(self.url(&format!("{}/media", self.phone_number_id)))
+            .bearer_auth(&self.credentials.access_token)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| net::retry_on(&e))?;
+        let status = response.status();
+        let answer: Value = response.json().await.map_err(|e| net::retry_on(&e))?;
+        match answer["id"].as_str() {
+            Some(id) if status.is_success() => Ok(id.to_owned()),
+            _ => Err(classify(status, &answer)),
+        }
+    }
+
+    /// Posts one message; the `wamid` on success.
+    async fn post_message(&self, body: &Value) -> Result<Option<String>, SendOutcome> {
+        let response = self
+            .http
+            .post(self.url(&format!("{}/messages", self.phone_number_id)))
+            .bearer_auth(&self.credentials.access_token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| net::retry_on(&e))?;
+        let status = response.status();
+        let answer: Value = response.json().await.map_err(|e| net::retry_on(&e))?;
+        if status.is_success() {
+            Ok(answer["messages"][0]["id"].as_str().map(str::to_owned))
+        } else {
+            Err(classify(status, &answer))
+        }
+    }
+}
+
+/// What a Graph API error means for the outbox.
+fn classify(status: reqwest::StatusCode, answer: &Value) -> SendOutcome {
+    let (code, text) = graph_error(answer);
+    let reason = format!("WhatsApp error {code}: {text}");
+    match code {
+        // Throughput, pair rate and app rate limits: not sent, try later.
+        4 | 80007 | 130429 | 131056 => SendOutcome::Retry {
+            after: Some(Duration::from_secs(10)),
+            reason,
+        },
+        131047 => SendOutcome::Failed {
+            reason: format!("{reason} (the 24-hour window has closed)"),
+            recipient_gone: false,
+        },
+        _ if status.is_server_error() => SendOutcome::Retry {
+            after: None,
+            reason,
+        },
+        _ => SendOutcome::Failed {
+            reason,
+            recipient_gone: false,
+        },
+    }
+}
+
 fn graph_error(body: &Value) -> (i64, String) {
     let error = &body["error"];
     (
@@ -158,55 +237,56 @@ impl Channel for WhatsApp {
                 recipient_gone: false,
             };
         }
-        let body = json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": outgoing.recipient,
-            "type": "text",
-            "text": {"preview_url": false, "body": outgoing.text},
-            "biz_opaque_callback_data": outgoing.delivery_key,
-        });
-        let response = match self
-            .http
-            .post(self.url(&format!("{}/messages", self.phone_number_id)))
-            .bearer_auth(&self.credentials.access_token)
-            .json(&body)
-            .send()
-            .await
-        {
-            Ok(response) => response,
-            Err(error) => return net::retry_on(&error),
-        };
-        let status = response.status();
-        let answer: Value = match response.json().await {
-            Ok(answer) => answer,
-            Err(error) => return net::retry_on(&error),
-        };
-        if status.is_success() {
-            return SendOutcome::Sent {
-                channel_message_id: answer["messages"][0]["id"].as_str().map(str::to_owned),
+        let text = outgoing.text.trim();
+        let caption_fits = text.chars().count() <= 1024;
+        let mut caption = (caption_fits && !text.is_empty()).then(|| text.to_owned());
+        let mut last = None;
+        for file in &outgoing.files {
+            let media_id = match self.upload(file).await {
+                Ok(id) => id,
+                Err(outcome) => return outcome,
             };
+            let kind = if file.kind == "image" {
+                "image"
+            } else {
+                "document"
+            };
+            let mut media = json!({"id": media_id});
+            if let Some(caption) = caption.take() {
+                media["caption"] = json!(caption);
+            }
+            if kind == "document" {
+                media["filename"] = json!(file.file_name);
+            }
+            let mut body = json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": outgoing.recipient,
+                "type": kind,
+                "biz_opaque_callback_data": outgoing.delivery_key,
+            });
+            body[kind] = media;
+            match self.post_message(&body).await {
+                Ok(id) => last = id,
+                Err(outcome) => return outcome,
+            }
         }
-        let (code, text) = graph_error(&answer);
-        let reason = format!("WhatsApp error {code}: {text}");
-        match code {
-            // Throughput, pair rate and app rate limits: not sent, try later.
-            4 | 80007 | 130429 | 131056 => SendOutcome::Retry {
-                after: Some(Duration::from_secs(10)),
-                reason,
-            },
-            131047 => SendOutcome::Failed {
-                reason: format!("{reason} (the 24-hour window has closed)"),
-                recipient_gone: false,
-            },
-            _ if status.is_server_error() => SendOutcome::Retry {
-                after: None,
-                reason,
-            },
-            _ => SendOutcome::Failed {
-                reason,
-                recipient_gone: false,
-            },
+        if outgoing.files.is_empty() || (!text.is_empty() && !caption_fits) {
+            let body = json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": outgoing.recipient,
+                "type": "text",
+                "text": {"preview_url": false, "body": text},
+                "biz_opaque_callback_data": outgoing.delivery_key,
+            });
+            match self.post_message(&body).await {
+                Ok(id) => last = id,
+                Err(outcome) => return outcome,
+            }
+        }
+        SendOutcome::Sent {
+            channel_message_id: last,
         }
     }
 
@@ -278,7 +358,7 @@ impl Channel for WhatsApp {
         None
     }
 
-    fn pacing(&self) -> (Duration, Duration) {
+    fn pacing(&self, _recipient: &str) -> (Duration, Duration) {
         // 80 messages a second per number.
         (Duration::ZERO, Duration::from_millis(13))
     }
@@ -358,6 +438,7 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
         size_bytes: None,
         channel_file_id: message[field]["id"].as_str().map(str::to_owned),
         url: None,
+        storage_path: None,
     };
     let (text, attachments) = match kind {
         "text" => (message["text"]["body"].as_str().unwrap_or(""), Vec::new()),

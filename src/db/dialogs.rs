@@ -121,6 +121,7 @@ pub enum NewContent {
     },
     Reply {
         text: String,
+        attachments: Vec<NewAttachment>,
     },
 }
 
@@ -132,6 +133,8 @@ pub struct NewAttachment {
     pub size_bytes: Option<i64>,
     pub channel_file_id: Option<String>,
     pub url: Option<String>,
+    /// A file of ours under the data folder's `media/` (an operator's upload).
+    pub storage_path: Option<String>,
 }
 
 /// An interest to create with "accept lead" (R22).
@@ -288,7 +291,7 @@ fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Com
             system_data: None,
             attachments: attachments.clone(),
         }),
-        Some(NewContent::Reply { text }) => lines.push(Line {
+        Some(NewContent::Reply { text, attachments }) => lines.push(Line {
             direction: "out",
             author: change.actor,
             text: text.clone(),
@@ -297,7 +300,7 @@ fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Com
             delivery: Some("pending"),
             system_kind: None,
             system_data: None,
-            attachments: Vec::new(),
+            attachments: attachments.clone(),
         }),
         None => {}
     }

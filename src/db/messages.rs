@@ -64,6 +64,7 @@ pub fn insert_attachments(
                 attachments::size_bytes.eq(a.size_bytes),
                 attachments::channel_file_id.eq(&a.channel_file_id),
                 attachments::url.eq(&a.url),
+                attachments::storage_path.eq(&a.storage_path),
             )
         })
         .collect();

@@ -534,3 +534,29 @@ pub fn attachments_to_fetch(
         ))
         .load(conn)?)
 }
+
+/// An operator's file attached to an outbound message.
+#[derive(Debug, Clone, Queryable)]
+pub struct OutboundFile {
+    pub id: i64,
+    pub kind: String,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub storage_path: Option<String>,
+}
+
+pub fn files_of(conn: &mut PgConnection, message_id: i64) -> Result<Vec<OutboundFile>, DbError> {
+    use super::schema::attachments;
+    Ok(attachments::table
+        .filter(attachments::message_id.eq(message_id))
+        .filter(attachments::storage_path.is_not_null())
+        .order(attachments::id.asc())
+        .select((
+            attachments::id,
+            attachments::kind,
+            attachments::file_name,
+            attachments::mime_type,
+            attachments::storage_path,
+        ))
+        .load(conn)?)
+}

@@ -12,10 +12,10 @@ use super::dialogs::{detail, message_item, rights_on, visible_dialog, who};
 use super::dto::{
     CloseRequest, DialogDetail, LeadRequest, LinkInterestRequest, ReadRequest, ReadResponse,
     RedirectRequest, RenameRequest, ReplyRequest, ReplyResponse, SiteLink, TaskRequest,
-    TaskResponse,
+    TaskResponse, UploadBody,
 };
 use crate::actors::{DialogCommand, EngineError, MarkRead};
-use crate::db::dialogs::{NewContent, NewInterest};
+use crate::db::dialogs::{NewAttachment, NewContent, NewInterest};
 use crate::db::{self, tasks};
 use crate::domain::dialog::{Command, Rejection, Target};
 use crate::domain::{InterestId, RoleId, UserId};
@@ -114,13 +114,19 @@ pub async fn reply(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
-    body: web::Json<ReplyRequest>,
+    request: actix_web::HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let text = body.into_inner().text;
-    if text.trim().is_empty() {
-        return Err(ApiError::invalid("text", "text: write something"));
+    let body: ReplyRequest = super::json_body(&request, payload, MAX_REPLY_BODY).await?;
+    let text = body.text;
+    if text.trim().is_empty() && body.attachments.is_empty() {
+        return Err(ApiError::invalid(
+            "text",
+            "text: write something or attach a file",
+        ));
     }
+    let uploads = decode_uploads(body.attachments)?;
     if text.chars().count() > MAX_REPLY_CHARS {
         return Err(ApiError::invalid(
             "text",
@@ -128,6 +134,29 @@ pub async fn reply(
         ));
     }
     let (row, access) = visible_dialog(&state, &caller, id).await?;
+    // Files are stored before the engine decides: refuse early who may not write.
+    if !uploads.is_empty() && !rights_on(&access, &row).send {
+        return Err(ApiError::Forbidden(
+            "you may read this dialog but not write in it".into(),
+        ));
+    }
+    let mut attachments = Vec::with_capacity(uploads.len());
+    for (upload, bytes) in uploads {
+        let name = state
+            .channels
+            .store_upload(bytes)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        attachments.push(NewAttachment {
+            kind: upload.kind,
+            file_name: upload.file_name,
+            mime_type: upload.mime_type,
+            size_bytes: Some(upload.size),
+            channel_file_id: None,
+            url: None,
+            storage_path: Some(name),
+        });
+    }
     let outcome = state
         .engine
         .command(
@@ -135,7 +164,7 @@ pub async fn reply(
             DialogCommand {
                 actor: who(&access, row.account_id),
                 command: Command::Reply,
-                content: Some(NewContent::Reply { text }),
+                content: Some(NewContent::Reply { text, attachments }),
                 close_reason_id: None,
                 comment: None,
                 new_interest: None,
@@ -157,6 +186,79 @@ pub async fn reply(
         message: message_item(message),
         dialog,
     }))
+}
+
+/// A reply's body may carry files: 5 of up to 10 MB, in base64 (4/3 larger).
+const MAX_REPLY_BODY: usize = 70 * 1024 * 1024;
+const MAX_REPLY_FILES: usize = 5;
+const MAX_REPLY_FILE_BYTES: usize = 10 * 1024 * 1024;
+
+struct Upload {
+    kind: String,
+    file_name: String,
+    mime_type: Option<String>,
+    size: i64,
+}
+
+/// Checks and decodes the files of a reply; nothing is stored when one is bad.
+fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiError> {
+    use base64::Engine as _;
+    if list.len() > MAX_REPLY_FILES {
+        return Err(ApiError::invalid(
+            "attachments",
+            format!("attachments: at most {MAX_REPLY_FILES} files"),
+        ));
+    }
+    list.into_iter()
+        .map(|file| {
+            let file_name: String = file
+                .file_name
+                .chars()
+                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+                .collect::<String>()
+                .trim()
+                .trim_start_matches('.')
+                .to_owned();
+            if file_name.is_empty() || file_name.chars().count() > 255 {
+                return Err(ApiError::invalid(
+                    "attachments",
+                    "attachments: each file needs a name of 1 to 255 characters",
+                ));
+            }
+            let mime_type = file.mime_type.filter(|m| !m.trim().is_empty());
+            if mime_type.as_ref().is_some_and(|m| {
+                m.len() > 100 || !m.contains('/') || m.chars().any(|c| c.is_whitespace())
+            }) {
+                return Err(ApiError::invalid(
+                    "attachments",
+                    "attachments: mime_type looks like `image/jpeg`",
+                ));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(file.content_base64.trim())
+                .map_err(|_| {
+                    ApiError::invalid("attachments", "attachments: content_base64 is not base64")
+                })?;
+            if bytes.is_empty() || bytes.len() > MAX_REPLY_FILE_BYTES {
+                return Err(ApiError::invalid(
+                    "attachments",
+                    "attachments: each file holds 1 byte to 10 MB",
+                ));
+            }
+            let image = mime_type.as_deref().is_some_and(|m| {
+                matches!(m, "image/jpeg" | "image/png" | "image/gif" | "image/webp")
+            });
+            Ok((
+                Upload {
+                    kind: if image { "image" } else { "file" }.into(),
+                    file_name,
+                    mime_type,
+                    size: bytes.len() as i64,
+                },
+                bytes,
+            ))
+        })
+        .collect()
 }
 
 /// Mark the dialog read for the caller up to a message (default: the newest).

@@ -121,6 +121,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(webhooks::telegram)
                 .service(webhooks::vk)
                 .service(webhooks::viber)
+                .service(webhooks::viber_media)
                 .service(webhooks::whatsapp_verify)
                 .service(webhooks::whatsapp),
         )
@@ -177,6 +178,42 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(events::operator_events)
                 .service(events::monitor_events),
         );
+}
+
+/// Reads a JSON body of up to `limit` bytes (routes that take more than the default,
+/// like a reply with files); the same 413/415/400 answers as the JSON extractor.
+pub async fn json_body<T: serde::de::DeserializeOwned>(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    use futures_util::StreamExt;
+    let is_json = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as application/json".into(),
+        ));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body is larger than {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON for this route: {e}"),
+        )
+    })
 }
 
 /// Body and parameter extractors that answer unreadable input with a JSON 4xx.

@@ -86,6 +86,57 @@ pub async fn whatsapp(
     receive(&state, "whatsapp", *account_id, &request, body, false).await
 }
 
+/// An operator's file, fetched by Viber (which has no upload) from the signed public
+/// link our outbound message names. Only outbound files, only with the right signature.
+#[utoipa::path(tag = "webhooks", params(("attachment_id" = i64, Path), ("sig" = String, Query)), responses((status = 200, description = "the file"), (status = 404)))]
+#[get("/viber/media/{attachment_id}")]
+pub async fn viber_media(
+    state: web::Data<AppState>,
+    attachment_id: web::Path<i64>,
+    query: web::Query<MediaQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *attachment_id;
+    let found = db::run(&state.pool, move |conn| {
+        let Some(attachment) = db::outbox::find_attachment(conn, id)? else {
+            return Ok(None);
+        };
+        let account = db::accounts::find(conn, attachment.account_id)?;
+        Ok(account.map(|account| (attachment, account)))
+    })
+    .await?;
+    let (attachment, account) = found
+        .filter(|(a, account)| {
+            account.kind == "viber"
+                && a.storage_path
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with("out-"))
+        })
+        .ok_or(ApiError::NotFound("file"))?;
+    let token = account.credentials["auth_token"].as_str().unwrap_or("");
+    if token.is_empty() || !crate::channels::viber::media_signature_matches(token, id, &query.sig) {
+        return Err(ApiError::NotFound("file"));
+    }
+    let path = state
+        .channels
+        .media_path(attachment.storage_path.as_deref().unwrap_or_default());
+    let bytes = web::block(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|_| ApiError::NotFound("file"))?;
+    Ok(HttpResponse::Ok()
+        .content_type(
+            attachment
+                .mime_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+        )
+        .body(bytes))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct MediaQuery {
+    sig: String,
+}
+
 async fn receive(
     state: &AppState,
     kind: &'static str,

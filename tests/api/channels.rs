@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fakes::{Answer, FakeChannel, PNG};
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 const TG_SECRET: &str = "tg-secret_1";
 const VK_SECRET: &str = "vk-secret";
@@ -1073,4 +1073,204 @@ async fn r1_whatsapp_outside_the_24_hour_window_free_text_fails_with_the_reason(
     let next = reply(&app, dialog, "Снова в окне").await;
     assert_eq!(fake.wait_calls("/messages", 3, WAIT).await.len(), 3);
     eventually(&app, &delivery_query(next), "sent").await;
+}
+
+// ---------------------------------------------------------------- Files
+
+fn upload(name: &str, mime: &str) -> Value {
+    use base64::Engine as _;
+    json!({"file_name": name, "mime_type": mime, "content_base64": base64::engine::general_purpose::STANDARD.encode(PNG)})
+}
+
+async fn reply_with(app: &TestApp, dialog: i64, body: Value) -> i64 {
+    let answer = app
+        .admin()
+        .await
+        .post(&format!("/api/v1/dialogs/{dialog}/messages"), body)
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    answer.body["message"]["id"].as_i64().unwrap()
+}
+
+#[actix_web::test]
+async fn r1_operators_send_photos_and_documents_through_every_channel() {
+    // Many admin sign-ins in one test: lift the per-address login limit.
+    let app = spawn_app_with(|config| {
+        config.login_attempts_per_ip = 1000;
+        config.login_attempts_per_login = 1000;
+    })
+    .await;
+    let fake = FakeChannel::start().await;
+
+    let telegram = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(
+        &app,
+        telegram,
+        &tg_text(1, 1, 1, "пришлите фото"),
+        TG_SECRET,
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, telegram).await;
+    let message = reply_with(
+        &app,
+        dialog,
+        json!({"text": "вот фото", "attachments": [upload("plan.png", "image/png")]}),
+    )
+    .await;
+    let sent = fake.wait_calls("/sendphoto", 1, WAIT).await;
+    let multipart = sent[0].body.as_str().unwrap();
+    assert!(
+        multipart.contains("plan.png") && multipart.contains("вот фото"),
+        "{multipart}"
+    );
+    assert!(
+        fake.calls("/sendmessage").is_empty(),
+        "the text went as the caption"
+    );
+    eventually(&app, &delivery_query(message), "sent").await;
+
+    let vk = vk_account(&app, &fake, "callback").await;
+    let event = vk_event(
+        "f1",
+        "message_new",
+        vk_message(1, 77, "договор?", json!([])),
+    );
+    hook(
+        &app,
+        &format!("/hooks/vk/{vk}"),
+        &serde_json::to_vec(&event).unwrap(),
+        &[],
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, vk).await;
+    let message = reply_with(
+        &app,
+        dialog,
+        json!({"text": "договор", "attachments": [upload("contract.pdf", "application/pdf")]}),
+    )
+    .await;
+    let sent = fake.wait_calls("/messages.send", 1, WAIT).await;
+    assert_eq!(sent[0].body["attachment"], "doc-4242_6");
+    assert_eq!(fake.calls("/upload/doc").len(), 1);
+    eventually(&app, &delivery_query(message), "sent").await;
+
+    let whatsapp = whatsapp_account(&app, &fake).await;
+    whatsapp_hook(
+        &app,
+        whatsapp,
+        &wa_message(
+            "wamid.F1",
+            "7999",
+            json!({"type": "text", "text": {"body": "фото?"}}),
+        ),
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, whatsapp).await;
+    let message = reply_with(
+        &app,
+        dialog,
+        json!({"attachments": [upload("a.png", "image/png")]}),
+    )
+    .await;
+    let sent = fake.wait_calls("/106540352242922/messages", 1, WAIT).await;
+    assert_eq!(sent[0].body["type"], "image");
+    assert!(
+        sent[0].body["image"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("upload")
+    );
+    eventually(&app, &delivery_query(message), "sent").await;
+
+    // Viber fetches files from a signed public link of ours.
+    let viber = app
+        .create_account("viber", json!({"credentials": {"auth_token": VIBER_TOKEN, "api_url": format!("{}/pa", fake.url), "public_url": "https://inbox.example.com"}}))
+        .await;
+    viber_hook(
+        &app,
+        viber,
+        &viber_message(9, "v1==", json!({"type": "text", "text": "картинку?"})),
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, viber).await;
+    let message = reply_with(
+        &app,
+        dialog,
+        json!({"text": "держите", "attachments": [upload("p.png", "image/png")]}),
+    )
+    .await;
+    let sent = fake.wait_calls("/pa/send_message", 1, WAIT).await;
+    assert_eq!(sent[0].body["type"], "picture");
+    assert_eq!(sent[0].body["text"], "держите");
+    let media = sent[0].body["media"].as_str().unwrap();
+    let local = media.replace("https://inbox.example.com", &app.address);
+    let fetched = reqwest::get(&local).await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(&fetched.bytes().await.unwrap()[..], PNG);
+    let forged = reqwest::get(format!("{}0", local)).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::NOT_FOUND);
+    eventually(&app, &delivery_query(message), "sent").await;
+}
+
+#[actix_web::test]
+async fn r1_bad_files_in_a_reply_are_refused_and_store_nothing() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 5, 1, "привет"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let admin = app.admin().await;
+    let path = format!("/api/v1/dialogs/{dialog}/messages");
+    let not_base64 = admin
+        .post(
+            &path,
+            json!({"attachments": [{"file_name": "a.png", "content_base64": "%%%"}]}),
+        )
+        .await;
+    assert_eq!(
+        not_base64.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        not_base64.text
+    );
+    let too_many = admin.post(&path, json!({"attachments": (0..6).map(|i| upload(&format!("{i}.png"), "image/png")).collect::<Vec<_>>()})).await;
+    assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let no_name = admin
+        .post(
+            &path,
+            json!({"attachments": [upload("../..", "image/png")]}),
+        )
+        .await;
+    assert_eq!(no_name.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let empty = admin.post(&path, json!({"text": "  "})).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'out'"),
+        0
+    );
+    assert_eq!(app.count("SELECT count(*) FROM attachments"), 0);
+}
+
+#[actix_web::test]
+async fn r1_saving_a_telegram_account_with_a_public_url_sets_the_webhook_with_its_secret() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = app
+        .create_account(
+            "telegram",
+            json!({"credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET,
+                   "public_url": "https://inbox.example.com/", "api_url": fake.url}}),
+        )
+        .await;
+    let calls = fake.wait_calls("/setwebhook", 1, WAIT).await;
+    assert_eq!(calls.len(), 1);
+    let url = format!("https://inbox.example.com/hooks/telegram/{account}");
+    // teloxide sends setWebhook as multipart (a certificate may ride along).
+    let body = calls[0]
+        .body
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| calls[0].body.to_string());
+    assert!(body.contains(&url), "{body}");
+    assert!(body.contains(TG_SECRET), "{body}");
 }

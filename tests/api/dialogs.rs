@@ -925,6 +925,7 @@ async fn r32_a_clients_attachments_from_every_dialog_are_listed_with_a_filter() 
         size_bytes: Some(1024),
         channel_file_id: Some(format!("file-{name}")),
         url: url.map(str::to_owned),
+        storage_path: None,
     };
     let outcome = app
         .engine

@@ -154,6 +154,9 @@ fn body_of(request: &HttpRequest, bytes: &[u8]) -> Value {
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect(),
         )
+    } else if content_type.starts_with("multipart/form-data") {
+        // Multipart uploads are kept as text so tests can look for names and captions.
+        Value::String(String::from_utf8_lossy(bytes).into_owned())
     } else {
         serde_json::from_slice(bytes).unwrap_or(Value::Null)
     }
@@ -182,6 +185,13 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
     }
     if lower.starts_with("/method/") {
         return vk(&state, &lower, &body);
+    }
+    if lower == "/upload/photo" {
+        return HttpResponse::Ok()
+            .json(json!({"server": 8, "photo": "[{\"photo\":\"x\"}]", "hash": "h1"}));
+    }
+    if lower == "/upload/doc" {
+        return HttpResponse::Ok().json(json!({"file": "f1"}));
     }
     if lower == "/lp" {
         return vk_long_poll(&state, &request).await;
@@ -221,7 +231,11 @@ async fn telegram(state: &State, request: &HttpRequest, path: &str, body: &Value
             "file_id": body["file_id"], "file_unique_id": "u", "file_size": PNG.len(),
             "file_path": "photos/file_1.png"
         })),
-        "sendmessage" => match next_answer(state) {
+        "sendphoto" | "senddocument" => ok(json!({
+            "message_id": next_id(state), "date": 1_700_000_000,
+            "chat": {"id": 1, "type": "private", "first_name": "Client"}
+        })),
+                "sendmessage" => match next_answer(state) {
             Answer::Ok => {
                 let chat = body["chat_id"].as_i64().unwrap_or(0);
                 ok(json!({
@@ -299,7 +313,14 @@ fn vk(state: &State, path: &str, body: &Value) -> HttpResponse {
             let base = state.base.lock().unwrap().clone();
             HttpResponse::Ok().json(json!({"response": {"key": "k1", "server": format!("{base}/lp"), "ts": "1"}}))
         }
-        "users.get" => HttpResponse::Ok().json(json!({"response": [{"id": 1, "first_name": "Иван", "last_name": "Петров", "screen_name": "ivan"}]})),
+        "photos.getmessagesuploadserver" | "docs.getmessagesuploadserver" => {
+            let base = state.base.lock().unwrap().clone();
+            let kind = if method.starts_with("photos") { "photo" } else { "doc" };
+            HttpResponse::Ok().json(json!({"response": {"upload_url": format!("{base}/upload/{kind}")}}))
+        }
+        "photos.savemessagesphoto" => HttpResponse::Ok().json(json!({"response": [{"id": 5, "owner_id": -4242, "access_key": "k5"}]})),
+        "docs.save" => HttpResponse::Ok().json(json!({"response": {"type": "doc", "doc": {"id": 6, "owner_id": -4242}}})),
+        "users.get" =>  HttpResponse::Ok().json(json!({"response": [{"id": 1, "first_name": "Иван", "last_name": "Петров", "screen_name": "ivan"}]})),
         "messages.send" => match next_answer(state) {
             Answer::Ok => HttpResponse::Ok().json(json!({"response": next_id(state)})),
             Answer::ServerError => HttpResponse::InternalServerError().body("<html>502</html>"),
@@ -363,6 +384,9 @@ fn whatsapp(state: &State, request: &HttpRequest, path: &str) -> HttpResponse {
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
+        [_version, _number, "media"] => {
+            HttpResponse::Ok().json(json!({"id": format!("upload{}", next_id(state))}))
+        }
         [_version, _number, "messages"] => match next_answer(state) {
             Answer::Ok => HttpResponse::Ok().json(json!({
                 "messaging_product": "whatsapp",

@@ -176,8 +176,24 @@ pub struct MessagesQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyRequest {
-    /// 1 to 4096 characters.
+    /// Up to 4096 characters; may be empty when files are attached.
+    #[serde(default)]
     pub text: String,
+    /// Files to send with the message (at most 5, 10 MB each).
+    #[serde(default)]
+    pub attachments: Vec<UploadBody>,
+}
+
+/// A file sent by an operator, in the JSON body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadBody {
+    /// Shown to the client; path separators are removed.
+    pub file_name: String,
+    /// e.g. `image/jpeg`; images are sent as pictures, anything else as a document.
+    pub mime_type: Option<String>,
+    /// The file's bytes in standard base64.
+    pub content_base64: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
