@@ -178,7 +178,8 @@ async fn r20_r21_r24_accepting_and_replying_make_the_dialog_one_users() {
     assert_eq!(reply.body["message"]["delivery"], "pending");
     assert_eq!(reply.body["message"]["author"]["name"], "anna");
     assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE status = 'queued'"),
+        // The sender may already be trying it: one row, whatever its state.
+        app.count("SELECT count(*) FROM outbox"),
         1
     );
 
