@@ -91,8 +91,8 @@ impl Actor for AccountActor {
     }
 }
 
-/// The system acting for inbound messages: it sees everything and is nobody.
-fn system() -> Who {
+/// The system acting for inbound messages and rules: it sees everything and is nobody.
+pub(super) fn system() -> Who {
     Who {
         user: UserId(0),
         roles: Vec::new(),
@@ -102,7 +102,12 @@ fn system() -> Who {
 
 enum Target {
     Duplicate,
-    Dialog { id: i64, opened: bool },
+    Dialog {
+        id: i64,
+        opened: bool,
+        /// The person wrote to this account before (rules' "client known", R8).
+        known: bool,
+    },
 }
 
 impl Handler<Inbound> for AccountActor {
@@ -130,9 +135,9 @@ async fn deliver(
             Ok(find_target(conn, account_id, &message))
         })
         .await??;
-        let (dialog_id, opened) = match target {
+        let (dialog_id, opened, known) = match target {
             Target::Duplicate => return Ok(InboundOutcome::Duplicate),
-            Target::Dialog { id, opened } => (id, opened),
+            Target::Dialog { id, opened, known } => (id, opened, known),
         };
         let command = DialogCommand {
             actor: system(),
@@ -159,6 +164,8 @@ async fn deliver(
         };
         match answer {
             Ok(outcome) => {
+                // The message is committed: whatever the rules do now, it stays.
+                super::rules::run(pool, registry, account_id, dialog_id, &inbound, known).await;
                 return Ok(InboundOutcome::Stored {
                     dialog_id,
                     message_id: outcome.message_ids.last().copied().unwrap_or_default(),
@@ -193,6 +200,8 @@ fn find_target(
     }
     let account = accounts::find(conn, account_id)?.ok_or(EngineError::NotFound)?;
     let now = Utc::now();
+    let known =
+        clients::find_interlocutor(conn, account_id, &inbound.sender.external_id)?.is_some();
     let interlocutor = match clients::resolve_interlocutor(
         conn,
         account_id,
@@ -211,14 +220,15 @@ fn find_target(
         return Ok(Target::Dialog {
             id: active.id,
             opened: false,
+            known,
         });
     }
-    let interest_id = match (account.auto_link_interests, interlocutor.client_id) {
-        (true, Some(client)) => clients::active_interests(conn, client)?
-            .first()
-            .map(|i| i.id),
-        _ => None,
+    // R7: the client's active interest; with several, the newest (and the dialog says so).
+    let active = match (account.auto_link_interests, interlocutor.client_id) {
+        (true, Some(client)) => clients::active_interests(conn, client)?,
+        _ => Vec::new(),
     };
+    let interest_id = active.first().map(|i| i.id);
     let new = NewDialogRow {
         account_id,
         interlocutor_id: interlocutor.id,
@@ -231,10 +241,26 @@ fn find_target(
         last_message_at: Some(now),
     };
     match dialogs::open(conn, &new)? {
-        Some(opened) => Ok(Target::Dialog {
-            id: opened.id,
-            opened: true,
-        }),
+        Some(opened) => {
+            if let Some(interest) = active.first() {
+                dialogs::add_system_line(
+                    conn,
+                    &opened,
+                    "interest_linked",
+                    serde_json::json!({
+                        "interest_id": interest.id,
+                        "title": interest.title,
+                        "automatic": true,
+                        "active_interests": active.len(),
+                    }),
+                )?;
+            }
+            Ok(Target::Dialog {
+                id: opened.id,
+                opened: true,
+                known,
+            })
+        }
         // Another process opened it a moment ago (the partial unique index decided).
         None => {
             let active = dialogs::find_active(conn, account_id, interlocutor.id)?
@@ -242,6 +268,7 @@ fn find_target(
             Ok(Target::Dialog {
                 id: active.id,
                 opened: false,
+                known,
             })
         }
     }

@@ -280,6 +280,9 @@ fn validate(
     match &command.command {
         Command::Redirect {
             to: Target::User(user),
+        }
+        | Command::Assign {
+            to: Target::User(user),
         } => {
             let rights = accounts::access_of(conn, user.0)?
                 .rights(crate::domain::AccountId(dialog.account_id));
@@ -291,6 +294,9 @@ fn validate(
             }
         }
         Command::Redirect {
+            to: Target::Role(role),
+        }
+        | Command::Assign {
             to: Target::Role(role),
         } if crate::db::org::count_roles(conn, &[role.0])? != 1 => {
             return Err(EngineError::invalid("role_id", "role_id: no such role"));

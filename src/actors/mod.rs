@@ -12,6 +12,7 @@ mod account;
 mod dialog;
 mod hub;
 mod registry;
+mod rules;
 
 use std::time::Duration;
 

@@ -79,8 +79,7 @@ pub struct Downloaded {
 }
 
 /// Whether a media URL given by a channel may be fetched: http(s), and not an address
-/// inside this machine or its network unless it is the channel's own API host (the
-/// fake servers of the tests live on 127.0.0.1).
+/// inside this machine or its network unless it is the channel's own API origin.
 pub fn media_url_allowed(url: &Url, api: &Url) -> bool {
     if !matches!(url.scheme(), "http" | "https") {
         return false;
@@ -88,7 +87,8 @@ pub fn media_url_allowed(url: &Url, api: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
-    if Some(host) == api.host_str() {
+    // The channel's own API origin (the fake servers of the tests live on 127.0.0.1).
+    if Some(host) == api.host_str() && url.port_or_known_default() == api.port_or_known_default() {
         return true;
     }
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -28,6 +28,8 @@ pub struct ListFilter {
     pub statuses: Vec<&'static str>,
     pub account_id: Option<i64>,
     pub responsible_user_id: Option<i64>,
+    /// "My work": the responsible is this user or one of these roles of theirs (R6).
+    pub responsible_of: Option<(i64, Vec<i64>)>,
     pub department_id: Option<i64>,
     pub client_id: Option<i64>,
     /// One dialog only (the dialog pane).
@@ -99,6 +101,13 @@ pub fn page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>
     }
     if let Some(user) = filter.responsible_user_id {
         query = query.filter(dialogs::responsible_user_id.eq(user));
+    }
+    if let Some((user, roles)) = &filter.responsible_of {
+        query = query.filter(
+            dialogs::responsible_user_id
+                .eq(*user)
+                .or(dialogs::responsible_role_id.eq_any(roles.clone())),
+        );
     }
     if let Some(id) = filter.dialog_id {
         query = query.filter(dialogs::id.eq(id));

@@ -50,6 +50,7 @@ impl DialogRow {
             title: self.title.clone(),
             interest: self.interest_id.map(InterestId),
             has_client: self.client_id.is_some(),
+            is_lead: self.is_lead,
             require_close_reason,
         }
     }
@@ -107,6 +108,41 @@ pub fn open(conn: &mut PgConnection, dialog: &NewDialogRow) -> Result<Option<Dia
             events::append(conn, &[dialog_event(row)])?;
         }
         Ok(opened)
+    })
+}
+
+/// A system line written outside a command (the dialog's state does not change): what
+/// happened automatically, e.g. an interest linked when the dialog opened (R7).
+pub fn add_system_line(
+    conn: &mut PgConnection,
+    dialog: &DialogRow,
+    kind: &'static str,
+    data: serde_json::Value,
+) -> Result<i64, DbError> {
+    conn.transaction(|conn| {
+        let id: i64 = diesel::insert_into(messages::table)
+            .values((
+                messages::dialog_id.eq(dialog.id),
+                messages::account_id.eq(dialog.account_id),
+                messages::direction.eq("system"),
+                messages::system_kind.eq(kind),
+                messages::system_data.eq(&data),
+                messages::created_at.eq(Utc::now()),
+            ))
+            .returning(messages::id)
+            .get_result(conn)?;
+        events::append(
+            conn,
+            &[events::NewEvent {
+                kind: "message",
+                account_id: Some(dialog.account_id),
+                dialog_id: Some(dialog.id),
+                user_id: None,
+                payload: json!({"dialog_id": dialog.id, "message_id": id, "direction": "system",
+                                "system_kind": kind, "preview": ""}),
+            }],
+        )?;
+        Ok(id)
     })
 }
 
@@ -213,21 +249,24 @@ fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Com
     let mut lines = Vec::new();
     for event in &change.events {
         match event {
-            Event::MessageReceived | Event::Replied { .. } => {}
-            Event::Accepted { by } => lines.push(Line::system("accepted", Some(by.0), json!({}))),
+            Event::MessageReceived | Event::Replied { .. } | Event::AutoReplied => {}
+            Event::Accepted { by } => lines.push(Line::system("accepted", person(*by), json!({}))),
+            Event::Assigned { to } => lines.push(Line::system(
+                "assigned",
+                change.actor,
+                json!({"to": target_json(to)}),
+            )),
+            Event::MarkedLead => lines.push(Line::system("marked_lead", change.actor, json!({}))),
             Event::Closed { by } => lines.push(Line::system(
                 "closed",
-                Some(by.0),
+                person(*by),
                 json!({"reason_id": change.close_reason_id, "comment": change.comment}),
             )),
             Event::Redirected { by, to } => {
-                let to = match to {
-                    Target::User(user) => json!({"user_id": user.0}),
-                    Target::Role(role) => json!({"role_id": role.0}),
-                };
+                let to = target_json(to);
                 lines.push(Line::system(
                     "redirected",
-                    Some(by.0),
+                    person(*by),
                     json!({"to": to, "comment": change.comment}),
                 ));
             }
@@ -370,6 +409,7 @@ fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Com
                 dialogs::responsible_role_id.eq(after.responsible_role.map(|r| r.0)),
                 dialogs::title.eq(&after.title),
                 dialogs::interest_id.eq(interest_id),
+                dialogs::is_lead.eq(after.is_lead),
                 dialogs::version.eq(dialogs::version + 1),
             ),
             was_accepted.then_some(dialogs::accepted_at.eq(now)),
@@ -419,6 +459,18 @@ fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Com
         message_ids,
         event_ids,
     })
+}
+
+/// A user who acted, or nobody when the system did (rules, inbound messages).
+fn person(user: UserId) -> Option<i64> {
+    (user.0 > 0).then_some(user.0)
+}
+
+fn target_json(to: &Target) -> serde_json::Value {
+    match to {
+        Target::User(user) => json!({"user_id": user.0}),
+        Target::Role(role) => json!({"role_id": role.0}),
+    }
 }
 
 /// The `dialog` event: the dialog's state as subscribers show it.

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod clients;
+pub mod crm;
 pub mod demo;
 pub mod dialog_list;
 pub mod dialogs;
@@ -19,6 +20,7 @@ pub mod monitor;
 pub mod org;
 pub mod outbox;
 pub mod reports;
+pub mod rules;
 pub mod schema;
 pub mod settings;
 pub mod tasks;

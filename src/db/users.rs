@@ -139,3 +139,12 @@ pub fn roles_of(conn: &mut PgConnection, user_ids: &[i64]) -> Result<Vec<(i64, i
         .select((user_roles::user_id, user_roles::role_id))
         .load(conn)?)
 }
+
+/// How many of `ids` are existing users who are not disabled.
+pub fn count_live(conn: &mut PgConnection, ids: &[i64]) -> Result<i64, DbError> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .filter(users::disabled.eq(false))
+        .count()
+        .get_result(conn)?)
+}

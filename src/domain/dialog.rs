@@ -67,6 +67,8 @@ pub struct DialogState {
     pub title: Option<String>,
     pub interest: Option<InterestId>,
     pub has_client: bool,
+    /// A lead (обращение, R3): from a lead-source account or marked by a rule (R8).
+    pub is_lead: bool,
     /// The account's "require close reason" (R4).
     pub require_close_reason: bool,
 }
@@ -81,6 +83,7 @@ impl DialogState {
             title: None,
             interest: None,
             has_client: true,
+            is_lead: false,
             require_close_reason,
         }
     }
@@ -131,6 +134,13 @@ pub enum Command {
     /// Accept the lead: a new interest from this dialog, and the dialog accepted (R22).
     /// The interest is created with the events; its id joins the state afterwards.
     AcceptLead,
+    /// A rule gives the dialog a responsible without taking it into work (R8); a dialog
+    /// someone took stays theirs.
+    Assign { to: Target },
+    /// A rule answers automatically (R8): the dialog is not accepted by it.
+    AutoReply,
+    /// A rule marks the dialog as a lead (R8).
+    MarkLead,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +153,9 @@ pub enum Event {
     Renamed { title: Option<String> },
     InterestLinked { interest: InterestId },
     LeadAccepted { by: UserId },
+    Assigned { to: Target },
+    AutoReplied,
+    MarkedLead,
 }
 
 /// Why a command was refused.
@@ -247,6 +260,36 @@ pub fn decide(
             events.push(Event::LeadAccepted { by: me });
             Ok(events)
         }
+        Command::Assign { to } => {
+            may_manage(state, actor)?;
+            if state.status == DialogStatus::Accepted {
+                return Err(Rejection::TakenByOther);
+            }
+            let already = match to {
+                Target::User(user) => state.responsible_user == Some(*user),
+                Target::Role(role) => state.responsible_role == Some(*role),
+            };
+            if already {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::Assigned { to: *to }])
+        }
+        Command::AutoReply => {
+            if state.status == DialogStatus::Closed {
+                return Err(Rejection::Closed);
+            }
+            if !actor.rights.send {
+                return Err(Rejection::NoSendRight);
+            }
+            Ok(vec![Event::AutoReplied])
+        }
+        Command::MarkLead => {
+            may_manage(state, actor)?;
+            if state.is_lead {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::MarkedLead])
+        }
     }
 }
 
@@ -300,7 +343,21 @@ fn may_manage(state: &DialogState, actor: &Actor) -> Result<(), Rejection> {
 /// The state after `event`.
 pub fn apply(mut state: DialogState, event: &Event) -> DialogState {
     match event {
-        Event::MessageReceived | Event::Replied { .. } | Event::LeadAccepted { .. } => {}
+        Event::MessageReceived
+        | Event::Replied { .. }
+        | Event::LeadAccepted { .. }
+        | Event::AutoReplied => {}
+        Event::Assigned { to } => match to {
+            Target::User(user) => {
+                state.responsible_user = Some(*user);
+                state.responsible_role = None;
+            }
+            Target::Role(role) => {
+                state.responsible_user = None;
+                state.responsible_role = Some(*role);
+            }
+        },
+        Event::MarkedLead => state.is_lead = true,
         Event::Accepted { by } => {
             state.status = DialogStatus::Accepted;
             state.responsible_user = Some(*by);

@@ -7,6 +7,7 @@ pub mod account;
 pub mod dialog;
 pub mod ids;
 pub mod people;
+pub mod rules;
 pub mod sections;
 
 pub use ids::*;

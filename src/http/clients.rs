@@ -49,6 +49,7 @@ pub async fn client_dialogs(
         statuses: DialogStatus::ALL.iter().map(|s| s.as_str()).collect(),
         account_id: None,
         responsible_user_id: None,
+        responsible_of: None,
         department_id: None,
         client_id: Some(id),
         dialog_id: None,

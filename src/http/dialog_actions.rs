@@ -499,19 +499,7 @@ pub async fn create_task(
     let task = db::run(&state.pool, move |conn| tasks::create(conn, &new)).await?;
     let task =
         task.ok_or_else(|| ApiError::invalid("assignee_ids", "assignee_ids: no such user"))?;
-    Ok(HttpResponse::Created().json(TaskResponse {
-        id: task.row.id,
-        kind: task.row.kind,
-        title: task.row.title,
-        description: task.row.description,
-        dialog_id: task.row.dialog_id,
-        client_id: task.row.client_id,
-        author_id: task.row.author_id,
-        assignee_ids: task.assignee_ids,
-        status: task.row.status,
-        due_at: task.row.due_at,
-        created_at: task.row.created_at,
-    }))
+    Ok(HttpResponse::Created().json(super::tasks::task_response(task)))
 }
 
 /// The dialog on the channel's own site (R29): VK communities have one, Telegram gives

@@ -10,13 +10,16 @@ pub mod assets;
 pub mod attachments;
 pub mod auth;
 pub mod clients;
+pub mod crm;
 pub mod dialog_actions;
 pub mod dialogs;
 pub mod dto;
 pub mod events;
 pub mod health;
 pub mod reports;
+pub mod rules;
 pub mod settings;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
@@ -168,6 +171,25 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(dialog_actions::link_interest)
                 .service(dialog_actions::create_task)
                 .service(dialog_actions::site_link)
+                .service(crm::list_clients)
+                .service(crm::create_client)
+                .service(crm::get_client)
+                .service(crm::update_client)
+                .service(crm::merge_client)
+                .service(crm::list_contacts)
+                .service(crm::create_contact)
+                .service(crm::list_interests)
+                .service(crm::create_interest)
+                .service(crm::get_interest)
+                .service(crm::update_interest)
+                .service(rules::list_rules)
+                .service(rules::create_rule)
+                .service(rules::get_rule)
+                .service(rules::update_rule)
+                .service(rules::delete_rule)
+                .service(tasks::list_tasks)
+                .service(tasks::update_task)
+                .service(tasks::my_work)
                 .service(clients::client_dialogs)
                 .service(clients::client_messages)
                 .service(clients::client_attachments)

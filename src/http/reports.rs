@@ -7,7 +7,7 @@ use super::accounts::access;
 use super::auth::Caller;
 use super::dto::{
     CloseReasonItem, CloseReasonReport, CloseReasonReportQuery, CloseReasonReportRow,
-    CreateCloseReason, UpdateCloseReason,
+    CreateCloseReason, ReportGroup, UpdateCloseReason,
 };
 use crate::db::clients::{self, CloseReasonChanges, CloseReasonRow};
 use crate::db::{self, reports};
@@ -98,20 +98,31 @@ pub async fn update_close_reason(
 }
 
 /// How many dialogs were closed for each reason, with shares (R35), over the accounts the
-/// caller may see.
-#[utoipa::path(tag = "reports", params(CloseReasonReportQuery), responses((status = 200, body = CloseReasonReport)))]
+/// caller may see: by reason, by account, by user and by period; as JSON or CSV.
+#[utoipa::path(tag = "reports", params(CloseReasonReportQuery), responses((status = 200, body = CloseReasonReport), (status = 422, body = crate::error::ErrorBody)))]
 #[get("/reports/close-reasons")]
 pub async fn close_reason_report(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<CloseReasonReportQuery>,
-) -> Result<web::Json<CloseReasonReport>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from >= to
     {
         return Err(ApiError::invalid("to", "to: after from"));
     }
+    let period: &'static str = match query.period.as_deref().unwrap_or("month") {
+        "day" => "day",
+        "week" => "week",
+        "month" => "month",
+        _ => return Err(ApiError::invalid("period", "period: day, week or month")),
+    };
+    let csv = match query.format.as_deref().unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        _ => return Err(ApiError::invalid("format", "format: json or csv")),
+    };
     let filter = reports::CloseReasonFilter {
         visible_accounts: access(&state, &caller).await?.visible(),
         from: query.from,
@@ -120,25 +131,140 @@ pub async fn close_reason_report(
         closed_by: query.user_id,
         leads_only: query.leads_only.unwrap_or(false),
     };
-    let rows = db::run(&state.pool, move |conn| {
-        reports::close_reasons(conn, &filter)
+    let data = db::run(&state.pool, move |conn| {
+        reports::close_reasons(conn, &filter, period)
     })
     .await?;
-    let total: i64 = rows.iter().map(|(_, _, n)| n).sum();
-    Ok(web::Json(CloseReasonReport {
-        total,
-        rows: rows
-            .into_iter()
-            .map(|(reason_id, name, count)| CloseReasonReportRow {
-                reason_id,
-                reason: name.unwrap_or_else(|| "Без причины".to_owned()),
-                count,
-                share: if total > 0 {
-                    count as f64 / total as f64
-                } else {
-                    0.0
-                },
+    let report = build_report(&data);
+    if csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"close-reasons.csv\"",
+            ))
+            .body(report_csv(&report)));
+    }
+    Ok(HttpResponse::Ok().json(report))
+}
+
+const NO_REASON: &str = "Без причины";
+
+fn share(count: i64, total: i64) -> f64 {
+    if total > 0 {
+        count as f64 / total as f64
+    } else {
+        0.0
+    }
+}
+
+/// Counts per reason of `groups`, most frequent first; shares of `total`.
+fn reason_rows<'a>(
+    groups: impl Iterator<Item = &'a reports::ClosedGroup>,
+    names: &[(i64, String)],
+    total: i64,
+) -> Vec<CloseReasonReportRow> {
+    let mut counts: std::collections::BTreeMap<Option<i64>, i64> = Default::default();
+    for group in groups {
+        *counts.entry(group.close_reason_id).or_default() += group.n;
+    }
+    let mut rows: Vec<CloseReasonReportRow> = counts
+        .into_iter()
+        .map(|(reason_id, count)| CloseReasonReportRow {
+            reason_id,
+            reason: reason_id
+                .and_then(|id| names.iter().find(|(r, _)| *r == id))
+                .map_or_else(|| NO_REASON.to_owned(), |(_, name)| name.clone()),
+            count,
+            share: share(count, total),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason_id.cmp(&b.reason_id)));
+    rows
+}
+
+fn build_report(data: &reports::ClosedReport) -> CloseReasonReport {
+    let total: i64 = data.groups.iter().map(|g| g.n).sum();
+    let group_by = |key: &dyn Fn(&reports::ClosedGroup) -> (Option<i64>, String)| {
+        let mut keys: Vec<(Option<i64>, String)> = data.groups.iter().map(key).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .map(|(id, name)| {
+                let members: Vec<&reports::ClosedGroup> = data
+                    .groups
+                    .iter()
+                    .filter(|g| key(g) == (id, name.clone()))
+                    .collect();
+                let count = members.iter().map(|g| g.n).sum();
+                ReportGroup {
+                    id,
+                    name,
+                    count,
+                    share: share(count, total),
+                    reasons: reason_rows(members.into_iter(), &data.reasons, total),
+                }
             })
-            .collect(),
-    }))
+            .collect::<Vec<_>>()
+    };
+    let name_in = |list: &[(i64, String)], id: i64| {
+        list.iter()
+            .find(|(i, _)| *i == id)
+            .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
+    };
+    let mut by_account = group_by(&|g| (Some(g.account_id), name_in(&data.accounts, g.account_id)));
+    let mut by_user = group_by(&|g| match g.closed_by {
+        Some(user) => (Some(user), name_in(&data.users, user)),
+        None => (None, "Автоматически".to_owned()),
+    });
+    let by_period = group_by(&|g| (None, g.period.format("%Y-%m-%d").to_string()));
+    by_account.sort_by_key(|g| std::cmp::Reverse(g.count));
+    by_user.sort_by_key(|g| std::cmp::Reverse(g.count));
+    CloseReasonReport {
+        total,
+        rows: reason_rows(data.groups.iter(), &data.reasons, total),
+        by_account,
+        by_user,
+        by_period,
+    }
+}
+
+/// One line per group and reason: `dimension,id,name,reason_id,reason,count,share`.
+fn report_csv(report: &CloseReasonReport) -> String {
+    fn field(value: &str) -> String {
+        // Quoted, and a leading =+-@ neutralised so a spreadsheet never runs it.
+        let safe = if value.starts_with(['=', '+', '-', '@']) {
+            format!("'{value}")
+        } else {
+            value.to_owned()
+        };
+        format!("\"{}\"", safe.replace('"', "\"\""))
+    }
+    let mut out = String::from("dimension,id,name,reason_id,reason,count,share\n");
+    let mut line = |dimension: &str, id: Option<i64>, name: &str, row: &CloseReasonReportRow| {
+        out.push_str(&format!(
+            "{dimension},{},{},{},{},{},{:.4}\n",
+            id.map(|i| i.to_string()).unwrap_or_default(),
+            field(name),
+            row.reason_id.map(|i| i.to_string()).unwrap_or_default(),
+            field(&row.reason),
+            row.count,
+            row.share
+        ));
+    };
+    for row in &report.rows {
+        line("total", None, "", row);
+    }
+    for (dimension, groups) in [
+        ("account", &report.by_account),
+        ("user", &report.by_user),
+        ("period", &report.by_period),
+    ] {
+        for group in groups {
+            for row in &group.reasons {
+                line(dimension, group.id, &group.name, row);
+            }
+        }
+    }
+    out
 }

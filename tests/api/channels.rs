@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 use crate::fakes::{Answer, FakeChannel, PNG};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
-const TG_SECRET: &str = "tg-secret_1";
-const VK_SECRET: &str = "vk-secret";
+pub(crate) const TG_SECRET: &str = "tg-secret_1";
+pub(crate) const VK_SECRET: &str = "vk-secret";
 const VIBER_TOKEN: &str = "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9";
 const WA_SECRET: &str = "test_app_secret";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
-async fn telegram_account(app: &TestApp, fake: &FakeChannel, mode: &str) -> i64 {
+pub(crate) async fn telegram_account(app: &TestApp, fake: &FakeChannel, mode: &str) -> i64 {
     app.create_account(
         "telegram",
         json!({"credentials": {"token": "123:test", "mode": mode, "webhook_secret": TG_SECRET, "api_url": fake.url}}),
@@ -26,7 +26,7 @@ async fn telegram_account(app: &TestApp, fake: &FakeChannel, mode: &str) -> i64 
     .await
 }
 
-async fn vk_account(app: &TestApp, fake: &FakeChannel, mode: &str) -> i64 {
+pub(crate) async fn vk_account(app: &TestApp, fake: &FakeChannel, mode: &str) -> i64 {
     app.create_account(
         "vk",
         json!({"credentials": {"group_id": 4242, "access_token": "vk-token", "secret": VK_SECRET,
@@ -52,7 +52,7 @@ async fn whatsapp_account(app: &TestApp, fake: &FakeChannel) -> i64 {
     .await
 }
 
-fn tg_text(update_id: i64, chat: i64, message_id: i64, text: &str) -> Value {
+pub(crate) fn tg_text(update_id: i64, chat: i64, message_id: i64, text: &str) -> Value {
     json!({"update_id": update_id, "message": {"message_id": message_id, "date": 1_700_000_001,
         "chat": {"id": chat, "type": "private", "first_name": "Иван", "username": "ivan_p"},
         "from": {"id": chat, "is_bot": false, "first_name": "Иван", "last_name": "Петров", "username": "ivan_p"},
@@ -68,11 +68,11 @@ fn tg_photo(update_id: i64, chat: i64, message_id: i64) -> Value {
         "caption": "see photo"}})
 }
 
-fn vk_event(event_id: &str, kind: &str, object: Value) -> Value {
+pub(crate) fn vk_event(event_id: &str, kind: &str, object: Value) -> Value {
     json!({"type": kind, "object": object, "group_id": 4242, "event_id": event_id, "v": "5.199", "secret": VK_SECRET})
 }
 
-fn vk_message(id: i64, peer: i64, text: &str, attachments: Value) -> Value {
+pub(crate) fn vk_message(id: i64, peer: i64, text: &str, attachments: Value) -> Value {
     json!({"message": {"date": 1_612_685_621, "from_id": peer, "id": id, "out": 0, "peer_id": peer,
         "text": text, "conversation_message_id": id, "fwd_messages": [], "important": false,
         "random_id": 0, "attachments": attachments, "is_hidden": false},
@@ -101,7 +101,7 @@ fn wa_message(id: &str, from: &str, message: Value) -> Value {
 }
 
 /// POSTs raw bytes to one of our webhook routes, with extra headers.
-async fn hook(
+pub(crate) async fn hook(
     app: &TestApp,
     path: &str,
     body: &[u8],
@@ -119,7 +119,12 @@ async fn hook(
     (status, response.text().await.unwrap_or_default())
 }
 
-async fn telegram_hook(app: &TestApp, account: i64, update: &Value, secret: &str) -> StatusCode {
+pub(crate) async fn telegram_hook(
+    app: &TestApp,
+    account: i64,
+    update: &Value,
+    secret: &str,
+) -> StatusCode {
     let body = serde_json::to_vec(update).unwrap();
     hook(
         app,
@@ -161,7 +166,7 @@ async fn whatsapp_hook(app: &TestApp, account: i64, notification: &Value) -> Sta
 }
 
 /// The one dialog of the account and its messages, as the admin reads them.
-async fn only_dialog(app: &TestApp, account: i64) -> (i64, Vec<Value>) {
+pub(crate) async fn only_dialog(app: &TestApp, account: i64) -> (i64, Vec<Value>) {
     let dialog = app.count(&format!(
         "SELECT id FROM dialogs WHERE account_id = {account}"
     ));
@@ -174,7 +179,7 @@ async fn only_dialog(app: &TestApp, account: i64) -> (i64, Vec<Value>) {
     (dialog, items)
 }
 
-fn text_of(sql: &TestApp, query: &str) -> Option<String> {
+pub(crate) fn text_of(sql: &TestApp, query: &str) -> Option<String> {
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
@@ -188,7 +193,7 @@ fn text_of(sql: &TestApp, query: &str) -> Option<String> {
 }
 
 /// Waits until `query` gives `expected` (text), or fails after `WAIT`.
-async fn eventually(app: &TestApp, query: &str, expected: &str) {
+pub(crate) async fn eventually(app: &TestApp, query: &str, expected: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         let got = text_of(app, query);

@@ -10,6 +10,7 @@ mod access;
 mod auth;
 mod bad_input;
 mod channels;
+mod crm;
 mod database;
 mod demo;
 mod dialogs;

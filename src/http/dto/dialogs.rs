@@ -350,6 +350,10 @@ pub struct CloseReasonReportQuery {
     pub user_id: Option<i64>,
     /// Only dialogs that were leads (R3): the analysis of why leads were rejected.
     pub leads_only: Option<bool>,
+    /// The periods of `by_period`: `day`, `week` or `month` (default), in UTC.
+    pub period: Option<String>,
+    /// `json` (default) or `csv` (one line per group and reason, for spreadsheets).
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -364,5 +368,22 @@ pub struct CloseReasonReportRow {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CloseReasonReport {
     pub total: i64,
+    /// By reason, most frequent first.
     pub rows: Vec<CloseReasonReportRow>,
+    /// By account, each with its reasons.
+    pub by_account: Vec<ReportGroup>,
+    /// By the user who closed (`id` absent: closed automatically).
+    pub by_user: Vec<ReportGroup>,
+    /// By period (`id` absent; `name` is the period's first day), oldest first.
+    pub by_period: Vec<ReportGroup>,
+}
+
+/// Closed dialogs of one account, user or period, with shares of the whole report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportGroup {
+    pub id: Option<i64>,
+    pub name: String,
+    pub count: i64,
+    pub share: f64,
+    pub reasons: Vec<CloseReasonReportRow>,
 }

@@ -11,3 +11,15 @@ mod people;
 pub use accounts::*;
 pub use dialogs::*;
 pub use people::*;
+mod crm;
+pub use crm::*;
+
+/// For PATCH fields where `null` clears and a missing field stays: `Some(None)` is an
+/// explicit null.
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
