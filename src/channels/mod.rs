@@ -210,14 +210,25 @@ pub trait Channel {
     /// Verifies a webhook delivery (before parsing anything) and parses it.
     fn webhook(&self, request: &WebhookRequest) -> Result<Delivery, WebhookError>;
     /// Whether inbound updates come from our polling (not from webhooks).
-    fn polls(&self) -> bool;
+    fn polls(&self) -> bool {
+        false
+    }
     /// One long-poll round from `state`; `wait` is how long the channel may hold it.
-    async fn poll(&self, state: &PollState, wait: Duration) -> Result<PollBatch, ChannelError>;
+    /// Channels that only call webhooks have nothing to fetch.
+    async fn poll(&self, state: &PollState, _wait: Duration) -> Result<PollBatch, ChannelError> {
+        Ok(PollBatch {
+            deliveries: Vec::new(),
+            next_state: state.clone(),
+        })
+    }
     async fn send(&self, outgoing: &Outgoing) -> SendOutcome;
     /// Calls the channel with the credentials; a line describing the account on success.
     async fn check(&self) -> Result<String, ChannelError>;
-    /// Registers our webhook URL with the channel, where the channel needs it.
-    async fn register_webhook(&self, account_id: i64) -> Result<(), ChannelError>;
+    /// Registers our webhook URL with the channel, where the channel does it by API (VK
+    /// and WhatsApp are set up in their own settings pages).
+    async fn register_webhook(&self, _account_id: i64) -> Result<(), ChannelError> {
+        Ok(())
+    }
     async fn download(&self, media: &MediaRef) -> Result<net::Downloaded, ChannelError>;
     /// The dialog on the channel's own site (R29), where the channel has one.
     fn dialog_link(&self, external_id: &str, username: Option<&str>) -> Option<String>;

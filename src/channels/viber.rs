@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::net::{self, Downloaded};
 use super::{
-    Channel, ChannelError, Delivery, DeliveryState, MediaRef, Outgoing, PollBatch, PollState,
-    SendOutcome, Update, WebhookError, WebhookRequest,
+    Channel, ChannelError, Delivery, DeliveryState, MediaRef, Outgoing, SendOutcome, Update,
+    WebhookError, WebhookRequest,
 };
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
@@ -176,18 +176,6 @@ impl Channel for Viber {
             receipt: None,
             updates: translate(&event).into_iter().collect(),
             answer: String::new(),
-        })
-    }
-
-    fn polls(&self) -> bool {
-        false
-    }
-
-    async fn poll(&self, state: &PollState, _wait: Duration) -> Result<PollBatch, ChannelError> {
-        // Viber only calls webhooks: there is nothing to fetch.
-        Ok(PollBatch {
-            deliveries: Vec::new(),
-            next_state: state.clone(),
         })
     }
 

@@ -390,12 +390,6 @@ impl Channel for Vk {
         ))
     }
 
-    async fn register_webhook(&self, _account_id: i64) -> Result<(), ChannelError> {
-        // The callback server is set up in the community's settings (it needs the
-        // confirmation string there), not from here.
-        Ok(())
-    }
-
     async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {
         let url = media
             .url

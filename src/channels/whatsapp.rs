@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::net::{self, Downloaded};
 use super::{
-    Channel, ChannelError, Delivery, DeliveryState, MediaRef, Outgoing, OutgoingFile, PollBatch,
-    PollState, SendOutcome, Update, WebhookError, WebhookRequest,
+    Channel, ChannelError, Delivery, DeliveryState, MediaRef, Outgoing, OutgoingFile, SendOutcome,
+    Update, WebhookError, WebhookRequest,
 };
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
@@ -213,18 +213,6 @@ impl Channel for WhatsApp {
         })
     }
 
-    fn polls(&self) -> bool {
-        false
-    }
-
-    async fn poll(&self, state: &PollState, _wait: Duration) -> Result<PollBatch, ChannelError> {
-        // WhatsApp only calls webhooks: there is nothing to fetch.
-        Ok(PollBatch {
-            deliveries: Vec::new(),
-            next_state: state.clone(),
-        })
-    }
-
     async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
         let window_open = outgoing
             .last_inbound_at
@@ -317,12 +305,6 @@ impl Channel for WhatsApp {
         } else {
             Err(ChannelError::Api(format!("WhatsApp error {code}: {text}")))
         }
-    }
-
-    async fn register_webhook(&self, _account_id: i64) -> Result<(), ChannelError> {
-        // The webhook is subscribed in the Meta app's settings, which then calls our GET
-        // route with the verify token.
-        Ok(())
     }
 
     async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {

@@ -476,6 +476,29 @@ pub fn attachment_stored(
     Ok(())
 }
 
+use super::schema::attachments;
+
+/// The columns of a `StoredAttachment`.
+const STORED_ATTACHMENT: (
+    attachments::id,
+    messages::account_id,
+    messages::dialog_id,
+    attachments::file_name,
+    attachments::mime_type,
+    attachments::storage_path,
+    attachments::channel_file_id,
+    attachments::url,
+) = (
+    attachments::id,
+    messages::account_id,
+    messages::dialog_id,
+    attachments::file_name,
+    attachments::mime_type,
+    attachments::storage_path,
+    attachments::channel_file_id,
+    attachments::url,
+);
+
 /// An attachment with where it lives and whose dialog it belongs to.
 #[derive(Debug, Clone, Queryable)]
 pub struct StoredAttachment {
@@ -493,20 +516,10 @@ pub fn find_attachment(
     conn: &mut PgConnection,
     id: i64,
 ) -> Result<Option<StoredAttachment>, DbError> {
-    use super::schema::attachments;
     Ok(attachments::table
         .inner_join(messages::table)
         .filter(attachments::id.eq(id))
-        .select((
-            attachments::id,
-            messages::account_id,
-            messages::dialog_id,
-            attachments::file_name,
-            attachments::mime_type,
-            attachments::storage_path,
-            attachments::channel_file_id,
-            attachments::url,
-        ))
+        .select(STORED_ATTACHMENT)
         .first(conn)
         .optional()?)
 }
@@ -516,22 +529,12 @@ pub fn attachments_to_fetch(
     conn: &mut PgConnection,
     message_id: i64,
 ) -> Result<Vec<StoredAttachment>, DbError> {
-    use super::schema::attachments;
     Ok(attachments::table
         .inner_join(messages::table)
         .filter(attachments::message_id.eq(message_id))
         .filter(attachments::storage_path.is_null())
         .filter(attachments::kind.ne("link"))
-        .select((
-            attachments::id,
-            messages::account_id,
-            messages::dialog_id,
-            attachments::file_name,
-            attachments::mime_type,
-            attachments::storage_path,
-            attachments::channel_file_id,
-            attachments::url,
-        ))
+        .select(STORED_ATTACHMENT)
         .load(conn)?)
 }
 
