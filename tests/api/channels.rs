@@ -1260,3 +1260,40 @@ async fn r1_saving_a_telegram_account_with_a_public_url_sets_the_webhook_with_it
     assert!(body.contains(&url), "{body}");
     assert!(body.contains(TG_SECRET), "{body}");
 }
+
+#[actix_web::test]
+async fn r1_viber_and_whatsapp_deliveries_twenty_times_at_once_are_stored_once() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let viber = viber_account(&app, &fake).await;
+    let whatsapp = whatsapp_account(&app, &fake).await;
+    let viber_event = viber_message(
+        7_000_000_000_000_000_001,
+        "dup==",
+        json!({"type": "text", "text": "один"}),
+    );
+    let wa_event = wa_message(
+        "wamid.DUP",
+        "79990000000",
+        json!({"type": "text", "text": {"body": "один"}}),
+    );
+    let (viber_answers, wa_answers) = futures_util::future::join(
+        futures_util::future::join_all((0..20).map(|_| viber_hook(&app, viber, &viber_event))),
+        futures_util::future::join_all((0..20).map(|_| whatsapp_hook(&app, whatsapp, &wa_event))),
+    )
+    .await;
+    assert!(
+        viber_answers
+            .iter()
+            .chain(&wa_answers)
+            .all(|s| *s == StatusCode::OK)
+    );
+    for account in [viber, whatsapp] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM messages WHERE account_id = {account} AND direction = 'in'"
+            )),
+            1
+        );
+    }
+}
