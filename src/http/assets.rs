@@ -1,6 +1,6 @@
 //! The static files of `web/`, compiled into the binary: served with their content type,
 //! an ETag (so a reload costs a 304) and `no-cache` (so a new binary's files show at
-//! once). Only the monitoring dashboard lives here so far; the workstation joins it.
+//! once): the operator workstation (`/`) and the monitoring dashboard (`/monitor`).
 
 use std::sync::OnceLock;
 
@@ -63,14 +63,36 @@ pub async fn monitor_page(req: HttpRequest) -> HttpResponse {
     serve(&req, &MONITOR_HTML, &TAG)
 }
 
-#[get("/assets/monitor.js")]
-pub async fn monitor_js(req: HttpRequest) -> HttpResponse {
+/// The operator workstation (R12–R38): one page, its modules under `/assets/`.
+#[get("/")]
+pub async fn workstation_page(req: HttpRequest) -> HttpResponse {
     static TAG: OnceLock<String> = OnceLock::new();
-    serve(&req, &MONITOR_JS, &TAG)
+    serve(&req, &INDEX_HTML, &TAG)
 }
 
-#[get("/assets/monitor.css")]
-pub async fn monitor_css(req: HttpRequest) -> HttpResponse {
-    static TAG: OnceLock<String> = OnceLock::new();
-    serve(&req, &MONITOR_CSS, &TAG)
+const INDEX_HTML: Asset = Asset {
+    body: include_str!("../../web/index.html"),
+    content_type: "text/html; charset=utf-8",
+};
+
+/// Every file under `/assets/`, compiled in: (name, asset).
+const ASSETS: [(&str, Asset); 8] = [
+    ("monitor.js", MONITOR_JS),
+    ("monitor.css", MONITOR_CSS),
+    ("app.css", Asset { body: include_str!("../../web/app.css"), content_type: "text/css; charset=utf-8" }),
+    ("app.js", Asset { body: include_str!("../../web/app.js"), content_type: "text/javascript; charset=utf-8" }),
+    ("lib.js", Asset { body: include_str!("../../web/lib.js"), content_type: "text/javascript; charset=utf-8" }),
+    ("i18n.js", Asset { body: include_str!("../../web/i18n.js"), content_type: "text/javascript; charset=utf-8" }),
+    ("workstation.js", Asset { body: include_str!("../../web/workstation.js"), content_type: "text/javascript; charset=utf-8" }),
+    ("pages.js", Asset { body: include_str!("../../web/pages.js"), content_type: "text/javascript; charset=utf-8" }),
+];
+
+/// A file of the web client (scripts, styles); 404 for anything not compiled in.
+#[get("/assets/{name}")]
+pub async fn web_asset(req: HttpRequest, name: actix_web::web::Path<String>) -> HttpResponse {
+    static TAGS: [OnceLock<String>; 8] = [const { OnceLock::new() }; 8];
+    match ASSETS.iter().position(|(n, _)| *n == name.as_str()) {
+        Some(index) => serve(&req, &ASSETS[index].1, &TAGS[index]),
+        None => HttpResponse::NotFound().finish(),
+    }
 }

@@ -1,0 +1,148 @@
+// Dialogi's web client: sign-in, the page frame, the router and the one live stream.
+// Pages: the workstation (#/ and #/dialogs/{id}), "my work" (#/work), the close-reason
+// analysis (#/report); the dashboard is /monitor.
+
+import { h, $, api, ApiError, setCsrf, failed } from "./lib.js";
+import { t, switchLanguage } from "./i18n.js";
+import { Workstation } from "./workstation.js";
+import { myWork, report } from "./pages.js";
+
+const root = document.getElementById("app");
+let context = null;
+let stream = null;
+let workstation = null;
+
+async function boot() {
+  try {
+    const me = await api("GET", "/api/v1/me");
+    setCsrf(me.csrf_token);
+    await start(me);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return signIn();
+    root.replaceChildren(h("p", { class: "fatal" }, error.message));
+  }
+}
+
+function signIn() {
+  if (stream) stream.close();
+  stream = null;
+  context = null;
+  const error = h("p", { class: "form-error", role: "alert" });
+  const form = h("form", { class: "login", "aria-label": t("login.title") },
+    h("h1", {}, t("app.title")),
+    h("label", { class: "field" }, h("span", {}, t("login.login")),
+      h("input", { name: "login", autocomplete: "username", required: true, autofocus: true })),
+    h("label", { class: "field" }, h("span", {}, t("login.password")),
+      h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    error,
+    h("button", { type: "submit", class: "primary" }, t("login.submit")),
+    h("button", { type: "button", class: "link", onclick: switchLanguage }, t("lang")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      const session = await api("POST", "/api/v1/session", { login: data.get("login"), password: data.get("password") });
+      setCsrf(session.csrf_token);
+      await start(await api("GET", "/api/v1/me"));
+    } catch (e) {
+      error.textContent = e instanceof ApiError && e.status === 401 ? t("login.failed") : e.message;
+    }
+  });
+  root.replaceChildren(form);
+}
+
+async function start(me) {
+  const [accounts, users, roles, reasons] = await Promise.all([
+    api("GET", "/api/v1/accounts"),
+    api("GET", "/api/v1/users").catch(() => []),
+    api("GET", "/api/v1/roles").catch(() => []),
+    api("GET", "/api/v1/close-reasons").catch(() => []),
+  ]);
+  context = { me, accounts, users: users.items || users, roles: roles.items || roles, reasons };
+  const live = h("span", { class: "live offline", id: "live", title: t("live.offline") }, t("live.offline"));
+  const header = h("header", { class: "top" },
+    h("a", { href: "#/", class: "brand" }, t("app.title")),
+    h("nav", {},
+      h("a", { href: "#/", dataset: { route: "inbox" } }, t("nav.inbox")),
+      h("a", { href: "#/work", dataset: { route: "work" } }, t("nav.work")),
+      h("a", { href: "#/report", dataset: { route: "report" } }, t("nav.report")),
+      h("a", { href: "/monitor" }, t("nav.monitor"))),
+    live,
+    h("span", { class: "who" }, me.display_name),
+    h("button", { type: "button", class: "link", onclick: switchLanguage }, t("lang")),
+    h("button", { type: "button", class: "link", onclick: signOut }, t("nav.signout")));
+  const main = h("main", { id: "page" });
+  root.replaceChildren(header, main);
+  workstation = new Workstation(context);
+  connect();
+  route();
+}
+
+async function signOut() {
+  try {
+    await api("DELETE", "/api/v1/session");
+  } catch (e) {
+    failed(e);
+  }
+  signIn();
+}
+
+/** The one EventSource: it reconnects by itself and resumes after the last event id. */
+function connect() {
+  if (stream) stream.close();
+  stream = new EventSource("/api/v1/events");
+  const live = $("#live");
+  const state = (online) => {
+    if (!live) return;
+    live.className = `live ${online ? "online" : "offline"}`;
+    live.textContent = t(online ? "live.online" : "live.offline");
+    live.title = live.textContent;
+  };
+  stream.onopen = () => state(true);
+  stream.onerror = () => {
+    state(false);
+    // A closed stream (e.g. the session ended) is not retried by the browser: check why.
+    if (stream.readyState === EventSource.CLOSED) {
+      setTimeout(() => api("GET", "/api/v1/me").then(() => connect(), () => {}), 3000);
+    }
+  };
+  for (const type of ["message", "dialog", "counters", "delivery", "task", "resync"]) {
+    stream.addEventListener(type, (event) => {
+      let data = null;
+      try {
+        data = JSON.parse(event.data || "null");
+      } catch {
+        data = null;
+      }
+      window.dispatchEvent(new CustomEvent("dialogi:live", { detail: { type, data } }));
+    });
+  }
+}
+
+function route() {
+  if (!context) return;
+  const hash = location.hash || "#/";
+  const page = $("#page");
+  for (const link of document.querySelectorAll("nav a[data-route]")) link.classList.remove("active");
+  const mark = (name) => {
+    const link = document.querySelector(`nav a[data-route="${name}"]`);
+    if (link) link.classList.add("active");
+  };
+  if (hash.startsWith("#/work")) {
+    mark("work");
+    myWork(page, context);
+  } else if (hash.startsWith("#/report")) {
+    mark("report");
+    report(page, context);
+  } else {
+    mark("inbox");
+    const match = hash.match(/^#\/dialogs\/(\d+)/);
+    workstation.show(page, match ? Number(match[1]) : null);
+  }
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("dialogi:signed-out", () => {
+  if (context) signIn();
+});
+boot();

@@ -1,0 +1,148 @@
+// Shared helpers of the web client: building elements (text always goes in as text, never
+// as HTML), calling the API with the session's CSRF token, dates, and modal dialogs.
+
+import { t } from "./i18n.js";
+
+/** Builds an element: `h("button", {class: "x", onclick: f}, "text", child)`. */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      node.addEventListener(key.slice(2), value);
+    } else if (key === "class") {
+      node.className = value;
+    } else if (key === "dataset") {
+      Object.assign(node.dataset, value);
+    } else if (value === true) {
+      node.setAttribute(key, "");
+    } else {
+      node.setAttribute(key, String(value));
+    }
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+/** An API failure: the HTTP status and the server's `{error, message}`. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let csrf = null;
+export function setCsrf(token) {
+  csrf = token;
+}
+
+/** Calls the API; JSON in and out. Unsafe methods carry the CSRF token. */
+export async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "offline", t("error.offline"));
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
+  if (!response.ok) {
+    if (response.status === 401) window.dispatchEvent(new CustomEvent("dialogi:signed-out"));
+    throw new ApiError(response.status, data && data.error, data && data.message);
+  }
+  return data;
+}
+
+/** "14:05" today, "12 нояб., 14:05" otherwise. */
+export function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const today = new Date();
+  const sameDay = date.toDateString() === today.toDateString();
+  return date.toLocaleString(document.documentElement.lang, sameDay
+    ? { hour: "2-digit", minute: "2-digit" }
+    : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+}
+
+/** A short notice at the bottom of the page. */
+export function toast(message, kind = "info") {
+  const box = $("#toasts") || document.body.appendChild(h("div", { id: "toasts", role: "status", "aria-live": "polite" }));
+  const item = h("div", { class: `toast ${kind}` }, message);
+  box.append(item);
+  setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
+}
+
+/** Shows what went wrong with an API call. */
+export function failed(error) {
+  toast(error instanceof ApiError ? error.message : String(error), "error");
+}
+
+/**
+ * A modal dialog with a form. `fields` build the body; `submit(form)` returns a promise;
+ * the dialog closes when it resolves and shows the error when it rejects.
+ */
+export function modal({ title, body, submitLabel, submit, wide }) {
+  const error = h("p", { class: "form-error", role: "alert" });
+  const form = h("form", { class: "modal-body" }, body, error,
+    h("div", { class: "modal-actions" },
+      h("button", { type: "button", class: "secondary", onclick: () => close() }, t("cancel")),
+      submit ? h("button", { type: "submit", class: "primary" }, submitLabel || t("save")) : null));
+  const dialog = h("dialog", { class: wide ? "modal wide" : "modal", "aria-label": title },
+    h("h2", {}, title), form);
+  const close = () => {
+    dialog.close();
+    dialog.remove();
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      // A submit that answers "keep" leaves the dialog open (a search shows its results).
+      const outcome = await submit(new FormData(form), form);
+      if (outcome !== "keep") close();
+    } catch (e) {
+      error.textContent = e instanceof ApiError ? e.message : String(e);
+    }
+  });
+  dialog.addEventListener("cancel", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  const first = form.querySelector("input, select, textarea");
+  if (first) first.focus();
+  return { dialog, close };
+}
+
+/** A labelled form field. */
+export function field(label, control) {
+  return h("label", { class: "field" }, h("span", {}, label), control);
+}
+
+/** Reads a File as base64 (without the data: prefix). */
+export function base64Of(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1] || "");
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}

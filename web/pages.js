@@ -1,0 +1,119 @@
+// The pages around the workstation: "my work" (tasks and the dialogs one is responsible
+// for, R6/R27/R28) and the analysis of close reasons with its chart (R35).
+
+import { h, api, when, failed, toast } from "./lib.js";
+import { t } from "./i18n.js";
+
+/** "My work": the caller's open tasks and their dialogs; it follows the live stream. */
+export async function myWork(page) {
+  const tasks = h("ul", { class: "tasks" });
+  const dialogs = h("ul", { class: "dialog-list" });
+  page.replaceChildren(h("div", { class: "page work" },
+    h("section", {}, h("h2", {}, t("work.tasks")), tasks),
+    h("section", {}, h("h2", {}, t("work.dialogs")), dialogs)));
+  const load = async () => {
+    if (!page.contains(tasks)) {
+      window.removeEventListener("dialogi:live", onLive);
+      return;
+    }
+    try {
+      const work = await api("GET", "/api/v1/my-work");
+      tasks.replaceChildren(...(work.tasks.length ? work.tasks.map((task) => h("li", { class: "task" },
+        h("span", { class: "title" }, task.title),
+        task.due_at ? h("time", { datetime: task.due_at }, when(task.due_at)) : null,
+        task.dialog_id ? h("a", { href: `#/dialogs/${task.dialog_id}` }, `#${task.dialog_id}`) : null,
+        h("button", { type: "button", class: "secondary", onclick: () => done(task.id) }, t("work.done"))))
+        : [h("li", { class: "empty" }, t("work.empty"))]));
+      dialogs.replaceChildren(...work.dialogs.map((d) => h("li", { class: `dialog-item${d.unread ? " unread" : ""}` },
+        h("a", { href: `#/dialogs/${d.id}` }, `${d.interlocutor.name} · ${d.account.name} · ${d.title}`),
+        h("div", { class: "preview" }, d.last_message_preview))));
+    } catch (e) {
+      failed(e);
+    }
+  };
+  const done = async (id) => {
+    try {
+      await api("PATCH", `/api/v1/tasks/${id}`, { status: "done" });
+      toast(t("ok"));
+      load();
+    } catch (e) {
+      failed(e);
+    }
+  };
+  let timer = null;
+  const onLive = ({ detail }) => {
+    if (!["task", "dialog"].includes(detail.type)) return;
+    clearTimeout(timer);
+    timer = setTimeout(load, 300);
+  };
+  window.addEventListener("dialogi:live", onLive);
+  load();
+}
+
+/** The analysis of close reasons: filters, a bar chart, tables, CSV. */
+export async function report(page, context) {
+  const form = h("form", { class: "report-filters" },
+    h("label", { class: "field" }, h("span", {}, t("report.from")), h("input", { type: "date", name: "from" })),
+    h("label", { class: "field" }, h("span", {}, t("report.to")), h("input", { type: "date", name: "to" })),
+    h("label", { class: "field" }, h("span", {}, t("filter.account")), h("select", { name: "account_id" },
+      h("option", { value: "" }, t("filter.account")), context.accounts.map((a) => h("option", { value: a.id }, a.name)))),
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: "leads_only" }), t("report.leads")),
+    h("button", { type: "submit", class: "primary" }, t("ok")));
+  const csv = h("a", { class: "secondary button", href: "/api/v1/reports/close-reasons?format=csv", download: "close-reasons.csv" }, t("report.csv"));
+  const output = h("div", { class: "report-output" });
+  page.replaceChildren(h("div", { class: "page report" }, h("h2", {}, t("nav.report")), form, csv, output));
+  const query = () => {
+    const data = new FormData(form);
+    const params = new URLSearchParams({ period: "month" });
+    if (data.get("from")) params.set("from", new Date(String(data.get("from"))).toISOString());
+    if (data.get("to")) params.set("to", new Date(String(data.get("to"))).toISOString());
+    if (data.get("account_id")) params.set("account_id", String(data.get("account_id")));
+    if (data.get("leads_only")) params.set("leads_only", "true");
+    return params;
+  };
+  const load = async () => {
+    const params = query();
+    csv.href = `/api/v1/reports/close-reasons?${params}&format=csv`;
+    try {
+      const result = await api("GET", `/api/v1/reports/close-reasons?${params}`);
+      output.replaceChildren(
+        h("p", { class: "total" }, t("report.total", { n: result.total })),
+        chart(result.rows),
+        table(result.rows),
+        group(t("report.by_account"), result.by_account),
+        group(t("report.by_user"), result.by_user),
+        group(t("report.by_period"), result.by_period));
+    } catch (e) {
+      failed(e);
+    }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    load();
+  });
+  load();
+}
+
+const percent = (share) => `${(share * 100).toFixed(1)}%`;
+
+function chart(rows) {
+  return h("div", { class: "chart", role: "img", "aria-label": t("nav.report") }, rows.map((row) => {
+    const bar = h("span", { class: "bar" });
+    bar.style.width = percent(row.share);
+    return h("div", { class: "chart-row" }, h("span", { class: "label" }, row.reason), h("span", { class: "track" }, bar),
+      h("span", { class: "value" }, `${row.count} · ${percent(row.share)}`));
+  }));
+}
+
+function table(rows) {
+  return h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, t("report.reason")), h("th", {}, t("report.count")), h("th", {}, t("report.share")))),
+    h("tbody", {}, rows.map((row) => h("tr", {}, h("td", {}, row.reason), h("td", {}, row.count), h("td", {}, percent(row.share))))));
+}
+
+function group(title, groups) {
+  return h("details", {}, h("summary", {}, title),
+    h("table", {}, h("tbody", {}, groups.map((g) => h("tr", {},
+      h("th", {}, g.name), h("td", {}, g.count), h("td", {}, percent(g.share)),
+      h("td", {}, g.reasons.map((r) => `${r.reason}: ${r.count}`).join(", ")))))));
+}
