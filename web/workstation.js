@@ -228,7 +228,7 @@ export class Workstation {
       ]);
       if (this.selected !== id) return;
       this.detail = { dialog: detail, actions: detail.actions, require_close_reason: detail.require_close_reason };
-      this.messages = feed.items.slice().reverse();
+      this.messages = feed.items;
       this.interestTitle = null;
       this.renderDialog();
       this.markRead();
@@ -255,7 +255,7 @@ export class Workstation {
       ]);
       if (this.selected !== id) return;
       this.detail = { dialog: detail, actions: detail.actions, require_close_reason: detail.require_close_reason };
-      this.messages = feed.items.slice().reverse();
+      this.messages = feed.items;
       this.renderHeader();
       this.renderToolbar();
       this.renderMessages();
@@ -316,7 +316,7 @@ export class Workstation {
           d.responsible.user_name ? ` · ${d.responsible.user_name}` : "",
           d.is_lead ? h("span", { class: "badge" }, "lead") : null),
         withClient, earlier),
-      interest);
+      ...(interest ? [interest] : []));
   }
 
   async toggleEarlier(box, d) {
@@ -650,7 +650,7 @@ export class Workstation {
     const load = async (kind) => {
       try {
         const list = await api("GET", `/api/v1/clients/${client.id}/attachments${kind ? `?kind=${kind}` : ""}`);
-        grid.replaceChildren(...(list.length ? list.map(({ attachment: a }) => a.kind === "image"
+        grid.replaceChildren(...(list.length ? list.map((a) => a.kind === "image"
           ? h("a", { class: "thumb", href: a.url, target: "_blank", rel: "noopener" }, h("img", { src: a.url, alt: a.file_name, loading: "lazy" }))
           : h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, a.file_name || a.url))
           : [h("p", { class: "empty" }, t("gallery.empty"))]));

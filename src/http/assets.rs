@@ -79,12 +79,48 @@ const INDEX_HTML: Asset = Asset {
 const ASSETS: [(&str, Asset); 8] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
-    ("app.css", Asset { body: include_str!("../../web/app.css"), content_type: "text/css; charset=utf-8" }),
-    ("app.js", Asset { body: include_str!("../../web/app.js"), content_type: "text/javascript; charset=utf-8" }),
-    ("lib.js", Asset { body: include_str!("../../web/lib.js"), content_type: "text/javascript; charset=utf-8" }),
-    ("i18n.js", Asset { body: include_str!("../../web/i18n.js"), content_type: "text/javascript; charset=utf-8" }),
-    ("workstation.js", Asset { body: include_str!("../../web/workstation.js"), content_type: "text/javascript; charset=utf-8" }),
-    ("pages.js", Asset { body: include_str!("../../web/pages.js"), content_type: "text/javascript; charset=utf-8" }),
+    (
+        "app.css",
+        Asset {
+            body: include_str!("../../web/app.css"),
+            content_type: "text/css; charset=utf-8",
+        },
+    ),
+    (
+        "app.js",
+        Asset {
+            body: include_str!("../../web/app.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+    ),
+    (
+        "lib.js",
+        Asset {
+            body: include_str!("../../web/lib.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+    ),
+    (
+        "i18n.js",
+        Asset {
+            body: include_str!("../../web/i18n.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+    ),
+    (
+        "workstation.js",
+        Asset {
+            body: include_str!("../../web/workstation.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+    ),
+    (
+        "pages.js",
+        Asset {
+            body: include_str!("../../web/pages.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+    ),
 ];
 
 /// A file of the web client (scripts, styles); 404 for anything not compiled in.

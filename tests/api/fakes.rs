@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
-/// A tiny PNG, served as every media file.
+/// A valid 1×1 PNG (one blue pixel), served as every media file.
 pub const PNG: &[u8] = &[
-    0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0, 0, 0,
-    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xd0, 0xcb, 0xbe, 0xf8,
+    0x1f, 0x00, 0x04, 0x9f, 0x02, 0x6a, 0xe7, 0x71, 0x4e, 0x50, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 /// What a send call answers next.
@@ -170,6 +173,17 @@ fn serde_urlencoded_pairs(raw: &str) -> Vec<(String, String)> {
 
 async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes) -> HttpResponse {
     let path = request.path().to_owned();
+    // The browser tests read what the fake received: `GET /__calls`.
+    if path == "/__calls" {
+        let calls: Vec<Value> = state
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| json!({"path": r.path, "body": r.body}))
+            .collect();
+        return HttpResponse::Ok().json(calls);
+    }
     let body = body_of(&request, &bytes);
     state.requests.lock().unwrap().push(Recorded {
         path: path.clone(),

@@ -287,6 +287,7 @@ pub struct TestApp {
     pub hub: Hub,
     pub admin_id: i64,
     handle: actix_web::dev::ServerHandle,
+    config: Config,
     // Dropped after the server is told to stop (fields drop in declaration order).
     pub db: TestDatabase,
 }
@@ -327,6 +328,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     customise(&mut config);
+    let kept = config.clone();
     let url = db.url.clone();
     let admin_id = tokio::task::spawn_blocking(move || {
         let mut conn = PgConnection::establish(&url).expect("connect");
@@ -347,7 +349,37 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
         hub,
         admin_id,
         handle,
+        config: kept,
         db,
+    }
+}
+
+impl TestApp {
+    /// Stops the server (its open streams end) and starts it again on the same port and
+    /// database, as a restart of the process would.
+    pub async fn restart(&mut self) {
+        self.handle.stop(true).await;
+        self.hub.shutdown();
+        let mut config = self.config.clone();
+        config.listen = self.address.trim_start_matches("http://").to_owned();
+        let pool = db::build_pool(&self.db.url, config.db_pool_size);
+        // The old listener may take a moment to release the port.
+        let mut tries = 0;
+        let app = loop {
+            match Application::build(config.clone(), pool.clone()) {
+                Ok(app) => break app,
+                Err(error) if tries < 50 => {
+                    tries += 1;
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("restart the app: {error}"),
+            }
+        };
+        self.handle = app.handle();
+        self.engine = app.engine();
+        self.hub = app.hub();
+        actix_web::rt::spawn(app.run_until_stopped());
     }
 }
 

@@ -9,6 +9,7 @@ mod helpers;
 mod access;
 mod auth;
 mod bad_input;
+mod browser;
 mod channels;
 mod crm;
 mod database;

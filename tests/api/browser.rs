@@ -1,0 +1,100 @@
+//! R12–R38 in a real browser: tests/e2e/workstation.mjs drives headless Chromium through
+//! playwright-core against this app and a fake Telegram, as two operators in two browser
+//! contexts. This test starts everything, runs the script, and restarts the server when the
+//! script asks (it prints `RESTART` and waits for `RESTARTED`).
+//!
+//! Needs Node.js, `npm ci --prefix tests/e2e` and Chromium (`/usr/bin/chromium`, or
+//! `DIALOGI_CHROMIUM`); `.ci/run` installs them. Without them the test fails and says so.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::channels::TG_SECRET;
+use crate::fakes::FakeChannel;
+use crate::helpers::spawn_app_with;
+
+const PASSWORD: &str = "operator-password-1";
+
+fn chromium() -> String {
+    std::env::var("DIALOGI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+#[actix_web::test]
+async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    assert!(
+        e2e.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix tests/e2e` (.ci/run does)"
+    );
+    assert!(
+        Path::new(&chromium()).exists(),
+        "Chromium is missing at {}: install Debian's `chromium` (.ci/run does) or set DIALOGI_CHROMIUM",
+        chromium()
+    );
+    let mut app = spawn_app_with(|config| {
+        config.login_attempts_per_ip = 1000;
+        config.login_attempts_per_login = 1000;
+    })
+    .await;
+    let fake = FakeChannel::start().await;
+    let account = app
+        .create_account(
+            "telegram",
+            json!({"name": "Telegram: продажи", "require_close_reason": true,
+                   "credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url}}),
+        )
+        .await;
+    let anna = app.add_user("anna", PASSWORD, false).await;
+    let boris = app.add_user("boris", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna, "view": true, "send": true}, {"user_id": boris, "view": true, "send": true}]),
+    )
+    .await;
+
+    let mut script = tokio::process::Command::new("node")
+        .arg(e2e.join("workstation.mjs"))
+        .env("APP_URL", &app.address)
+        .env("FAKE_URL", &fake.url)
+        .env("HOOK_PATH", format!("/hooks/telegram/{account}"))
+        .env("TG_SECRET", TG_SECRET)
+        .env("PASSWORD", PASSWORD)
+        .env("CHROMIUM", chromium())
+        .env(
+            "SCREENSHOTS",
+            std::env::var("SCREENSHOTS").unwrap_or_default(),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (install Node.js)");
+    let mut stdin = script.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(script.stdout.take().expect("stdout")).lines();
+    let run = async {
+        while let Some(line) = lines.next_line().await.expect("read the script's output") {
+            println!("e2e: {line}");
+            if line.trim() == "RESTART" {
+                app.restart().await;
+                stdin
+                    .write_all(b"RESTARTED\n")
+                    .await
+                    .expect("answer the script");
+                stdin.flush().await.expect("flush");
+            }
+        }
+        script.wait().await.expect("the script ends")
+    };
+    let status = tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("the browser test finishes within 4 minutes");
+    assert!(
+        status.success(),
+        "the browser scenario failed (see e2e: lines above)"
+    );
+}
