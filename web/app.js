@@ -1,11 +1,13 @@
 // Dialogi's web client: sign-in, the page frame, the router and the one live stream.
 // Pages: the workstation (#/ and #/dialogs/{id}), "my work" (#/work), the close-reason
-// analysis (#/report); the dashboard is /monitor.
+// analysis (#/report), channel accounts (#/accounts), people (#/people) and close reasons
+// (#/reasons); the dashboard is /monitor.
 
 import { h, $, api, ApiError, setCsrf, failed } from "./lib.js";
 import { t, switchLanguage } from "./i18n.js";
 import { Workstation } from "./workstation.js";
 import { myWork, report } from "./pages.js";
+import { accounts, people, reasons } from "./admin.js";
 
 const root = document.getElementById("app");
 let context = null;
@@ -66,6 +68,9 @@ async function start(me) {
       h("a", { href: "#/", dataset: { route: "inbox" } }, t("nav.inbox")),
       h("a", { href: "#/work", dataset: { route: "work" } }, t("nav.work")),
       h("a", { href: "#/report", dataset: { route: "report" } }, t("nav.report")),
+      h("a", { href: "#/accounts", dataset: { route: "accounts" } }, t("nav.accounts")),
+      h("a", { href: "#/people", dataset: { route: "people" } }, t("nav.people")),
+      h("a", { href: "#/reasons", dataset: { route: "reasons" } }, t("nav.reasons")),
       h("a", { href: "/monitor" }, t("nav.monitor"))),
     live,
     h("span", { class: "who" }, me.display_name),
@@ -134,6 +139,15 @@ function route() {
   } else if (hash.startsWith("#/report")) {
     mark("report");
     report(page, context);
+  } else if (hash.startsWith("#/accounts")) {
+    mark("accounts");
+    accounts(page, context);
+  } else if (hash.startsWith("#/people")) {
+    mark("people");
+    people(page, context);
+  } else if (hash.startsWith("#/reasons")) {
+    mark("reasons");
+    reasons(page, context);
   } else {
     mark("inbox");
     const match = hash.match(/^#\/dialogs\/(\d+)/);

@@ -76,7 +76,7 @@ const INDEX_HTML: Asset = Asset {
 };
 
 /// Every file under `/assets/`, compiled in: (name, asset).
-const ASSETS: [(&str, Asset); 8] = [
+const ASSETS: [(&str, Asset); 9] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
     (
@@ -121,12 +121,19 @@ const ASSETS: [(&str, Asset); 8] = [
             content_type: "text/javascript; charset=utf-8",
         },
     ),
+    (
+        "admin.js",
+        Asset {
+            body: include_str!("../../web/admin.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+    ),
 ];
 
 /// A file of the web client (scripts, styles); 404 for anything not compiled in.
 #[get("/assets/{name}")]
 pub async fn web_asset(req: HttpRequest, name: actix_web::web::Path<String>) -> HttpResponse {
-    static TAGS: [OnceLock<String>; 8] = [const { OnceLock::new() }; 8];
+    static TAGS: [OnceLock<String>; 9] = [const { OnceLock::new() }; 9];
     match ASSETS.iter().position(|(n, _)| *n == name.as_str()) {
         Some(index) => serve(&req, &ASSETS[index].1, &TAGS[index]),
         None => HttpResponse::NotFound().finish(),

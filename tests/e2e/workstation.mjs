@@ -207,6 +207,15 @@ try {
     await boris.goto(APP_URL + "/#/work");
     await boris.waitForSelector(".page.work", { timeout: STEP });
   });
+
+  await step("the settings pages render: accounts, people, close reasons", async () => {
+    await boris.goto(APP_URL + "/#/accounts");
+    await boris.locator(".grid td", { hasText: "Telegram: продажи" }).waitFor({ timeout: STEP });
+    await boris.goto(APP_URL + "/#/people");
+    await boris.locator(".grid td", { hasText: "anna" }).first().waitFor({ timeout: STEP });
+    await boris.goto(APP_URL + "/#/reasons");
+    await boris.locator(".grid td", { hasText: "Нет ответа" }).waitFor({ timeout: STEP });
+  });
 } catch {
   exitCode = 1;
 } finally {

@@ -1,0 +1,268 @@
+// Settings pages: channel accounts with their settings, credentials, grants, "test
+// connection" and "fetch now" (R1–R11); users, roles and departments; close reasons.
+// What the caller may not change, the server refuses; the page says why.
+
+import { h, api, failed, toast, modal, field } from "./lib.js";
+import { t } from "./i18n.js";
+
+const KINDS = {
+  telegram: ["token", "mode", "webhook_secret", "public_url", "api_url"],
+  vk: ["group_id", "access_token", "secret", "confirmation", "mode", "api_url"],
+  viber: ["auth_token", "public_url", "sender_name", "api_url"],
+  whatsapp: ["phone_number_id", "access_token", "app_secret", "verify_token", "api_url"],
+};
+const FLAGS = ["lead_source", "require_close_reason", "create_clients", "auto_link_interests", "everyone_may_view", "enabled"];
+
+const checkbox = (name, checked) => h("label", { class: "check" }, h("input", { type: "checkbox", name, checked }), t(`account.${name}`));
+
+/** Channel accounts: the list, settings, credentials and grants. */
+export async function accounts(page, context) {
+  const list = h("tbody");
+  const canCreate = context.me.is_admin;
+  page.replaceChildren(h("div", { class: "page admin" },
+    h("div", { class: "page-head" }, h("h2", {}, t("nav.accounts")),
+      canCreate ? h("button", { type: "button", class: "primary", onclick: () => edit(null) }, t("account.add")) : null),
+    h("table", { class: "grid" }, h("thead", {}, h("tr", {},
+      h("th", {}, t("account.name")), h("th", {}, t("account.kind")), h("th", {}, t("account.state")), h("th", {}, ""))), list)));
+
+  const load = async () => {
+    try {
+      const rows = await api("GET", "/api/v1/accounts");
+      context.accounts = rows;
+      list.replaceChildren(...rows.map((a) => h("tr", {},
+        h("td", {}, a.name), h("td", {}, h("span", { class: `channel ${a.kind}` }, a.kind)),
+        h("td", {}, a.enabled ? t("account.on") : t("account.off")),
+        h("td", { class: "row-actions" },
+          a.my_rights.admin ? h("button", { type: "button", onclick: () => edit(a) }, t("account.settings")) : null,
+          a.my_rights.admin ? h("button", { type: "button", onclick: () => grants(a) }, t("account.grants")) : null,
+          a.my_rights.admin ? h("button", { type: "button", onclick: () => check(a) }, t("account.check")) : null,
+          h("button", { type: "button", onclick: () => fetchNow(a) }, t("action.fetch"))))));
+    } catch (e) {
+      failed(e);
+    }
+  };
+
+  const check = async (account) => {
+    try {
+      const result = await api("POST", `/api/v1/accounts/${account.id}/check`, {});
+      toast(result.ok ? `✓ ${result.description}` : `✗ ${result.error}`, result.ok ? "info" : "error");
+    } catch (e) {
+      failed(e);
+    }
+  };
+
+  const fetchNow = async (account) => {
+    try {
+      const report = await api("POST", `/api/v1/accounts/${account.id}/fetch`, {});
+      toast(report.polled ? t("fetch.done", { n: report.stored }) : (report.note || t("fetch.webhook")));
+    } catch (e) {
+      failed(e);
+    }
+  };
+
+  const edit = (account) => {
+    const kind = h("select", { name: "kind", disabled: Boolean(account) },
+      Object.keys(KINDS).map((k) => h("option", { value: k, selected: account && account.kind === k }, k)));
+    const credentials = h("fieldset", { class: "credentials" });
+    const showCredentials = () => credentials.replaceChildren(h("legend", {}, t("account.credentials")),
+      account ? h("p", { class: "hint" }, t("account.credentials_hint")) : null,
+      ...KINDS[kind.value].map((name) => field(name, h("input", { name: `cred.${name}`, autocomplete: "off",
+        type: /token|secret/.test(name) ? "password" : "text" }))));
+    kind.addEventListener("change", showCredentials);
+    showCredentials();
+    const responsible = h("select", { name: "responsible" },
+      h("option", { value: "" }, "—"),
+      h("optgroup", { label: t("redirect.user") }, context.users.map((u) =>
+        h("option", { value: `user:${u.id}`, selected: account && account.responsible && account.responsible.user_id === u.id }, u.display_name))),
+      h("optgroup", { label: t("redirect.role") }, context.roles.map((r) =>
+        h("option", { value: `role:${r.id}`, selected: account && account.responsible && account.responsible.role_id === r.id }, r.name))));
+    modal({
+      title: account ? account.name : t("account.add"),
+      wide: true,
+      body: [
+        h("div", { class: "row" }, field(t("account.name"), h("input", { name: "name", required: true, value: account ? account.name : "" })), field(t("account.kind"), kind)),
+        h("div", { class: "flags" }, FLAGS.map((name) => checkbox(name, account ? account[name] : ["create_clients", "enabled"].includes(name)))),
+        h("div", { class: "row" },
+          field(t("account.responsible"), responsible),
+          field(t("account.priority"), h("input", { name: "priority", type: "number", value: account ? account.priority : 0 }))),
+        credentials,
+      ],
+      submit: async (data) => {
+        const body = { name: data.get("name"), priority: Number(data.get("priority") || 0) };
+        for (const name of FLAGS) body[name] = data.get(name) === "on";
+        const [who, id] = String(data.get("responsible") || "").split(":");
+        body.responsible = who ? { [`${who}_id`]: Number(id) } : null;
+        const creds = {};
+        for (const name of KINDS[kind.value]) {
+          const value = String(data.get(`cred.${name}`) || "").trim();
+          if (value) creds[name] = value;
+        }
+        if (account) {
+          if (Object.keys(creds).length) body.credentials = creds;
+          await api("PATCH", `/api/v1/accounts/${account.id}`, body);
+        } else {
+          body.kind = kind.value;
+          body.credentials = creds;
+          if (!body.responsible) delete body.responsible;
+          await api("POST", "/api/v1/accounts", body);
+        }
+        toast(t("ok"));
+        load();
+      },
+    });
+  };
+
+  const grants = async (account) => {
+    try {
+      const current = await api("GET", `/api/v1/accounts/${account.id}/grants`);
+      const rows = h("tbody");
+      const row = (grant) => {
+        const who = h("select", { class: "who" },
+          h("optgroup", { label: t("redirect.user") }, context.users.map((u) =>
+            h("option", { value: `user:${u.id}`, selected: grant.user_id === u.id }, u.display_name))),
+          h("optgroup", { label: t("redirect.role") }, context.roles.map((r) =>
+            h("option", { value: `role:${r.id}`, selected: grant.role_id === r.id }, r.name))));
+        const box = (name) => h("input", { type: "checkbox", class: name, checked: grant[name], "aria-label": t(`grant.${name}`) });
+        const tr = h("tr", {}, h("td", {}, who), h("td", {}, box("view")), h("td", {}, box("send")), h("td", {}, box("admin")),
+          h("td", {}, h("button", { type: "button", class: "link", onclick: () => tr.remove() }, "×")));
+        return tr;
+      };
+      rows.replaceChildren(...current.map(row));
+      modal({
+        title: `${t("account.grants")}: ${account.name}`,
+        wide: true,
+        body: [h("table", { class: "grid" }, h("thead", {}, h("tr", {}, h("th", {}, t("redirect.to")),
+          h("th", {}, t("grant.view")), h("th", {}, t("grant.send")), h("th", {}, t("grant.admin")), h("th", {}))), rows),
+        h("button", { type: "button", class: "secondary", onclick: () => rows.append(row({ view: true })) }, t("grant.add"))],
+        submit: async () => {
+          const body = [...rows.children].map((tr) => {
+            const [who, id] = tr.querySelector(".who").value.split(":");
+            return { [`${who}_id`]: Number(id), view: tr.querySelector(".view").checked,
+              send: tr.querySelector(".send").checked, admin: tr.querySelector(".admin").checked };
+          });
+          await api("PUT", `/api/v1/accounts/${account.id}/grants`, body);
+          toast(t("ok"));
+        },
+      });
+    } catch (e) {
+      failed(e);
+    }
+  };
+  load();
+}
+
+/** Users, roles and departments. */
+export async function people(page, context) {
+  const users = h("tbody");
+  const roles = h("ul");
+  const departments = h("ul");
+  const admin = context.me.is_admin;
+  page.replaceChildren(h("div", { class: "page admin" },
+    h("div", { class: "page-head" }, h("h2", {}, t("nav.people")),
+      admin ? h("button", { type: "button", class: "primary", onclick: () => addUser() }, t("people.add")) : null),
+    h("table", { class: "grid" }, h("thead", {}, h("tr", {}, h("th", {}, t("login.login")), h("th", {}, t("people.name")),
+      h("th", {}, t("people.roles")), h("th", {}, ""))), users),
+    h("div", { class: "columns" },
+      h("section", {}, h("h3", {}, t("people.role_list")), roles,
+        admin ? h("button", { type: "button", class: "secondary", onclick: () => addNamed("roles") }, t("people.add_role")) : null),
+      h("section", {}, h("h3", {}, t("people.department_list")), departments,
+        admin ? h("button", { type: "button", class: "secondary", onclick: () => addNamed("departments") }, t("people.add_department")) : null))));
+
+  const load = async () => {
+    try {
+      const [userPage, roleList, departmentList] = await Promise.all([
+        api("GET", "/api/v1/users?limit=200"), api("GET", "/api/v1/roles"), api("GET", "/api/v1/departments"),
+      ]);
+      context.users = userPage.items || userPage;
+      context.roles = roleList.items || roleList;
+      const roleName = (id) => (context.roles.find((r) => r.id === id) || {}).name || `#${id}`;
+      users.replaceChildren(...context.users.map((u) => h("tr", { class: u.disabled ? "disabled" : "" },
+        h("td", {}, u.login), h("td", {}, u.display_name, u.is_admin ? h("span", { class: "badge" }, "admin") : null),
+        h("td", {}, u.role_ids.map(roleName).join(", ")),
+        h("td", {}, admin ? h("button", { type: "button", onclick: () => toggle(u) }, u.disabled ? t("people.enable") : t("people.disable")) : null))));
+      roles.replaceChildren(...context.roles.map((r) => h("li", {}, r.name)));
+      departments.replaceChildren(...(departmentList.items || departmentList).map((d) => h("li", {}, d.name)));
+    } catch (e) {
+      failed(e);
+    }
+  };
+
+  const toggle = async (user) => {
+    try {
+      await api("PATCH", `/api/v1/users/${user.id}`, { disabled: !user.disabled });
+      load();
+    } catch (e) {
+      failed(e);
+    }
+  };
+
+  const addUser = () => modal({
+    title: t("people.add"),
+    body: [
+      field(t("login.login"), h("input", { name: "login", required: true, autocomplete: "off" })),
+      field(t("people.name"), h("input", { name: "display_name", required: true })),
+      field(t("login.password"), h("input", { name: "password", type: "password", required: true, minlength: "12", autocomplete: "new-password" })),
+      field(t("people.roles"), h("select", { name: "role_ids", multiple: true, size: "4" }, context.roles.map((r) => h("option", { value: r.id }, r.name)))),
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "is_admin" }), t("people.is_admin")),
+    ],
+    submit: async (data) => {
+      await api("POST", "/api/v1/users", {
+        login: data.get("login"), display_name: data.get("display_name"), password: data.get("password"),
+        role_ids: data.getAll("role_ids").map(Number), is_admin: data.get("is_admin") === "on",
+      });
+      load();
+    },
+  });
+
+  const addNamed = (what) => modal({
+    title: t(what === "roles" ? "people.add_role" : "people.add_department"),
+    body: [field(t("people.name"), h("input", { name: "name", required: true }))],
+    submit: async (data) => {
+      await api("POST", `/api/v1/${what}`, { name: data.get("name") });
+      load();
+    },
+  });
+  load();
+}
+
+/** The close reasons: add, rename, archive, choose the default. */
+export async function reasons(page, context) {
+  const list = h("tbody");
+  const admin = context.me.is_admin;
+  page.replaceChildren(h("div", { class: "page admin" },
+    h("div", { class: "page-head" }, h("h2", {}, t("nav.reasons")),
+      admin ? h("button", { type: "button", class: "primary", onclick: () => edit(null) }, t("reasons.add")) : null),
+    h("table", { class: "grid" }, list)));
+  const load = async () => {
+    try {
+      context.reasons = await api("GET", "/api/v1/close-reasons");
+      list.replaceChildren(...context.reasons.map((r) => h("tr", {},
+        h("td", {}, r.name, r.is_default ? h("span", { class: "badge" }, t("reasons.default")) : null),
+        h("td", { class: "row-actions" }, admin ? [
+          h("button", { type: "button", onclick: () => edit(r) }, t("action.rename")),
+          h("button", { type: "button", onclick: () => change(r, { is_default: true }) }, t("reasons.make_default")),
+          h("button", { type: "button", onclick: () => change(r, { archived: true }) }, t("reasons.archive")),
+        ] : null))));
+    } catch (e) {
+      failed(e);
+    }
+  };
+  const change = async (reason, body) => {
+    try {
+      await api("PATCH", `/api/v1/close-reasons/${reason.id}`, body);
+      load();
+    } catch (e) {
+      failed(e);
+    }
+  };
+  const edit = (reason) => modal({
+    title: reason ? reason.name : t("reasons.add"),
+    body: [field(t("people.name"), h("input", { name: "name", required: true, value: reason ? reason.name : "" }))],
+    submit: async (data) => {
+      if (reason) await api("PATCH", `/api/v1/close-reasons/${reason.id}`, { name: data.get("name") });
+      else await api("POST", "/api/v1/close-reasons", { name: data.get("name") });
+      load();
+    },
+  });
+  load();
+}
