@@ -1,13 +1,15 @@
 // Dialogi's web client: sign-in, the page frame, the router and the one live stream.
 // Pages: the workstation (#/ and #/dialogs/{id}), "my work" (#/work), the close-reason
 // analysis (#/report), channel accounts (#/accounts), people (#/people) and close reasons
-// (#/reasons); the dashboard is /monitor.
+// (#/reasons), rules (#/rules) and a client's card (#/clients/{id}); the dashboard is
+// /monitor.
 
 import { h, $, api, ApiError, setCsrf, failed } from "./lib.js";
 import { t, switchLanguage } from "./i18n.js";
 import { Workstation } from "./workstation.js";
 import { myWork, report } from "./pages.js";
 import { accounts, people, reasons } from "./admin.js";
+import { clientCard, rules } from "./crm.js";
 
 const root = document.getElementById("app");
 let context = null;
@@ -54,13 +56,15 @@ function signIn() {
 }
 
 async function start(me) {
-  const [accounts, users, roles, reasons] = await Promise.all([
+  const [accounts, users, roles, reasons, departments] = await Promise.all([
     api("GET", "/api/v1/accounts"),
-    api("GET", "/api/v1/users").catch(() => []),
+    api("GET", "/api/v1/users?limit=200").catch(() => []),
     api("GET", "/api/v1/roles").catch(() => []),
     api("GET", "/api/v1/close-reasons").catch(() => []),
+    api("GET", "/api/v1/departments").catch(() => []),
   ]);
-  context = { me, accounts, users: users.items || users, roles: roles.items || roles, reasons };
+  context = { me, accounts, users: users.items || users, roles: roles.items || roles, reasons,
+    departments: departments.items || departments };
   const live = h("span", { class: "live offline", id: "live", title: t("live.offline") }, t("live.offline"));
   const header = h("header", { class: "top" },
     h("a", { href: "#/", class: "brand" }, t("app.title")),
@@ -71,6 +75,7 @@ async function start(me) {
       h("a", { href: "#/accounts", dataset: { route: "accounts" } }, t("nav.accounts")),
       h("a", { href: "#/people", dataset: { route: "people" } }, t("nav.people")),
       h("a", { href: "#/reasons", dataset: { route: "reasons" } }, t("nav.reasons")),
+      h("a", { href: "#/rules", dataset: { route: "rules" } }, t("nav.rules")),
       h("a", { href: "/monitor" }, t("nav.monitor"))),
     live,
     h("span", { class: "who" }, me.display_name),
@@ -145,6 +150,11 @@ function route() {
   } else if (hash.startsWith("#/people")) {
     mark("people");
     people(page, context);
+  } else if (hash.startsWith("#/rules")) {
+    mark("rules");
+    rules(page, context);
+  } else if (hash.match(/^#\/clients\/\d+/)) {
+    clientCard(page, context, Number(hash.match(/^#\/clients\/(\d+)/)[1]));
   } else if (hash.startsWith("#/reasons")) {
     mark("reasons");
     reasons(page, context);

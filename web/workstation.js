@@ -13,7 +13,7 @@ export class Workstation {
   constructor(context) {
     this.context = context;
     this.section = localStorage.getItem("dialogi.section") || "new";
-    this.filters = { q: "", account_id: "", user_id: "", closed: false, priority: false };
+    this.filters = { q: "", account_id: "", user_id: "", department_id: "", closed: false, priority: false };
     this.items = [];
     this.cursor = null;
     this.selected = null;
@@ -96,6 +96,13 @@ export class Workstation {
       this.filters.user_id = userSelect.value;
       this.loadList();
     });
+    const departmentSelect = h("select", { "aria-label": t("filter.department") },
+      h("option", { value: "" }, t("filter.department")),
+      (this.context.departments || []).map((d) => h("option", { value: d.id }, d.name)));
+    departmentSelect.addEventListener("change", () => {
+      this.filters.department_id = departmentSelect.value;
+      this.loadList();
+    });
     const check = (key, label) => {
       const box = h("input", { type: "checkbox" });
       box.addEventListener("change", () => {
@@ -115,7 +122,7 @@ export class Workstation {
       localStorage.setItem("dialogi.notify", notify.checked ? "on" : "off");
     });
     this.listPane.replaceChildren(this.tabs, search,
-      h("div", { class: "filters" }, accountSelect, userSelect, this.closedToggle, check("priority", t("filter.priority")),
+      h("div", { class: "filters" }, accountSelect, userSelect, departmentSelect, this.closedToggle, check("priority", t("filter.priority")),
         h("label", { class: "check" }, notify, t("notify.enable"))),
       this.list, this.more);
     this.closedToggle.hidden = this.section !== "all";
@@ -135,6 +142,7 @@ export class Workstation {
     if (f.q) params.set("q", f.q);
     if (f.account_id) params.set("account_id", f.account_id);
     if (f.user_id) params.set("user_id", f.user_id);
+    if (f.department_id) params.set("department_id", f.department_id);
     if (f.closed && this.section === "all") params.set("closed", "true");
     if (f.priority) params.set("priority", "true");
     if (more && this.cursor) params.set("cursor", this.cursor);
@@ -308,7 +316,8 @@ export class Workstation {
       : null;
     this.header.replaceChildren(
       h("div", { class: "who" },
-        h("h2", {}, d.interlocutor.name),
+        h("h2", {}, d.interlocutor.name,
+          d.client ? h("a", { class: "client-link", href: `#/clients/${d.client.id}` }, t("client.card")) : null),
         h("div", { class: "meta" },
           h("span", { class: `channel ${d.account.kind}` }, d.account.name), " · ",
           h("span", { class: "title" }, d.title), " · ",
@@ -699,10 +708,28 @@ export class Workstation {
 
   notifyNew(data) {
     this.known.add(data.dialog_id);
-    if (localStorage.getItem("dialogi.notify") !== "on" || !("Notification" in window)) return;
+    if (localStorage.getItem("dialogi.notify") !== "on") return;
+    beep();
+    if (!("Notification" in window)) return;
     if (Notification.permission === "granted") {
       new Notification(t("notify.new"), { body: data.last_message_preview || "", tag: `dialog-${data.dialog_id}` });
     }
   }
 }
 
+
+/** A short, quiet tone (the user turned notifications on). */
+function beep() {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.value = 0.05;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.15);
+  } catch {
+    // No audio: the notification is enough.
+  }
+}

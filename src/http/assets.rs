@@ -76,7 +76,7 @@ const INDEX_HTML: Asset = Asset {
 };
 
 /// Every file under `/assets/`, compiled in: (name, asset).
-const ASSETS: [(&str, Asset); 9] = [
+const ASSETS: [(&str, Asset); 10] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
     (
@@ -128,12 +128,19 @@ const ASSETS: [(&str, Asset); 9] = [
             content_type: "text/javascript; charset=utf-8",
         },
     ),
+    (
+        "crm.js",
+        Asset {
+            body: include_str!("../../web/crm.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+    ),
 ];
 
 /// A file of the web client (scripts, styles); 404 for anything not compiled in.
 #[get("/assets/{name}")]
 pub async fn web_asset(req: HttpRequest, name: actix_web::web::Path<String>) -> HttpResponse {
-    static TAGS: [OnceLock<String>; 9] = [const { OnceLock::new() }; 9];
+    static TAGS: [OnceLock<String>; 10] = [const { OnceLock::new() }; 10];
     match ASSETS.iter().position(|(n, _)| *n == name.as_str()) {
         Some(index) => serve(&req, &ASSETS[index].1, &TAGS[index]),
         None => HttpResponse::NotFound().finish(),

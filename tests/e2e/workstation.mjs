@@ -208,6 +208,17 @@ try {
     await boris.waitForSelector(".page.work", { timeout: STEP });
   });
 
+  await step("the client's card opens from the dialog and lists the client's dialogs", async () => {
+    await anna.goto(APP_URL + "/#/");
+    await item(anna, "Мария").click();
+    await anna.click(".dialog-header .client-link");
+    await anna.locator(".page.client h2", { hasText: "Мария" }).waitFor({ timeout: STEP });
+    await anna.locator(".page.client .dialog-item").first().waitFor({ timeout: STEP });
+    await shot(anna, "client-card");
+    await anna.goto(APP_URL + "/#/rules");
+    await anna.waitForSelector(".page.admin .grid", { timeout: STEP });
+  });
+
   await step("the settings pages render: accounts, people, close reasons", async () => {
     await boris.goto(APP_URL + "/#/accounts");
     await boris.locator(".grid td", { hasText: "Telegram: продажи" }).waitFor({ timeout: STEP });
