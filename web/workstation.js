@@ -235,7 +235,7 @@ export class Workstation {
         api("GET", `/api/v1/dialogs/${id}/messages?limit=200`),
       ]);
       if (this.selected !== id) return;
-      this.detail = { dialog: detail, actions: detail.actions, require_close_reason: detail.require_close_reason };
+      this.detail = { dialog: detail, actions: detail.actions, require_close_reason: detail.require_close_reason, window: detail.reply_window_closes_at };
       this.messages = feed.items;
       this.interestTitle = null;
       this.renderDialog();
@@ -262,7 +262,7 @@ export class Workstation {
         api("GET", `/api/v1/dialogs/${id}/messages?limit=200`),
       ]);
       if (this.selected !== id) return;
-      this.detail = { dialog: detail, actions: detail.actions, require_close_reason: detail.require_close_reason };
+      this.detail = { dialog: detail, actions: detail.actions, require_close_reason: detail.require_close_reason, window: detail.reply_window_closes_at };
       this.messages = feed.items;
       this.renderHeader();
       this.renderToolbar();
@@ -436,6 +436,11 @@ export class Workstation {
       this.composer.replaceChildren(h("p", { class: "readonly" }, t("composer.readonly")));
       return;
     }
+    const closes = this.detail.window ? new Date(this.detail.window) : null;
+    const windowNote = closes
+      ? h("p", { class: closes < new Date() ? "window closed" : "window" },
+        closes < new Date() ? t("composer.window_closed") : t("composer.window_open", { time: when(this.detail.window) }))
+      : null;
     const text = h("textarea", { name: "text", rows: "3", placeholder: t("composer.placeholder"), "aria-label": t("composer.placeholder") });
     const files = h("input", { type: "file", multiple: true, hidden: true });
     const chips = h("div", { class: "chips" });
@@ -474,7 +479,7 @@ export class Workstation {
         text.focus();
       }
     };
-    this.composer.replaceChildren(chips, h("div", { class: "compose-row" },
+    this.composer.replaceChildren(...(windowNote ? [windowNote] : []), chips, h("div", { class: "compose-row" },
       h("button", { type: "button", class: "tool", title: t("composer.attach"), "aria-label": t("composer.attach"), onclick: () => files.click() }, t("composer.file")),
       files, text, h("button", { type: "submit", class: "primary" }, t("composer.send"))));
   }

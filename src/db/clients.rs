@@ -244,3 +244,16 @@ pub fn interlocutor(conn: &mut PgConnection, id: i64) -> Result<Option<Interlocu
         .first(conn)
         .optional()?)
 }
+
+/// When the interlocutor last wrote (the WhatsApp 24-hour window starts there).
+pub fn last_inbound_at(
+    conn: &mut PgConnection,
+    interlocutor_id: i64,
+) -> Result<Option<DateTime<Utc>>, DbError> {
+    Ok(interlocutors::table
+        .find(interlocutor_id)
+        .select(interlocutors::last_inbound_at)
+        .first::<Option<DateTime<Utc>>>(conn)
+        .optional()?
+        .flatten())
+}

@@ -313,7 +313,7 @@ pub async fn detail(state: &AppState, caller: &Caller, id: i64) -> Result<Dialog
     let (row, access) = visible_dialog(state, caller, id).await?;
     let who = who(&access, row.account_id);
     let user_id = caller.user_id.0;
-    let (item, require_reason) = db::run(&state.pool, move |conn| {
+    let (item, require_reason, reply_window) = db::run(&state.pool, move |conn| {
         let filter = ListFilter {
             user_id,
             visible_accounts: None,
@@ -333,9 +333,17 @@ pub async fn detail(state: &AppState, caller: &Caller, id: i64) -> Result<Dialog
             limit: 1,
         };
         let rows = dialog_list::page(conn, &filter)?;
-        let require =
-            db::accounts::find(conn, row.account_id)?.is_some_and(|a| a.require_close_reason);
-        Ok((items_of(conn, &rows)?.pop(), require))
+        let account = db::accounts::find(conn, row.account_id)?;
+        let require = account.as_ref().is_some_and(|a| a.require_close_reason);
+        // WhatsApp takes free text only within 24 hours of the client's last message.
+        let window = match account {
+            Some(a) if a.kind == "whatsapp" => {
+                db::clients::last_inbound_at(conn, row.interlocutor_id)?
+                    .map(|at| at + crate::channels::whatsapp::SERVICE_WINDOW)
+            }
+            _ => None,
+        };
+        Ok((items_of(conn, &rows)?.pop(), require, window))
     })
     .await?;
     let item = item.ok_or(ApiError::NotFound("dialog"))?;
@@ -346,6 +354,7 @@ pub async fn detail(state: &AppState, caller: &Caller, id: i64) -> Result<Dialog
         actions: actions(&fresh, require_reason, &who),
         close_comment: fresh.close_comment,
         require_close_reason: require_reason,
+        reply_window_closes_at: reply_window,
         dialog: item,
     })
 }

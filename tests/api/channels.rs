@@ -1039,6 +1039,18 @@ async fn r1_whatsapp_outside_the_24_hour_window_free_text_fails_with_the_reason(
     diesel::sql_query("UPDATE interlocutors SET last_inbound_at = now() - interval '25 hours'")
         .execute(&mut conn)
         .unwrap();
+    // The operator sees that the window has closed before writing.
+    let detail = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/dialogs/{dialog}"))
+        .await;
+    let closes: chrono::DateTime<chrono::Utc> = detail.body["reply_window_closes_at"]
+        .as_str()
+        .expect("a WhatsApp dialog says when free text stops")
+        .parse()
+        .unwrap();
+    assert!(closes < chrono::Utc::now());
     let message = reply(&app, dialog, "Добрый день").await;
     eventually(&app, &delivery_query(message), "failed").await;
     let error = text_of(

@@ -102,6 +102,9 @@ pub struct DialogDetail {
     pub close_comment: Option<String>,
     /// The account requires a close reason (R4).
     pub require_close_reason: bool,
+    /// WhatsApp: free text can be sent until then (24 hours after the client's last
+    /// message); later only the client can reopen the window by writing.
+    pub reply_window_closes_at: Option<DateTime<Utc>>,
     pub actions: DialogActions,
 }
 
