@@ -17,6 +17,7 @@ mod demo;
 mod dialogs;
 mod embedded;
 mod events;
+mod faults;
 mod operations;
 mod peers;
 mod users;

@@ -1,0 +1,240 @@
+//! Faults (issue #9): PostgreSQL stops and starts again while a channel keeps delivering
+//! webhooks. This test runs its own PostgreSQL cluster (the shared one serves every other
+//! test), so it can stop it. Every update the channel delivers is acknowledged only once
+//! it is stored; what was refused is delivered again, as Telegram does; in the end every
+//! message is stored once.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use dialogi::config::{Config, SecretString};
+use dialogi::db::{
+    self,
+    embedded::{EmbeddedOptions, EmbeddedPostgres},
+};
+use dialogi::startup::Application;
+
+use crate::channels::{TG_SECRET, tg_text};
+use crate::fakes::FakeChannel;
+use crate::helpers::insert_user;
+
+/// Starts a cluster in `root` on a keeper thread; sending on the returned channel stops
+/// it (and the call returns when it has stopped).
+fn start_cluster(root: PathBuf) -> (String, mpsc::Sender<mpsc::Sender<()>>) {
+    let (url_tx, url_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = mpsc::channel::<mpsc::Sender<()>>();
+    std::thread::spawn(move || {
+        let options = EmbeddedOptions {
+            unsafe_fast: true,
+            ..EmbeddedOptions::new(&root)
+        };
+        let mut cluster =
+            EmbeddedPostgres::start(&options).expect("start the fault test's PostgreSQL");
+        url_tx.send(cluster.url("dialogi")).expect("send the URL");
+        if let Ok(done) = stop_rx.recv() {
+            cluster.stop();
+            let _ = done.send(());
+        }
+    });
+    (url_rx.recv().expect("the cluster's URL"), stop_tx)
+}
+
+fn stop(cluster: &mpsc::Sender<mpsc::Sender<()>>) {
+    let (done_tx, done_rx) = mpsc::channel();
+    cluster.send(done_tx).expect("stop the cluster");
+    done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the cluster stops");
+}
+
+async fn webhook(http: &reqwest::Client, url: &str, update: &Value) -> StatusCode {
+    http.post(url)
+        .header("X-Telegram-Bot-Api-Secret-Token", TG_SECRET)
+        .json(update)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .map(|r| r.status())
+        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+#[actix_web::test]
+async fn faults_postgres_stops_and_starts_while_webhooks_flow_and_nothing_is_lost_or_doubled() {
+    let root = std::env::temp_dir()
+        .join("dialogi-tests")
+        .join(std::process::id().to_string())
+        .join("fault-postgres");
+    let _ = std::fs::remove_dir_all(&root);
+    let (url, cluster) = {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || start_cluster(root))
+            .await
+            .unwrap()
+    };
+    {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = PgConnection::establish(&url).expect("connect");
+            db::run_migrations(&mut conn).expect("migrate");
+            insert_user(&mut conn, "admin", "admin-password-1", true);
+        })
+        .await
+        .unwrap();
+    }
+    let config = Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: Some(SecretString::new(url.clone())),
+        db_pool_size: 4,
+        workers: Some(1),
+        data_dir: root.join("data"),
+        ..Config::default()
+    };
+    let app = Application::build(config, db::build_pool(&url, 4)).expect("build the app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    let hub = app.hub();
+    actix_web::rt::spawn(app.run_until_stopped());
+
+    let fake = FakeChannel::start().await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let session: Value = http
+        .post(format!("{address}/api/v1/session"))
+        .json(&json!({"login": "admin", "password": "admin-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let account: Value = http
+        .post(format!("{address}/api/v1/accounts"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&json!({"kind": "telegram", "name": "Telegram", "credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook = format!("{address}/hooks/telegram/{}", account["id"]);
+    let updates: Vec<Value> = (1..=20)
+        .map(|i| tg_text(i, 1000 + i % 4, i, &format!("сообщение {i}")))
+        .collect();
+
+    let mut refused = Vec::new();
+    let mut acknowledged = 0;
+    for update in &updates[..8] {
+        match webhook(&http, &hook, update).await {
+            StatusCode::OK => acknowledged += 1,
+            _ => refused.push(update.clone()),
+        }
+    }
+    tokio::task::spawn_blocking({
+        let cluster = cluster.clone();
+        move || stop(&cluster)
+    })
+    .await
+    .unwrap();
+    // While the database is down: the channel is told to deliver again, and the server
+    // says it is not ready.
+    for update in &updates[8..11] {
+        match webhook(&http, &hook, update).await {
+            StatusCode::OK => acknowledged += 1,
+            status => {
+                assert!(status.is_server_error(), "{status}");
+                refused.push(update.clone());
+            }
+        }
+    }
+    let ready = http
+        .get(format!("{address}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+
+    let (_, restarted) = {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || start_cluster(root))
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http
+        .get(format!("{address}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != StatusCode::OK
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not reconnect by itself"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The channel delivers the refused updates again, then the rest.
+    let mut redelivered = 0;
+    for update in refused.iter().chain(&updates[11..]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if webhook(&http, &hook, update).await == StatusCode::OK {
+                acknowledged += 1;
+                break;
+            }
+            assert!(Instant::now() < deadline, "an update is never accepted");
+            redelivered += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // A late duplicate of an update that was stored: acknowledged, not stored again.
+    assert_eq!(webhook(&http, &hook, &updates[0]).await, StatusCode::OK);
+
+    let (stored, distinct): (i64, i64) = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            #[derive(diesel::QueryableByName)]
+            struct Counts {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                stored: i64,
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                distinct_ids: i64,
+            }
+            let mut conn = PgConnection::establish(&url).expect("connect");
+            let counts: Counts = diesel::sql_query(
+                "SELECT count(*) AS stored, count(DISTINCT channel_message_id) AS distinct_ids \
+                 FROM messages WHERE direction = 'in'",
+            )
+            .get_result(&mut conn)
+            .expect("count");
+            (counts.stored, counts.distinct_ids)
+        })
+        .await
+        .unwrap()
+    };
+    let sent = updates.len() as i64;
+    println!(
+        "postgres restart: sent {sent}, acknowledged {acknowledged}, refused while down {}, \
+         retries {redelivered}, stored {stored}, duplicated {}, lost {}",
+        refused.len(),
+        stored - distinct,
+        sent - distinct
+    );
+    assert_eq!(stored, sent, "every update is stored once");
+    assert_eq!(distinct, sent, "no duplicates");
+    drop(handle.stop(false));
+    hub.shutdown();
+    drop(restarted);
+    drop(cluster);
+}
