@@ -263,7 +263,12 @@ impl AnyChannel {
     /// Builds the channel of an account from its kind and credentials (validated when
     /// the account was saved).
     pub fn connect(kind: &str, credentials: &Value) -> Result<AnyChannel, ChannelError> {
-        let bad = |e: serde_json::Error| ChannelError::Unsupported(format!("credentials: {e}"));
+        // serde's own message may quote a value (a secret): say only what is wrong.
+        let bad = |_: serde_json::Error| {
+            ChannelError::Unsupported(
+                "the credentials do not fit this channel: a field is missing or is not text".into(),
+            )
+        };
         Ok(match kind {
             "telegram" => AnyChannel::Telegram(telegram::Telegram::new(
                 serde_json::from_value(credentials.clone()).map_err(bad)?,

@@ -96,17 +96,60 @@ pub fn media_url_allowed(url: &Url, api: &Url) -> bool {
         return false;
     }
     match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
+        Ok(ip) => is_public(ip),
+        Err(_) => true,
+    }
+}
+
+/// Whether an address is on the public internet (not this machine, a private network,
+/// link-local, carrier-grade NAT, or an IPv4 address wrapped in IPv6).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            let [a, b, ..] = ip.octets();
             !(ip.is_loopback()
                 || ip.is_private()
                 || ip.is_link_local()
                 || ip.is_unspecified()
-                || ip.is_broadcast())
+                || ip.is_broadcast()
+                || ip.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
         }
-        Ok(IpAddr::V6(ip)) => {
-            !(ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00)
+        IpAddr::V6(ip) => {
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
         }
-        Err(_) => true,
+    }
+}
+
+/// Resolves a media URL's host and refuses it when any address is not public (a public
+/// name that points inside). The channel's own API origin is exempt (the tests' fakes).
+pub async fn resolves_publicly(url: &Url, api: &Url) -> bool {
+    let same_origin = url.host_str() == api.host_str()
+        && url.port_or_known_default() == api.port_or_known_default();
+    if same_origin {
+        return true;
+    }
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(addresses) => {
+            let addresses: Vec<_> = addresses.collect();
+            !addresses.is_empty() && addresses.iter().all(|a| is_public(a.ip()))
+        }
+        Err(_) => false,
     }
 }
 
@@ -210,6 +253,9 @@ mod tests {
         assert!(!ok("http://169.254.169.254/latest/meta-data"));
         assert!(!ok("http://10.0.0.5/"));
         assert!(!ok("http://[::1]/"));
+        assert!(!ok("http://[::ffff:127.0.0.1]/"));
+        assert!(!ok("http://[fe80::1]/"));
+        assert!(!ok("http://100.64.0.1/"));
         assert!(!ok("file:///etc/passwd"));
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{Notify, watch};
 
 use super::{AnyChannel, Outgoing, SendOutcome, service::Channels};
 use crate::db::outbox::{self as rows, Due};
-use crate::db::{self, DbPool};
+use crate::db::{self, DbError, DbPool};
 
 /// How long a taken row stays ours before another process may take it again.
 const LEASE_SECS: f64 = 60.0;
@@ -150,7 +150,14 @@ impl Sender {
                     continue;
                 }
             }
-            let files = self.channels.outgoing_files(item.message_id).await?;
+            let files = match self.channels.outgoing_files(item.message_id).await {
+                Ok(files) => files,
+                Err(DbError::Invariant(reason)) => {
+                    self.record_failed(item, reason, false).await?;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let outgoing = Outgoing {
                 delivery_key: item.delivery_key.clone(),
                 outbox_id: item.id,

@@ -297,6 +297,10 @@ impl Channels {
         let Some(attachment) = found else {
             return Ok(None);
         };
+        // A link is a page the client chose: it is shown, never fetched by the server.
+        if attachment.kind == "link" {
+            return Ok(None);
+        }
         if let Some(path) = &attachment.storage_path {
             let path = self.inner.media_dir.join(path);
             if path.exists() {
@@ -322,7 +326,9 @@ impl Channels {
         let written = path.clone();
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
-            let partial = written.with_extension("part");
+            let mut random = [0u8; 8];
+            getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let partial = written.with_extension(format!("{}.part", hex::encode(random)));
             std::fs::write(&partial, &bytes)?;
             std::fs::rename(&partial, &written)
         })
@@ -363,6 +369,17 @@ impl Channels {
         Ok(name)
     }
 
+    /// Deletes stored uploads whose message was not written.
+    pub async fn remove_uploads(&self, names: &[String]) {
+        let paths: Vec<PathBuf> = names.iter().map(|n| self.inner.media_dir.join(n)).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for path in paths {
+                let _ = std::fs::remove_file(path);
+            }
+        })
+        .await;
+    }
+
     /// Reads the files of an outbound message from the data folder.
     pub(super) async fn outgoing_files(
         &self,
@@ -375,9 +392,10 @@ impl Channels {
         let dir = self.inner.media_dir.clone();
         let files = tokio::task::spawn_blocking(move || {
             rows.into_iter()
-                .filter_map(|row| {
-                    let bytes = std::fs::read(dir.join(row.storage_path.as_deref()?)).ok()?;
-                    Some(super::OutgoingFile {
+                .map(|row| {
+                    let name = row.storage_path.clone().unwrap_or_default();
+                    let bytes = std::fs::read(dir.join(&name)).map_err(|e| (name, e))?;
+                    Ok(super::OutgoingFile {
                         attachment_id: row.id,
                         kind: row.kind,
                         file_name: row.file_name,
@@ -385,11 +403,16 @@ impl Channels {
                         bytes,
                     })
                 })
-                .collect()
+                .collect::<Result<Vec<_>, (String, std::io::Error)>>()
         })
         .await
-        .unwrap_or_default();
-        Ok(files)
+        .map_err(|_| DbError::Cancelled)?;
+        // A file missing from this server's data folder (several processes need a shared
+        // one) is an error, not a message sent without it.
+        files.map_err(|(name, error)| {
+            tracing::error!(file = %name, error = %error, "an outbound file is missing from the data folder");
+            DbError::Invariant("an outbound file is missing from the data folder")
+        })
     }
 
     /// Media links from channels can expire (Viber): fetch them right after the commit.

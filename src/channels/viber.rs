@@ -271,6 +271,11 @@ impl Channel for Viber {
             .ok_or_else(|| {
                 ChannelError::Unsupported("the Viber media URL is not allowed".into())
             })?;
+        if !net::resolves_publicly(&url, &self.api).await {
+            return Err(ChannelError::Unsupported(
+                "the file's address is not on the public internet".into(),
+            ));
+        }
         net::download(&self.http, url, None).await
     }
 

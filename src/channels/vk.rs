@@ -397,6 +397,11 @@ impl Channel for Vk {
             .and_then(|u| Url::parse(u).ok())
             .filter(|u| net::media_url_allowed(u, &self.api))
             .ok_or_else(|| ChannelError::Unsupported("the VK file URL is not allowed".into()))?;
+        if !net::resolves_publicly(&url, &self.api).await {
+            return Err(ChannelError::Unsupported(
+                "the file's address is not on the public internet".into(),
+            ));
+        }
         net::download(&self.http, url, None).await
     }
 

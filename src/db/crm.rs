@@ -283,6 +283,13 @@ pub fn merge_clients(
             .set(clients::updated_at.eq(now))
             .returning(ClientCard::as_returning())
             .get_result(conn)?;
+        super::audit::note(
+            conn,
+            Some(by),
+            "clients_merged",
+            format!("client:{into}"),
+            json!({"from": from, "moved": moved}),
+        )?;
         Ok((card, moved))
     })
 }

@@ -51,7 +51,7 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
     for name in required {
         let present = match object.get(*name) {
             Some(Value::String(s)) => !s.trim().is_empty(),
-            Some(Value::Number(_)) => true,
+            Some(Value::Number(_)) => matches!(*name, "group_id" | "phone_number_id"),
             _ => false,
         };
         if !present {
@@ -66,7 +66,9 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
                 "credentials: unknown field `{name}` for {kind}"
             )));
         }
-        if !(value.is_string() || value.is_number()) {
+        // Ids may come as numbers; secrets and everything else are text.
+        let numeric_ok = matches!(name.as_str(), "group_id" | "phone_number_id");
+        if !(value.is_string() || (numeric_ok && value.is_number())) {
             return Err(invalid(format!("credentials: `{name}` must be a string")));
         }
     }
@@ -126,5 +128,13 @@ mod tests {
             .is_err()
         );
         assert!(parse_kind("icq").is_err());
+        // Secrets are text: a number would be stored and then refused by the channel.
+        assert!(
+            validate_credentials(
+                "vk",
+                &json!({"group_id": 1, "access_token": "t", "secret": 123456})
+            )
+            .is_err()
+        );
     }
 }

@@ -243,6 +243,18 @@ pub async fn update_account(
     let id = id.into_inner();
     let rights = require_account_admin(&state, &caller, id).await?;
     let body = body.into_inner();
+    // `api_url` sends the account's calls (and token) to another host: only the program's
+    // administrators may set it, not an account's.
+    if body
+        .credentials
+        .as_ref()
+        .is_some_and(|c| c.get("api_url").is_some())
+        && !caller.is_admin
+    {
+        return Err(ApiError::Forbidden(
+            "only the program's administrator may set api_url".into(),
+        ));
+    }
     let name = body
         .name
         .as_deref()

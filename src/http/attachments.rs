@@ -25,9 +25,17 @@ pub async fn download_attachment(
     })
     .await?;
     let attachment = found.ok_or(ApiError::NotFound("attachment"))?;
+    // The account's viewers may open it; so may anyone when the dialog has a client,
+    // whose conversations are readable from the client's card whatever the rights (R10).
     let access = super::accounts::access(&state, &caller).await?;
     if !access.rights(AccountId(attachment.account_id)).view {
-        return Err(ApiError::NotFound("attachment"));
+        let dialog_id = attachment.dialog_id;
+        let has_client = db::run(&state.pool, move |conn| db::dialogs::find(conn, dialog_id))
+            .await?
+            .is_some_and(|d| d.client_id.is_some());
+        if !has_client {
+            return Err(ApiError::NotFound("attachment"));
+        }
     }
     let (path, mime, name) = state
         .channels

@@ -304,16 +304,6 @@ pub async fn merge_client(
         }
         Err(MergeError::Db(error)) => return Err(error.into()),
     };
-    let _ = db::run(&state.pool, move |conn| {
-        audit::note(
-            conn,
-            Some(actor),
-            "clients_merged",
-            format!("client:{into}"),
-            json!({"from": from, "moved": moved}),
-        )
-    })
-    .await;
     Ok(web::Json(MergeResponse {
         client: card_body(card),
         moved_interlocutors: moved.interlocutors,

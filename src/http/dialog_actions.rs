@@ -118,6 +118,8 @@ pub async fn reply(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    // Who may see the dialog is known before a large body is read.
+    let (row, access) = visible_dialog(&state, &caller, id).await?;
     let body: ReplyRequest = super::json_body(&request, payload, MAX_REPLY_BODY).await?;
     let text = body.text;
     if text.trim().is_empty() && body.attachments.is_empty() {
@@ -126,18 +128,17 @@ pub async fn reply(
             "text: write something or attach a file",
         ));
     }
+    // Files are decoded and stored before the engine decides: refuse early who may not write.
+    if !body.attachments.is_empty() && !rights_on(&access, &row).send {
+        return Err(ApiError::Forbidden(
+            "you may read this dialog but not write in it".into(),
+        ));
+    }
     let uploads = decode_uploads(body.attachments)?;
     if text.chars().count() > MAX_REPLY_CHARS {
         return Err(ApiError::invalid(
             "text",
             format!("text: at most {MAX_REPLY_CHARS} characters"),
-        ));
-    }
-    let (row, access) = visible_dialog(&state, &caller, id).await?;
-    // Files are stored before the engine decides: refuse early who may not write.
-    if !uploads.is_empty() && !rights_on(&access, &row).send {
-        return Err(ApiError::Forbidden(
-            "you may read this dialog but not write in it".into(),
         ));
     }
     let mut attachments = Vec::with_capacity(uploads.len());
@@ -157,20 +158,26 @@ pub async fn reply(
             storage_path: Some(name),
         });
     }
-    let outcome = state
-        .engine
-        .command(
-            id,
-            DialogCommand {
-                actor: who(&access, row.account_id),
-                command: Command::Reply,
-                content: Some(NewContent::Reply { text, attachments }),
-                close_reason_id: None,
-                comment: None,
-                new_interest: None,
-            },
-        )
-        .await?;
+    let stored: Vec<String> = attachments
+        .iter()
+        .filter_map(|a| a.storage_path.clone())
+        .collect();
+    let command = DialogCommand {
+        actor: who(&access, row.account_id),
+        command: Command::Reply,
+        content: Some(NewContent::Reply { text, attachments }),
+        close_reason_id: None,
+        comment: None,
+        new_interest: None,
+    };
+    let outcome = match state.engine.command(id, command).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            // The reply was refused: its files go too.
+            state.channels.remove_uploads(&stored).await;
+            return Err(error.into());
+        }
+    };
     let message_id = outcome
         .message_ids
         .last()
@@ -226,8 +233,17 @@ fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiEr
                 ));
             }
             let mime_type = file.mime_type.filter(|m| !m.trim().is_empty());
+            // A plain `type/subtype` of token characters: it becomes a header later.
+            let token = |part: &str| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+            };
             if mime_type.as_ref().is_some_and(|m| {
-                m.len() > 100 || !m.contains('/') || m.chars().any(|c| c.is_whitespace())
+                m.len() > 100
+                    || m.split_once('/')
+                        .is_none_or(|(t, s)| !token(t) || !token(s))
             }) {
                 return Err(ApiError::invalid(
                     "attachments",

@@ -185,24 +185,26 @@ fn reason_rows<'a>(
 
 fn build_report(data: &reports::ClosedReport) -> CloseReasonReport {
     let total: i64 = data.groups.iter().map(|g| g.n).sum();
+    // One pass per dimension: groups keyed by (id, name), each with its members.
     let group_by = |key: &dyn Fn(&reports::ClosedGroup) -> (Option<i64>, String)| {
-        let mut keys: Vec<(Option<i64>, String)> = data.groups.iter().map(key).collect();
-        keys.sort();
-        keys.dedup();
-        keys.into_iter()
-            .map(|(id, name)| {
-                let members: Vec<&reports::ClosedGroup> = data
-                    .groups
-                    .iter()
-                    .filter(|g| key(g) == (id, name.clone()))
-                    .collect();
-                let count = members.iter().map(|g| g.n).sum();
+        let mut groups: std::collections::BTreeMap<
+            (Option<i64>, String),
+            Vec<&reports::ClosedGroup>,
+        > = Default::default();
+        for group in &data.groups {
+            groups.entry(key(group)).or_default().push(group);
+        }
+        groups
+            .into_iter()
+            .map(|((id, name), members)| {
+                let count: i64 = members.iter().map(|g| g.n).sum();
                 ReportGroup {
                     id,
                     name,
                     count,
                     share: share(count, total),
-                    reasons: reason_rows(members.into_iter(), &data.reasons, total),
+                    // Within the group: how its own closed dialogs split by reason.
+                    reasons: reason_rows(members.into_iter(), &data.reasons, count),
                 }
             })
             .collect::<Vec<_>>()
@@ -233,7 +235,7 @@ fn build_report(data: &reports::ClosedReport) -> CloseReasonReport {
 fn report_csv(report: &CloseReasonReport) -> String {
     fn field(value: &str) -> String {
         // Quoted, and a leading =+-@ neutralised so a spreadsheet never runs it.
-        let safe = if value.starts_with(['=', '+', '-', '@']) {
+        let safe = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
             format!("'{value}")
         } else {
             value.to_owned()

@@ -106,7 +106,7 @@ pub async fn update_task(
         due_at: body.due_at,
     };
     let me = caller.user_id.0;
-    let is_admin = caller.is_admin;
+    let is_admin = caller.is_admin && caller.has_scope(crate::domain::people::Scope::Admin);
     let updated = db::run(&state.pool, move |conn| {
         let Some(task) = tasks::find(conn, id)? else {
             return Ok(None);

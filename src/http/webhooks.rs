@@ -123,13 +123,20 @@ pub async fn viber_media(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(|_| ApiError::NotFound("file"))?;
-    Ok(HttpResponse::Ok()
-        .content_type(
-            attachment
-                .mime_type
-                .unwrap_or_else(|| "application/octet-stream".into()),
-        )
-        .body(bytes))
+    // Only pictures keep their type; anything else is an opaque download, so a file an
+    // operator uploaded can never run as a page or a script on this origin.
+    let picture = attachment
+        .mime_type
+        .as_deref()
+        .filter(|m| matches!(*m, "image/jpeg" | "image/png" | "image/gif" | "image/webp"));
+    let mut response = HttpResponse::Ok();
+    match picture {
+        Some(mime) => response.content_type(mime.to_owned()),
+        None => response
+            .content_type("application/octet-stream")
+            .insert_header(("content-disposition", "attachment")),
+    };
+    Ok(response.body(bytes))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

@@ -288,6 +288,18 @@ async fn r1_telegram_webhook_text_and_photo_land_in_the_dialog_and_the_photo_is_
     // The largest size was fetched: getFile asked for the big file id.
     let get_file = fake.calls("/getfile");
     assert_eq!(get_file.last().unwrap().body["file_id"], "AgAC-b");
+    // R10: whoever may read the client's card may open its files, whatever the grants.
+    app.add_user("outsider", "outsider-password-1", false).await;
+    let outsider = app.login("outsider", "outsider-password-1").await;
+    let file = outsider
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/attachments/{attachment}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
     let anonymous = reqwest::get(format!("{}/api/v1/attachments/{attachment}", app.address))
         .await
         .unwrap();
@@ -613,6 +625,34 @@ async fn r1_the_connection_check_names_the_bot_or_says_what_is_wrong() {
 }
 
 #[actix_web::test]
+async fn r9_only_the_programs_administrator_points_an_account_at_another_api_host() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let anna = app.add_user("anna", "anna-password-12", false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna, "view": true, "send": true, "admin": true}]),
+    )
+    .await;
+    let account_admin = app.login("anna", "anna-password-12").await;
+    let moved = account_admin
+        .patch(
+            &format!("/api/v1/accounts/{account}"),
+            json!({"credentials": {"token": "123:test", "api_url": "http://10.0.0.1"}}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::FORBIDDEN, "{}", moved.text);
+    let renamed = account_admin
+        .patch(
+            &format!("/api/v1/accounts/{account}"),
+            json!({"name": "Продажи"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+}
+
+#[actix_web::test]
 async fn r2_with_integration_off_no_channel_receives_or_sends() {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;
@@ -713,12 +753,33 @@ async fn r1_r29_vk_callback_confirms_stores_text_and_photo_and_links_to_the_dial
     .await;
     assert!(fake.calls("/media/small.jpg").is_empty());
 
+    // A link the client sent is shown, never fetched by the server (no SSRF).
+    let link = vk_event(
+        "e4",
+        "message_new",
+        vk_message(
+            12,
+            326_596_496,
+            "",
+            json!([{"type": "link", "link": {"url": format!("{}/media/secret", fake.url), "title": "x"}}]),
+        ),
+    );
+    hook(&app, &path, &serde_json::to_vec(&link).unwrap(), &[]).await;
+    let link_id = app.count("SELECT max(id) FROM attachments WHERE kind = 'link'");
+    let fetched = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/attachments/{link_id}"))
+        .await;
+    assert_eq!(fetched.status, StatusCode::NOT_FOUND);
+    assert!(fake.calls("/media/secret").is_empty());
     let forged = json!({"type": "message_new", "object": vk_message(11, 1, "x", json!([])), "group_id": 4242, "event_id": "e3", "secret": "guess"});
     let (status, _) = hook(&app, &path, &serde_json::to_vec(&forged).unwrap(), &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The text, the photo and the link: the forged one is not among them.
     assert_eq!(
         app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
-        2
+        3
     );
 }
 

@@ -387,6 +387,8 @@ pub struct ReportGroup {
     pub id: Option<i64>,
     pub name: String,
     pub count: i64,
+    /// Share of all closed dialogs in the report.
     pub share: f64,
+    /// This group's closed dialogs by reason; their shares are of the group's count.
     pub reasons: Vec<CloseReasonReportRow>,
 }
