@@ -238,3 +238,210 @@ async fn faults_postgres_stops_and_starts_while_webhooks_flow_and_nothing_is_los
     drop(restarted);
     drop(cluster);
 }
+
+/// The real `dialogi` binary on `port`, on the database at `url`.
+fn start_binary(url: &str, port: u16, data_dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dialogi"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DATABASE_URL", url)
+        .env("DIALOGI_ADMIN_PASSWORD", "admin-password-1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start dialogi")
+}
+
+async fn until_ready(http: &reqwest::Client, address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{address}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dialogi was not ready within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn faults_the_server_killed_mid_load_loses_no_acknowledged_message_and_sends_every_reply() {
+    let db = tokio::task::spawn_blocking(crate::helpers::TestDatabase::create)
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let data_dir = std::env::temp_dir()
+        .join("dialogi-tests")
+        .join(std::process::id().to_string())
+        .join(format!("kill-{}", db.name));
+    let mut server = start_binary(&db.url, port, &data_dir);
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    until_ready(&http, &address).await;
+    let fake = FakeChannel::start().await;
+
+    let session: Value = http
+        .post(format!("{address}/api/v1/session"))
+        .json(&json!({"login": "admin", "password": "admin-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let account: Value = http
+        .post(format!("{address}/api/v1/accounts"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&json!({"kind": "telegram", "name": "Telegram", "credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url}}))
+        .send().await.unwrap().json().await.unwrap();
+    let hook = format!("{address}/hooks/telegram/{}", account["id"]);
+
+    // Five operators' replies, one per dialog, queued just before the kill.
+    for chat in 1..=5 {
+        assert_eq!(
+            webhook(&http, &hook, &tg_text(chat, 5000 + chat, 1, "вопрос")).await,
+            StatusCode::OK
+        );
+    }
+    let dialogs: Value = http
+        .get(format!("{address}/api/v1/dialogs?section=all"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (i, dialog) in dialogs["items"].as_array().unwrap().iter().enumerate() {
+        let sent = http
+            .post(format!(
+                "{address}/api/v1/dialogs/{}/messages",
+                dialog["id"]
+            ))
+            .header("X-CSRF-Token", &csrf)
+            .json(&json!({"text": format!("ответ {i}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::CREATED);
+    }
+
+    // Inbound load from four senders; the server is killed in the middle of it.
+    let updates: Vec<Value> = (100..300)
+        .map(|i| tg_text(i, 7000 + i % 16, i, &format!("поток {i}")))
+        .collect();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let mut senders = Vec::new();
+    for lane in 0..4 {
+        let (http, hook, acknowledged) = (http.clone(), hook.clone(), acknowledged.clone());
+        let mine: Vec<Value> = updates.iter().skip(lane).step_by(4).cloned().collect();
+        senders.push(actix_web::rt::spawn(async move {
+            let mut refused = Vec::new();
+            for update in mine {
+                if webhook(&http, &hook, &update).await == StatusCode::OK {
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(update["update_id"].as_i64().unwrap());
+                } else {
+                    refused.push(update);
+                }
+            }
+            refused
+        }));
+    }
+    while acknowledged.lock().unwrap().len() < 60 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill().expect("SIGKILL the server");
+    let _ = server.wait();
+    let mut refused = Vec::new();
+    for sender in senders {
+        refused.extend(sender.await.unwrap());
+    }
+    let acknowledged_before = acknowledged.lock().unwrap().clone();
+
+    let mut server = start_binary(&db.url, port, &data_dir);
+    until_ready(&http, &address).await;
+    // The channel delivers again what was not acknowledged.
+    for update in &refused {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while webhook(&http, &hook, update).await != StatusCode::OK {
+            assert!(Instant::now() < deadline, "a redelivery is never accepted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let count = |sql: &'static str| {
+        let url = db.url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                #[derive(diesel::QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                diesel::sql_query(sql)
+                    .get_result::<N>(&mut conn)
+                    .expect("count")
+                    .n
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let stored =
+        count("SELECT count(*) AS n FROM messages WHERE direction = 'in' AND text LIKE 'поток %'")
+            .await;
+    let distinct = count("SELECT count(DISTINCT channel_message_id) AS n FROM messages WHERE direction = 'in' AND text LIKE 'поток %'").await;
+    // Every reply reaches Telegram after the restart; none more than twice.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let sent = fake.calls("/sendmessage");
+        let all = (0..5).all(|i| sent.iter().any(|c| c.body["text"] == format!("ответ {i}")));
+        if all {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a reply was never sent after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sent = fake.calls("/sendmessage");
+    let most = (0..5)
+        .map(|i| {
+            sent.iter()
+                .filter(|c| c.body["text"] == format!("ответ {i}"))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let total = updates.len() as i64;
+    println!(
+        "kill -9 mid-load: sent {total}, acknowledged before the kill {}, redelivered {}, stored {stored}, \
+         duplicated {}, lost {}; replies 5, sent at most {most} times each",
+        acknowledged_before.len(),
+        refused.len(),
+        stored - distinct,
+        total - distinct
+    );
+    assert_eq!(stored, total, "every update is stored");
+    assert_eq!(distinct, total, "none twice");
+    assert!(most <= 2, "a reply went out {most} times");
+    server.kill().ok();
+    let _ = server.wait();
+    drop(db);
+}
