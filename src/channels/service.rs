@@ -21,6 +21,8 @@ use crate::actors::{Engine, Hub, InboundOutcome};
 use crate::db::outbox as rows;
 use crate::db::{self, DbError, DbPool, accounts::AccountRow};
 
+/// The longest message text stored (the `messages.text` check).
+const MAX_TEXT_CHARS: usize = 100_000;
 /// How long one long poll may be held by the channel.
 const LONG_POLL: Duration = Duration::from_secs(25);
 /// The advisory lock namespace of pollers ("poll").
@@ -200,6 +202,11 @@ impl Channels {
         for update in delivery.updates {
             match update {
                 Update::Message(mut inbound) => {
+                    // The database keeps at most 100,000 characters of a message; a longer
+                    // one is cut, not refused (a refusal would be redelivered forever).
+                    if inbound.text.chars().count() > MAX_TEXT_CHARS {
+                        inbound.text = inbound.text.chars().take(MAX_TEXT_CHARS).collect();
+                    }
                     if inbound.sender.display_name.is_empty() {
                         let external = inbound.sender.external_id.clone();
                         let known = db::run(pool, move |conn| {

@@ -30,6 +30,8 @@ pub enum Answer {
     RateLimited(u64),
     /// The person blocked the bot (Telegram 403, VK 901, Viber status 6, WhatsApp 131047).
     Blocked,
+    /// HTTP 200 with a body that is not the API's JSON (a proxy's error page).
+    Garbage,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +271,7 @@ async fn telegram(state: &State, request: &HttpRequest, path: &str, body: &Value
             Answer::Blocked => HttpResponse::Forbidden().json(json!({
                 "ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"
             })),
+            Answer::Garbage => HttpResponse::Ok().content_type("text/html").body("<html>Bad gateway</html>"),
         },
         "getupdates" => {
             let offset = body["offset"].as_i64().unwrap_or(0);
@@ -340,6 +343,7 @@ fn vk(state: &State, path: &str, body: &Value) -> HttpResponse {
             Answer::ServerError => HttpResponse::InternalServerError().body("<html>502</html>"),
             Answer::RateLimited(_) => HttpResponse::Ok().json(json!({"error": {"error_code": 6, "error_msg": "Too many requests per second"}})),
             Answer::Blocked => HttpResponse::Ok().json(json!({"error": {"error_code": 901, "error_msg": "Can't send messages for users without permission"}})),
+            Answer::Garbage => HttpResponse::Ok().content_type("text/html").body("<html>Bad gateway</html>"),
         },
         _ => HttpResponse::Ok().json(json!({"error": {"error_code": 3, "error_msg": "Unknown method passed"}})),
     }
@@ -382,6 +386,7 @@ fn viber(state: &State, path: &str) -> HttpResponse {
             Answer::ServerError => HttpResponse::InternalServerError().finish(),
             Answer::RateLimited(_) => HttpResponse::Ok().json(json!({"status": 12, "status_message": "Too many requests"})),
             Answer::Blocked => HttpResponse::Ok().json(json!({"status": 6, "status_message": "receiverNotSubscribed"})),
+            Answer::Garbage => HttpResponse::Ok().content_type("text/html").body("<html>Bad gateway</html>"),
         },
         _ => HttpResponse::Ok().json(json!({"status": 3, "status_message": "badData"})),
     }
@@ -414,6 +419,9 @@ fn whatsapp(state: &State, request: &HttpRequest, path: &str) -> HttpResponse {
             Answer::Blocked => HttpResponse::BadRequest().json(
                 json!({"error": {"message": "(#131047) Re-engagement message", "code": 131047}}),
             ),
+            Answer::Garbage => HttpResponse::Ok()
+                .content_type("text/html")
+                .body("<html>Bad gateway</html>"),
         },
         [_version, id]
             if request.method() == actix_web::http::Method::GET && id.starts_with("media") =>

@@ -445,3 +445,97 @@ async fn faults_the_server_killed_mid_load_loses_no_acknowledged_message_and_sen
     let _ = server.wait();
     drop(db);
 }
+
+#[actix_web::test]
+async fn faults_a_channel_answering_garbage_is_retried_until_it_answers_properly() {
+    let app = crate::helpers::spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let telegram = crate::channels::telegram_account(&app, &fake, "webhook").await;
+    let vk = crate::channels::vk_account(&app, &fake, "callback").await;
+    crate::channels::telegram_hook(&app, telegram, &tg_text(1, 31, 1, "привет"), TG_SECRET).await;
+    let event = crate::channels::vk_event(
+        "g1",
+        "message_new",
+        crate::channels::vk_message(1, 32, "привет", json!([])),
+    );
+    crate::channels::hook(
+        &app,
+        &format!("/hooks/vk/{vk}"),
+        &serde_json::to_vec(&event).unwrap(),
+        &[],
+    )
+    .await;
+    // Each channel answers its first send with an HTML error page.
+    fake.schedule(&[crate::fakes::Answer::Garbage, crate::fakes::Answer::Garbage]);
+    let admin = app.admin().await;
+    for account in [telegram, vk] {
+        let dialog = app.count(&format!(
+            "SELECT id FROM dialogs WHERE account_id = {account}"
+        ));
+        let sent = admin
+            .post(
+                &format!("/api/v1/dialogs/{dialog}/messages"),
+                json!({"text": "ответ"}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    }
+    crate::channels::eventually(
+        &app,
+        "SELECT count(*) FROM messages WHERE direction = 'out' AND delivery = 'sent'",
+        "2",
+    )
+    .await;
+    let attempts = app.count("SELECT sum(attempts) FROM outbox");
+    assert_eq!(attempts, 4, "one garbage answer and one success each");
+}
+
+#[actix_web::test]
+async fn hostile_input_oversize_bodies_unicode_and_huge_texts() {
+    let app = crate::helpers::spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let telegram = crate::channels::telegram_account(&app, &fake, "webhook").await;
+    let path = format!("/hooks/telegram/{telegram}");
+    // Over the 1 MB webhook limit: refused, nothing stored.
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let (status, _) = crate::channels::hook(
+        &app,
+        &path,
+        &huge,
+        &[("X-Telegram-Bot-Api-Secret-Token", TG_SECRET.into())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Right-to-left text, zero-width joiners and 4-byte emoji are kept exactly.
+    let tricky = "שלום \u{200f}مرحبا\u{200d} 👩‍👩‍👧 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u{feff}конец";
+    assert_eq!(
+        crate::channels::telegram_hook(&app, telegram, &tg_text(1, 41, 1, tricky), TG_SECRET).await,
+        StatusCode::OK
+    );
+    let stored = crate::channels::text_of(
+        &app,
+        "SELECT text FROM messages WHERE channel_message_id = '41:1'",
+    );
+    assert_eq!(stored.as_deref(), Some(tricky));
+    let found = app
+        .admin()
+        .await
+        .get("/api/v1/dialogs?q=%F0%9F%91%A9")
+        .await;
+    assert_eq!(
+        found.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        found.text
+    );
+    // A text longer than what is stored is cut, not refused (a refusal would come back forever).
+    let long: String = "я".repeat(150_000);
+    assert_eq!(
+        crate::channels::telegram_hook(&app, telegram, &tg_text(2, 42, 1, &long), TG_SECRET).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.count("SELECT length(text) FROM messages WHERE channel_message_id = '42:1'"),
+        100_000
+    );
+}
