@@ -75,66 +75,34 @@ const INDEX_HTML: Asset = Asset {
     content_type: "text/html; charset=utf-8",
 };
 
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// A file of `web/`, compiled in: `web!("app.js", JS)`.
+macro_rules! web {
+    ($name:literal, $content_type:expr) => {
+        (
+            $name,
+            Asset {
+                body: include_str!(concat!("../../web/", $name)),
+                content_type: $content_type,
+            },
+        )
+    };
+}
+
 /// Every file under `/assets/`, compiled in: (name, asset).
 const ASSETS: [(&str, Asset); 10] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
-    (
-        "app.css",
-        Asset {
-            body: include_str!("../../web/app.css"),
-            content_type: "text/css; charset=utf-8",
-        },
-    ),
-    (
-        "app.js",
-        Asset {
-            body: include_str!("../../web/app.js"),
-            content_type: "text/javascript; charset=utf-8",
-        },
-    ),
-    (
-        "lib.js",
-        Asset {
-            body: include_str!("../../web/lib.js"),
-            content_type: "text/javascript; charset=utf-8",
-        },
-    ),
-    (
-        "i18n.js",
-        Asset {
-            body: include_str!("../../web/i18n.js"),
-            content_type: "text/javascript; charset=utf-8",
-        },
-    ),
-    (
-        "workstation.js",
-        Asset {
-            body: include_str!("../../web/workstation.js"),
-            content_type: "text/javascript; charset=utf-8",
-        },
-    ),
-    (
-        "pages.js",
-        Asset {
-            body: include_str!("../../web/pages.js"),
-            content_type: "text/javascript; charset=utf-8",
-        },
-    ),
-    (
-        "admin.js",
-        Asset {
-            body: include_str!("../../web/admin.js"),
-            content_type: "text/javascript; charset=utf-8",
-        },
-    ),
-    (
-        "crm.js",
-        Asset {
-            body: include_str!("../../web/crm.js"),
-            content_type: "text/javascript; charset=utf-8",
-        },
-    ),
+    web!("app.css", CSS),
+    web!("app.js", JS),
+    web!("lib.js", JS),
+    web!("i18n.js", JS),
+    web!("workstation.js", JS),
+    web!("pages.js", JS),
+    web!("admin.js", JS),
+    web!("crm.js", JS),
 ];
 
 /// A file of the web client (scripts, styles); 404 for anything not compiled in.
