@@ -130,6 +130,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         )
         .service(
             utoipa_actix_web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(require_credentials))
                 .service(auth::create_session)
                 .service(auth::delete_session)
                 .service(auth::get_me)
@@ -294,6 +295,28 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Counts requests and their latency by method, route pattern and status.
+/// Requests to `/api/v1` without any credential are answered 401 before anything else
+/// (a body is not even read), so a caller without credentials learns nothing about a
+/// route's input. The credential itself is checked by the `Caller` extractor.
+pub async fn require_credentials(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let signing_in =
+        req.method() == actix_web::http::Method::POST && req.path() == "/api/v1/session";
+    let has_credential = req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+        || req.cookie(auth::SESSION_COOKIE).is_some();
+    if signing_in || has_credential {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let response = actix_web::ResponseError::error_response(&ApiError::Unauthorized(
+        "sign in, or send an API token".into(),
+    ));
+    Ok(req.into_response(response).map_into_right_body())
+}
+
 pub async fn record_metrics(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

@@ -5,6 +5,7 @@
 
 mod fakes;
 mod helpers;
+mod matrix;
 
 mod access;
 mod auth;
