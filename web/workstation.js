@@ -151,8 +151,12 @@ export class Workstation {
 
   async loadList(more = false) {
     if (!more) this.list.setAttribute("aria-busy", "true");
+    // Only the newest request may fill the list: an older answer that arrives late (a
+    // search typed over, a section left) is dropped.
+    const seq = (this.listSeq = (this.listSeq || 0) + 1);
     try {
       const page = await api("GET", this.query(more));
+      if (seq !== this.listSeq) return;
       this.items = more ? this.items.concat(page.items) : page.items;
       this.cursor = page.next_cursor;
       for (const item of page.items) this.known.add(item.id);
