@@ -222,6 +222,7 @@ export class Workstation {
 
   async open(id) {
     this.selected = id;
+    this.dialogSeq = (this.dialogSeq || 0) + 1;
     this.pendingFiles = [];
     for (const li of this.list ? this.list.children : []) {
       const on = Number(li.dataset.id) === id;
@@ -260,12 +261,14 @@ export class Workstation {
   async reloadDialog() {
     const id = this.selected;
     if (!id) return;
+    // As for the list: only the newest reload may draw the dialog.
+    const seq = (this.dialogSeq = (this.dialogSeq || 0) + 1);
     try {
       const [detail, feed] = await Promise.all([
         api("GET", `/api/v1/dialogs/${id}`),
         api("GET", `/api/v1/dialogs/${id}/messages?limit=200`),
       ]);
-      if (this.selected !== id) return;
+      if (this.selected !== id || seq !== this.dialogSeq) return;
       this.detail = { dialog: detail, actions: detail.actions, require_close_reason: detail.require_close_reason, window: detail.reply_window_closes_at };
       this.messages = feed.items;
       this.renderHeader();
