@@ -28,6 +28,8 @@ const LONG_POLL: Duration = Duration::from_secs(25);
 /// The advisory lock namespace of pollers ("poll").
 const POLL_LOCK: i32 = 0x706f_6c6c;
 const RETRY_LOCK_EVERY: Duration = Duration::from_secs(5);
+/// How often every account's channel is checked against the database.
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 /// Channels redeliver for at most a week (WhatsApp); receipts are kept a day longer.
 const RECEIPTS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(8);
 const PRUNE_RECEIPTS_EVERY: Duration = Duration::from_secs(3600);
@@ -156,6 +158,10 @@ impl Channels {
             return Ok(FetchReport::not_polled(
                 "integration is switched off in the settings",
             ));
+        }
+        // An account saved a moment ago elsewhere may not have reached this process yet.
+        if self.running(account_id).is_none() {
+            self.reload(account_id, false).await;
         }
         let fetch = {
             let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -570,8 +576,20 @@ impl Channels {
         mut events: tokio::sync::broadcast::Receiver<Arc<db::events::StoredEvent>>,
     ) {
         use tokio::sync::broadcast::error::RecvError;
+        // Events committed before this process's pump connected are never seen: a
+        // periodic look at every account catches what was missed.
+        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+        reconcile.tick().await;
         loop {
-            match events.recv().await {
+            let received = tokio::select! {
+                received = events.recv() => received,
+                _ = reconcile.tick() => {
+                    self.refresh_switch().await;
+                    self.reload_all().await;
+                    continue;
+                }
+            };
+            match received {
                 Ok(event) => match event.kind.as_str() {
                     "message" if event.payload["direction"] == "out" => {
                         if let Some(account) = event.account_id {
