@@ -105,7 +105,15 @@ impl Channels {
         };
         let events = hub.subscribe();
         let me = channels.clone();
+        let live = hub.clone();
         arbiter.spawn(async move {
+            // The accounts are read once the hub publishes: an account saved before that
+            // is in what is read, one saved after arrives as an event. Nothing falls
+            // between the two.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while live.latest_id() < 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             me.refresh_switch().await;
             me.reload_all().await;
             me.follow(events).await;
