@@ -52,6 +52,37 @@ fn stop(cluster: &mpsc::Sender<mpsc::Sender<()>>) {
         .expect("the cluster stops");
 }
 
+/// Signs in as the admin (cookie kept by `http`) and connects a Telegram account that
+/// calls `fake`; the CSRF token and the account's webhook URL.
+async fn connect_telegram(
+    http: &reqwest::Client,
+    address: &str,
+    fake: &FakeChannel,
+) -> (String, String) {
+    let session: Value = http
+        .post(format!("{address}/api/v1/session"))
+        .json(&json!({"login": "admin", "password": "admin-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let account: Value = http
+        .post(format!("{address}/api/v1/accounts"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&json!({"kind": "telegram", "name": "Telegram", "credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook = format!("{address}/hooks/telegram/{}", account["id"]);
+    (csrf, hook)
+}
+
 async fn webhook(http: &reqwest::Client, url: &str, update: &Value) -> StatusCode {
     http.post(url)
         .header("X-Telegram-Bot-Api-Secret-Token", TG_SECRET)
@@ -105,27 +136,7 @@ async fn faults_postgres_stops_and_starts_while_webhooks_flow_and_nothing_is_los
         .cookie_store(true)
         .build()
         .unwrap();
-    let session: Value = http
-        .post(format!("{address}/api/v1/session"))
-        .json(&json!({"login": "admin", "password": "admin-password-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
-    let account: Value = http
-        .post(format!("{address}/api/v1/accounts"))
-        .header("X-CSRF-Token", &csrf)
-        .json(&json!({"kind": "telegram", "name": "Telegram", "credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let hook = format!("{address}/hooks/telegram/{}", account["id"]);
+    let (_, hook) = connect_telegram(&http, &address, &fake).await;
     let updates: Vec<Value> = (1..=20)
         .map(|i| tg_text(i, 1000 + i % 4, i, &format!("сообщение {i}")))
         .collect();
@@ -292,22 +303,7 @@ async fn faults_the_server_killed_mid_load_loses_no_acknowledged_message_and_sen
     until_ready(&http, &address).await;
     let fake = FakeChannel::start().await;
 
-    let session: Value = http
-        .post(format!("{address}/api/v1/session"))
-        .json(&json!({"login": "admin", "password": "admin-password-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
-    let account: Value = http
-        .post(format!("{address}/api/v1/accounts"))
-        .header("X-CSRF-Token", &csrf)
-        .json(&json!({"kind": "telegram", "name": "Telegram", "credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url}}))
-        .send().await.unwrap().json().await.unwrap();
-    let hook = format!("{address}/hooks/telegram/{}", account["id"]);
+    let (csrf, hook) = connect_telegram(&http, &address, &fake).await;
 
     // Five operators' replies, one per dialog, queued just before the kill.
     for chat in 1..=5 {
