@@ -10,13 +10,16 @@
 //!
 //! Fan-out is a `tokio::sync::broadcast` ring: a subscriber that falls behind gets
 //! `Lagged` and is cut off (it reconnects and replays from the table); it never slows the
-//! pump, the writers or the other subscribers.
+//! pump, the writers or the other subscribers. Each event travels as one shared
+//! [`Published`], which keeps its SSE frame once the first stream has written it, so ten
+//! thousand streams serialize an event once, not ten thousand times.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use actix_web::web::Bytes;
 use tokio::sync::broadcast;
 
 use crate::db::events::{self, StoredEvent};
@@ -30,13 +33,52 @@ const BATCH: i64 = 1000;
 /// How often the pump applies the events' retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
+/// A committed event as the hub hands it to every subscriber.
+#[derive(Debug)]
+pub struct Published {
+    pub event: StoredEvent,
+    frames: [OnceLock<Bytes>; 2],
+}
+
+/// Who a frame is for: operators and dashboards get different frames of one event.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience {
+    Operators = 0,
+    Dashboards = 1,
+}
+
+impl Published {
+    pub fn new(event: StoredEvent) -> Self {
+        Self {
+            event,
+            frames: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The event's wire form for `audience`: made by the first subscriber that asks,
+    /// shared after.
+    pub fn frame(&self, audience: Audience, make: impl FnOnce(&StoredEvent) -> Bytes) -> Bytes {
+        self.frames[audience as usize]
+            .get_or_init(|| make(&self.event))
+            .clone()
+    }
+}
+
+impl std::ops::Deref for Published {
+    type Target = StoredEvent;
+
+    fn deref(&self) -> &StoredEvent {
+        &self.event
+    }
+}
+
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    tx: broadcast::Sender<Arc<StoredEvent>>,
+    tx: broadcast::Sender<Arc<Published>>,
     /// The newest event id published.
     latest: AtomicI64,
     stop: AtomicBool,
@@ -63,7 +105,7 @@ impl Hub {
     }
 
     /// A receiver of every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.inner.tx.subscribe()
     }
 
@@ -163,7 +205,7 @@ fn pump_connected(
                 *last = Some(event.id);
                 inner.latest.store(event.id, Ordering::Release);
                 // No subscribers is not an error.
-                let _ = inner.tx.send(Arc::new(event));
+                let _ = inner.tx.send(Arc::new(Published::new(event)));
             }
             if !full {
                 break;

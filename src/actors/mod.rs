@@ -20,7 +20,7 @@ use actix::{Actor, Addr, ArbiterHandle, MailboxError};
 
 pub use self::account::{AccountActor, Inbound, InboundOutcome};
 pub use self::dialog::{DialogActor, DialogCommand, MarkRead, Outcome};
-pub use self::hub::Hub;
+pub use self::hub::{Audience, Hub, Published};
 pub use self::registry::Registry;
 use crate::db::{DbError, DbPool};
 use crate::domain::dialog::Rejection;

@@ -581,7 +581,7 @@ impl Channels {
     /// Follows committed events from every process.
     async fn follow(
         &self,
-        mut events: tokio::sync::broadcast::Receiver<Arc<db::events::StoredEvent>>,
+        mut events: tokio::sync::broadcast::Receiver<Arc<crate::actors::Published>>,
     ) {
         use tokio::sync::broadcast::error::RecvError;
         // Events committed before this process's pump connected are never seen: a

@@ -27,6 +27,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::accounts::access;
 use super::auth::{Caller, Credential, MonitorCaller};
+use crate::actors::{Audience, Published};
 use crate::db::events::{self, StoredEvent};
 use crate::db::{self, monitor, tokens};
 use crate::error::ApiError;
@@ -88,6 +89,19 @@ pub fn frame(id: Option<i64>, event: &str, data: &Value) -> Bytes {
     Bytes::from(out)
 }
 
+/// An event's frame on the operators' stream (`read` moves the reader's own dialog line,
+/// so it goes out as `dialog`).
+fn operator_frame(event: &StoredEvent) -> Bytes {
+    let name = match event.kind.as_str() {
+        "read" => "dialog",
+        "message" => "message",
+        "delivery" => "delivery",
+        "task" => "task",
+        _ => "dialog",
+    };
+    frame(Some(event.id), name, &event.payload)
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventsQuery {
     /// Resume after this event id (the `Last-Event-ID` header wins when both are given).
@@ -142,18 +156,15 @@ struct Viewer {
 }
 
 impl Viewer {
-    /// The SSE event for a stored event, if this user may see it.
-    fn render(&self, event: &StoredEvent) -> Option<(&'static str, Value)> {
-        let visible = |account: Option<i64>| account.is_some_and(|a| self.visible.contains(&a));
+    /// Whether this user may see the event. What they see does not depend on who they
+    /// are ([`operator_frame`]), so one frame serves every stream.
+    fn sees(&self, event: &StoredEvent) -> bool {
         match event.kind.as_str() {
-            "message" if visible(event.account_id) => Some(("message", event.payload.clone())),
-            "dialog" if visible(event.account_id) => Some(("dialog", event.payload.clone())),
-            "delivery" if visible(event.account_id) => Some(("delivery", event.payload.clone())),
-            "read" if event.user_id == Some(self.user_id) => {
-                Some(("dialog", event.payload.clone()))
-            }
-            "task" if event.user_id == Some(self.user_id) => Some(("task", event.payload.clone())),
-            _ => None,
+            "message" | "dialog" | "delivery" => event
+                .account_id
+                .is_some_and(|a| self.visible.contains(&a)),
+            "read" | "task" => event.user_id == Some(self.user_id),
+            _ => false,
         }
     }
 
@@ -301,8 +312,8 @@ pub async fn operator_events(
     }
     for event in &backlog {
         cursor = event.id;
-        if let Some((name, data)) = viewer.render(event) {
-            opening.push(frame(Some(event.id), name, &data));
+        if viewer.sees(event) {
+            opening.push(operator_frame(event));
         }
     }
     let counters = counters_of(
@@ -326,7 +337,7 @@ pub async fn operator_events(
 async fn follow(
     state: web::Data<AppState>,
     mut viewer: Viewer,
-    mut live: broadcast::Receiver<Arc<StoredEvent>>,
+    mut live: broadcast::Receiver<Arc<Published>>,
     tx: mpsc::Sender<Bytes>,
     mut cursor: i64,
     mut counters: Value,
@@ -354,10 +365,10 @@ async fn follow(
                         continue;
                     }
                     dirty |= viewer.moves_counters(&event);
-                    match viewer.render(&event) {
-                        Some((name, data)) => frame(Some(event.id), name, &data),
-                        None => continue,
+                    if !viewer.sees(&event) {
+                        continue;
                     }
+                    event.frame(Audience::Operators, operator_frame)
                 }
                 // Fell behind the hub, or the hub stopped: the client reconnects and replays.
                 Err(_) => return,
@@ -421,7 +432,7 @@ pub async fn monitor_events(
 async fn follow_monitor(
     state: web::Data<AppState>,
     visible: Vec<i64>,
-    mut live: broadcast::Receiver<Arc<StoredEvent>>,
+    mut live: broadcast::Receiver<Arc<Published>>,
     tx: mpsc::Sender<Bytes>,
 ) {
     let mut figures_tick = tokio::time::interval(state.config.monitor_interval());
@@ -431,12 +442,12 @@ async fn follow_monitor(
         let bytes = tokio::select! {
             received = live.recv() => match received {
                 Ok(event) if event.kind == "dialog" && event.account_id.is_some_and(|a| visible.contains(&a)) => {
-                    frame(Some(event.id), "status", &json!({
+                    event.frame(Audience::Dashboards, |event| frame(Some(event.id), "status", &json!({
                         "dialog_id": event.dialog_id,
                         "account_id": event.account_id,
                         "status": event.payload["status"],
                         "responsible_user_id": event.payload["responsible_user_id"],
-                    }))
+                    })))
                 }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
