@@ -107,6 +107,9 @@ impl Application {
                 .wrap(from_fn(http::record_metrics))
                 .wrap(TracingLogger::default())
         })
+        // Small writes (an SSE event, a short answer) go out at once instead of waiting
+        // for the client's delayed acknowledgement (up to 40 ms).
+        .tcp_nodelay(true)
         .listen(listener)?
         .shutdown_timeout(10);
         if let Some(workers) = workers {

@@ -1,5 +1,7 @@
 //! `AccountActor`: one per channel account. Inbound messages of the account pass through
-//! it one at a time: it drops a message it already stored (the channel's own id), resolves
+//! it in lanes: the messages of one interlocutor go one at a time, in arrival order,
+//! through the same lane, and different interlocutors' messages proceed side by side
+//! (`LANES` at once). For each it drops a message it already stored (the channel's own id), resolves
 //! the interlocutor to a client or prospect (R5), finds the one active dialog or opens a
 //! new one (R19) with the account's responsible (R6), lead flag (R3) and the client's
 //! active interest (R7), and hands the message to the dialog's actor.
@@ -26,6 +28,13 @@ use crate::domain::dialog::{Actor as Who, Command, Rejection};
 const IDLE_AFTER: Duration = Duration::from_secs(900);
 const IDLE_CHECK: Duration = Duration::from_secs(60);
 const MAILBOX: usize = 1024;
+/// Interlocutors whose messages are delivered at the same time, per account.
+const LANES: usize = 16;
+
+type Job = (
+    Inbound,
+    tokio::sync::oneshot::Sender<Result<InboundOutcome, EngineError>>,
+);
 
 /// A message from a channel, already verified and parsed by the channel module.
 #[derive(Debug, Clone)]
@@ -59,6 +68,8 @@ pub struct AccountActor {
     pool: DbPool,
     registry: Registry,
     last_used: Instant,
+    /// Each lane delivers its messages one after another; empty until started.
+    lanes: Vec<tokio::sync::mpsc::UnboundedSender<Job>>,
 }
 
 impl AccountActor {
@@ -69,7 +80,17 @@ impl AccountActor {
             pool,
             registry,
             last_used: Instant::now(),
+            lanes: Vec::new(),
         }
+    }
+
+    /// The lane of an interlocutor: always the same one, so their messages keep their order
+    /// and only one of them can open their dialog.
+    fn lane_of(&self, external_id: &str) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        external_id.hash(&mut hasher);
+        (hasher.finish() % self.lanes.len().max(1) as u64) as usize
     }
 }
 
@@ -79,6 +100,17 @@ impl Actor for AccountActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Bursts from a channel queue here in arrival order instead of waiting outside.
         ctx.set_mailbox_capacity(MAILBOX);
+        for _ in 0..LANES {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+            let (account_id, pool, registry) = (self.id, self.pool.clone(), self.registry.clone());
+            // Ends when the actor stops and drops the lane's sender, after what it holds.
+            actix::spawn(async move {
+                while let Some((inbound, reply)) = rx.recv().await {
+                    let _ = reply.send(deliver(account_id, &pool, &registry, inbound).await);
+                }
+            });
+            self.lanes.push(tx);
+        }
         ctx.run_interval(IDLE_CHECK, |actor, ctx| {
             if actor.last_used.elapsed() >= IDLE_AFTER {
                 ctx.stop();
@@ -111,14 +143,22 @@ enum Target {
 }
 
 impl Handler<Inbound> for AccountActor {
-    type Result = AtomicResponse<Self, Result<InboundOutcome, EngineError>>;
+    type Result = ResponseFuture<Result<InboundOutcome, EngineError>>;
 
     fn handle(&mut self, inbound: Inbound, _ctx: &mut Self::Context) -> Self::Result {
         self.last_used = Instant::now();
-        let (account_id, pool, registry) = (self.id, self.pool.clone(), self.registry.clone());
-        AtomicResponse::new(Box::pin(
-            async move { deliver(account_id, &pool, &registry, inbound).await }.into_actor(self),
-        ))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let lane = self.lane_of(&inbound.sender.external_id);
+        let queued = self
+            .lanes
+            .get(lane)
+            .is_some_and(|lane| lane.send((inbound, reply)).is_ok());
+        Box::pin(async move {
+            if !queued {
+                return Err(EngineError::Stopped);
+            }
+            answer.await.unwrap_or(Err(EngineError::Stopped))
+        })
     }
 }
 

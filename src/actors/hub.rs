@@ -14,18 +14,18 @@
 //! [`Published`], which keeps its SSE frame once the first stream has written it, so ten
 //! thousand streams serialize an event once, not ten thousand times.
 
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use actix_web::web::Bytes;
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use tokio::sync::broadcast;
 
 use crate::db::events::{self, StoredEvent};
 
 /// How often the pump looks for notifications.
-const POLL: Duration = Duration::from_millis(5);
+const POLL: Duration = Duration::from_millis(2);
 /// How often it reads the table even without a notification.
 const SWEEP: Duration = Duration::from_secs(1);
 const RECONNECT: Duration = Duration::from_secs(1);

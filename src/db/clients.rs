@@ -56,6 +56,10 @@ pub struct Sender {
 
 /// Finds the interlocutor of `sender` on the account, or creates them with a new client
 /// (`create_clients`) or prospect (R5). Returns the interlocutor and whether it is new.
+/// How stale an interlocutor's `last_inbound_at` may be: it moves at most once a minute
+/// (a reply window computed from it closes at most this much early, never late).
+pub const LAST_INBOUND_SLACK_SECS: i64 = 60;
+
 pub fn resolve_interlocutor(
     conn: &mut PgConnection,
     account_id: i64,
@@ -65,7 +69,16 @@ pub fn resolve_interlocutor(
 ) -> Result<InterlocutorRow, DbError> {
     conn.transaction(|conn| {
         if let Some(found) = find_interlocutor(conn, account_id, &sender.external_id)? {
-            diesel::update(interlocutors::table.find(found.id))
+            // Only when it changes something that matters: a busy interlocutor's every
+            // message would otherwise cost a second commit (and disk flush) of its own.
+            let stale = now - chrono::Duration::seconds(LAST_INBOUND_SLACK_SECS);
+            let target = interlocutors::table.find(found.id).filter(
+                interlocutors::blocked_at
+                    .is_not_null()
+                    .or(interlocutors::last_inbound_at.is_null())
+                    .or(interlocutors::last_inbound_at.lt(stale)),
+            );
+            diesel::update(target)
                 // Writing to us again means they can be written to again.
                 .set((
                     interlocutors::last_inbound_at.eq(now),

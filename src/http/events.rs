@@ -160,9 +160,9 @@ impl Viewer {
     /// are ([`operator_frame`]), so one frame serves every stream.
     fn sees(&self, event: &StoredEvent) -> bool {
         match event.kind.as_str() {
-            "message" | "dialog" | "delivery" => event
-                .account_id
-                .is_some_and(|a| self.visible.contains(&a)),
+            "message" | "dialog" | "delivery" => {
+                event.account_id.is_some_and(|a| self.visible.contains(&a))
+            }
             "read" | "task" => event.user_id == Some(self.user_id),
             _ => false,
         }
@@ -333,6 +333,21 @@ pub async fn operator_events(
     Ok(sse_response(rx, permit))
 }
 
+/// Queues a frame for the client; false when the client is gone or does not read. A
+/// client that leaves its queue full for `SLOW_AFTER` is cut off (it reconnects and
+/// replays) rather than have events held for it. The usual case — room in the queue —
+/// costs no timer.
+async fn deliver(tx: &mpsc::Sender<Bytes>, bytes: Bytes) -> bool {
+    match tx.try_send(bytes) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        Err(mpsc::error::TrySendError::Full(bytes)) => matches!(
+            tokio::time::timeout(SLOW_AFTER, tx.send(bytes)).await,
+            Ok(Ok(()))
+        ),
+    }
+}
+
 /// Feeds one operator's stream until the client leaves, falls behind or loses access.
 async fn follow(
     state: web::Data<AppState>,
@@ -348,6 +363,9 @@ async fn follow(
     keep_alive.reset();
     recheck.reset();
     let mut dirty = false;
+    // Counters are counted beside the stream, so events never wait for that query.
+    let (counted_tx, mut counted) = mpsc::channel::<Result<Value, ApiError>>(1);
+    let mut counting = false;
     loop {
         let bytes = tokio::select! {
             received = live.recv() => match received {
@@ -374,10 +392,20 @@ async fn follow(
                 Err(_) => return,
             },
             _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
-            _ = counters_tick.tick(), if dirty => {
+            _ = counters_tick.tick(), if dirty && !counting => {
                 dirty = false;
+                counting = true;
                 let visible = viewer.visible.iter().copied().collect();
-                match counters_of(&state, viewer.user_id, visible, cursor).await {
+                let (state, user_id, tx) = (state.clone(), viewer.user_id, counted_tx.clone());
+                actix_web::rt::spawn(async move {
+                    let _ = tx.send(counters_of(&state, user_id, visible, cursor).await).await;
+                });
+                continue;
+            },
+            Some(result) = counted.recv() => {
+                counting = false;
+                match result {
+                    // Labelled with the stream's place: resuming from it loses nothing.
                     Ok(now) if now != counters => {
                         counters = now;
                         frame(Some(cursor), "counters", &counters)
@@ -393,12 +421,7 @@ async fn follow(
                 continue;
             }
         };
-        // A client that leaves its queue full this long does not read: cut it off (it
-        // reconnects and replays) rather than hold events for it.
-        if !matches!(
-            tokio::time::timeout(SLOW_AFTER, tx.send(bytes)).await,
-            Ok(Ok(()))
-        ) {
+        if !deliver(&tx, bytes).await {
             return;
         }
     }
@@ -471,10 +494,7 @@ async fn follow_monitor(
                 }
             }
         };
-        if !matches!(
-            tokio::time::timeout(SLOW_AFTER, tx.send(bytes)).await,
-            Ok(Ok(()))
-        ) {
+        if !deliver(&tx, bytes).await {
             return;
         }
     }
