@@ -1,0 +1,279 @@
+//! Actors and races: the memory a live dialog actor costs (10k and 100k of them, in this
+//! process, each having handled one command so it holds its dialog's row); 1,000 dialogs
+//! each accepted by 20 operators at once over HTTP (exactly one winner each); and one
+//! hot dialog flooded while 1,000 others carry normal load (isolation).
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::common::insert_user;
+use crate::ingest::{SECRET, Setup};
+use crate::util::{self, CLIENT_CORE, Role, quantile, rss_kib, runs_cell, verdict};
+use dialogi::actors::{Engine, MarkRead};
+use dialogi::domain::people::Scope;
+
+/// `count` open dialogs of the account, one interlocutor each.
+fn fill_dialogs(setup: &Setup, count: usize) {
+    let account = setup.account_id;
+    setup
+        .cluster
+        .connect()
+        .batch_execute(&format!(
+            "INSERT INTO interlocutors (account_id, external_id, display_name)
+             SELECT {account}, 'race' || i, 'Собеседник ' || i FROM generate_series(1, {count}) AS i;
+             INSERT INTO dialogs (account_id, interlocutor_id, status, last_message_at, last_message_preview)
+             SELECT {account}, id, 'new', now(), 'Здравствуйте' FROM interlocutors WHERE external_id LIKE 'race%';
+             ANALYZE;"
+        ))
+        .unwrap();
+}
+
+/// KiB per live dialog actor at 10k and at 100k actors.
+fn actor_memory() -> (f64, f64) {
+    let setup = Setup::new("actors");
+    fill_dialogs(&setup, 100_000);
+    let ids: Vec<i64> = {
+        use dialogi::db::schema::dialogs;
+        use diesel::prelude::*;
+        dialogs::table
+            .select(dialogs::id)
+            .order(dialogs::id)
+            .load(&mut setup.cluster.connect())
+            .unwrap()
+    };
+    let pool = dialogi::db::build_pool(&setup.url, 16);
+    let user_id = 1;
+    actix::System::new().block_on(async move {
+        let engine = Engine::new(pool, actix::Arbiter::current());
+        let wake = |ids: Vec<i64>| {
+            let engine = engine.clone();
+            async move {
+                futures_util::stream::iter(ids)
+                    .map(|id| {
+                        let engine = engine.clone();
+                        async move {
+                            engine
+                                .mark_read(
+                                    id,
+                                    MarkRead {
+                                        user_id,
+                                        up_to: None,
+                                    },
+                                )
+                                .await
+                                .unwrap();
+                        }
+                    })
+                    .buffer_unordered(32)
+                    .collect::<Vec<()>>()
+                    .await;
+            }
+        };
+        // Warm the pool and the allocator first.
+        wake(ids[..500].to_vec()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let base = rss_kib(std::process::id());
+        wake(ids[500..10_500].to_vec()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let at_10k = rss_kib(std::process::id());
+        wake(ids[10_500..].to_vec()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let at_100k = rss_kib(std::process::id());
+        let (_, live) = engine.registry().counts();
+        eprintln!("   {live} dialog actors live; RSS {base} → {at_10k} → {at_100k} KiB");
+        (
+            (at_10k - base) / 10_000.0,
+            (at_100k - base) / (ids.len() - 500) as f64,
+        )
+    })
+}
+
+/// 1,000 dialogs × 20 operators accepting at once: latency, winners per dialog.
+fn accept_race() -> (f64, f64, usize, usize) {
+    let setup = Setup::new("race");
+    fill_dialogs(&setup, 1_000);
+    let mut conn = setup.cluster.connect();
+    let tokens: Vec<String> = (0..20)
+        .map(|i| {
+            let user = insert_user(&mut conn, &format!("op{i}"), &format!("Оператор {i}"), true);
+            let token = dialogi::security::new_token().unwrap();
+            dialogi::http::tokens::issue(
+                &mut conn,
+                &user,
+                "race",
+                &[Scope::Read, Scope::Write],
+                None,
+                None,
+                &token,
+            )
+            .unwrap();
+            token
+        })
+        .collect();
+    let (server, port) = util::start_dialogi(&setup.url, &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (latencies, winners) = runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(200)
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}/api/v1/dialogs");
+        let dialogs: Vec<i64> = (1..=1000).collect();
+        let results: Vec<(Vec<f64>, usize)> = futures_util::stream::iter(dialogs)
+            .map(|id| {
+                let (http, base, tokens) = (http.clone(), base.clone(), tokens.clone());
+                async move {
+                    let attempts = tokens.iter().map(|token| {
+                        let request = http
+                            .post(format!("{base}/{id}/accept"))
+                            .bearer_auth(token)
+                            .send();
+                        async move {
+                            let started = Instant::now();
+                            let status = request.await.map(|r| r.status().as_u16()).unwrap_or(0);
+                            (started.elapsed().as_secs_f64() * 1000.0, status)
+                        }
+                    });
+                    let answers = futures_util::future::join_all(attempts).await;
+                    let won = answers.iter().filter(|(_, s)| *s == 200).count();
+                    (answers.into_iter().map(|(ms, _)| ms).collect(), won)
+                }
+            })
+            .buffer_unordered(5)
+            .collect()
+            .await;
+        let mut all = Vec::new();
+        let mut winners = Vec::new();
+        for (ms, won) in results {
+            all.extend(ms);
+            winners.push(won);
+        }
+        (all, winners)
+    });
+    server.stop();
+    let mut latencies = latencies;
+    let exactly_one = winners.iter().filter(|w| **w == 1).count();
+    let accepted_in_db = setup.count(
+        "SELECT count(*) AS n FROM dialogs WHERE status = 'accepted' AND responsible_user_id IS NOT NULL",
+    ) as usize;
+    eprintln!(
+        "   exactly one winner: {exactly_one} of 1000; accepted in the database: {accepted_in_db}"
+    );
+    (
+        quantile(&mut latencies, 0.5),
+        quantile(&mut latencies, 0.99),
+        exactly_one,
+        accepted_in_db,
+    )
+}
+
+/// Others' p99 (ms) to 200 without and with a flooded dialog, and the hot dialog's rate.
+fn isolation() -> (f64, f64, f64) {
+    let setup = Setup::new("hot");
+    let (server, port) = util::start_dialogi(&setup.url, &[]);
+    let client = |rates: &str, chats: &str, base: &str, first: &str, connections: &str| {
+        Role::start(
+            "ingest-client",
+            CLIENT_CORE,
+            &[
+                ("BENCH_PORT", port.to_string()),
+                ("BENCH_HOOK", setup.hook.clone()),
+                ("BENCH_SECRET", SECRET.into()),
+                ("BENCH_TOKEN", setup.token.clone()),
+                ("BENCH_RATES", rates.into()),
+                ("BENCH_STEP_SECONDS", "8".into()),
+                ("BENCH_CONNECTIONS", connections.into()),
+                ("BENCH_CHATS", chats.into()),
+                ("BENCH_CHAT_BASE", base.into()),
+                ("BENCH_FIRST_UPDATE", first.into()),
+            ],
+        )
+    };
+    let step = |role: &Role| -> Value {
+        serde_json::from_str(&role.expect("step", Duration::from_secs(120))).unwrap()
+    };
+    // Warm-up: every normal dialog opens.
+    let warm = client("250", "1000", "2000000", "1", "40");
+    step(&warm);
+    // Normal load alone, then with the flood.
+    let normal = client("100,100", "1000", "2000000", "100000", "40");
+    let alone = step(&normal);
+    let hot = client("4000", "1", "3000000", "10000000", "8");
+    let together = step(&normal);
+    let flood = step(&hot);
+    server.stop();
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    eprintln!("   alone {alone}\n   together {together}\n   flood {flood}");
+    (
+        f(&alone, "ack_p99_ms"),
+        f(&together, "ack_p99_ms"),
+        f(&flood, "achieved_per_s"),
+    )
+}
+
+pub fn run(runs: usize) -> String {
+    let mut memory = Vec::new();
+    let mut races = Vec::new();
+    let mut hot = Vec::new();
+    for i in 0..runs {
+        eprintln!("-- actors run {} of {runs}", i + 1);
+        memory.push(actor_memory());
+        races.push(accept_race());
+        hot.push(isolation());
+    }
+    let at_10k: Vec<f64> = memory.iter().map(|m| m.0).collect();
+    let at_100k: Vec<f64> = memory.iter().map(|m| m.1).collect();
+    let race_p50: Vec<f64> = races.iter().map(|r| r.0).collect();
+    let race_p99: Vec<f64> = races.iter().map(|r| r.1).collect();
+    let alone: Vec<f64> = hot.iter().map(|h| h.0).collect();
+    let together: Vec<f64> = hot.iter().map(|h| h.1).collect();
+    let flood: Vec<f64> = hot.iter().map(|h| h.2).collect();
+    let kib = util::median(&at_100k);
+    let p99 = util::median(&race_p99);
+    let ratio = util::median(&together) / util::median(&alone);
+    let one_winner = races.iter().all(|r| r.2 == 1000 && r.3 == 1000);
+    format!(
+        "## Actors and races\n\nMemory: 100,000 open dialogs in a private PostgreSQL; this process starts each \
+         dialog's actor by moving a read mark through it (so it holds its row), 32 at a time, and reads its own RSS \
+         after 10,000 and after 100,000 (after a warm-up of 500). Race: 1,000 new dialogs, 20 operators (API tokens) \
+         accepting each at once over HTTP, 5 dialogs at a time, against the server on CPU 0. Isolation: 1,000 \
+         interlocutors at 100 msg/s in all, 8 s alone, then 8 s while one more interlocutor floods its dialog \
+         (offered 4,000 msg/s on 8 connections).\n\n\
+         | figure | runs (median) |\n|---|---|\n\
+         | KiB per live dialog actor, 10k actors | {} |\n| KiB per live dialog actor, 100k actors | {} |\n\
+         | accept race p50 / p99 ms | {} / {} |\n\
+         | dialogs with exactly one winner / accepted in the database (of 1,000) | {} |\n\
+         | others' p99 to 200 alone / with the flood, ms | {} / {} |\n\
+         | the flooded dialog's acknowledged rate, msg/s | {} |\n\
+         \n| target | measured (medians) | verdict |\n|---|---|---|\n\
+         | dialog actor ≤ 2 KiB (100k ≤ 200 MB) | {kib:.2} KiB | {} |\n\
+         | accept race p99 ≤ 20 ms, exactly one winner | {p99:.1} ms, {} | {} |\n\
+         | others' p99 with a flooded dialog ≤ 2 × alone | {ratio:.2}× | {} |\n",
+        runs_cell(&at_10k, 2),
+        runs_cell(&at_100k, 2),
+        runs_cell(&race_p50, 1),
+        runs_cell(&race_p99, 1),
+        races
+            .iter()
+            .map(|r| format!("{} / {}", r.2, r.3))
+            .collect::<Vec<_>>()
+            .join("; "),
+        runs_cell(&alone, 1),
+        runs_cell(&together, 1),
+        runs_cell(&flood, 0),
+        verdict(kib <= 2.0),
+        if one_winner {
+            "one winner each"
+        } else {
+            "not one winner each"
+        },
+        verdict(p99 <= 20.0 && one_winner),
+        verdict(ratio <= 2.0),
+    )
+}
