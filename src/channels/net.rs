@@ -16,6 +16,14 @@ pub const MAX_MEDIA_BYTES: u64 = 20 * 1024 * 1024;
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long one API call of an account may take: its credentials' `timeout_secs` (1–120,
+/// for a slow proxy, or a test that makes the channel hang), else [`CALL_TIMEOUT`].
+pub fn call_timeout(configured: Option<u64>) -> Duration {
+    configured
+        .filter(|s| (1..=crate::domain::account::MAX_TIMEOUT_SECS).contains(s))
+        .map_or(CALL_TIMEOUT, Duration::from_secs)
+}
+
 /// An HTTP client for one account's API calls. Redirects are followed only within the
 /// same host, so a channel cannot bounce a call (and its token) elsewhere.
 pub fn client(timeout: Duration) -> Result<Client, ChannelError> {

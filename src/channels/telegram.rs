@@ -43,10 +43,16 @@ pub struct Credentials {
     pub public_url: Option<String>,
     #[serde(default)]
     pub api_url: Option<String>,
+    /// Seconds one API call may take (default 20).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 pub struct Telegram {
+    /// Every call but getUpdates: one call may take `timeout_secs` (default 20 s).
     bot: Bot,
+    /// getUpdates only: its client's timeout outlasts a long poll's wait.
+    poller: Bot,
     api: Url,
     http: reqwest::Client,
     credentials: Credentials,
@@ -55,12 +61,19 @@ pub struct Telegram {
 impl Telegram {
     pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
         let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
-        // The client's timeout must outlast a long poll's wait.
-        let http = net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?;
+        // A send that hangs is given up after the call timeout, not after a long poll's.
+        let http = net::client(net::call_timeout(credentials.timeout_secs))?;
         let bot =
             Bot::with_client(credentials.token.clone(), http.clone()).set_api_url(api.clone());
+        // The poller's timeout must outlast a long poll's wait.
+        let poller = Bot::with_client(
+            credentials.token.clone(),
+            net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?,
+        )
+        .set_api_url(api.clone());
         Ok(Self {
             bot,
+            poller,
             api,
             http,
             credentials,
@@ -95,7 +108,7 @@ impl Channel for Telegram {
     async fn poll(&self, state: &PollState, wait: Duration) -> Result<PollBatch, ChannelError> {
         let offset = state.get("offset").and_then(Value::as_i64).unwrap_or(0);
         let updates = self
-            .bot
+            .poller
             .get_updates()
             .offset(i32::try_from(offset).unwrap_or(0))
             .timeout(u32::try_from(wait.as_secs()).unwrap_or(25))
@@ -433,6 +446,7 @@ mod tests {
             webhook_secret: Some(secret.into()),
             public_url: None,
             api_url: Some("http://127.0.0.1:9".into()),
+            timeout_secs: None,
         })
         .unwrap()
     }

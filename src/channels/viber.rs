@@ -30,6 +30,9 @@ pub struct Credentials {
     pub public_url: Option<String>,
     #[serde(default)]
     pub api_url: Option<String>,
+    /// Seconds one API call may take (default 20).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
     /// The name our messages are sent under (Viber requires one, ≤ 28 characters).
     #[serde(default)]
     pub sender_name: Option<String>,
@@ -45,7 +48,7 @@ impl Viber {
     pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
         Ok(Self {
             api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
-            http: net::client(net::CALL_TIMEOUT)?,
+            http: net::client(net::call_timeout(credentials.timeout_secs))?,
             credentials,
         })
     }
@@ -384,6 +387,7 @@ mod tests {
             auth_token: "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9".into(),
             public_url: None,
             api_url: None,
+            timeout_secs: None,
             sender_name: None,
         })
         .unwrap();

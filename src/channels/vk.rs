@@ -39,12 +39,17 @@ pub struct Credentials {
     pub api_version: Option<String>,
     #[serde(default)]
     pub api_url: Option<String>,
+    /// Seconds one API call may take (default 20).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 pub struct Vk {
     group_id: i64,
     api: Url,
+    /// Long-poll waits ride on this client; every other call has `call_timeout`.
     http: reqwest::Client,
+    call_timeout: Duration,
     credentials: Credentials,
 }
 
@@ -61,6 +66,7 @@ impl Vk {
             group_id,
             api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
             http: net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?,
+            call_timeout: net::call_timeout(credentials.timeout_secs),
             credentials,
         })
     }
@@ -82,6 +88,7 @@ impl Vk {
             .http
             .post(url)
             .form(&form)
+            .timeout(self.call_timeout)
             .send()
             .await
             .map_err(VkFailure::Transport)?;
@@ -127,6 +134,7 @@ impl Vk {
             .http
             .post(upload_url)
             .multipart(form)
+            .timeout(self.call_timeout)
             .send()
             .await
             .map_err(VkFailure::Transport)?
@@ -550,6 +558,7 @@ mod tests {
             mode: None,
             api_version: None,
             api_url: None,
+            timeout_secs: None,
         })
         .unwrap()
     }

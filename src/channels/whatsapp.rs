@@ -38,6 +38,9 @@ pub struct Credentials {
     pub verify_token: String,
     #[serde(default)]
     pub api_url: Option<String>,
+    /// Seconds one API call may take (default 20).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
     #[serde(default)]
     pub api_version: Option<String>,
 }
@@ -64,7 +67,7 @@ impl WhatsApp {
         Ok(Self {
             phone_number_id,
             api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
-            http: net::client(net::CALL_TIMEOUT)?,
+            http: net::client(net::call_timeout(credentials.timeout_secs))?,
             credentials,
         })
     }
@@ -484,6 +487,7 @@ mod tests {
             app_secret: "test_app_secret".into(),
             verify_token: "v".into(),
             api_url: None,
+            timeout_secs: None,
             api_version: None,
         })
         .unwrap()

@@ -12,13 +12,29 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
     match kind {
         "telegram" => Some((
             &["token"],
-            &["mode", "webhook_secret", "public_url", "api_url"],
+            &[
+                "mode",
+                "webhook_secret",
+                "public_url",
+                "api_url",
+                "timeout_secs",
+            ],
         )),
         "vk" => Some((
             &["group_id", "access_token"],
-            &["secret", "confirmation", "mode", "api_version", "api_url"],
+            &[
+                "secret",
+                "confirmation",
+                "mode",
+                "api_version",
+                "api_url",
+                "timeout_secs",
+            ],
         )),
-        "viber" => Some((&["auth_token"], &["public_url", "api_url", "sender_name"])),
+        "viber" => Some((
+            &["auth_token"],
+            &["public_url", "api_url", "sender_name", "timeout_secs"],
+        )),
         "whatsapp" => Some((
             &[
                 "phone_number_id",
@@ -26,7 +42,7 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
                 "app_secret",
                 "verify_token",
             ],
-            &["api_url", "api_version"],
+            &["api_url", "api_version", "timeout_secs"],
         )),
         _ => None,
     }
@@ -41,6 +57,10 @@ pub fn parse_kind(raw: &str) -> Result<&'static str, Invalid> {
 
 /// Checks the credentials object of a kind: required fields present and not empty, no
 /// unknown fields, modes and URLs well-formed.
+/// The longest an account's `timeout_secs` (how long one call to the channel's API may
+/// take) may be.
+pub const MAX_TIMEOUT_SECS: u64 = 120;
+
 pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Invalid> {
     let invalid = |message: String| Invalid::new("credentials", message);
     let (required, optional) =
@@ -65,6 +85,17 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
             return Err(invalid(format!(
                 "credentials: unknown field `{name}` for {kind}"
             )));
+        }
+        if name == "timeout_secs" {
+            if !value
+                .as_u64()
+                .is_some_and(|s| (1..=MAX_TIMEOUT_SECS).contains(&s))
+            {
+                return Err(invalid(format!(
+                    "credentials: `timeout_secs` is a whole number of seconds from 1 to {MAX_TIMEOUT_SECS}"
+                )));
+            }
+            continue;
         }
         // Ids may come as numbers; secrets and everything else are text.
         let numeric_ok = matches!(name.as_str(), "group_id" | "phone_number_id");
@@ -127,6 +158,15 @@ mod tests {
             )
             .is_err()
         );
+        assert!(
+            validate_credentials("viber", &json!({"auth_token": "t", "timeout_secs": 5})).is_ok()
+        );
+        for bad in [json!(0), json!(121), json!("5"), json!(2.5)] {
+            assert!(
+                validate_credentials("viber", &json!({"auth_token": "t", "timeout_secs": bad}))
+                    .is_err()
+            );
+        }
         assert!(parse_kind("icq").is_err());
         // Secrets are text: a number would be stored and then refused by the channel.
         assert!(

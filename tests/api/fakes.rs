@@ -32,6 +32,13 @@ pub enum Answer {
     Blocked,
     /// HTTP 200 with a body that is not the API's JSON (a proxy's error page).
     Garbage,
+    /// The channel holds the request this long without acting on it, then answers 504
+    /// (longer than the client's timeout: the client has given up by then). The message
+    /// never reached the chat.
+    Hang(Duration),
+    /// The channel delivers the message to the chat but its answer comes only after this
+    /// long (the client has given up): a retry is the sender's only way to know.
+    LateOk(Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +53,9 @@ struct State {
     base: Mutex<String>,
     requests: Mutex<Vec<Recorded>>,
     schedule: Mutex<VecDeque<Answer>>,
+    /// The send calls that reached the chat (answered `Ok`, on time or late); a VK send
+    /// repeating a `random_id` already delivered is not delivered again, as on VK.
+    delivered: Mutex<Vec<Value>>,
     /// Telegram updates (by update_id) or VK long-poll events waiting to be fetched.
     updates: Mutex<Vec<Value>>,
     /// Serve the pending updates this many more times whatever the offset says (a
@@ -111,6 +121,11 @@ impl FakeChannel {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// The bodies of the send calls whose message reached the chat, in order.
+    pub fn delivered(&self) -> Vec<Value> {
+        self.state.delivered.lock().unwrap().clone()
     }
 
     /// The recorded calls whose path ends with `suffix` (case-insensitive).
@@ -193,6 +208,23 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
         at: Instant::now(),
     });
     let lower = path.to_ascii_lowercase();
+    if is_send(&lower) {
+        let front = state.schedule.lock().unwrap().front().copied();
+        match front {
+            Some(Answer::Hang(hold)) => {
+                state.schedule.lock().unwrap().pop_front();
+                actix_web::rt::time::sleep(hold).await;
+                return HttpResponse::GatewayTimeout().finish();
+            }
+            Some(Answer::LateOk(hold)) => {
+                state.schedule.lock().unwrap().pop_front();
+                actix_web::rt::time::sleep(hold).await;
+                // Delivered now: whatever was scheduled meanwhile stays next.
+                state.schedule.lock().unwrap().push_front(Answer::Ok);
+            }
+            _ => {}
+        }
+    }
     if lower.starts_with("/media/") || lower.starts_with("/file/") {
         return HttpResponse::Ok().content_type("image/png").body(PNG);
     }
@@ -213,18 +245,38 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
         return vk_long_poll(&state, &request).await;
     }
     if lower.starts_with("/pa/") {
-        return viber(&state, &lower);
+        return viber(&state, &lower, &body);
     }
-    whatsapp(&state, &request, &lower)
+    whatsapp(&state, &request, &lower, &body)
 }
 
-fn next_answer(state: &State) -> Answer {
-    state
+/// The send calls of the four channels (the ones that follow the schedule).
+fn is_send(path: &str) -> bool {
+    path.ends_with("/sendmessage")
+        || path == "/method/messages.send"
+        || path == "/pa/send_message"
+        || (path.ends_with("/messages") && !path.starts_with("/bot"))
+}
+
+/// The next scheduled answer of a send call with `body`; an `Ok` records the delivery.
+fn next_answer(state: &State, body: &Value) -> Answer {
+    let answer = state
         .schedule
         .lock()
         .unwrap()
         .pop_front()
-        .unwrap_or(Answer::Ok)
+        .unwrap_or(Answer::Ok);
+    if answer == Answer::Ok {
+        let mut delivered = state.delivered.lock().unwrap();
+        let repeat = body.get("random_id").is_some()
+            && delivered
+                .iter()
+                .any(|d| d["random_id"] == body["random_id"]);
+        if !repeat {
+            delivered.push(body.clone());
+        }
+    }
+    answer
 }
 
 fn next_id(state: &State) -> i64 {
@@ -251,8 +303,9 @@ async fn telegram(state: &State, request: &HttpRequest, path: &str, body: &Value
             "message_id": next_id(state), "date": 1_700_000_000,
             "chat": {"id": 1, "type": "private", "first_name": "Client"}
         })),
-                "sendmessage" => match next_answer(state) {
-            Answer::Ok => {
+                "sendmessage" => match next_answer(state, body) {
+            // Hang and LateOk were dealt with in `handle`; a late answer is an Ok.
+            Answer::Ok | Answer::Hang(_) | Answer::LateOk(_) => {
                 let chat = body["chat_id"].as_i64().unwrap_or(0);
                 ok(json!({
                     "message_id": next_id(state), "date": 1_700_000_000,
@@ -338,8 +391,8 @@ fn vk(state: &State, path: &str, body: &Value) -> HttpResponse {
         "photos.savemessagesphoto" => HttpResponse::Ok().json(json!({"response": [{"id": 5, "owner_id": -4242, "access_key": "k5"}]})),
         "docs.save" => HttpResponse::Ok().json(json!({"response": {"type": "doc", "doc": {"id": 6, "owner_id": -4242}}})),
         "users.get" =>  HttpResponse::Ok().json(json!({"response": [{"id": 1, "first_name": "Иван", "last_name": "Петров", "screen_name": "ivan"}]})),
-        "messages.send" => match next_answer(state) {
-            Answer::Ok => HttpResponse::Ok().json(json!({"response": next_id(state)})),
+        "messages.send" => match next_answer(state, body) {
+            Answer::Ok | Answer::Hang(_) | Answer::LateOk(_) => HttpResponse::Ok().json(json!({"response": next_id(state)})),
             Answer::ServerError => HttpResponse::InternalServerError().body("<html>502</html>"),
             Answer::RateLimited(_) => HttpResponse::Ok().json(json!({"error": {"error_code": 6, "error_msg": "Too many requests per second"}})),
             Answer::Blocked => HttpResponse::Ok().json(json!({"error": {"error_code": 901, "error_msg": "Can't send messages for users without permission"}})),
@@ -376,13 +429,13 @@ async fn vk_long_poll(state: &State, request: &HttpRequest) -> HttpResponse {
     }
 }
 
-fn viber(state: &State, path: &str) -> HttpResponse {
+fn viber(state: &State, path: &str, body: &Value) -> HttpResponse {
     match path.trim_start_matches("/pa/") {
         "get_account_info" => HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "id": "pa:1", "name": "Test Viber bot"})),
         "set_webhook" => HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "event_types": ["delivered", "seen"]})),
-        "send_message" => match next_answer(state) {
+        "send_message" => match next_answer(state, body) {
             // Tokens above 2^53: they must survive as 64-bit integers.
-            Answer::Ok => HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "message_token": 5_741_311_803_571_721_000_i64 + next_id(state), "chat_hostname": "SN-CHAT-05_"})),
+            Answer::Ok | Answer::Hang(_) | Answer::LateOk(_) => HttpResponse::Ok().json(json!({"status": 0, "status_message": "ok", "message_token": 5_741_311_803_571_721_000_i64 + next_id(state), "chat_hostname": "SN-CHAT-05_"})),
             Answer::ServerError => HttpResponse::InternalServerError().finish(),
             Answer::RateLimited(_) => HttpResponse::Ok().json(json!({"status": 12, "status_message": "Too many requests"})),
             Answer::Blocked => HttpResponse::Ok().json(json!({"status": 6, "status_message": "receiverNotSubscribed"})),
@@ -392,7 +445,7 @@ fn viber(state: &State, path: &str) -> HttpResponse {
     }
 }
 
-fn whatsapp(state: &State, request: &HttpRequest, path: &str) -> HttpResponse {
+fn whatsapp(state: &State, request: &HttpRequest, path: &str, body: &Value) -> HttpResponse {
     let authorized = request
         .headers()
         .get("authorization")
@@ -406,8 +459,8 @@ fn whatsapp(state: &State, request: &HttpRequest, path: &str) -> HttpResponse {
         [_version, _number, "media"] => {
             HttpResponse::Ok().json(json!({"id": format!("upload{}", next_id(state))}))
         }
-        [_version, _number, "messages"] => match next_answer(state) {
-            Answer::Ok => HttpResponse::Ok().json(json!({
+        [_version, _number, "messages"] => match next_answer(state, body) {
+            Answer::Ok | Answer::Hang(_) | Answer::LateOk(_) => HttpResponse::Ok().json(json!({
                 "messaging_product": "whatsapp",
                 "contacts": [{"input": "1", "wa_id": "1"}],
                 "messages": [{"id": format!("wamid.OUT{}", next_id(state))}]

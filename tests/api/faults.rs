@@ -535,3 +535,225 @@ async fn hostile_input_oversize_bodies_unicode_and_huge_texts() {
         100_000
     );
 }
+
+/// How long a timing-out channel holds a send: longer than the accounts' `timeout_secs`.
+const HOLD: Duration = Duration::from_secs(3);
+
+/// One account of each channel, calling a fake of its own with a 1-second call timeout,
+/// each with a dialog opened by an inbound message: (kind, fake, account, dialog).
+async fn accounts_with_short_timeouts(
+    app: &crate::helpers::TestApp,
+) -> Vec<(&'static str, FakeChannel, i64)> {
+    use crate::channels::{VK_SECRET, hook, telegram_hook, vk_event, vk_message};
+    let mut made = Vec::new();
+    for kind in ["telegram", "vk", "viber", "whatsapp"] {
+        let fake = FakeChannel::start().await;
+        let credentials = match kind {
+            "telegram" => {
+                json!({"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url})
+            }
+            "vk" => json!({"group_id": 4242, "access_token": "vk-token", "secret": VK_SECRET,
+                           "confirmation": "c", "mode": "callback", "api_url": format!("{}/method", fake.url)}),
+            "viber" => json!({"auth_token": "viber-token", "api_url": format!("{}/pa", fake.url)}),
+            _ => json!({"phone_number_id": "106540352242922", "access_token": "wa-token",
+                        "app_secret": "wa-secret", "verify_token": "v", "api_url": fake.url}),
+        };
+        let mut credentials = credentials;
+        credentials["timeout_secs"] = json!(1);
+        let account = app
+            .create_account(kind, json!({"credentials": credentials}))
+            .await;
+        let status = match kind {
+            "telegram" => {
+                telegram_hook(app, account, &tg_text(1, 61, 1, "вопрос"), TG_SECRET).await
+            }
+            "vk" => {
+                let event = vk_event("t1", "message_new", vk_message(1, 62, "вопрос", json!([])));
+                hook(
+                    app,
+                    &format!("/hooks/vk/{account}"),
+                    &serde_json::to_vec(&event).unwrap(),
+                    &[],
+                )
+                .await
+                .0
+            }
+            "viber" => {
+                let body = serde_json::to_vec(
+                    &json!({"event": "message", "timestamp": 1_687_200_046_080_u64,
+                    "message_token": 5_851_650_804_048_782_400_u64,
+                    "sender": {"id": "viber-user-63", "name": "Дарья", "api_version": 10},
+                    "message": {"type": "text", "text": "вопрос"}, "silent": false}),
+                )
+                .unwrap();
+                let signature = dialogi::channels::hmac_hex(b"viber-token", &body);
+                hook(
+                    app,
+                    &format!("/hooks/viber/{account}"),
+                    &body,
+                    &[("X-Viber-Content-Signature", signature)],
+                )
+                .await
+                .0
+            }
+            _ => {
+                let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                    "contacts": [{"profile": {"name": "Sheena"}, "wa_id": "16505550064"}],
+                    "messages": [{"from": "16505550064", "id": "wamid.T1", "timestamp": "1739321024",
+                                  "type": "text", "text": {"body": "вопрос"}}]}}]}]}))
+                .unwrap();
+                let signature = format!(
+                    "sha256={}",
+                    dialogi::channels::hmac_hex(b"wa-secret", &body)
+                );
+                hook(
+                    app,
+                    &format!("/hooks/whatsapp/{account}"),
+                    &body,
+                    &[("X-Hub-Signature-256", signature)],
+                )
+                .await
+                .0
+            }
+        };
+        assert_eq!(status, StatusCode::OK, "{kind}: the inbound message");
+        made.push((kind, fake, account));
+    }
+    made
+}
+
+/// The text of a send call as each channel's API carries it.
+fn sent_text(body: &Value) -> Option<&str> {
+    body["text"]["body"]
+        .as_str()
+        .or_else(|| body["text"].as_str())
+        .or_else(|| body["message"].as_str())
+}
+
+/// Replies `text` in the account's dialog after scheduling `answer` on its fake; waits
+/// until every reply is marked sent; then (sent, attempts, delivered to the chat).
+async fn reply_through_a_slow_channel(
+    app: &crate::helpers::TestApp,
+    accounts: &[(&'static str, FakeChannel, i64)],
+    answer: crate::fakes::Answer,
+    text: &str,
+) -> Vec<(&'static str, i64, usize)> {
+    let admin = app.admin().await;
+    let mut messages = Vec::new();
+    for (_, fake, account) in accounts {
+        fake.schedule(&[answer]);
+        let dialog = app.count(&format!(
+            "SELECT id FROM dialogs WHERE account_id = {account}"
+        ));
+        let sent = admin
+            .post(
+                &format!("/api/v1/dialogs/{dialog}/messages"),
+                json!({"text": text}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+        messages.push(sent.body["message"]["id"].as_i64().unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for ((kind, _, _), message) in accounts.iter().zip(&messages) {
+        loop {
+            let delivery = crate::channels::text_of(
+                app,
+                &format!("SELECT delivery FROM messages WHERE id = {message}"),
+            );
+            if delivery.as_deref() == Some("sent") {
+                break;
+            }
+            assert_ne!(
+                delivery.as_deref(),
+                Some("failed"),
+                "{kind}: a timeout is not a failure"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{kind}: the reply was never sent ({delivery:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // A late answer's delivery lands after the retry's: wait it out.
+    tokio::time::sleep(HOLD).await;
+    accounts
+        .iter()
+        .zip(&messages)
+        .map(|((kind, fake, _), message)| {
+            let attempts = app.count(&format!(
+                "SELECT attempts FROM outbox WHERE message_id = {message}"
+            ));
+            let delivered = fake
+                .delivered()
+                .iter()
+                .filter(|body| sent_text(body) == Some(text))
+                .count();
+            (*kind, attempts, delivered)
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn faults_a_channel_api_that_times_out_gets_the_reply_once_and_at_most_once_more_without_a_key()
+ {
+    let app = crate::helpers::spawn_app().await;
+    let accounts = accounts_with_short_timeouts(&app).await;
+
+    // The channel holds the request past the client's timeout and never acts on it: the
+    // outbox retries, and the reply reaches the chat exactly once on every channel.
+    let hung = reply_through_a_slow_channel(
+        &app,
+        &accounts,
+        crate::fakes::Answer::Hang(HOLD),
+        "ответ после зависания",
+    )
+    .await;
+    for (kind, attempts, delivered) in &hung {
+        println!(
+            "channel hangs ({kind}): sent 1, timed out {}, attempts {attempts}, delivered {delivered}, \
+             duplicated {}, lost {}",
+            attempts - 1,
+            delivered.saturating_sub(1),
+            1 - (*delivered).min(1)
+        );
+        assert_eq!(*delivered, 1, "{kind}: the reply reaches the chat once");
+        assert_eq!(
+            *attempts, 2,
+            "{kind}: one timed-out attempt, one that went through"
+        );
+    }
+
+    // The channel delivers but answers too late: the sender cannot know, and retries. VK
+    // drops the retry (the same random_id); Telegram, Viber and WhatsApp have no such key
+    // and may show it twice — the documented limit (docs/GUARANTEES.md), never more.
+    let late = reply_through_a_slow_channel(
+        &app,
+        &accounts,
+        crate::fakes::Answer::LateOk(HOLD),
+        "ответ с опоздавшим подтверждением",
+    )
+    .await;
+    for (kind, attempts, delivered) in &late {
+        println!(
+            "channel answers late ({kind}): sent 1, timed out {}, attempts {attempts}, delivered {delivered}, \
+             duplicated {}, lost {}",
+            attempts - 1,
+            delivered.saturating_sub(1),
+            1 - (*delivered).min(1)
+        );
+        assert!(*delivered >= 1, "{kind}: the reply is lost");
+        if *kind == "vk" {
+            assert_eq!(*delivered, 1, "vk: random_id keeps a retry from doubling");
+        } else {
+            assert!(*delivered <= 2, "{kind}: delivered {delivered} times");
+        }
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'out' AND delivery <> 'sent'"),
+        0
+    );
+}
