@@ -59,6 +59,12 @@ pub enum ApiError {
     /// 502: the channel (Telegram, VK, Viber, WhatsApp) failed or did not answer.
     #[error("{0}")]
     BadGateway(String),
+    /// 507: the data folder is full or cannot be written; nothing was stored. The cause
+    /// (with its path) is logged, not shown.
+    #[error(
+        "the server's data folder is full or cannot be written; nothing was stored — free some space and try again"
+    )]
+    StorageFull(#[source] std::io::Error),
     /// 500: a bug or an unexpected failure; the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] BoxError),
@@ -116,6 +122,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::BadGateway(_) => "channel_error",
+            ApiError::StorageFull(_) => "storage_full",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -192,6 +199,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -199,6 +207,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(cause) = self {
             tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
+        }
+        if let ApiError::StorageFull(cause) = self {
+            tracing::error!(error = %cause, "the data folder is full or cannot be written");
         }
         let mut response = HttpResponse::build(self.status_code());
         if let ApiError::TooManyRequests { retry_after_secs } = self

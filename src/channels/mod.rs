@@ -184,6 +184,9 @@ pub enum ChannelError {
     Unsupported(String),
     #[error("the file is too large (over {0} bytes)")]
     TooLarge(u64),
+    /// The file came, but the data folder is full or cannot be written.
+    #[error("the file cannot be stored: {0}")]
+    Storage(#[source] std::io::Error),
 }
 
 /// A media file referenced by a message, as the channel gave it.

@@ -344,18 +344,11 @@ impl Channels {
         let dir = self.inner.media_dir.clone();
         let bytes = file.bytes;
         let size = bytes.len() as i64;
-        let written = path.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
-            let mut random = [0u8; 8];
-            getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
-            let partial = written.with_extension(format!("{}.part", hex::encode(random)));
-            std::fs::write(&partial, &bytes)?;
-            std::fs::rename(&partial, &written)
-        })
-        .await
-        .map_err(|e| ChannelError::Api(e.to_string()))?
-        .map_err(|e| ChannelError::Api(format!("cannot store the file: {e}")))?;
+        let on_disk = name.clone();
+        tokio::task::spawn_blocking(move || write_whole(&dir, &on_disk, &bytes))
+            .await
+            .map_err(|e| ChannelError::Api(e.to_string()))?
+            .map_err(ChannelError::Storage)?;
         let mime = file.mime_type.clone();
         db::run(&pool, move |conn| {
             rows::attachment_stored(conn, attachment_id, &name, size, mime.as_deref())
@@ -381,12 +374,9 @@ impl Channels {
         getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
         let name = format!("out-{}", hex::encode(random));
         let (dir, file) = (self.inner.media_dir.clone(), name.clone());
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join(file), bytes)
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
+        tokio::task::spawn_blocking(move || write_whole(&dir, &file, &bytes))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
         Ok(name)
     }
 
@@ -445,8 +435,14 @@ impl Channels {
                 return;
             };
             for attachment in list {
-                if let Err(error) = me.stored_media(attachment.id).await {
-                    tracing::warn!(attachment = attachment.id, error = %error, "media not downloaded; it is tried again when opened");
+                match me.stored_media(attachment.id).await {
+                    Ok(_) => {}
+                    Err(ChannelError::Storage(error)) => {
+                        tracing::error!(attachment = attachment.id, error = %error, "media not stored: the data folder is full or cannot be written; the message is kept and the file is fetched again when opened");
+                    }
+                    Err(error) => {
+                        tracing::warn!(attachment = attachment.id, error = %error, "media not downloaded; it is tried again when opened");
+                    }
                 }
             }
         });
@@ -817,4 +813,24 @@ async fn still_held(conn: &Arc<Mutex<PgConnection>>) -> bool {
     })
     .await
     .unwrap_or(false)
+}
+
+/// Writes `bytes` to `dir/name` whole or not at all: into a temporary file of its own that
+/// is synced and then renamed, and removed when anything fails (a full disk leaves no half
+/// file for anyone to serve later).
+fn write_whole(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let partial = dir.join(format!("{name}.{}.part", hex::encode(random)));
+    let written = std::fs::File::create(&partial).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    let done = written.and_then(|()| std::fs::rename(&partial, dir.join(name)));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    done
 }

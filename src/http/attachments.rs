@@ -12,7 +12,7 @@ use crate::domain::AccountId;
 use crate::error::ApiError;
 
 /// Download an attachment (images inline, other files as downloads).
-#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, description = "the file"), (status = 404, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, description = "the file"), (status = 404, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody), (status = 507, description = "the data folder is full or cannot be written: the file was not stored", body = crate::error::ErrorBody)))]
 #[get("/attachments/{id}")]
 pub async fn download_attachment(
     state: web::Data<AppState>,
@@ -41,7 +41,10 @@ pub async fn download_attachment(
         .channels
         .stored_media(id)
         .await
-        .map_err(|error| ApiError::BadGateway(format!("the file cannot be fetched: {error}")))?
+        .map_err(|error| match error {
+            crate::channels::ChannelError::Storage(cause) => ApiError::StorageFull(cause),
+            other => ApiError::BadGateway(format!("the file cannot be fetched: {other}")),
+        })?
         .ok_or(ApiError::NotFound("attachment"))?;
     let bytes = web::block(move || std::fs::read(path))
         .await

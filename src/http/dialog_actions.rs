@@ -107,7 +107,7 @@ pub async fn accept(
     tag = "dialogs",
     params(("id" = i64, Path)),
     request_body = ReplyRequest,
-    responses((status = 201, body = ReplyResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
+    responses((status = 201, body = ReplyResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 507, description = "the data folder is full or cannot be written: the files were not stored", body = crate::error::ErrorBody))
 )]
 #[post("/dialogs/{id}/messages")]
 pub async fn reply(
@@ -143,11 +143,18 @@ pub async fn reply(
     }
     let mut attachments = Vec::with_capacity(uploads.len());
     for (upload, bytes) in uploads {
-        let name = state
-            .channels
-            .store_upload(bytes)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        let name = match state.channels.store_upload(bytes).await {
+            Ok(name) => name,
+            Err(error) => {
+                // Files stored before this one go too: nothing of the reply is kept.
+                let stored: Vec<String> = attachments
+                    .iter()
+                    .filter_map(|a: &NewAttachment| a.storage_path.clone())
+                    .collect();
+                state.channels.remove_uploads(&stored).await;
+                return Err(ApiError::StorageFull(error));
+            }
+        };
         attachments.push(NewAttachment {
             kind: upload.kind,
             file_name: upload.file_name,

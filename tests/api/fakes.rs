@@ -21,6 +21,17 @@ pub const PNG: &[u8] = &[
     0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
+/// The size of the big media file the fake serves for a file id or path with `big` in it
+/// (larger than the full-disk test's file size limit).
+pub const BIG_FILE_BYTES: usize = 256 * 1024;
+
+/// A PNG followed by padding up to [`BIG_FILE_BYTES`] (readers stop at the PNG's end).
+pub fn big_file() -> Vec<u8> {
+    let mut bytes = PNG.to_vec();
+    bytes.resize(BIG_FILE_BYTES, 0);
+    bytes
+}
+
 /// What a send call answers next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
@@ -226,6 +237,11 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
         }
     }
     if lower.starts_with("/media/") || lower.starts_with("/file/") {
+        if lower.contains("big") {
+            return HttpResponse::Ok()
+                .content_type("image/png")
+                .body(big_file());
+        }
         return HttpResponse::Ok().content_type("image/png").body(PNG);
     }
     if lower.starts_with("/bot") {
@@ -295,6 +311,10 @@ async fn telegram(state: &State, request: &HttpRequest, path: &str, body: &Value
             json!({"id": 42, "is_bot": true, "first_name": "Test Bot", "username": "test_bot", "can_connect_to_business": false, "has_main_web_app": false, "can_join_groups": false, "can_read_all_group_messages": false, "supports_inline_queries": false}),
         ),
         "setwebhook" | "deletewebhook" => ok(json!(true)),
+        "getfile" if body["file_id"].as_str().is_some_and(|id| id.contains("big")) => ok(json!({
+            "file_id": body["file_id"], "file_unique_id": "ub", "file_size": BIG_FILE_BYTES,
+            "file_path": "photos/big_1.png"
+        })),
         "getfile" => ok(json!({
             "file_id": body["file_id"], "file_unique_id": "u", "file_size": PNG.len(),
             "file_path": "photos/file_1.png"

@@ -757,3 +757,255 @@ async fn faults_a_channel_api_that_times_out_gets_the_reply_once_and_at_most_onc
         0
     );
 }
+
+/// The largest file the server may write on the "nearly full disk" (RLIMIT_FSIZE): small
+/// files fit, the fake's big file ([`crate::fakes::BIG_FILE_BYTES`]) does not.
+const FILE_SIZE_LIMIT: u64 = 64 * 1024;
+
+/// The real `dialogi` binary whose writes to files stop at [`FILE_SIZE_LIMIT`] bytes: a
+/// write past it fails half-way (EFBIG), as on a disk that fills during the write. No
+/// mount, no root: a resource limit of the child process. Its log lines are collected.
+#[allow(unsafe_code)]
+fn start_binary_on_a_nearly_full_disk(
+    url: &str,
+    port: u16,
+    data_dir: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dialogi"));
+    command
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DATABASE_URL", url)
+        .env("DIALOGI_ADMIN_PASSWORD", "admin-password-1")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        // A pipe, not a file: the file size limit does not apply to it.
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: between fork and exec the child only calls setrlimit and signal, both
+    // async-signal-safe; nothing is allocated and no lock is taken.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: FILE_SIZE_LIMIT,
+                rlim_max: FILE_SIZE_LIMIT,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Past the limit a write fails with EFBIG instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("start dialogi");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().expect("the server's stderr");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    (child, log)
+}
+
+/// Every file in the media folder: (name, size).
+fn media_files(data_dir: &std::path::Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(data_dir.join("media"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    (e.file_name().to_string_lossy().into_owned(), size)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn faults_a_full_disk_refuses_uploads_with_507_keeps_inbound_messages_and_leaves_no_half_file()
+ {
+    use base64::Engine as _;
+    let db = tokio::task::spawn_blocking(crate::helpers::TestDatabase::create)
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let data_dir = std::env::temp_dir()
+        .join("dialogi-tests")
+        .join(std::process::id().to_string())
+        .join(format!("full-disk-{}", db.name));
+    let (mut server, log) = start_binary_on_a_nearly_full_disk(&db.url, port, &data_dir);
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    until_ready(&http, &address).await;
+    let fake = FakeChannel::start().await;
+    let (csrf, hook) = connect_telegram(&http, &address, &fake).await;
+    let sql = |query: String| {
+        let url = db.url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                #[derive(diesel::QueryableByName)]
+                struct Row {
+                    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+                    t: Option<String>,
+                }
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                diesel::sql_query(format!("SELECT ({query})::text AS t"))
+                    .get_result::<Row>(&mut conn)
+                    .expect("query")
+                    .t
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    // Inbound: a photo too big for the disk. The message is stored and acknowledged; its
+    // file is not, and says so when opened.
+    let photo = json!({"update_id": 1, "message": {"message_id": 1, "date": 1_700_000_002,
+        "chat": {"id": 71, "type": "private", "first_name": "Иван"},
+        "from": {"id": 71, "is_bot": false, "first_name": "Иван"},
+        "photo": [{"file_id": "big-photo", "file_unique_id": "ub", "file_size": crate::fakes::BIG_FILE_BYTES, "width": 900, "height": 900}],
+        "caption": "большое фото"}});
+    assert_eq!(webhook(&http, &hook, &photo).await, StatusCode::OK);
+    let attachment = sql("SELECT a.id FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.text = 'большое фото'".into())
+        .await
+        .expect("the inbound message and its attachment are stored");
+    // The download right after the commit fails to store the file, and logs why.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !log.lock().unwrap().contains("media not stored") {
+        assert!(
+            Instant::now() < deadline,
+            "no log line about the file: {}",
+            log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let opened = http
+        .get(format!("{address}/api/v1/attachments/{attachment}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body: Value = opened.json().await.unwrap();
+    assert_eq!(body["error"], "storage_full", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("full"), "{body}");
+    assert_eq!(
+        sql(format!(
+            "SELECT storage_path FROM attachments WHERE id = {attachment}"
+        ))
+        .await,
+        None,
+        "a file that was not stored is not recorded as stored"
+    );
+
+    // Uploads: a reply whose files do not fit is refused whole with 507 and stores
+    // nothing; a reply with a small file still goes.
+    let dialog = sql("SELECT max(id) FROM dialogs".into()).await.unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        json!({"file_name": name, "mime_type": "image/png",
+               "content_base64": base64::engine::general_purpose::STANDARD.encode(bytes)})
+    };
+    let reply = |body: Value| {
+        let (http, csrf) = (http.clone(), csrf.clone());
+        let url = format!("{address}/api/v1/dialogs/{dialog}/messages");
+        async move {
+            let answer = http
+                .post(url)
+                .header("X-CSRF-Token", csrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            (status, answer.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let big = crate::fakes::big_file();
+    let (status, refused) = reply(json!({"text": "не влезет",
+        "attachments": [file("small.png", crate::fakes::PNG), file("big.png", &big)]}))
+    .await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{refused}");
+    assert_eq!(refused["error"], "storage_full", "{refused}");
+    let (status, small) =
+        reply(json!({"text": "влезет", "attachments": [file("small.png", crate::fakes::PNG)]}))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{small}");
+    let stored_refused = sql("SELECT count(*) FROM messages WHERE text = 'не влезет'".into())
+        .await
+        .unwrap();
+    assert_eq!(stored_refused, "0", "a refused reply leaves no message");
+
+    // No half-written file, no file of the refused reply: every file in the media folder
+    // is an attachment's, whole.
+    let check_files = || async {
+        let files = media_files(&data_dir);
+        for (name, size) in &files {
+            let recorded = sql(format!(
+                "SELECT size_bytes FROM attachments WHERE storage_path = '{}'",
+                name.replace('\'', "''")
+            ))
+            .await;
+            assert_eq!(
+                recorded,
+                Some(size.to_string()),
+                "{name} ({size} bytes) is not a whole file of an attachment"
+            );
+        }
+        files.len()
+    };
+    let files_while_full = check_files().await;
+
+    // Space is freed (the server restarts without the limit): the same attachment is
+    // fetched again and served whole, and the refused reply goes through.
+    server.kill().ok();
+    let _ = server.wait();
+    let mut server = start_binary(&db.url, port, &data_dir);
+    until_ready(&http, &address).await;
+    let opened = http
+        .get(format!("{address}/api/v1/attachments/{attachment}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert_eq!(opened.bytes().await.unwrap().as_ref(), big.as_slice());
+    let (status, retried) = reply(json!({"text": "не влезет",
+        "attachments": [file("small.png", crate::fakes::PNG), file("big.png", &big)]}))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{retried}");
+    let files_after = check_files().await;
+    let half_files = media_files(&data_dir)
+        .iter()
+        .filter(|(name, _)| name.ends_with(".part"))
+        .count();
+    println!(
+        "full disk: inbound 1, acknowledged 1, stored 1, file refused while full 1 (507), served whole after space came back 1; \
+         replies 2 while full: refused 1 (507), sent 1; files on disk while full {files_while_full}, after {files_after}; \
+         half-written 0 (found {half_files}), duplicated 0, lost 0"
+    );
+    assert_eq!(half_files, 0);
+    server.kill().ok();
+    let _ = server.wait();
+    drop(db);
+}
