@@ -166,9 +166,11 @@ impl Sender {
                 last_inbound_at: item.last_inbound_at,
                 files,
             };
+            // The bot's pace counts from the start of each call (its rate is calls per
+            // second, however long each takes); a chat's from the end (conservative).
+            self.last_any = Some(Instant::now());
             let outcome = self.channel.send(&outgoing).await;
             let now = Instant::now();
-            self.last_any = Some(now);
             self.last_to.insert(item.recipient.clone(), now);
             if self.last_to.len() > 10_000 {
                 self.last_to

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -261,11 +262,12 @@ async fn counters_of(
 pub async fn operator_events(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // The cap first: beyond it the answer must be fast, without a database round trip.
     let permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
         .ok_or_else(too_many_streams)?;
+    let caller = Caller::from_request(&req, &mut Payload::None).await?;
     let last = last_event_id(&req, &query)?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = state.hub.subscribe();
@@ -364,8 +366,8 @@ async fn follow(
     recheck.reset();
     let mut dirty = false;
     // Counters are counted beside the stream, so events never wait for that query.
-    let (counted_tx, mut counted) = mpsc::channel::<Result<Value, ApiError>>(1);
-    let mut counting = false;
+    // Only while counting: an idle stream holds no channel for it.
+    let mut counting: Option<tokio::sync::oneshot::Receiver<Result<Value, ApiError>>> = None;
     loop {
         let bytes = tokio::select! {
             received = live.recv() => match received {
@@ -376,7 +378,7 @@ async fn follow(
                     cursor = event.id;
                     if event.kind == "access" {
                         // Rights changed somewhere: re-read them before the next event.
-                        if !viewer.refresh(&state).await {
+                        if !Box::pin(viewer.refresh(&state)).await {
                             return;
                         }
                         dirty = true;
@@ -392,21 +394,22 @@ async fn follow(
                 Err(_) => return,
             },
             _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
-            _ = counters_tick.tick(), if dirty && !counting => {
+            _ = counters_tick.tick(), if dirty && counting.is_none() => {
                 dirty = false;
-                counting = true;
                 let visible = viewer.visible.iter().copied().collect();
-                let (state, user_id, tx) = (state.clone(), viewer.user_id, counted_tx.clone());
+                let (state, user_id) = (state.clone(), viewer.user_id);
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                counting = Some(rx);
                 actix_web::rt::spawn(async move {
-                    let _ = tx.send(counters_of(&state, user_id, visible, cursor).await).await;
+                    let _ = tx.send(counters_of(&state, user_id, visible, cursor).await);
                 });
                 continue;
             },
-            Some(result) = counted.recv() => {
-                counting = false;
+            result = async { counting.as_mut().expect("guarded").await }, if counting.is_some() => {
+                counting = None;
                 match result {
                     // Labelled with the stream's place: resuming from it loses nothing.
-                    Ok(now) if now != counters => {
+                    Ok(Ok(now)) if now != counters => {
                         counters = now;
                         frame(Some(cursor), "counters", &counters)
                     }
@@ -414,7 +417,8 @@ async fn follow(
                 }
             },
             _ = recheck.tick() => {
-                if !viewer.refresh(&state).await {
+                // Boxed: a rare await should not grow every stream's resting state.
+                if !Box::pin(viewer.refresh(&state)).await {
                     return;
                 }
                 dirty = true;
@@ -438,11 +442,12 @@ async fn follow(
 )]
 #[get("/monitor/events")]
 pub async fn monitor_events(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: MonitorCaller,
 ) -> Result<HttpResponse, ApiError> {
     let permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
         .ok_or_else(too_many_streams)?;
+    let caller = MonitorCaller::from_request(&req, &mut Payload::None).await?;
     let live = state.hub.subscribe();
     let access = access(&state, &caller.0).await?;
     let visible: Vec<i64> = access.visible();
