@@ -247,6 +247,30 @@ fn main() {
                 op = operator.id
             ),
         ),
+        (
+            "channel priority, the unread half (the read half is the same with IS NOT TRUE)",
+            format!(
+                "SELECT d.id FROM dialogs d LEFT JOIN dialog_reads r ON r.dialog_id = d.id AND r.user_id = {op} \
+                 WHERE d.status IN ('new','returned','accepted') AND d.account_id = ANY({visible}) \
+                 AND (d.last_inbound_message_id > COALESCE(r.last_read_message_id, 0)) IS TRUE \
+                 ORDER BY d.account_priority DESC, d.last_message_at DESC NULLS LAST, d.id DESC LIMIT 51",
+                op = operator.id
+            ),
+        ),
+        (
+            "search walk: a word in 1/8 of messages, newest dialogs first",
+            format!(
+                "SELECT d.id FROM dialogs d WHERE d.account_id = ANY({visible}) \
+                 AND d.last_message_at >= COALESCE((SELECT b.last_message_at FROM dialogs b \
+                 WHERE b.account_id = ANY({visible}) ORDER BY b.last_message_at DESC NULLS LAST, b.id DESC \
+                 OFFSET 203 LIMIT 1), '-infinity') \
+                 AND (EXISTS (SELECT 1 FROM interlocutors i WHERE i.id = d.interlocutor_id AND i.display_name ILIKE '%казань%' OFFSET 0) \
+                 OR EXISTS (SELECT 1 FROM clients c WHERE c.id = d.client_id AND c.name ILIKE '%казань%' OFFSET 0) \
+                 OR EXISTS (SELECT 1 FROM contact_persons p WHERE p.client_id = d.client_id AND p.name ILIKE '%казань%' OFFSET 0) \
+                 OR EXISTS (SELECT 1 FROM messages m WHERE m.dialog_id = d.id AND m.text ILIKE '%казань%' OFFSET 0)) \
+                 ORDER BY d.last_message_at DESC NULLS LAST, d.id DESC LIMIT 51"
+            ),
+        ),
         ("search: a client's name", search("%морозов 12%")),
         (
             "search: an order number",

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 
 use super::DbError;
 use super::dialogs::DialogRow;
@@ -67,10 +67,189 @@ impl ListRow {
 const UNREAD_SQL: &str =
     "(dialogs.last_inbound_message_id > COALESCE(dialog_reads.last_read_message_id, 0)) IS TRUE";
 
+/// How many of the newest dialogs (per row of the page) a search first looks through one
+/// by one, before it falls back to collecting every match: a common word fills the page
+/// from the first few dozen, a rare one costs this many cheap checks and then its index.
+const SEARCH_WALK_PER_ROW: i64 = 4;
+
+/// Which of the selected dialogs one query reads.
+#[derive(Debug, Clone, Copy)]
+enum Part<'a> {
+    /// All of them (a search collects the matching dialogs through its trigram indexes).
+    All,
+    /// Those with unread messages for the caller (`true`), or those without.
+    Unread(bool),
+    /// These, which the search walk found (the search itself is already applied).
+    Only(&'a [i64]),
+}
+
+/// The filters of the list that every query of it applies: they name `dialogs` columns
+/// only, so the same text serves the full page query and the narrow search walk.
+macro_rules! scoped {
+    ($query:expr, $filter:expr) => {{
+        let filter: &ListFilter = $filter;
+        let mut query = $query.filter(dialogs::status.eq_any(filter.statuses.clone()));
+        if let Some(visible) = &filter.visible_accounts {
+            query = query.filter(dialogs::account_id.eq_any(visible.clone()));
+        }
+        if let Some(account) = filter.account_id {
+            query = query.filter(dialogs::account_id.eq(account));
+        }
+        if let Some(user) = filter.responsible_user_id {
+            query = query.filter(dialogs::responsible_user_id.eq(user));
+        }
+        if let Some((user, roles)) = &filter.responsible_of {
+            query = query.filter(
+                dialogs::responsible_user_id
+                    .eq(*user)
+                    .or(dialogs::responsible_role_id.eq_any(roles.clone())),
+            );
+        }
+        if let Some(id) = filter.dialog_id {
+            query = query.filter(dialogs::id.eq(id));
+        }
+        if let Some(client) = filter.client_id {
+            query = query.filter(dialogs::client_id.eq(client));
+        }
+        if let Some(department) = filter.department_id {
+            // The account's department (R11), or the responsible user's.
+            query = query.filter(
+                sql::<Bool>(
+                    "(dialogs.account_id IN (SELECT a.id FROM channel_accounts a WHERE a.department_id = ",
+                )
+                .bind::<BigInt, _>(department)
+                .sql(") OR dialogs.responsible_user_id IN (SELECT u.id FROM users u WHERE u.department_id = ")
+                .bind::<BigInt, _>(department)
+                .sql("))"),
+            );
+        }
+        if let (false, Some(Cursor::After { at, id })) = (filter.by_priority, filter.cursor) {
+            query = query.filter(
+                sql::<Bool>("(dialogs.last_message_at, dialogs.id) < (")
+                    .bind::<Timestamptz, _>(at)
+                    .sql(", ")
+                    .bind::<BigInt, _>(id)
+                    .sql(")"),
+            );
+        }
+        query
+    }};
+}
+
 /// One page of the list; fetches `limit + 1` rows so the caller knows whether more follow.
 pub fn page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>, DbError> {
+    let wanted = filter.limit + 1;
+    if filter.by_priority {
+        return priority_page(conn, filter);
+    }
+    if let Some(needle) = filter.search.as_deref() {
+        let found = search_walk(conn, filter, needle)?;
+        if found.len() as i64 >= wanted {
+            return load(conn, filter, Part::Only(&found), 0, wanted);
+        }
+    }
+    load(conn, filter, Part::All, 0, wanted)
+}
+
+/// The priority order (R16): unread dialogs first, each half by the account's priority and
+/// then newest first. The halves are read apart, each along the priority index, so a page
+/// costs its own rows rather than a sort of every active dialog.
+fn priority_page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>, DbError> {
+    let offset = match filter.cursor {
+        Some(Cursor::Offset(n)) => n,
+        _ => 0,
+    };
+    let end = offset + filter.limit + 1;
+    let unread = load(conn, filter, Part::Unread(true), 0, end)?;
+    let unread_count = unread.len() as i64;
+    let mut rows: Vec<ListRow> = unread.into_iter().skip(offset as usize).collect();
+    if unread_count < end {
+        // Rows `offset..end` of "every unread one, then every read one": the read ones
+        // from the first position past both the unread ones and the offset.
+        let from = offset.max(unread_count);
+        rows.extend(load(
+            conn,
+            filter,
+            Part::Unread(false),
+            from - unread_count,
+            end - from,
+        )?);
+    }
+    Ok(rows)
+}
+
+/// The search's first try: the newest dialogs the filter selects, checked one by one
+/// (names by key, messages within the dialog) until a page is full. It looks only among
+/// the newest `SEARCH_WALK_PER_ROW` dialogs per row wanted, so a rare word gives up soon
+/// and returns fewer than a page; then the trigram indexes collect every match instead.
+/// A full page found here is exact: it comes from a leading stretch of the list's order.
+fn search_walk(
+    conn: &mut PgConnection,
+    filter: &ListFilter,
+    needle: &str,
+) -> Result<Vec<i64>, DbError> {
+    let pattern = like_pattern(needle);
+    let wanted = filter.limit + 1;
+    // Where the stretch ends: the last message time of the W-th newest dialog among the
+    // statuses and accounts asked for (all of them when there are fewer).
+    let (after_at, after_id) = match filter.cursor {
+        Some(Cursor::After { at, id }) => (Some(at), Some(id)),
+        _ => (None, None),
+    };
+    let bound = sql::<Bool>(
+        "dialogs.last_message_at >= COALESCE((SELECT b.last_message_at FROM dialogs b WHERE b.status = ANY(",
+    )
+    .bind::<Array<Text>, _>(filter.statuses.clone())
+    .sql(") AND (")
+    .bind::<Nullable<Array<BigInt>>, _>(filter.visible_accounts.clone())
+    .sql("::bigint[] IS NULL OR b.account_id = ANY(")
+    .bind::<Nullable<Array<BigInt>>, _>(filter.visible_accounts.clone())
+    .sql(")) AND (")
+    .bind::<Nullable<BigInt>, _>(filter.account_id)
+    .sql("::bigint IS NULL OR b.account_id = ")
+    .bind::<Nullable<BigInt>, _>(filter.account_id)
+    .sql(") AND (")
+    .bind::<Nullable<Timestamptz>, _>(after_at)
+    .sql("::timestamptz IS NULL OR (b.last_message_at, b.id) < (")
+    .bind::<Nullable<Timestamptz>, _>(after_at)
+    .sql(", ")
+    .bind::<Nullable<BigInt>, _>(after_id)
+    .sql(")) ORDER BY b.last_message_at DESC NULLS LAST, b.id DESC OFFSET ")
+    .bind::<BigInt, _>(wanted * SEARCH_WALK_PER_ROW - 1)
+    .sql(" LIMIT 1), '-infinity')");
+    // OFFSET 0 keeps each EXISTS a per-dialog check: without it the planner may turn one
+    // into a hash of every match, which for a common word is the very cost avoided here.
+    let matches = sql::<Bool>(
+        "(EXISTS (SELECT 1 FROM interlocutors i WHERE i.id = dialogs.interlocutor_id AND i.display_name ILIKE ",
+    )
+    .bind::<Text, _>(pattern.clone())
+    .sql(" OFFSET 0) OR EXISTS (SELECT 1 FROM clients c WHERE c.id = dialogs.client_id AND c.name ILIKE ")
+    .bind::<Text, _>(pattern.clone())
+    .sql(" OFFSET 0) OR EXISTS (SELECT 1 FROM contact_persons p WHERE p.client_id = dialogs.client_id AND p.name ILIKE ")
+    .bind::<Text, _>(pattern.clone())
+    .sql(" OFFSET 0) OR EXISTS (SELECT 1 FROM messages m WHERE m.dialog_id = dialogs.id AND m.text ILIKE ")
+    .bind::<Text, _>(pattern)
+    .sql(" OFFSET 0))");
+    let query = scoped!(dialogs::table.select(dialogs::id).into_boxed(), filter);
+    Ok(query
+        .filter(bound)
+        .filter(matches)
+        .order_by(dialogs::last_message_at.desc().nulls_last())
+        .then_order_by(dialogs::id.desc())
+        .limit(wanted)
+        .load(conn)?)
+}
+
+/// `limit` rows of `part` of the list from `offset`, with everything a row shows.
+fn load(
+    conn: &mut PgConnection,
+    filter: &ListFilter,
+    part: Part<'_>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<ListRow>, DbError> {
     let user_id = filter.user_id;
-    let mut query = dialogs::table
+    let query = dialogs::table
         .inner_join(channel_accounts::table.on(channel_accounts::id.eq(dialogs::account_id)))
         .inner_join(interlocutors::table.on(interlocutors::id.eq(dialogs::interlocutor_id)))
         .left_join(clients::table.on(clients::id.nullable().eq(dialogs::client_id)))
@@ -90,42 +269,16 @@ pub fn page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>
             dialog_reads::last_read_message_id.nullable(),
             users::display_name.nullable(),
         ))
-        .filter(dialogs::status.eq_any(filter.statuses.clone()))
         .into_boxed();
+    let mut query = scoped!(query, filter);
 
-    if let Some(visible) = &filter.visible_accounts {
-        query = query.filter(dialogs::account_id.eq_any(visible.clone()));
+    match part {
+        Part::Only(ids) => query = query.filter(dialogs::id.eq_any(ids.to_vec())),
+        Part::Unread(true) => query = query.filter(sql::<Bool>(UNREAD_SQL)),
+        Part::Unread(false) => query = query.filter(sql::<Bool>(UNREAD_SQL).eq(false)),
+        Part::All => {}
     }
-    if let Some(account) = filter.account_id {
-        query = query.filter(dialogs::account_id.eq(account));
-    }
-    if let Some(user) = filter.responsible_user_id {
-        query = query.filter(dialogs::responsible_user_id.eq(user));
-    }
-    if let Some((user, roles)) = &filter.responsible_of {
-        query = query.filter(
-            dialogs::responsible_user_id
-                .eq(*user)
-                .or(dialogs::responsible_role_id.eq_any(roles.clone())),
-        );
-    }
-    if let Some(id) = filter.dialog_id {
-        query = query.filter(dialogs::id.eq(id));
-    }
-    if let Some(client) = filter.client_id {
-        query = query.filter(dialogs::client_id.eq(client));
-    }
-    if let Some(department) = filter.department_id {
-        // The account's department (R11), or the responsible user's.
-        query = query.filter(
-            sql::<Bool>("(channel_accounts.department_id = ")
-                .bind::<BigInt, _>(department)
-                .sql(" OR dialogs.responsible_user_id IN (SELECT u.id FROM users u WHERE u.department_id = ")
-                .bind::<BigInt, _>(department)
-                .sql("))"),
-        );
-    }
-    if let Some(needle) = filter.search.as_deref() {
+    if let (Some(needle), false) = (filter.search.as_deref(), matches!(part, Part::Only(_))) {
         // One set of matching dialog ids, each branch served by its own trigram index, so
         // the planner never has to evaluate an OR across four joins row by row.
         let pattern = like_pattern(needle);
@@ -143,31 +296,18 @@ pub fn page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>
     }
 
     if filter.by_priority {
-        let offset = match filter.cursor {
-            Some(Cursor::Offset(n)) => n,
-            _ => 0,
-        };
+        // Within one part the unread mark is the same for every row; the account's
+        // priority is its copy on the dialog, which the priority index holds.
         query = query
-            .order_by(sql::<Bool>(UNREAD_SQL).desc())
-            .then_order_by(channel_accounts::priority.desc())
+            .order_by(dialogs::account_priority.desc())
             .then_order_by(dialogs::last_message_at.desc().nulls_last())
-            .then_order_by(dialogs::id.desc())
-            .offset(offset);
+            .then_order_by(dialogs::id.desc());
     } else {
-        if let Some(Cursor::After { at, id }) = filter.cursor {
-            query = query.filter(
-                sql::<Bool>("(dialogs.last_message_at, dialogs.id) < (")
-                    .bind::<diesel::sql_types::Timestamptz, _>(at)
-                    .sql(", ")
-                    .bind::<BigInt, _>(id)
-                    .sql(")"),
-            );
-        }
         query = query
             .order_by(dialogs::last_message_at.desc().nulls_last())
             .then_order_by(dialogs::id.desc());
     }
-    Ok(query.limit(filter.limit + 1).load::<ListRow>(conn)?)
+    Ok(query.offset(offset).limit(limit).load::<ListRow>(conn)?)
 }
 
 /// How many dialogs with unread messages each active status has, over `visible` accounts

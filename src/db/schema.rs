@@ -177,6 +177,7 @@ diesel::table! {
         last_message_direction -> Nullable<Text>,
         last_inbound_message_id -> Nullable<Int8>,
         version -> Int8,
+        account_priority -> Int4,
     }
 }
 

@@ -552,6 +552,37 @@ async fn r16_filters_by_responsible_and_priority_order_puts_unread_of_important_
     assert_eq!(recent_first, vec![on_low, on_high]);
     let by_priority = ids(&admin.get("/api/v1/dialogs?priority=true").await.body);
     assert_eq!(by_priority, vec![on_high, on_low]);
+    // A changed priority reorders the dialogs the account already has, page by page.
+    let raised = admin
+        .patch(&format!("/api/v1/accounts/{low}"), json!({"priority": 20}))
+        .await;
+    assert!(raised.status.is_success(), "{:?}", raised.body);
+    let first = admin.get("/api/v1/dialogs?priority=true&limit=1").await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = admin
+        .get(&format!(
+            "/api/v1/dialogs?priority=true&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(
+        [ids(&first.body), ids(&second.body)].concat(),
+        vec![on_low, on_high]
+    );
+    // Unread ones come before read ones, whatever their account's priority.
+    admin
+        .post(&format!("/api/v1/dialogs/{on_low}/read"), json!({}))
+        .await;
+    let first = admin.get("/api/v1/dialogs?priority=true&limit=1").await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = admin
+        .get(&format!(
+            "/api/v1/dialogs?priority=true&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(
+        [ids(&first.body), ids(&second.body)].concat(),
+        vec![on_high, on_low]
+    );
     admin
         .post(&format!("/api/v1/dialogs/{on_low}/accept"), json!({}))
         .await;
