@@ -89,7 +89,7 @@ impl Application {
                 .openapi(ApiDoc::openapi())
                 .configure(http::routes)
                 .split_for_parts();
-            let spec = web::Data::new(api);
+            let spec = web::Data::new(http::document_conventions(api));
             let headers = SECURITY_HEADERS
                 .iter()
                 .fold(DefaultHeaders::new(), |h, (name, value)| {

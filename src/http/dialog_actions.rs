@@ -368,7 +368,7 @@ pub async fn redirect(
 }
 
 /// Rename the dialog (R33); `title: null` goes back to the automatic name.
-#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = RenameRequest, responses((status = 200, body = DialogDetail), (status = 422, body = crate::error::ErrorBody)))]
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = RenameRequest, responses((status = 200, body = DialogDetail), (status = 409, description = "the dialog is closed", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 #[patch("/dialogs/{id}")]
 pub async fn rename(
     state: web::Data<AppState>,

@@ -113,6 +113,89 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Adds the error answers that every operation may give by the API's conventions
+/// (`API.md`, "Errors") to each operation of the generated document whose own annotation
+/// does not name them, so the document lists every status a client can get: 401 and 403
+/// for `/api/v1` (no or bad credentials, a token or user without the right), 503 while the
+/// database is unreachable, 409 for a change the state forbids, 404 for an id that does not exist or is not visible, 400 and
+/// 422 for a query or body that cannot be read or is not acceptable, 413 and 415 for a
+/// body that is too large or not JSON. Each answers `ErrorBody`.
+pub fn document_conventions(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::{Operation, ParameterIn};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        let api_v1 = path.starts_with("/api/v1/");
+        let has_id = path.contains('{');
+        let operations: [(bool, &mut Option<Operation>); 5] = [
+            (false, &mut item.get),
+            (true, &mut item.put),
+            (true, &mut item.post),
+            (true, &mut item.delete),
+            (true, &mut item.patch),
+        ];
+        for (changes, operation) in operations {
+            let Some(operation) = operation else {
+                continue;
+            };
+            let has_body = operation.request_body.is_some();
+            let has_query = operation.parameters.iter().flatten().any(|p| match p {
+                RefOr::T(p) => matches!(p.parameter_in, ParameterIn::Query),
+                RefOr::Ref(_) => false,
+            });
+            let mut wanted: Vec<(&str, &str)> = Vec::new();
+            if api_v1 {
+                wanted.push((
+                    "401",
+                    "no credentials, or credentials that are wrong, expired or revoked",
+                ));
+                wanted.push(("403", "the caller may not do this"));
+                wanted.push(("503", "the database is not reachable right now"));
+                if changes {
+                    wanted.push((
+                        "409",
+                        "the state forbids it, or a record with these values exists",
+                    ));
+                }
+            }
+            if has_id {
+                wanted.push(("404", "it does not exist, or the caller may not see it"));
+            }
+            if has_body || has_query {
+                wanted.push((
+                    "400",
+                    "the request cannot be read (malformed JSON or query)",
+                ));
+                wanted.push(("422", "a value is not acceptable"));
+            }
+            if has_body {
+                wanted.push(("413", "the body is larger than this route takes"));
+                wanted.push(("415", "the body is not JSON"));
+            }
+            for (status, description) in wanted {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            }
+        }
+    }
+    api
+}
+
 /// Every route of the API. Operations routes sit at the root, the rest under `/api/v1`.
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
     cfg.service(health::healthz)

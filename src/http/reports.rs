@@ -60,7 +60,7 @@ pub async fn create_close_reason(
 }
 
 /// Rename, reorder, archive or make default a close reason (administrators).
-#[utoipa::path(tag = "reports", params(("id" = i64, Path)), request_body = UpdateCloseReason, responses((status = 200, body = CloseReasonItem), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(tag = "reports", params(("id" = i64, Path)), request_body = UpdateCloseReason, responses((status = 200, body = CloseReasonItem), (status = 404, body = crate::error::ErrorBody), (status = 409, description = "another close reason has this name", body = crate::error::ErrorBody)))]
 #[patch("/close-reasons/{id}")]
 pub async fn update_close_reason(
     state: web::Data<AppState>,

@@ -56,7 +56,7 @@ pub async fn viber(
 }
 
 /// WhatsApp webhook verification (`hub.mode`, `hub.verify_token`, `hub.challenge`).
-#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), responses((status = 200), (status = 403), (status = 404)))]
+#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), responses((status = 200), (status = 403), (status = 404), (status = 503, description = "integration is switched off or the database is unreachable: the channel retries")))]
 #[get("/whatsapp/{account_id}")]
 pub async fn whatsapp_verify(
     state: web::Data<AppState>,

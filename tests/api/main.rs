@@ -21,4 +21,5 @@ mod events;
 mod faults;
 mod operations;
 mod peers;
+mod schema;
 mod users;
