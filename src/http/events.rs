@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::web::Bytes;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use chrono::Utc;
 use serde::Deserialize;
@@ -39,6 +39,8 @@ const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 const RETRY_MS: u64 = 3000;
 /// How long a stream's queue may stay full before its client counts as too slow.
 const SLOW_AFTER: Duration = Duration::from_secs(5);
+/// At most this much of waiting events goes out in one write.
+const BATCH_BYTES: usize = 64 * 1024;
 /// The most events a reconnect replays; further behind, the client must reload (`resync`).
 const MAX_REPLAY: i64 = 10_000;
 
@@ -210,13 +212,37 @@ pub struct CountersCache(
     std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant, Value)>>,
 );
 
+/// What the cache holds for a user's stream at `cursor`.
+enum Cached {
+    /// Counted this second and including the stream's events.
+    Current(Value),
+    /// Counted (or being counted) this second, before some of the stream's events: use
+    /// it and ask again next second. So a user's counters are counted at most once a
+    /// second, however many streams and events they have.
+    Recent(Value),
+    /// Count now (this stream's turn; the others wait for it).
+    Due,
+}
+
 impl CountersCache {
-    fn fresh(&self, user_id: i64, cursor: i64) -> Option<Value> {
-        let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .get(&user_id)
-            .filter(|(seen, at, _)| *seen >= cursor && at.elapsed() < COUNTERS_EVERY)
-            .map(|(_, _, value)| value.clone())
+    fn lookup(&self, user_id: i64, cursor: i64) -> Cached {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.get_mut(&user_id) {
+            Some((seen, at, value)) if at.elapsed() < COUNTERS_EVERY => {
+                if *seen >= cursor {
+                    Cached::Current(value.clone())
+                } else {
+                    Cached::Recent(value.clone())
+                }
+            }
+            Some((seen, at, value)) if !value.is_null() => {
+                // Claim the count: the others use the old value meanwhile.
+                *seen = -1;
+                *at = std::time::Instant::now();
+                Cached::Due
+            }
+            _ => Cached::Due,
+        }
     }
 
     fn store(&self, user_id: i64, cursor: i64, value: &Value) {
@@ -228,23 +254,44 @@ impl CountersCache {
     }
 }
 
-/// The user's counters as of event `cursor`: from the cache when another of their streams
-/// computed them since, else from the database.
+/// The user's counters for a stream at event `cursor`, and whether they include it (when
+/// not, the stream asks again next second): from the cache when another of their streams
+/// counted this second, else from the database.
 async fn counters_of(
     state: &AppState,
     user_id: i64,
     visible: Vec<i64>,
     cursor: i64,
-) -> Result<Value, ApiError> {
-    if let Some(value) = state.counters_cache.fresh(user_id, cursor) {
-        return Ok(value);
+) -> Result<(Value, bool), ApiError> {
+    match state.counters_cache.lookup(user_id, cursor) {
+        Cached::Current(value) => Ok((value, true)),
+        Cached::Recent(value) => Ok((value, false)),
+        Cached::Due => Ok((count_now(state, user_id, visible, cursor).await?, true)),
     }
+}
+
+/// Counts the user's counters in the database and leaves them for their other streams.
+async fn count_now(
+    state: &AppState,
+    user_id: i64,
+    visible: Vec<i64>,
+    cursor: i64,
+) -> Result<Value, ApiError> {
     // Read the cursor the hub has reached before counting, so the value includes it.
     let reached = state.hub.latest_id().max(cursor);
     let counters = super::dialogs::counters_of(state, user_id, visible).await?;
     let value = serde_json::to_value(&counters).unwrap_or(Value::Null);
     state.counters_cache.store(user_id, reached, &value);
     Ok(value)
+}
+
+/// A `counters` frame when the value changed (labelled with the stream's place:
+/// resuming from it loses nothing).
+fn counters_frame(counters: &mut Value, now: Value, cursor: i64) -> Option<Bytes> {
+    (now != *counters).then(|| {
+        *counters = now;
+        frame(Some(cursor), "counters", counters)
+    })
 }
 
 /// The operator's event stream: `message`, `dialog`, `counters` (and `task`) events with
@@ -318,7 +365,7 @@ pub async fn operator_events(
             opening.push(operator_frame(event));
         }
     }
-    let counters = counters_of(
+    let (counters, complete) = counters_of(
         &state,
         viewer.user_id,
         viewer.visible.iter().copied().collect(),
@@ -331,8 +378,47 @@ pub async fn operator_events(
             break;
         }
     }
-    actix_web::rt::spawn(follow(state.clone(), viewer, live, tx, cursor, counters));
+    let opened = Opened {
+        cursor,
+        counters,
+        dirty: !complete,
+    };
+    actix_web::rt::spawn(follow(state.clone(), viewer, live, tx, opened));
     Ok(sse_response(rx, permit))
+}
+
+/// Frames that go out in one write: one shared frame as it is, several copied together.
+#[derive(Default)]
+struct Batch {
+    first: Option<Bytes>,
+    more: Option<BytesMut>,
+}
+
+impl Batch {
+    fn push(&mut self, frame: Bytes) {
+        match (&self.first, &mut self.more) {
+            (None, _) => self.first = Some(frame),
+            (Some(first), None) => {
+                let mut more = BytesMut::with_capacity(first.len() + frame.len());
+                more.extend_from_slice(first);
+                more.extend_from_slice(&frame);
+                self.more = Some(more);
+            }
+            (Some(_), Some(more)) => more.extend_from_slice(&frame),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match (&self.first, &self.more) {
+            (_, Some(more)) => more.len(),
+            (Some(first), None) => first.len(),
+            (None, None) => 0,
+        }
+    }
+
+    fn finish(self) -> Option<Bytes> {
+        self.more.map(BytesMut::freeze).or(self.first)
+    }
 }
 
 /// Queues a frame for the client; false when the client is gone or does not read. A
@@ -350,69 +436,109 @@ async fn deliver(tx: &mpsc::Sender<Bytes>, bytes: Bytes) -> bool {
     }
 }
 
+/// Where a stream stands once its opening frames are queued.
+struct Opened {
+    cursor: i64,
+    counters: Value,
+    /// The counters sent may predate the cursor: count again next second.
+    dirty: bool,
+}
+
 /// Feeds one operator's stream until the client leaves, falls behind or loses access.
 async fn follow(
     state: web::Data<AppState>,
     mut viewer: Viewer,
     mut live: broadcast::Receiver<Arc<Published>>,
     tx: mpsc::Sender<Bytes>,
-    mut cursor: i64,
-    mut counters: Value,
+    opened: Opened,
 ) {
+    let Opened {
+        mut cursor,
+        mut counters,
+        mut dirty,
+    } = opened;
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     let mut counters_tick = tokio::time::interval(COUNTERS_EVERY);
     let mut recheck = tokio::time::interval(state.config.stream_recheck());
     keep_alive.reset();
     recheck.reset();
-    let mut dirty = false;
     // Counters are counted beside the stream, so events never wait for that query.
     // Only while counting: an idle stream holds no channel for it.
     let mut counting: Option<tokio::sync::oneshot::Receiver<Result<Value, ApiError>>> = None;
     loop {
         let bytes = tokio::select! {
-            received = live.recv() => match received {
-                Ok(event) => {
-                    if event.id <= cursor {
-                        continue;
-                    }
-                    cursor = event.id;
-                    if event.kind == "access" {
-                        // Rights changed somewhere: re-read them before the next event.
-                        if !Box::pin(viewer.refresh(&state)).await {
-                            return;
-                        }
-                        dirty = true;
-                        continue;
-                    }
-                    dirty |= viewer.moves_counters(&event);
-                    if !viewer.sees(&event) {
-                        continue;
-                    }
-                    event.frame(Audience::Operators, operator_frame)
-                }
+            received = live.recv() => {
                 // Fell behind the hub, or the hub stopped: the client reconnects and replays.
-                Err(_) => return,
+                let Ok(first) = received else { return };
+                // Whatever else is already waiting goes out in the same write.
+                let mut batch = Batch::default();
+                let mut next = Some(first);
+                while let Some(event) = next.take() {
+                    if event.id > cursor {
+                        cursor = event.id;
+                        if event.kind == "access" {
+                            // Rights changed somewhere: re-read them before the next event.
+                            if !Box::pin(viewer.refresh(&state)).await {
+                                return;
+                            }
+                            dirty = true;
+                        } else {
+                            dirty |= viewer.moves_counters(&event);
+                            if viewer.sees(&event) {
+                                batch.push(event.frame(Audience::Operators, operator_frame));
+                            }
+                        }
+                    }
+                    if batch.len() < BATCH_BYTES {
+                        next = match live.try_recv() {
+                            Ok(event) => Some(event),
+                            Err(broadcast::error::TryRecvError::Empty) => None,
+                            Err(_) => return,
+                        };
+                    }
+                }
+                match batch.finish() {
+                    Some(bytes) => bytes,
+                    None => continue,
+                }
             },
             _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
             _ = counters_tick.tick(), if dirty && counting.is_none() => {
                 dirty = false;
-                let visible = viewer.visible.iter().copied().collect();
-                let (state, user_id) = (state.clone(), viewer.user_id);
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                counting = Some(rx);
-                actix_web::rt::spawn(async move {
-                    let _ = tx.send(counters_of(&state, user_id, visible, cursor).await);
-                });
-                continue;
+                let changed = match state.counters_cache.lookup(viewer.user_id, cursor) {
+                    Cached::Current(now) => counters_frame(&mut counters, now, cursor),
+                    Cached::Recent(now) => {
+                        dirty = true;
+                        counters_frame(&mut counters, now, cursor)
+                    }
+                    Cached::Due => {
+                        let visible = viewer.visible.iter().copied().collect();
+                        let (state, user_id) = (state.clone(), viewer.user_id);
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        counting = Some(rx);
+                        actix_web::rt::spawn(async move {
+                            let _ = tx.send(count_now(&state, user_id, visible, cursor).await);
+                        });
+                        None
+                    }
+                };
+                match changed {
+                    Some(bytes) => bytes,
+                    None => continue,
+                }
             },
-            result = async { counting.as_mut().expect("guarded").await }, if counting.is_some() => {
+            result = async {
+                match counting.as_mut() {
+                    Some(rx) => rx.await,
+                    None => std::future::pending().await,
+                }
+            }, if counting.is_some() => {
                 counting = None;
                 match result {
-                    // Labelled with the stream's place: resuming from it loses nothing.
-                    Ok(Ok(now)) if now != counters => {
-                        counters = now;
-                        frame(Some(cursor), "counters", &counters)
-                    }
+                    Ok(Ok(now)) => match counters_frame(&mut counters, now, cursor) {
+                        Some(bytes) => bytes,
+                        None => continue,
+                    },
                     _ => continue,
                 }
             },
