@@ -73,7 +73,16 @@ async fn schemathesis_finds_no_server_error_no_schema_violation_and_no_undocumen
         .args(["--exclude-path", "/api/v1/settings"])
         .args(["--max-examples", "10", "--seed", "1", "--workers", "1"])
         .args(["--request-timeout", "10", "--no-color"])
+        // Nothing kept between runs (no `.schemathesis/` folder; the same run every time).
+        .args(["--generation-database", "none"])
         .stdin(std::process::Stdio::null());
+    // Its crash cache goes to a folder of this run, not into the repository.
+    let workdir = std::env::temp_dir()
+        .join("dialogi-tests")
+        .join(std::process::id().to_string())
+        .join("schemathesis");
+    std::fs::create_dir_all(&workdir).expect("a folder for schemathesis");
+    command.current_dir(&workdir);
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || {
         let mut child = command
