@@ -19,12 +19,15 @@ mod capacity;
 mod ingest;
 mod load;
 mod pacing;
+mod queries;
 mod report;
 mod soak;
 mod sse;
 mod util;
 
-const SCENARIOS: [&str; 6] = ["ingest", "sse", "capacity", "actors", "pacing", "soak"];
+const SCENARIOS: [&str; 7] = [
+    "ingest", "sse", "capacity", "queries", "actors", "pacing", "soak",
+];
 
 fn main() {
     if let Ok(role) = std::env::var("BENCH_ROLE") {
@@ -54,6 +57,7 @@ fn main() {
             "ingest" => ingest::run(runs),
             "sse" => sse::run(runs),
             "capacity" => capacity::run(runs),
+            "queries" => queries::section(runs),
             "actors" => actors::run(runs),
             "pacing" => pacing::run(runs),
             "soak" => soak::run(runs),
