@@ -1,7 +1,8 @@
 //! `AccountActor`: one per channel account. Inbound messages of the account pass through
-//! it in lanes: the messages of one interlocutor go one at a time, in arrival order,
-//! through the same lane, and different interlocutors' messages proceed side by side
-//! (`LANES` at once). For each it drops a message it already stored (the channel's own id), resolves
+//! it in queues per interlocutor: one interlocutor's messages go one at a time, in
+//! arrival order, and different interlocutors' messages proceed side by side (`AT_ONCE`
+//! per account, taking turns), so a flooding interlocutor holds one place and delays no
+//! one else's queue. For each it drops a message it already stored (the channel's own id), resolves
 //! the interlocutor to a client or prospect (R5), finds the one active dialog or opens a
 //! new one (R19) with the account's responsible (R6), lead flag (R3) and the client's
 //! active interest (R7), and hands the message to the dialog's actor.
@@ -9,6 +10,8 @@
 //! Channels (a later issue) call it through `Engine::inbound` with an `Inbound` built from
 //! the channel's wire format; tests call it the same way.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -28,8 +31,8 @@ use crate::domain::dialog::{Actor as Who, Command, Rejection};
 const IDLE_AFTER: Duration = Duration::from_secs(900);
 const IDLE_CHECK: Duration = Duration::from_secs(60);
 const MAILBOX: usize = 1024;
-/// Interlocutors whose messages are delivered at the same time, per account.
-const LANES: usize = 16;
+/// Messages delivered at the same time, per account (each of another interlocutor).
+const AT_ONCE: usize = 16;
 
 type Job = (
     Inbound,
@@ -68,8 +71,10 @@ pub struct AccountActor {
     pool: DbPool,
     registry: Registry,
     last_used: Instant,
-    /// Each lane delivers its messages one after another; empty until started.
-    lanes: Vec<tokio::sync::mpsc::UnboundedSender<Job>>,
+    /// The interlocutors with messages in delivery: theirs queue behind them. The one
+    /// worker of an interlocutor removes their entry when their queue is empty.
+    queues: Arc<Mutex<HashMap<String, VecDeque<Job>>>>,
+    places: Arc<tokio::sync::Semaphore>,
 }
 
 impl AccountActor {
@@ -80,17 +85,43 @@ impl AccountActor {
             pool,
             registry,
             last_used: Instant::now(),
-            lanes: Vec::new(),
+            queues: Arc::default(),
+            places: Arc::new(tokio::sync::Semaphore::new(AT_ONCE)),
         }
     }
 
-    /// The lane of an interlocutor: always the same one, so their messages keep their order
-    /// and only one of them can open their dialog.
-    fn lane_of(&self, external_id: &str) -> usize {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        external_id.hash(&mut hasher);
-        (hasher.finish() % self.lanes.len().max(1) as u64) as usize
+    /// Queues a message behind its interlocutor's earlier ones, starting their worker
+    /// when they have none: so their messages keep their order and only one of them can
+    /// open their dialog.
+    fn queue(&self, job: Job) {
+        let who = job.0.sender.external_id.clone();
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(queue) = queues.get_mut(&who) {
+            queue.push_back(job);
+            return;
+        }
+        queues.insert(who.clone(), VecDeque::from([job]));
+        drop(queues);
+        let (account_id, pool, registry) = (self.id, self.pool.clone(), self.registry.clone());
+        let (queues, places) = (Arc::clone(&self.queues), Arc::clone(&self.places));
+        actix::spawn(async move {
+            loop {
+                let next = {
+                    let mut queues = queues.lock().unwrap_or_else(|p| p.into_inner());
+                    match queues.get_mut(&who).and_then(VecDeque::pop_front) {
+                        Some(job) => job,
+                        None => {
+                            queues.remove(&who);
+                            return;
+                        }
+                    }
+                };
+                let (inbound, reply) = next;
+                // A place per message, not per interlocutor: a busy one takes turns.
+                let _place = places.acquire().await;
+                let _ = reply.send(deliver(account_id, &pool, &registry, inbound).await);
+            }
+        });
     }
 }
 
@@ -100,17 +131,6 @@ impl Actor for AccountActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Bursts from a channel queue here in arrival order instead of waiting outside.
         ctx.set_mailbox_capacity(MAILBOX);
-        for _ in 0..LANES {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-            let (account_id, pool, registry) = (self.id, self.pool.clone(), self.registry.clone());
-            // Ends when the actor stops and drops the lane's sender, after what it holds.
-            actix::spawn(async move {
-                while let Some((inbound, reply)) = rx.recv().await {
-                    let _ = reply.send(deliver(account_id, &pool, &registry, inbound).await);
-                }
-            });
-            self.lanes.push(tx);
-        }
         ctx.run_interval(IDLE_CHECK, |actor, ctx| {
             if actor.last_used.elapsed() >= IDLE_AFTER {
                 ctx.stop();
@@ -148,17 +168,8 @@ impl Handler<Inbound> for AccountActor {
     fn handle(&mut self, inbound: Inbound, _ctx: &mut Self::Context) -> Self::Result {
         self.last_used = Instant::now();
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let lane = self.lane_of(&inbound.sender.external_id);
-        let queued = self
-            .lanes
-            .get(lane)
-            .is_some_and(|lane| lane.send((inbound, reply)).is_ok());
-        Box::pin(async move {
-            if !queued {
-                return Err(EngineError::Stopped);
-            }
-            answer.await.unwrap_or(Err(EngineError::Stopped))
-        })
+        self.queue((inbound, reply));
+        Box::pin(async move { answer.await.unwrap_or(Err(EngineError::Stopped)) })
     }
 }
 
