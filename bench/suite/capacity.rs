@@ -1,7 +1,8 @@
 //! Capacity and failure mode: 25,000 SSE connections attempted against one server whose
 //! cap is 15,000 (two client processes, since each process may hold 20,000 files): the
-//! streams beyond the cap must get a fast 503 while `/readyz` and REST keep answering,
-//! and the server's open files stay below the process limit.
+//! first fills the server to its cap, the second's 10,000 must then get a fast 503 while
+//! `/readyz` and REST keep answering, and the server's open files stay below the process
+//! limit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ fn one_run() -> Run {
     let cap = CAP.to_string();
     let (server, port) = util::start_dialogi(&setup.url, &["--max-streams", &cap]);
     let auth = format!("Bearer {}", setup.token);
-    let client = |source: &str| {
+    let client = |source: &str, connections: usize| {
         Role::start(
             "sse-client",
             CLIENT_CORE,
@@ -44,13 +45,16 @@ fn one_run() -> Run {
                 ("BENCH_PORT", port.to_string()),
                 ("BENCH_PATH", "/api/v1/events".into()),
                 ("BENCH_AUTH", auth.clone()),
-                ("BENCH_CONNECTIONS", (ATTEMPTS / 2).to_string()),
+                ("BENCH_CONNECTIONS", connections.to_string()),
                 ("BENCH_RAMP", "500".into()),
                 ("BENCH_SOURCE", source.into()),
             ],
         )
     };
-    // Probes of health and REST while the streams pile up, each on a fresh connection.
+    let mut first = client("127.0.0.1", CAP);
+    let a: Value = serde_json::from_str(&first.expect("ready", Duration::from_secs(150))).unwrap();
+    // At the cap now: probes of health and REST while the rest knock, each on a fresh
+    // connection.
     let stop = Arc::new(AtomicBool::new(false));
     let probes: Arc<Mutex<Probes>> = Arc::default();
     let prober = {
@@ -79,9 +83,7 @@ fn one_run() -> Run {
             }
         })
     };
-    let mut first = client("127.0.0.1");
-    let a: Value = serde_json::from_str(&first.expect("ready", Duration::from_secs(150))).unwrap();
-    let mut second = client("127.0.0.2");
+    let mut second = client("127.0.0.2", ATTEMPTS - CAP);
     let b: Value = serde_json::from_str(&second.expect("ready", Duration::from_secs(150))).unwrap();
     let fds = fd_count(server.pid) as f64;
     std::thread::sleep(Duration::from_secs(2));
@@ -124,16 +126,18 @@ pub fn run(runs: usize) -> String {
     let failures: f64 = col(|r| r.probe_failures).iter().sum();
     format!(
         "## Capacity and failure mode\n\n{ATTEMPTS} operator SSE connections attempted against one server \
-         (`--max-streams {CAP}`) by two client processes on CPU 1 (12,500 each, from 127.0.0.1 and 127.0.0.2, 500 \
-         connects in flight); `/readyz` and `GET /api/v1/dialogs` probed every 100 ms on fresh connections meanwhile.\n\n\
+         (`--max-streams {CAP}`) by two client processes on CPU 1: the first opens {CAP} from 127.0.0.1, then the second \
+         tries {} more from 127.0.0.2 (500 connects in flight each); once the server is at its cap, `/readyz` and \
+         `GET /api/v1/dialogs` are probed every 100 ms on fresh connections.\n\n\
          | figure | runs (median) |\n|---|---|\n\
          | streams accepted | {} |\n| refused with 503 | {} |\n| connection errors | {} |\n\
-         | 503 answer p50 / p99 ms | {} / {} |\n| `/readyz` p99 ms | {} |\n| REST list p99 ms | {} |\n\
+         | 503 answer p50, ms | {} |\n| 503 answer p99, ms | {} |\n| `/readyz` p99 ms | {} |\n| REST list p99 ms | {} |\n\
          | probes that failed | {} |\n| server open files at the peak | {} |\n\
          \n| target | measured (medians) | verdict |\n|---|---|---|\n\
          | streams beyond the cap get a fast 503 (p99 ≤ 50 ms) | {refusal:.1} ms, {accepted:.0} accepted | {} |\n\
          | health and REST keep answering (p99 ≤ 50 ms, none failed) | {probes:.1} ms, {failures:.0} failed | {} |\n\
          | server files ≤ 16,000 | {fds:.0} | {} |\n",
+        ATTEMPTS - CAP,
         runs_cell(&col(|r| r.accepted), 0),
         runs_cell(&col(|r| r.refused), 0),
         runs_cell(&col(|r| r.errors), 0),

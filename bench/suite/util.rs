@@ -66,8 +66,15 @@ pub fn quantile(values: &mut [f64], p: f64) -> f64 {
     values[index.min(values.len() - 1)]
 }
 
+/// The median; of an even count, the mean of the middle two.
 pub fn median(values: &[f64]) -> f64 {
-    quantile(&mut values.to_vec(), 0.5)
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// "met" or "missed", bold, for the targets tables.

@@ -251,20 +251,20 @@ fn find_target(
     }
     let account = accounts::find(conn, account_id)?.ok_or(EngineError::NotFound)?;
     let now = Utc::now();
-    let known =
-        clients::find_interlocutor(conn, account_id, &inbound.sender.external_id)?.is_some();
-    let interlocutor = match clients::resolve_interlocutor(
+    let (interlocutor, known) = match clients::resolve_interlocutor(
         conn,
         account_id,
         &inbound.sender,
         account.create_clients,
         now,
     ) {
-        Ok(found) => found,
-        Err(DbError::VersionConflict) => {
+        Ok(resolved) => resolved,
+        // Another process created them a moment ago: new to this account all the same.
+        Err(DbError::VersionConflict) => (
             clients::find_interlocutor(conn, account_id, &inbound.sender.external_id)?
-                .ok_or(EngineError::Db(DbError::VersionConflict))?
-        }
+                .ok_or(EngineError::Db(DbError::VersionConflict))?,
+            false,
+        ),
         Err(error) => return Err(error.into()),
     };
     if let Some(active) = dialogs::find_active(conn, account_id, interlocutor.id)? {

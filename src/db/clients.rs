@@ -16,6 +16,8 @@ pub struct InterlocutorRow {
     pub display_name: String,
     pub username: Option<String>,
     pub client_id: Option<i64>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub blocked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -54,39 +56,36 @@ pub struct Sender {
     pub username: Option<String>,
 }
 
-/// Finds the interlocutor of `sender` on the account, or creates them with a new client
-/// (`create_clients`) or prospect (R5). Returns the interlocutor and whether it is new.
 /// How stale an interlocutor's `last_inbound_at` may be: it moves at most once a minute
 /// (a reply window computed from it closes at most this much early, never late).
 pub const LAST_INBOUND_SLACK_SECS: i64 = 60;
 
+/// Finds the interlocutor of `sender` on the account, or creates them with a new client
+/// (`create_clients`) or prospect (R5). Returns the interlocutor and whether they were
+/// known already.
 pub fn resolve_interlocutor(
     conn: &mut PgConnection,
     account_id: i64,
     sender: &Sender,
     create_clients: bool,
     now: DateTime<Utc>,
-) -> Result<InterlocutorRow, DbError> {
-    conn.transaction(|conn| {
-        if let Some(found) = find_interlocutor(conn, account_id, &sender.external_id)? {
-            // Only when it changes something that matters: a busy interlocutor's every
-            // message would otherwise cost a second commit (and disk flush) of its own.
-            let stale = now - chrono::Duration::seconds(LAST_INBOUND_SLACK_SECS);
-            let target = interlocutors::table.find(found.id).filter(
-                interlocutors::blocked_at
-                    .is_not_null()
-                    .or(interlocutors::last_inbound_at.is_null())
-                    .or(interlocutors::last_inbound_at.lt(stale)),
-            );
-            diesel::update(target)
+) -> Result<(InterlocutorRow, bool), DbError> {
+    if let Some(found) = find_interlocutor(conn, account_id, &sender.external_id)? {
+        // Written only when it changes something that matters: a busy interlocutor's
+        // every message would otherwise cost a commit (and a disk flush) of its own.
+        let stale = now - chrono::Duration::seconds(LAST_INBOUND_SLACK_SECS);
+        if found.blocked_at.is_some() || found.last_inbound_at.is_none_or(|at| at < stale) {
+            diesel::update(interlocutors::table.find(found.id))
                 // Writing to us again means they can be written to again.
                 .set((
                     interlocutors::last_inbound_at.eq(now),
                     interlocutors::blocked_at.eq(None::<DateTime<Utc>>),
                 ))
                 .execute(conn)?;
-            return Ok(found);
         }
+        return Ok((found, true));
+    }
+    conn.transaction(|conn| {
         let name = if sender.display_name.trim().is_empty() {
             sender.external_id.clone()
         } else {
@@ -117,7 +116,7 @@ pub fn resolve_interlocutor(
             .get_result(conn)
             .optional()?;
         match inserted {
-            Some(row) => Ok(row),
+            Some(row) => Ok((row, false)),
             // Another process created them first: roll back our client, use theirs.
             None => Err(DbError::VersionConflict),
         }

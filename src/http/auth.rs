@@ -17,7 +17,7 @@ use std::num::NonZeroU32;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, delete, get, post, web};
 use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use governor::clock::{Clock, DefaultClock};
@@ -96,6 +96,7 @@ impl FromRequest for Caller {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let known = req.extensions().get::<Authenticated>().map(|a| a.0.clone());
         let presented = presented_credential(req);
         let unsafe_method = !is_safe(req.method());
         let csrf_header = req
@@ -106,8 +107,14 @@ impl FromRequest for Caller {
         let cross_origin = is_cross_origin(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let caller = authenticate(&state, presented?).await?;
+            let caller = match known {
+                Some(caller) => caller,
+                None => {
+                    let state =
+                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
+                    authenticate(&state, presented?).await?
+                }
+            };
             match &caller.credential {
                 Credential::Session { csrf_token, .. } if unsafe_method => {
                     let matches = csrf_header.as_deref().is_some_and(|given| {
@@ -145,15 +152,44 @@ impl FromRequest for MonitorCaller {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let known = req.extensions().get::<Authenticated>().map(|a| a.0.clone());
         let presented = presented_credential(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let caller = authenticate(&state, presented?).await?;
+            let caller = match known {
+                Some(caller) => caller,
+                None => {
+                    let state =
+                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
+                    authenticate(&state, presented?).await?
+                }
+            };
             caller.require_scope(Scope::Monitor)?;
             Ok(MonitorCaller(caller))
         })
     }
+}
+
+/// Who the credential of a request belongs to, found before the handler reads any input
+/// (see [`authenticate_early`]); the extractors above then check the rest.
+#[derive(Debug, Clone)]
+struct Authenticated(Caller);
+
+/// Checks the request's credential before any input is read: an expired or revoked
+/// session, a disabled user or an unknown token is refused here (401), and for a method
+/// that changes something the CSRF header of a session and the `write` scope of a token
+/// too (403), so a caller who may not act never learns whether their input was valid.
+pub async fn authenticate_early(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(());
+    };
+    let caller = authenticate(&state, presented_credential(req)?).await?;
+    req.extensions_mut().insert(Authenticated(caller));
+    if !is_safe(req.method()) {
+        // The extractor's own checks, on the identity just found.
+        Caller::from_request(req, &mut Payload::None).await?;
+    }
+    Ok(())
 }
 
 enum Presented {

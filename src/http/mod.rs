@@ -378,9 +378,11 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Counts requests and their latency by method, route pattern and status.
-/// Requests to `/api/v1` without any credential are answered 401 before anything else
-/// (a body is not even read), so a caller without credentials learns nothing about a
-/// route's input. The credential itself is checked by the `Caller` extractor.
+/// Requests to `/api/v1` are authenticated before anything else (a body is not even
+/// read): without a credential, or with an expired session, a disabled user's or an
+/// unknown token, 401; an unsafe method without the session's CSRF header or the token's
+/// `write` scope, 403 — so a caller who may not act learns nothing about a route's input.
+/// Whether they may act on the record is the handler's decision (after its input).
 pub async fn require_credentials(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -391,13 +393,26 @@ pub async fn require_credentials(
         .headers()
         .contains_key(actix_web::http::header::AUTHORIZATION)
         || req.cookie(auth::SESSION_COOKIE).is_some();
-    if signing_in || has_credential {
+    // The event streams read no input and check their cap before the credential, so a
+    // full server answers 503 without a database round trip.
+    let stream = matches!(req.path(), "/api/v1/events" | "/api/v1/monitor/events");
+    if signing_in || (stream && has_credential) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let response = actix_web::ResponseError::error_response(&ApiError::Unauthorized(
-        "sign in, or send an API token".into(),
-    ));
-    Ok(req.into_response(response).map_into_right_body())
+    let checked = if has_credential {
+        auth::authenticate_early(req.request()).await
+    } else {
+        Err(ApiError::Unauthorized(
+            "sign in, or send an API token".into(),
+        ))
+    };
+    match checked {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(error) => {
+            let response = actix_web::ResponseError::error_response(&error);
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
 }
 
 pub async fn record_metrics(
