@@ -1,4 +1,4 @@
-//! Actors and races: the memory a live dialog actor costs (10k and 100k of them, in this
+//! Actors and races: the memory a live dialog actor costs (10k and 100k of them, in a fresh
 //! process, each having handled one read mark); 1,000 dialogs
 //! each accepted by 20 operators at once over HTTP (exactly one winner each); and one
 //! hot dialog flooded while 1,000 others carry normal load (isolation).
@@ -31,8 +31,27 @@ fn fill_dialogs(setup: &Setup, count: usize) {
         .unwrap();
 }
 
-/// KiB per live dialog actor at 10k and at 100k actors.
+/// KiB per live dialog actor at 10k and at 100k actors, measured in a fresh process each
+/// run (memory a previous run freed would otherwise be reused and hide the cost).
 fn actor_memory() -> (f64, f64) {
+    let role = Role::start("actor-memory", CLIENT_CORE, &[]);
+    let line = role.expect("memory", Duration::from_secs(600));
+    let mut numbers = line
+        .split_whitespace()
+        .filter_map(|n| n.parse::<f64>().ok());
+    (
+        numbers.next().unwrap_or(f64::NAN),
+        numbers.next().unwrap_or(f64::NAN),
+    )
+}
+
+/// The `actor-memory` role: prints `memory <KiB at 10k> <KiB at 100k>`.
+pub fn actor_memory_role() {
+    let (at_10k, at_100k) = measure_actor_memory();
+    println!("memory {at_10k} {at_100k}");
+}
+
+fn measure_actor_memory() -> (f64, f64) {
     let setup = Setup::new("actors");
     fill_dialogs(&setup, 100_000);
     let ids: Vec<i64> = {
@@ -240,7 +259,7 @@ pub fn run(runs: usize) -> String {
     let ratio = util::median(&together) / util::median(&alone);
     let one_winner = races.iter().all(|r| r.2 == 1000 && r.3 == 1000);
     format!(
-        "## Actors and races\n\nMemory: 100,000 open dialogs in a private PostgreSQL; this process starts each \
+        "## Actors and races\n\nMemory: 100,000 open dialogs in a private PostgreSQL; a fresh process (each run) starts each \
          dialog's actor by moving a read mark through it (a read mark does not make it keep the row), 32 at a time, and reads its own RSS \
          after 10,000 and after 100,000 (after a warm-up of 500). Race: 1,000 new dialogs, 20 operators (API tokens) \
          accepting each at once over HTTP, 5 dialogs at a time, against the server on CPU 0. Isolation: 1,000 \

@@ -314,9 +314,12 @@ pub fn run(runs: usize) -> String {
          | knee: highest sustained rate, msg/s | {} |\n\
          | most acknowledged in one step, msg/s | {} |\n\
          | rate for the latency run (half the knee), msg/s | {} |\n\
-         | at half the knee: POST → 200 p50 / p99 ms | {} / {} |\n\
-         | at half the knee: POST → SSE `message` p50 / p99 ms | {} / {} |\n\
-         | acknowledged / stored (lost 0, duplicated 0 when equal) | {} / {} |\n\
+         | at half the knee: POST → 200 p50, ms | {} |\n\
+         | at half the knee: POST → 200 p99, ms | {} |\n\
+         | at half the knee: POST → SSE `message` p50, ms | {} |\n\
+         | at half the knee: POST → SSE `message` p99, ms | {} |\n\
+         | acknowledged, each run | {} |\n\
+         | stored, each run | {} |\n\
          | pgbench, Dialogi's write without the lock, tps | {} |\n\
          | pgbench average latency, ms | {} |\n\
          | pgbench, the same write with the event lock, tps | {} |\n\

@@ -35,6 +35,7 @@ fn main() {
             "sse-client" => load::sse_client(),
             "ingest-client" => load::ingest_client(),
             "broadcaster" => broadcaster::serve(),
+            "actor-memory" => actors::actor_memory_role(),
             other => panic!("unknown BENCH_ROLE {other}"),
         }
         return;

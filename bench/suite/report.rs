@@ -73,6 +73,11 @@ pub fn write(scenarios: &[&str]) {
          {}\n## Targets\n\n{summary}\n",
         machine()
     );
+    // What limits the missed targets: written by hand from profiles and these runs.
+    if let Ok(limits) = std::fs::read_to_string("bench/limits.md") {
+        out.push_str(&limits);
+        out.push('\n');
+    }
     if !missing.is_empty() {
         out.push_str(&format!("Not run in this report: {missing:?}.\n\n"));
     }

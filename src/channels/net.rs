@@ -266,4 +266,40 @@ mod tests {
         assert!(!ok("http://100.64.0.1/"));
         assert!(!ok("file:///etc/passwd"));
     }
+
+    mod tampering {
+        use super::super::{hmac_hex, hmac_matches};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Issue #9: whatever the key and body, a body with any byte changed, a
+            /// signature with any digit changed or cut short, or another key never verify
+            /// (Viber and WhatsApp webhooks are checked with this).
+            #[test]
+            fn r9_a_tampered_body_signature_or_key_never_verifies(
+                key in proptest::collection::vec(any::<u8>(), 1..64),
+                body in proptest::collection::vec(any::<u8>(), 0..512),
+                at in any::<proptest::sample::Index>(),
+                flip in 1u8..=255,
+            ) {
+                let signature = hmac_hex(&key, &body);
+                prop_assert!(hmac_matches(&key, &body, &signature));
+                if !body.is_empty() {
+                    let mut tampered = body.clone();
+                    tampered[at.index(body.len())] ^= flip;
+                    prop_assert!(!hmac_matches(&key, &tampered, &signature));
+                }
+                let mut digits = signature.clone().into_bytes();
+                let i = at.index(digits.len());
+                digits[i] = if digits[i] == b'0' { b'1' } else { b'0' };
+                prop_assert!(!hmac_matches(&key, &body, std::str::from_utf8(&digits).unwrap()));
+                prop_assert!(!hmac_matches(&key, &body, &signature[..i]));
+                let mut other = key.clone();
+                other[0] ^= flip;
+                prop_assert!(!hmac_matches(&other, &body, &signature));
+            }
+        }
+    }
 }

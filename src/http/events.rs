@@ -173,8 +173,18 @@ impl Viewer {
 
     /// Re-reads the session's liveness and the user's rights; false when the stream must
     /// end (session revoked or expired, user disabled, database unreachable).
-    async fn refresh(&mut self, state: &AppState) -> bool {
+    async fn refresh(&mut self, state: &AppState, forced: bool) -> bool {
         let (token_id, user_id) = (self.token_id, self.user_id);
+        // The periodic re-check of one credential's streams (tabs, devices) is shared.
+        if !forced && let Some(visible) = state.recheck_cache.recent(token_id) {
+            return match visible {
+                Some(visible) => {
+                    self.visible = visible.into_iter().collect();
+                    true
+                }
+                None => false,
+            };
+        }
         let checked = db::run(&state.pool, move |conn| {
             if !tokens::is_live(conn, token_id, Utc::now())? {
                 return Ok(None);
@@ -182,12 +192,19 @@ impl Viewer {
             Ok(Some(db::accounts::access_of(conn, user_id)?))
         })
         .await;
-        match checked {
-            Ok(Some(access)) => {
-                self.visible = access.visible().into_iter().collect();
+        let visible = match checked {
+            Ok(Some(access)) => Some(access.visible()),
+            Ok(None) => None,
+            // The database is away: end the stream, the client reconnects and replays.
+            Err(_) => return false,
+        };
+        state.recheck_cache.store(token_id, visible.clone());
+        match visible {
+            Some(visible) => {
+                self.visible = visible.into_iter().collect();
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -202,6 +219,36 @@ impl Viewer {
             "read" => event.user_id == Some(self.user_id),
             _ => false,
         }
+    }
+}
+
+/// The periodic re-checks of each credential made in the last few seconds: what its user
+/// may see, or `None` when the credential is no longer live. An `access` event forces a
+/// fresh read, so a change is never served from here.
+#[derive(Debug, Default)]
+pub struct RecheckCache(std::sync::Mutex<std::collections::HashMap<i64, Rechecked>>);
+
+/// When a credential was re-checked, and what its user may see (`None`: not live).
+type Rechecked = (std::time::Instant, Option<Vec<i64>>);
+
+/// How long one credential's re-check serves its other streams.
+const RECHECK_SHARED: Duration = Duration::from_secs(5);
+
+impl RecheckCache {
+    fn recent(&self, token_id: i64) -> Option<Option<Vec<i64>>> {
+        let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&token_id)
+            .filter(|(at, _)| at.elapsed() < RECHECK_SHARED)
+            .map(|(_, visible)| visible.clone())
+    }
+
+    fn store(&self, token_id: i64, visible: Option<Vec<i64>>) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.retain(|_, (at, _)| at.elapsed() < RECHECK_SHARED);
+        }
+        cache.insert(token_id, (std::time::Instant::now(), visible));
     }
 }
 
@@ -478,7 +525,7 @@ async fn follow(
                         cursor = event.id;
                         if event.kind == "access" {
                             // Rights changed somewhere: re-read them before the next event.
-                            if !Box::pin(viewer.refresh(&state)).await {
+                            if !Box::pin(viewer.refresh(&state, true)).await {
                                 return;
                             }
                             dirty = true;
@@ -544,7 +591,7 @@ async fn follow(
             },
             _ = recheck.tick() => {
                 // Boxed: a rare await should not grow every stream's resting state.
-                if !Box::pin(viewer.refresh(&state)).await {
+                if !Box::pin(viewer.refresh(&state, false)).await {
                     return;
                 }
                 dirty = true;

@@ -56,6 +56,7 @@ pub struct AppState {
     pub channels: Channels,
     pub streams: Arc<events::StreamCount>,
     pub counters_cache: events::CountersCache,
+    pub recheck_cache: events::RecheckCache,
 }
 
 impl AppState {
@@ -80,6 +81,7 @@ impl AppState {
             channels,
             streams: Arc::default(),
             counters_cache: events::CountersCache::default(),
+            recheck_cache: events::RecheckCache::default(),
         }
     }
 }
