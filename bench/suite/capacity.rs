@@ -131,7 +131,7 @@ pub fn run(runs: usize) -> String {
          `GET /api/v1/dialogs` are probed every 100 ms on fresh connections.\n\n\
          | figure | runs (median) |\n|---|---|\n\
          | streams accepted | {} |\n| refused with 503 | {} |\n| connection errors | {} |\n\
-         | 503 answer p50, ms | {} |\n| 503 answer p99, ms | {} |\n| `/readyz` p99 ms | {} |\n| REST list p99 ms | {} |\n\
+         | 503 answer p50, ms (request sent → status read) | {} |\n| 503 answer p99, ms | {} |\n| `/readyz` p99 ms | {} |\n| REST list p99 ms | {} |\n\
          | probes that failed | {} |\n| server open files at the peak | {} |\n\
          \n| target | measured (medians) | verdict |\n|---|---|---|\n\
          | streams beyond the cap get a fast 503 (p99 ≤ 50 ms) | {refusal:.1} ms, {accepted:.0} accepted | {} |\n\

@@ -71,6 +71,9 @@ async fn wait_for(commands: &mut tokio::sync::mpsc::UnboundedReceiver<String>, w
 async fn connect(port: u16, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = source {
+        // Ports still in TIME_WAIT from an earlier run may be bound again; without this,
+        // finding a free port becomes the client's own bottleneck.
+        socket.set_reuseaddr(true)?;
         socket.bind((ip, 0).into())?;
     }
     socket.connect(([127, 0, 0, 1], port).into()).await
@@ -98,11 +101,12 @@ async fn sse_stream(
     request: Arc<String>,
     ramp_slot: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let started = Instant::now();
     let Ok(mut stream) = connect(port, source).await else {
         tally.errors.fetch_add(1, Ordering::Relaxed);
         return;
     };
+    // The server's answer time: from the request, once connected.
+    let started = Instant::now();
     if stream.write_all(request.as_bytes()).await.is_err() {
         tally.errors.fetch_add(1, Ordering::Relaxed);
         return;

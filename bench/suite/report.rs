@@ -58,7 +58,11 @@ pub fn write(scenarios: &[&str]) {
     for (name, text) in &sections {
         for line in text.lines() {
             if line.starts_with("| ") && (line.contains("**met**") || line.contains("**missed**")) {
-                summary.push_str(&format!("| {name} {line}\n"));
+                // target | … | measured | verdict: the first cell and the last two.
+                let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+                if let [target, .., measured, verdict] = cells.as_slice() {
+                    summary.push_str(&format!("| {name} | {target} | {measured} | {verdict} |\n"));
+                }
             }
         }
     }

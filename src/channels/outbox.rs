@@ -143,13 +143,6 @@ impl Sender {
                     continue;
                 }
             }
-            if let Some(last) = self.last_any {
-                let wait = (last + between).saturating_duration_since(Instant::now());
-                if !wait.is_zero() && self.sleep(wait).await {
-                    self.put_back(item, Duration::ZERO).await?;
-                    continue;
-                }
-            }
             let files = match self.channels.outgoing_files(item.message_id).await {
                 Ok(files) => files,
                 Err(DbError::Invariant(reason)) => {
@@ -158,6 +151,15 @@ impl Sender {
                 }
                 Err(error) => return Err(error),
             };
+            // The bot's pace is kept between the calls themselves: whatever was read for
+            // this message was read before the wait.
+            if let Some(last) = self.last_any {
+                let wait = (last + between).saturating_duration_since(Instant::now());
+                if !wait.is_zero() && self.sleep(wait).await {
+                    self.put_back(item, Duration::ZERO).await?;
+                    continue;
+                }
+            }
             let outgoing = Outgoing {
                 delivery_key: item.delivery_key.clone(),
                 outbox_id: item.id,

@@ -130,10 +130,29 @@ pub fn mark_sent(
         if updated == 0 {
             return Ok(());
         }
+        // The channel's id of the sent message (receipts and edits find it by that). When
+        // another message of the account already holds that id, the message is sent all
+        // the same and kept without it: failing here would send it again.
+        let recorded = conn.transaction(|conn| {
+            diesel::update(messages::table.find(due.message_id))
+                .set(messages::channel_message_id.eq(channel_message_id))
+                .execute(conn)
+        });
+        match recorded {
+            Ok(_) => {}
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {
+                tracing::warn!(
+                    account = account_id,
+                    message = due.message_id,
+                    "the channel's id of a sent message is taken by another message; kept without it"
+                );
+            }
+            Err(error) => return Err(error.into()),
+        }
         // A status callback may have arrived first (WhatsApp): keep the furthest state.
-        diesel::update(messages::table.find(due.message_id))
-            .set(messages::channel_message_id.eq(channel_message_id))
-            .execute(conn)?;
         advance(
             conn,
             account_id,

@@ -399,6 +399,32 @@ async fn r1_telegram_reply_reaches_the_chat_and_an_edit_keeps_the_original() {
     );
 }
 
+/// Found by the suite's soak: a sent message whose channel id another message of the
+/// account already holds (an id space shared with inbound keys) was never marked sent,
+/// so the lease ran out and it was sent again.
+#[actix_web::test]
+async fn r1_a_sent_message_whose_channel_id_is_taken_is_still_marked_sent_once() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    // The fake answers the first send with message id 1000: inbound "555:1000" holds it.
+    telegram_hook(&app, account, &tg_text(1, 555, 1000, "Вопрос"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let message = reply(&app, dialog, "Ответ").await;
+    fake.wait_calls("/sendmessage", 1, WAIT).await;
+    eventually(&app, &delivery_query(message), "sent").await;
+    assert_eq!(
+        text_of(
+            &app,
+            &format!("SELECT status FROM outbox WHERE message_id = {message}")
+        )
+        .as_deref(),
+        Some("sent")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fake.calls("/sendmessage").len(), 1, "sent once");
+}
+
 #[actix_web::test]
 async fn r1_telegram_server_errors_then_success_send_one_message() {
     let app = spawn_app().await;
