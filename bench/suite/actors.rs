@@ -9,11 +9,9 @@ use diesel::connection::SimpleConnection;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::common::insert_user;
-use crate::ingest::{SECRET, Setup};
+use crate::ingest::{Load, Setup};
 use crate::util::{self, CLIENT_CORE, Role, quantile, rss_kib, runs_cell, verdict};
 use dialogi::actors::{Engine, MarkRead};
-use dialogi::domain::people::Scope;
 
 /// `count` open dialogs of the account, one interlocutor each.
 fn fill_dialogs(setup: &Setup, count: usize) {
@@ -115,23 +113,8 @@ fn measure_actor_memory() -> (f64, f64) {
 fn accept_race() -> (f64, f64, usize, usize) {
     let setup = Setup::new("race");
     fill_dialogs(&setup, 1_000);
-    let mut conn = setup.cluster.connect();
     let tokens: Vec<String> = (0..20)
-        .map(|i| {
-            let user = insert_user(&mut conn, &format!("op{i}"), &format!("Оператор {i}"), true);
-            let token = dialogi::security::new_token().unwrap();
-            dialogi::http::tokens::issue(
-                &mut conn,
-                &user,
-                "race",
-                &[Scope::Read, Scope::Write],
-                None,
-                None,
-                &token,
-            )
-            .unwrap();
-            token
-        })
+        .map(|i| setup.operator_token(&format!("op{i}")))
         .collect();
     let (server, port) = util::start_dialogi(&setup.url, &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -197,34 +180,28 @@ fn accept_race() -> (f64, f64, usize, usize) {
 fn isolation() -> (f64, f64, f64) {
     let setup = Setup::new("hot");
     let (server, port) = util::start_dialogi(&setup.url, &[]);
-    let client = |rates: &str, chats: &str, base: &str, first: &str, connections: &str| {
-        Role::start(
-            "ingest-client",
-            CLIENT_CORE,
-            &[
-                ("BENCH_PORT", port.to_string()),
-                ("BENCH_HOOK", setup.hook.clone()),
-                ("BENCH_SECRET", SECRET.into()),
-                ("BENCH_TOKEN", setup.token.clone()),
-                ("BENCH_RATES", rates.into()),
-                ("BENCH_STEP_SECONDS", "8".into()),
-                ("BENCH_CONNECTIONS", connections.into()),
-                ("BENCH_CHATS", chats.into()),
-                ("BENCH_CHAT_BASE", base.into()),
-                ("BENCH_FIRST_UPDATE", first.into()),
-            ],
-        )
-    };
+    let client =
+        |rates: &str, chats: u64, chat_base: u64, first_update: i64, connections: usize| {
+            Load {
+                rates,
+                step_seconds: 8,
+                connections,
+                chats,
+                chat_base,
+                first_update,
+            }
+            .start(&setup, port)
+        };
     let step = |role: &Role| -> Value {
         serde_json::from_str(&role.expect("step", Duration::from_secs(120))).unwrap()
     };
     // Warm-up: every normal dialog opens.
-    let warm = client("250", "1000", "2000000", "1", "40");
+    let warm = client("250", 1000, 2_000_000, 1, 40);
     step(&warm);
     // Normal load alone, then with the flood.
-    let normal = client("100,100", "1000", "2000000", "100000", "40");
+    let normal = client("100,100", 1000, 2_000_000, 100_000, 40);
     let alone = step(&normal);
-    let hot = client("1000", "1", "3000000", "10000000", "8");
+    let hot = client("1000", 1, 3_000_000, 10_000_000, 8);
     let together = step(&normal);
     let flood = step(&hot);
     server.stop();

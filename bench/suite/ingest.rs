@@ -82,6 +82,36 @@ impl Setup {
         }
     }
 
+    /// An administrator `login` with a read and write API token; the token.
+    pub fn operator_token(&self, login: &str) -> String {
+        let mut conn = self.cluster.connect();
+        let user = insert_user(&mut conn, login, login, true);
+        let token = dialogi::security::new_token().unwrap();
+        dialogi::http::tokens::issue(
+            &mut conn,
+            &user,
+            login,
+            &[Scope::Read, Scope::Write],
+            None,
+            None,
+            &token,
+        )
+        .unwrap();
+        token
+    }
+
+    /// Points the Telegram account at a (fake) Bot API on this port.
+    pub fn bot_api_at(&self, port: u16) {
+        self.sql(&format!(
+            "UPDATE channel_accounts SET credentials = jsonb_set(credentials, '{{api_url}}', '\"http://127.0.0.1:{port}\"')"
+        ));
+    }
+
+    /// Posts one signed update to the account's webhook; the status.
+    pub fn post_update(&self, port: u16, body: &str) -> u16 {
+        post_update(port, &self.hook, body)
+    }
+
     pub fn sql(&self, statement: &str) {
         diesel::sql_query(statement)
             .execute(&mut self.cluster.connect())
@@ -101,6 +131,15 @@ impl Setup {
     }
 }
 
+/// Posts one signed Telegram update to `hook`; the status.
+pub fn post_update(port: u16, hook: &str, body: &str) -> u16 {
+    let headers = [
+        ("X-Telegram-Bot-Api-Secret-Token", SECRET),
+        ("Content-Type", "application/json"),
+    ];
+    crate::util::http(port, "POST", hook, &headers, body).0
+}
+
 #[derive(Debug, Default, Clone)]
 struct Run {
     knee: f64,
@@ -118,22 +157,48 @@ struct Run {
     pg_locked: f64,
 }
 
+/// Signed Telegram webhooks from the `ingest-client` role (see `load::ingest_client`).
+pub struct Load<'a> {
+    pub rates: &'a str,
+    pub step_seconds: u64,
+    /// Requests in flight.
+    pub connections: usize,
+    pub chats: u64,
+    pub chat_base: u64,
+    pub first_update: i64,
+}
+
+impl Load<'_> {
+    pub fn start(&self, setup: &Setup, port: u16) -> Role {
+        Role::start(
+            "ingest-client",
+            CLIENT_CORE,
+            &[
+                ("BENCH_PORT", port.to_string()),
+                ("BENCH_HOOK", setup.hook.clone()),
+                ("BENCH_SECRET", SECRET.into()),
+                ("BENCH_TOKEN", setup.token.clone()),
+                ("BENCH_RATES", self.rates.into()),
+                ("BENCH_STEP_SECONDS", self.step_seconds.to_string()),
+                ("BENCH_CONNECTIONS", self.connections.to_string()),
+                ("BENCH_CHATS", self.chats.to_string()),
+                ("BENCH_CHAT_BASE", self.chat_base.to_string()),
+                ("BENCH_FIRST_UPDATE", self.first_update.to_string()),
+            ],
+        )
+    }
+}
+
 fn client(setup: &Setup, port: u16, rates: &str, seconds: u64, first: i64) -> (Vec<Value>, i64) {
-    let role = Role::start(
-        "ingest-client",
-        CLIENT_CORE,
-        &[
-            ("BENCH_PORT", port.to_string()),
-            ("BENCH_HOOK", setup.hook.clone()),
-            ("BENCH_SECRET", SECRET.into()),
-            ("BENCH_TOKEN", setup.token.clone()),
-            ("BENCH_RATES", rates.into()),
-            ("BENCH_STEP_SECONDS", seconds.to_string()),
-            ("BENCH_CONNECTIONS", "40".into()),
-            ("BENCH_CHATS", "5000".into()),
-            ("BENCH_FIRST_UPDATE", first.to_string()),
-        ],
-    );
+    let role = Load {
+        rates,
+        step_seconds: seconds,
+        connections: 40,
+        chats: 5000,
+        chat_base: 1_000_000,
+        first_update: first,
+    }
+    .start(setup, port);
     let mut steps = Vec::new();
     loop {
         let line = role.expect("", Duration::from_secs(seconds * 4 + 60));

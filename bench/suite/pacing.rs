@@ -11,11 +11,9 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::common::insert_user;
-use crate::ingest::{SECRET, Setup};
+use crate::ingest::Setup;
 use crate::load::telegram_update;
 use crate::util::{self, epoch_micros, http, runs_cell, verdict};
-use dialogi::domain::people::Scope;
 
 const PRIVATE: i64 = 100;
 const PER_CHAT: usize = 3;
@@ -116,38 +114,14 @@ fn one_run() -> Run {
     let calls = web::Data::new(Mutex::new(Calls::default()));
     let fake = start_fake(calls.clone());
     let setup = Setup::new("pacing");
-    setup.sql(&format!(
-        "UPDATE channel_accounts SET credentials = jsonb_set(credentials, '{{api_url}}', '\"http://127.0.0.1:{fake}\"')"
-    ));
-    let token = {
-        let mut conn = setup.cluster.connect();
-        let user = insert_user(&mut conn, "pacer", "Оператор", true);
-        let token = dialogi::security::new_token().unwrap();
-        dialogi::http::tokens::issue(
-            &mut conn,
-            &user,
-            "pacing",
-            &[Scope::Read, Scope::Write],
-            None,
-            None,
-            &token,
-        )
-        .unwrap();
-        token
-    };
+    setup.bot_api_at(fake);
+    let token = setup.operator_token("pacer");
     let (server, port) = util::start_dialogi(&setup.url, &[]);
-    let headers = [
-        ("X-Telegram-Bot-Api-Secret-Token", SECRET),
-        ("Content-Type", "application/json"),
-    ];
     for chat in 0..PRIVATE {
         let body = telegram_update(chat as u64 + 1, 5_000 + chat as u64, epoch_micros());
-        assert_eq!(http(port, "POST", &setup.hook, &headers, &body).0, 200);
+        assert_eq!(setup.post_update(port, &body), 200);
     }
-    assert_eq!(
-        http(port, "POST", &setup.hook, &headers, &group_update(1_000)).0,
-        200
-    );
+    assert_eq!(setup.post_update(port, &group_update(1_000)), 200);
     #[derive(diesel::QueryableByName)]
     struct Dialog {
         #[diesel(sql_type = diesel::sql_types::BigInt)]

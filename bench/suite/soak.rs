@@ -11,11 +11,10 @@ use actix_web::web;
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::common::{env_number, insert_user};
-use crate::ingest::{SECRET, Setup};
+use crate::common::env_number;
+use crate::ingest::{Load, Setup};
 use crate::pacing::{Calls, start_fake};
 use crate::util::{self, CLIENT_CORE, Role, fd_count, http, rss_kib, verdict};
-use dialogi::domain::people::Scope;
 
 const SUBSCRIBERS: usize = 1_000;
 const INBOUND_PER_SECOND: u64 = 50;
@@ -25,25 +24,8 @@ pub fn run(_runs: usize) -> String {
     let calls = web::Data::new(Mutex::new(Calls::default()));
     let fake = start_fake(calls.clone());
     let setup = Setup::new("soak");
-    setup.sql(&format!(
-        "UPDATE channel_accounts SET credentials = jsonb_set(credentials, '{{api_url}}', '\"http://127.0.0.1:{fake}\"')"
-    ));
-    let token = {
-        let mut conn = setup.cluster.connect();
-        let user = insert_user(&mut conn, "soaker", "Оператор", true);
-        let token = dialogi::security::new_token().unwrap();
-        dialogi::http::tokens::issue(
-            &mut conn,
-            &user,
-            "soak",
-            &[Scope::Read, Scope::Write],
-            None,
-            None,
-            &token,
-        )
-        .unwrap();
-        token
-    };
+    setup.bot_api_at(fake);
+    let token = setup.operator_token("soaker");
     let (server, port) = util::start_dialogi(&setup.url, &[]);
     let mut subscribers = Role::start(
         "sse-client",
@@ -59,20 +41,16 @@ pub fn run(_runs: usize) -> String {
     let ready: Value =
         serde_json::from_str(&subscribers.expect("ready", Duration::from_secs(120))).unwrap();
     subscribers.say("go");
-    let inbound = Role::start(
-        "ingest-client",
-        CLIENT_CORE,
-        &[
-            ("BENCH_PORT", port.to_string()),
-            ("BENCH_HOOK", setup.hook.clone()),
-            ("BENCH_SECRET", SECRET.into()),
-            ("BENCH_TOKEN", setup.token.clone()),
-            ("BENCH_RATES", INBOUND_PER_SECOND.to_string()),
-            ("BENCH_STEP_SECONDS", seconds.to_string()),
-            ("BENCH_CONNECTIONS", "8".into()),
-            ("BENCH_CHATS", "500".into()),
-        ],
-    );
+    let rates = INBOUND_PER_SECOND.to_string();
+    let inbound = Load {
+        rates: &rates,
+        step_seconds: seconds,
+        connections: 8,
+        chats: 500,
+        chat_base: 1_000_000,
+        first_update: 1,
+    }
+    .start(&setup, port);
     // Operators: every 200 ms accept a dialog and reply in it.
     let stop = AtomicBool::new(false);
     let (operations, failures) = (AtomicUsize::new(0), AtomicUsize::new(0));

@@ -85,10 +85,7 @@ fn start(server: Server) -> Running {
                 port,
                 path: "/sub".into(),
                 auth: String::new(),
-                publish: Box::new(move |_| {
-                    let body = format!("ts={}; {}", epoch_micros(), "x".repeat(80));
-                    http(port, "POST", "/pub", &[], &body);
-                }),
+                publish: Box::new(move |_| publish_marked(port)),
                 _setup: None,
                 _dir: None,
             }
@@ -131,10 +128,7 @@ fn start(server: Server) -> Running {
                 port,
                 path: "/sub".into(),
                 auth: String::new(),
-                publish: Box::new(move |_| {
-                    let body = format!("ts={}; {}", epoch_micros(), "x".repeat(80));
-                    http(port, "POST", "/pub", &[], &body);
-                }),
+                publish: Box::new(move |_| publish_marked(port)),
                 _setup: None,
                 _dir: Some(dir),
             }
@@ -156,16 +150,7 @@ fn start(server: Server) -> Running {
             // One message per interlocutor first, so counters settle before measuring.
             for chat in 0..5 {
                 let body = telegram_update(chat + 1, 7_000 + chat, epoch_micros());
-                http(
-                    port,
-                    "POST",
-                    &hook,
-                    &[
-                        ("X-Telegram-Bot-Api-Secret-Token", crate::ingest::SECRET),
-                        ("Content-Type", "application/json"),
-                    ],
-                    &body,
-                );
+                crate::ingest::post_update(port, &hook, &body);
             }
             let pid = proc.pid;
             let mut n = 100;
@@ -178,22 +163,19 @@ fn start(server: Server) -> Running {
                 publish: Box::new(move |_| {
                     n += 1;
                     let body = telegram_update(n, 7_000 + n % 5, epoch_micros());
-                    http(
-                        port,
-                        "POST",
-                        &hook,
-                        &[
-                            ("X-Telegram-Bot-Api-Secret-Token", crate::ingest::SECRET),
-                            ("Content-Type", "application/json"),
-                        ],
-                        &body,
-                    );
+                    crate::ingest::post_update(port, &hook, &body);
                 }),
                 _setup: Some(setup),
                 _dir: None,
             }
         }
     }
+}
+
+/// Publishes one ~100-byte event carrying its send time to a baseline's `/pub`.
+fn publish_marked(port: u16) {
+    let body = format!("ts={}; {}", epoch_micros(), "x".repeat(80));
+    http(port, "POST", "/pub", &[], &body);
 }
 
 fn nchan_conf(dir: &std::path::Path, port: u16) -> String {

@@ -107,14 +107,7 @@ impl FromRequest for Caller {
         let cross_origin = is_cross_origin(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let caller = match known {
-                Some(caller) => caller,
-                None => {
-                    let state =
-                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
-                    authenticate(&state, presented?).await?
-                }
-            };
+            let caller = identify(known, state, presented).await?;
             match &caller.credential {
                 Credential::Session { csrf_token, .. } if unsafe_method => {
                     let matches = csrf_header.as_deref().is_some_and(|given| {
@@ -156,17 +149,25 @@ impl FromRequest for MonitorCaller {
         let presented = presented_credential(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let caller = match known {
-                Some(caller) => caller,
-                None => {
-                    let state =
-                        state.ok_or_else(|| ApiError::internal("application state missing"))?;
-                    authenticate(&state, presented?).await?
-                }
-            };
+            let caller = identify(known, state, presented).await?;
             caller.require_scope(Scope::Monitor)?;
             Ok(MonitorCaller(caller))
         })
+    }
+}
+
+/// The request's caller: the one the middleware found, or looked up now.
+async fn identify(
+    known: Option<Caller>,
+    state: Option<web::Data<AppState>>,
+    presented: Result<Presented, ApiError>,
+) -> Result<Caller, ApiError> {
+    match known {
+        Some(caller) => Ok(caller),
+        None => {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            authenticate(&state, presented?).await
+        }
     }
 }
 
