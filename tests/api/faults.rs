@@ -281,8 +281,16 @@ async fn until_ready(http: &reqwest::Client, address: &str) {
     }
 }
 
-#[actix_web::test]
-async fn faults_the_server_killed_mid_load_loses_no_acknowledged_message_and_sends_every_reply() {
+/// For a test of the real binary: its own database, a free port, its address and a data
+/// folder named after the test.
+async fn binary_place(
+    test: &str,
+) -> (
+    crate::helpers::TestDatabase,
+    u16,
+    String,
+    std::path::PathBuf,
+) {
     let db = tokio::task::spawn_blocking(crate::helpers::TestDatabase::create)
         .await
         .unwrap();
@@ -294,7 +302,13 @@ async fn faults_the_server_killed_mid_load_loses_no_acknowledged_message_and_sen
     let data_dir = std::env::temp_dir()
         .join("dialogi-tests")
         .join(std::process::id().to_string())
-        .join(format!("kill-{}", db.name));
+        .join(format!("{test}-{}", db.name));
+    (db, port, address, data_dir)
+}
+
+#[actix_web::test]
+async fn faults_the_server_killed_mid_load_loses_no_acknowledged_message_and_sends_every_reply() {
+    let (db, port, address, data_dir) = binary_place("kill").await;
     let mut server = start_binary(&db.url, port, &data_dir);
     let http = reqwest::Client::builder()
         .cookie_store(true)
@@ -841,18 +855,7 @@ fn media_files(data_dir: &std::path::Path) -> Vec<(String, u64)> {
 async fn faults_a_full_disk_refuses_uploads_with_507_keeps_inbound_messages_and_leaves_no_half_file()
  {
     use base64::Engine as _;
-    let db = tokio::task::spawn_blocking(crate::helpers::TestDatabase::create)
-        .await
-        .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
-    let address = format!("http://127.0.0.1:{port}");
-    let data_dir = std::env::temp_dir()
-        .join("dialogi-tests")
-        .join(std::process::id().to_string())
-        .join(format!("full-disk-{}", db.name));
+    let (db, port, address, data_dir) = binary_place("full-disk").await;
     let (mut server, log) = start_binary_on_a_nearly_full_disk(&db.url, port, &data_dir);
     let http = reqwest::Client::builder()
         .cookie_store(true)
