@@ -91,6 +91,39 @@ pub fn insert_user(
     .unwrap()
 }
 
+/// A Telegram account with these credentials, clients created for new interlocutors.
+pub fn insert_telegram_account(
+    conn: &mut PgConnection,
+    credentials: serde_json::Value,
+) -> dialogi::db::accounts::AccountRow {
+    db::accounts::insert(
+        conn,
+        &db::accounts::NewAccountRow {
+            kind: "telegram".into(),
+            name: "Bench".into(),
+            credentials,
+            lead_source: false,
+            require_close_reason: false,
+            create_clients: true,
+            responsible_user_id: None,
+            responsible_role_id: None,
+            auto_link_interests: false,
+            everyone_may_view: false,
+            priority: 0,
+            department_id: None,
+            enabled: true,
+        },
+    )
+    .unwrap()
+}
+
+/// A new API token of `user` with these scopes.
+pub fn issue_token(conn: &mut PgConnection, user: &users::UserRow, scopes: &[Scope]) -> String {
+    let token = security::new_token().unwrap();
+    dialogi::http::tokens::issue(conn, user, "bench", scopes, None, None, &token).unwrap();
+    token
+}
+
 /// A private database with an administrator, their read token and one Telegram account.
 pub struct BenchDb {
     pub url: String,
@@ -105,36 +138,8 @@ impl BenchDb {
         let cluster = BenchCluster::start(name, &[("max_connections", "200")]);
         let mut conn = cluster.connect();
         let admin = insert_user(&mut conn, "admin", "Admin", true);
-        let account = db::accounts::insert(
-            &mut conn,
-            &db::accounts::NewAccountRow {
-                kind: "telegram".into(),
-                name: "Bench".into(),
-                credentials: json!({"token": "x"}),
-                lead_source: false,
-                require_close_reason: false,
-                create_clients: true,
-                responsible_user_id: None,
-                responsible_role_id: None,
-                auto_link_interests: false,
-                everyone_may_view: false,
-                priority: 0,
-                department_id: None,
-                enabled: true,
-            },
-        )
-        .unwrap();
-        let token = security::new_token().unwrap();
-        dialogi::http::tokens::issue(
-            &mut conn,
-            &admin,
-            "bench",
-            &[Scope::Read],
-            None,
-            None,
-            &token,
-        )
-        .unwrap();
+        let account = insert_telegram_account(&mut conn, json!({"token": "x"}));
+        let token = issue_token(&mut conn, &admin, &[Scope::Read]);
         Self {
             url: cluster.url.clone(),
             account_id: account.id,

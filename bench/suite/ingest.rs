@@ -10,7 +10,7 @@ use std::time::Duration;
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::common::{BenchCluster, insert_user};
+use crate::common::{BenchCluster, insert_telegram_account, insert_user, issue_token};
 use crate::util::{self, CLIENT_CORE, Role, runs_cell, verdict};
 use dialogi::db;
 use dialogi::domain::people::Scope;
@@ -42,37 +42,12 @@ impl Setup {
         );
         let mut conn = cluster.connect();
         let admin = insert_user(&mut conn, "admin", "Admin", true);
-        let account = db::accounts::insert(
+        let account = insert_telegram_account(
             &mut conn,
-            &db::accounts::NewAccountRow {
-                kind: "telegram".into(),
-                name: "Bench".into(),
-                credentials: json!({"token": "1:bench", "mode": "webhook", "webhook_secret": SECRET,
-                                    "api_url": "http://127.0.0.1:9"}),
-                lead_source: false,
-                require_close_reason: false,
-                create_clients: true,
-                responsible_user_id: None,
-                responsible_role_id: None,
-                auto_link_interests: false,
-                everyone_may_view: false,
-                priority: 0,
-                department_id: None,
-                enabled: true,
-            },
-        )
-        .unwrap();
-        let token = dialogi::security::new_token().unwrap();
-        dialogi::http::tokens::issue(
-            &mut conn,
-            &admin,
-            "bench",
-            &[Scope::Read],
-            None,
-            None,
-            &token,
-        )
-        .unwrap();
+            json!({"token": "1:bench", "mode": "webhook", "webhook_secret": SECRET,
+                   "api_url": "http://127.0.0.1:9"}),
+        );
+        let token = issue_token(&mut conn, &admin, &[Scope::Read]);
         Setup {
             url: cluster.url.clone(),
             token,
@@ -86,18 +61,7 @@ impl Setup {
     pub fn operator_token(&self, login: &str) -> String {
         let mut conn = self.cluster.connect();
         let user = insert_user(&mut conn, login, login, true);
-        let token = dialogi::security::new_token().unwrap();
-        dialogi::http::tokens::issue(
-            &mut conn,
-            &user,
-            login,
-            &[Scope::Read, Scope::Write],
-            None,
-            None,
-            &token,
-        )
-        .unwrap();
-        token
+        issue_token(&mut conn, &user, &[Scope::Read, Scope::Write])
     }
 
     /// Points the Telegram account at a (fake) Bot API on this port.
