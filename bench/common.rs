@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use diesel::{Connection, PgConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::json;
 
 use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
@@ -36,19 +36,35 @@ pub struct BenchCluster {
 }
 
 impl BenchCluster {
+    /// With `BENCH_STATEMENTS=1` the cluster loads `pg_stat_statements`, and dropping it
+    /// prints the statements that took the most server time (a profile of the database's
+    /// side of a scenario).
     pub fn start(name: &str, settings: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("dialogi-bench-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        let mut settings: Vec<(String, String)> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if statements_profiled() {
+            settings.push((
+                "shared_preload_libraries".into(),
+                "pg_stat_statements".into(),
+            ));
+        }
         let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
-            settings: settings
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            settings,
             ..EmbeddedOptions::new(&dir)
         })
         .expect("start PostgreSQL");
         let url = cluster.url(embedded::DATABASE);
-        db::run_migrations(&mut PgConnection::establish(&url).expect("connect")).expect("migrate");
+        let mut conn = PgConnection::establish(&url).expect("connect");
+        db::run_migrations(&mut conn).expect("migrate");
+        if statements_profiled() {
+            diesel::sql_query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                .execute(&mut conn)
+                .expect("pg_stat_statements");
+        }
         Self {
             url,
             cluster: Some(cluster),
@@ -56,13 +72,53 @@ impl BenchCluster {
         }
     }
 
+    /// With `BENCH_STATEMENTS=1`: prints the 25 statements with the most total execution
+    /// time since the last call, with calls and rows, and starts counting afresh.
+    pub fn print_statements(&self) {
+        if !statements_profiled() {
+            return;
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Statement {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            calls: i64,
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            total_ms: f64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            rows: i64,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            query: String,
+        }
+        let Ok(mut conn) = PgConnection::establish(&self.url) else {
+            return;
+        };
+        let top = diesel::sql_query(
+            "SELECT calls, total_exec_time AS total_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query \
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25",
+        )
+        .load::<Statement>(&mut conn);
+        eprintln!("   statements by total time (pg_stat_statements):");
+        for s in top.unwrap_or_default() {
+            eprintln!(
+                "   {:>9.0} ms {:>8} calls {:>8} rows  {}",
+                s.total_ms, s.calls, s.rows, s.query
+            );
+        }
+        let _ = diesel::sql_query("SELECT pg_stat_statements_reset()").execute(&mut conn);
+    }
+
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connect")
     }
 }
 
+fn statements_profiled() -> bool {
+    std::env::var("BENCH_STATEMENTS").is_ok_and(|v| v == "1")
+}
+
 impl Drop for BenchCluster {
     fn drop(&mut self) {
+        self.print_statements();
         drop(self.cluster.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }

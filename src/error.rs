@@ -169,7 +169,7 @@ impl From<DbError> for ApiError {
             }
         }
         match error {
-            DbError::Pool(_) => {
+            DbError::Pool(_) | DbError::Unreachable(_) => {
                 tracing::error!(error = %error, "database unavailable");
                 ApiError::Unavailable("the database is not reachable right now; try again".into())
             }

@@ -274,6 +274,7 @@ fn one_run() -> Run {
         .map(|s| s["acked"].as_i64().unwrap_or(0))
         .sum();
     server.stop();
+    setup.cluster.print_statements();
     let stored = setup.count("SELECT count(*) AS n FROM messages WHERE direction = 'in'");
     eprintln!(
         "   sent {} updates, acknowledged {acked}, stored {stored}",

@@ -18,12 +18,12 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 
-use super::dialog::DialogCommand;
+use super::dialog::{DialogCommand, Loaded};
 use super::registry::Registry;
 use super::{ASK_TIMEOUT, EngineError};
 use crate::db::clients::{self, Sender};
 use crate::db::dialogs::{self, NewAttachment, NewContent, NewDialogRow};
-use crate::db::{self, DbError, DbPool, accounts, messages};
+use crate::db::{self, DbError, DbPool, accounts};
 use crate::domain::UserId;
 use crate::domain::access::Rights;
 use crate::domain::dialog::{Actor as Who, Command, Rejection};
@@ -156,9 +156,16 @@ enum Target {
     Duplicate,
     Dialog {
         id: i64,
-        opened: bool,
         /// The person wrote to this account before (rules' "client known", R8).
         known: bool,
+        /// Some processing rule may apply (R8).
+        has_rules: bool,
+    },
+    /// A dialog opened for this message: its actor starts with the row in hand.
+    Opened {
+        dialog: Box<Loaded>,
+        known: bool,
+        has_rules: bool,
     },
 }
 
@@ -186,9 +193,21 @@ async fn deliver(
             Ok(find_target(conn, account_id, &message))
         })
         .await??;
-        let (dialog_id, opened, known) = match target {
+        let (addr, dialog_id, opened, known, has_rules) = match target {
             Target::Duplicate => return Ok(InboundOutcome::Duplicate),
-            Target::Dialog { id, opened, known } => (id, opened, known),
+            Target::Dialog {
+                id,
+                known,
+                has_rules,
+            } => (registry.dialog(id), id, false, known, has_rules),
+            Target::Opened {
+                dialog,
+                known,
+                has_rules,
+            } => {
+                let id = dialog.row.id;
+                (registry.dialog_loaded(*dialog), id, true, known, has_rules)
+            }
         };
         let command = DialogCommand {
             actor: system(),
@@ -203,7 +222,6 @@ async fn deliver(
             comment: None,
             new_interest: None,
         };
-        let addr = registry.dialog(dialog_id);
         let answer = match addr.send(command).timeout(ASK_TIMEOUT).await {
             // The dialog's actor stopped (closed or idle) with this message in its
             // mailbox: look the dialog up again.
@@ -216,7 +234,9 @@ async fn deliver(
         match answer {
             Ok(outcome) => {
                 // The message is committed: whatever the rules do now, it stays.
-                super::rules::run(pool, registry, account_id, dialog_id, &inbound, known).await;
+                if has_rules {
+                    super::rules::run(pool, registry, account_id, dialog_id, &inbound, known).await;
+                }
                 return Ok(InboundOutcome::Stored {
                     dialog_id,
                     message_id: outcome.message_ids.last().copied().unwrap_or_default(),
@@ -240,38 +260,68 @@ fn is_duplicate_message(error: &DbError) -> bool {
         .is_some_and(|(_, name)| name == "messages_channel_message_key")
 }
 
-/// Dedup, interlocutor, dialog: everything before the message is appended.
+/// Dedup, interlocutor, dialog: everything before the message is appended. A known
+/// interlocutor with an active dialog costs one read; the account's settings are read
+/// only to create an interlocutor or open a dialog.
 fn find_target(
     conn: &mut PgConnection,
     account_id: i64,
     inbound: &Inbound,
 ) -> Result<Target, EngineError> {
-    if messages::channel_message_exists(conn, account_id, &inbound.channel_message_id)? {
-        return Ok(Target::Duplicate);
-    }
-    let account = accounts::find(conn, account_id)?.ok_or(EngineError::NotFound)?;
-    let now = Utc::now();
-    let (interlocutor, known) = match clients::resolve_interlocutor(
+    let sender = &inbound.sender;
+    let context = dialogs::inbound_context(
         conn,
         account_id,
-        &inbound.sender,
-        account.create_clients,
-        now,
-    ) {
-        Ok(resolved) => resolved,
-        // Another process created them a moment ago: new to this account all the same.
-        Err(DbError::VersionConflict) => (
-            clients::find_interlocutor(conn, account_id, &inbound.sender.external_id)?
-                .ok_or(EngineError::Db(DbError::VersionConflict))?,
-            false,
-        ),
-        Err(error) => return Err(error.into()),
+        &sender.external_id,
+        &inbound.channel_message_id,
+    )?;
+    if context.duplicate {
+        return Ok(Target::Duplicate);
+    }
+    let now = Utc::now();
+    let has_rules = context.has_rules;
+    let mut settings = None;
+    let (interlocutor, known) = match context.interlocutor {
+        Some(found) => {
+            clients::note_inbound(conn, &found, now)?;
+            if let Some(active) = context.active {
+                return Ok(Target::Dialog {
+                    id: active.id,
+                    known: true,
+                    has_rules,
+                });
+            }
+            (found, true)
+        }
+        None => {
+            let account = settings.insert(account_settings(conn, account_id)?);
+            match clients::create_interlocutor(
+                conn,
+                account_id,
+                sender,
+                account.create_clients,
+                now,
+            ) {
+                Ok(created) => (created, false),
+                // Another process created them a moment ago: new to this account all the same.
+                Err(DbError::VersionConflict) => (
+                    clients::find_interlocutor(conn, account_id, &sender.external_id)?
+                        .ok_or(EngineError::Db(DbError::VersionConflict))?,
+                    false,
+                ),
+                Err(error) => return Err(error.into()),
+            }
+        }
+    };
+    let account = match settings {
+        Some(account) => account,
+        None => account_settings(conn, account_id)?,
     };
     if let Some(active) = dialogs::find_active(conn, account_id, interlocutor.id)? {
         return Ok(Target::Dialog {
             id: active.id,
-            opened: false,
             known,
+            has_rules,
         });
     }
     // R7: the client's active interest; with several, the newest (and the dialog says so).
@@ -306,10 +356,13 @@ fn find_target(
                     }),
                 )?;
             }
-            Ok(Target::Dialog {
-                id: opened.id,
-                opened: true,
+            Ok(Target::Opened {
+                dialog: Box::new(Loaded {
+                    row: opened,
+                    require_close_reason: account.require_close_reason,
+                }),
                 known,
+                has_rules,
             })
         }
         // Another process opened it a moment ago (the partial unique index decided).
@@ -318,9 +371,16 @@ fn find_target(
                 .ok_or(EngineError::Db(DbError::VersionConflict))?;
             Ok(Target::Dialog {
                 id: active.id,
-                opened: false,
                 known,
+                has_rules,
             })
         }
     }
+}
+
+fn account_settings(
+    conn: &mut PgConnection,
+    account_id: i64,
+) -> Result<accounts::AccountRow, EngineError> {
+    accounts::find(conn, account_id)?.ok_or(EngineError::NotFound)
 }

@@ -13,6 +13,7 @@ use chrono::Utc;
 use diesel::PgConnection;
 
 use super::EngineError;
+use super::commits::Commits;
 use super::registry::Registry;
 use crate::db::dialogs::{self, Change, DialogRow, NewContent, NewInterest};
 use crate::db::{self, DbError, DbPool, accounts, clients};
@@ -61,10 +62,12 @@ impl Message for MarkRead {
     type Result = Result<i64, EngineError>;
 }
 
+/// A dialog's row as its actor keeps it between commands.
 #[derive(Debug, Clone)]
-struct Loaded {
-    row: DialogRow,
-    require_close_reason: bool,
+pub(super) struct Loaded {
+    pub row: DialogRow,
+    /// Its account's rule that closing needs a reason.
+    pub require_close_reason: bool,
 }
 
 pub struct DialogActor {
@@ -85,6 +88,19 @@ impl DialogActor {
             registry,
             loaded: None,
             last_used: Instant::now(),
+        }
+    }
+
+    /// An actor for a dialog whose row the caller has just read or written.
+    pub(super) fn with_loaded(
+        loaded: Loaded,
+        generation: u64,
+        pool: DbPool,
+        registry: Registry,
+    ) -> Self {
+        Self {
+            loaded: Some(loaded.clone()),
+            ..Self::new(loaded.row.id, generation, pool, registry)
         }
     }
 }
@@ -111,28 +127,24 @@ impl Handler<DialogCommand> for DialogActor {
     fn handle(&mut self, command: DialogCommand, _ctx: &mut Self::Context) -> Self::Result {
         self.last_used = Instant::now();
         let (id, pool, loaded) = (self.id, self.pool.clone(), self.loaded.clone());
+        let commits = self.registry.commits().clone();
         AtomicResponse::new(Box::pin(
-            async move {
-                db::run(&pool, move |conn| Ok(execute(conn, id, loaded, command)))
-                    .await
-                    .map_err(EngineError::from)
-                    .and_then(|result| result)
-            }
-            .into_actor(self)
-            .map(|result, actor, ctx| {
-                match &result {
-                    Ok((loaded, _)) => {
-                        let closed = loaded.row.status == "closed";
-                        actor.loaded = Some(loaded.clone());
-                        if closed {
-                            ctx.stop();
+            async move { execute(&pool, &commits, id, loaded, command).await }
+                .into_actor(self)
+                .map(|result, actor, ctx| {
+                    match &result {
+                        Ok((loaded, _)) => {
+                            let closed = loaded.row.status == "closed";
+                            actor.loaded = Some(loaded.clone());
+                            if closed {
+                                ctx.stop();
+                            }
                         }
+                        // The cached row may be stale after an error: read it afresh next time.
+                        Err(_) => actor.loaded = None,
                     }
-                    // The cached row may be stale after an error: read it afresh next time.
-                    Err(_) => actor.loaded = None,
-                }
-                result.map(|(_, outcome)| outcome)
-            }),
+                    result.map(|(_, outcome)| outcome)
+                }),
         ))
     }
 }
@@ -179,7 +191,11 @@ impl Handler<MarkRead> for DialogActor {
     }
 }
 
-fn load(conn: &mut PgConnection, id: i64) -> Result<Loaded, EngineError> {
+async fn load(pool: &DbPool, id: i64) -> Result<Loaded, EngineError> {
+    db::run(pool, move |conn| Ok(load_row(conn, id))).await?
+}
+
+fn load_row(conn: &mut PgConnection, id: i64) -> Result<Loaded, EngineError> {
     let row = dialogs::find(conn, id)?.ok_or(EngineError::NotFound)?;
     let require_close_reason = accounts::find(conn, row.account_id)?
         .map(|a| a.require_close_reason)
@@ -190,9 +206,11 @@ fn load(conn: &mut PgConnection, id: i64) -> Result<Loaded, EngineError> {
     })
 }
 
-/// Decides and commits one command; runs on the blocking pool.
-fn execute(
-    conn: &mut PgConnection,
+/// Decides one command against the dialog (the cached row when there is one: deciding
+/// needs no database) and commits it through the group commit.
+async fn execute(
+    pool: &DbPool,
+    commits: &Commits,
     id: i64,
     cached: Option<Loaded>,
     command: DialogCommand,
@@ -200,16 +218,19 @@ fn execute(
     let mut fresh = cached.is_none();
     let mut current = match cached {
         Some(loaded) => loaded,
-        None => load(conn, id)?,
+        None => load(pool, id).await?,
     };
     for _ in 0..ATTEMPTS {
-        validate(conn, &current.row, &command)?;
+        if refers_to_records(&command) {
+            let (row, command) = (current.row.clone(), command.clone());
+            db::run(pool, move |conn| Ok(validate(conn, &row, &command))).await??;
+        }
         let state = current.row.state(current.require_close_reason);
         let events = match machine::decide(&state, &command.command, &command.actor) {
             Ok(events) => events,
             // A refusal based on a cached row is checked against the database once.
             Err(_) if !fresh => {
-                current = load(conn, id)?;
+                current = load(pool, id).await?;
                 fresh = true;
                 continue;
             }
@@ -240,7 +261,7 @@ fn execute(
             new_interest: command.new_interest.clone(),
             now: Utc::now(),
         };
-        match dialogs::commit(conn, &change) {
+        match commits.commit(change).await {
             Ok(committed) => {
                 current.row = committed.dialog.clone();
                 let outcome = Outcome {
@@ -251,13 +272,23 @@ fn execute(
                 return Ok((current, outcome));
             }
             Err(DbError::VersionConflict) => {
-                current = load(conn, id)?;
+                current = load(pool, id).await?;
                 fresh = true;
             }
             Err(error) => return Err(error.into()),
         }
     }
     Err(DbError::VersionConflict.into())
+}
+
+/// Whether the command names records (a close reason, a user, a role, an interest) that
+/// must be checked against the database before it is decided.
+fn refers_to_records(command: &DialogCommand) -> bool {
+    command.close_reason_id.is_some()
+        || matches!(
+            command.command,
+            Command::Redirect { .. } | Command::Assign { .. } | Command::LinkInterest { .. }
+        )
 }
 
 /// Checks what the command refers to, against the database.

@@ -9,6 +9,7 @@
 //! Imports `db` and `domain`; never `http`.
 
 mod account;
+mod commits;
 mod dialog;
 mod hub;
 mod registry;

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use actix::{Addr, ArbiterHandle};
 
 use super::account::AccountActor;
-use super::dialog::DialogActor;
+use super::commits::Commits;
+use super::dialog::{DialogActor, Loaded};
 use super::start_on;
 use crate::db::DbPool;
 
@@ -17,6 +18,7 @@ pub struct Registry {
     inner: Arc<Mutex<Actors>>,
     pool: DbPool,
     arbiter: ArbiterHandle,
+    commits: Commits,
 }
 
 /// Running actors by id, each with the generation it was started with.
@@ -33,9 +35,15 @@ impl Registry {
     pub fn new(pool: DbPool, arbiter: ArbiterHandle) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Actors::default())),
+            commits: Commits::start(pool.clone(), &arbiter),
             pool,
             arbiter,
         }
+    }
+
+    /// Where dialog actors commit their changes (group commit).
+    pub fn commits(&self) -> &Commits {
+        &self.commits
     }
 
     fn lock(&self) -> MutexGuard<'_, Actors> {
@@ -50,6 +58,18 @@ impl Registry {
         self.running_or_start(id, |actors| &mut actors.dialogs, DialogActor::new)
     }
 
+    /// The actor of a dialog whose row is in hand (just opened), started with it if it is
+    /// not running, so its first command needs no read.
+    pub(super) fn dialog_loaded(&self, loaded: Loaded) -> Addr<DialogActor> {
+        self.running_or_start(
+            loaded.row.id,
+            |actors| &mut actors.dialogs,
+            move |_, generation, pool, registry| {
+                DialogActor::with_loaded(loaded, generation, pool, registry)
+            },
+        )
+    }
+
     /// The actor of a channel account, started if it is not running.
     pub fn account(&self, id: i64) -> Addr<AccountActor> {
         self.running_or_start(id, |actors| &mut actors.accounts, AccountActor::new)
@@ -60,7 +80,7 @@ impl Registry {
         &self,
         id: i64,
         map: fn(&mut Actors) -> &mut Running<A>,
-        make: fn(i64, u64, DbPool, Registry) -> A,
+        make: impl FnOnce(i64, u64, DbPool, Registry) -> A + Send + 'static,
     ) -> Addr<A>
     where
         A: actix::Actor<Context = actix::Context<A>>,

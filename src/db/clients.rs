@@ -60,31 +60,37 @@ pub struct Sender {
 /// (a reply window computed from it closes at most this much early, never late).
 pub const LAST_INBOUND_SLACK_SECS: i64 = 60;
 
-/// Finds the interlocutor of `sender` on the account, or creates them with a new client
-/// (`create_clients`) or prospect (R5). Returns the interlocutor and whether they were
-/// known already.
-pub fn resolve_interlocutor(
+/// Records that a known interlocutor wrote to us at `now`: they can be written to again,
+/// and their last inbound time moves. Written only when it changes something that
+/// matters: a busy interlocutor's every message would otherwise cost a commit (and a disk
+/// flush) of its own.
+pub fn note_inbound(
+    conn: &mut PgConnection,
+    found: &InterlocutorRow,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let stale = now - chrono::Duration::seconds(LAST_INBOUND_SLACK_SECS);
+    if found.blocked_at.is_some() || found.last_inbound_at.is_none_or(|at| at < stale) {
+        diesel::update(interlocutors::table.find(found.id))
+            .set((
+                interlocutors::last_inbound_at.eq(now),
+                interlocutors::blocked_at.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Creates the interlocutor of `sender` on the account with a new client
+/// (`create_clients`) or prospect (R5). `Err(DbError::VersionConflict)` when another
+/// process created them first (nothing of ours is kept).
+pub fn create_interlocutor(
     conn: &mut PgConnection,
     account_id: i64,
     sender: &Sender,
     create_clients: bool,
     now: DateTime<Utc>,
-) -> Result<(InterlocutorRow, bool), DbError> {
-    if let Some(found) = find_interlocutor(conn, account_id, &sender.external_id)? {
-        // Written only when it changes something that matters: a busy interlocutor's
-        // every message would otherwise cost a commit (and a disk flush) of its own.
-        let stale = now - chrono::Duration::seconds(LAST_INBOUND_SLACK_SECS);
-        if found.blocked_at.is_some() || found.last_inbound_at.is_none_or(|at| at < stale) {
-            diesel::update(interlocutors::table.find(found.id))
-                // Writing to us again means they can be written to again.
-                .set((
-                    interlocutors::last_inbound_at.eq(now),
-                    interlocutors::blocked_at.eq(None::<DateTime<Utc>>),
-                ))
-                .execute(conn)?;
-        }
-        return Ok((found, true));
-    }
+) -> Result<InterlocutorRow, DbError> {
     conn.transaction(|conn| {
         let name = if sender.display_name.trim().is_empty() {
             sender.external_id.clone()
@@ -116,7 +122,7 @@ pub fn resolve_interlocutor(
             .get_result(conn)
             .optional()?;
         match inserted {
-            Some(row) => Ok((row, false)),
+            Some(row) => Ok(row),
             // Another process created them first: roll back our client, use theirs.
             None => Err(DbError::VersionConflict),
         }

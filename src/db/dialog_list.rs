@@ -324,7 +324,7 @@ pub fn unread_by_status(
                 .and(dialog_reads::user_id.eq(user_id))),
         )
         .filter(dialogs::account_id.eq_any(visible))
-        .filter(dialogs::status.ne("closed"))
+        .filter(super::dialogs::IsActive)
         .filter(sql::<Bool>(UNREAD_SQL))
         .group_by(dialogs::status)
         .select((dialogs::status, diesel::dsl::count_star()))

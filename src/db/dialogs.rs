@@ -79,6 +79,31 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Option<DialogRow>, DbErr
         .optional()?)
 }
 
+/// `dialogs.status <> 'closed'` with the word written into the SQL, not bound. A bound
+/// value cannot prove a partial index's predicate, so a prepared statement's generic plan
+/// (what PostgreSQL switches to after five runs) would skip the indexes on active dialogs
+/// and scan the account's dialogs; written out, the statement stays cached and indexed.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId, diesel::expression::ValidGrouping)]
+pub struct IsActive;
+
+impl Expression for IsActive {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for IsActive where dialogs::status: AppearsOnTable<QS> {}
+
+impl<QS> SelectableExpression<QS> for IsActive where dialogs::status: SelectableExpression<QS> {}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for IsActive {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("\"dialogs\".\"status\" <> 'closed'");
+        Ok(())
+    }
+}
+
 pub fn find_active(
     conn: &mut PgConnection,
     account_id: i64,
@@ -87,28 +112,95 @@ pub fn find_active(
     Ok(dialogs::table
         .filter(dialogs::account_id.eq(account_id))
         .filter(dialogs::interlocutor_id.eq(interlocutor_id))
-        .filter(dialogs::status.ne("closed"))
+        .filter(IsActive)
         .select(DialogRow::as_select())
         .first(conn)
         .optional()?)
 }
 
-/// Opens a dialog, with its `dialog` event; `None` when the interlocutor already has an
-/// active one on the account (another process opened it first: the partial unique index
-/// decides).
-pub fn open(conn: &mut PgConnection, dialog: &NewDialogRow) -> Result<Option<DialogRow>, DbError> {
-    conn.transaction(|conn| {
-        let opened: Option<DialogRow> = diesel::insert_into(dialogs::table)
-            .values(dialog)
-            .on_conflict_do_nothing()
-            .returning(DialogRow::as_returning())
-            .get_result(conn)
-            .optional()?;
-        if let Some(row) = &opened {
-            events::append(conn, &[dialog_event(row)])?;
-        }
-        Ok(opened)
+/// What the database knows of an inbound message's sender on an account, read in one
+/// round trip: the steady case (a known interlocutor writing into their active dialog)
+/// needs nothing else before the message is committed.
+#[derive(Debug, Clone)]
+pub struct InboundContext {
+    /// The account already stored a message with this channel id.
+    pub duplicate: bool,
+    pub interlocutor: Option<super::clients::InterlocutorRow>,
+    /// The interlocutor's active dialog on the account.
+    pub active: Option<DialogRow>,
+    /// Some enabled processing rule applies to the account (R8).
+    pub has_rules: bool,
+}
+
+pub fn inbound_context(
+    conn: &mut PgConnection,
+    account_id: i64,
+    external_id: &str,
+    channel_message_id: &str,
+) -> Result<InboundContext, DbError> {
+    use super::clients::InterlocutorRow;
+    use super::schema::{interlocutors, rules};
+    let duplicate = diesel::dsl::exists(
+        messages::table
+            .filter(messages::account_id.eq(account_id))
+            .filter(messages::channel_message_id.eq(channel_message_id)),
+    );
+    let has_rules = diesel::dsl::exists(
+        rules::table.filter(rules::enabled.eq(true)).filter(
+            rules::account_id
+                .eq(account_id)
+                .or(rules::account_id.is_null()),
+        ),
+    );
+    let found: Option<(InterlocutorRow, Option<DialogRow>, bool, bool)> = interlocutors::table
+        .left_join(
+            dialogs::table.on(dialogs::interlocutor_id
+                .eq(interlocutors::id)
+                .and(dialogs::account_id.eq(interlocutors::account_id))
+                .and(IsActive)),
+        )
+        .filter(interlocutors::account_id.eq(account_id))
+        .filter(interlocutors::external_id.eq(external_id))
+        .select((
+            InterlocutorRow::as_select(),
+            Option::<DialogRow>::as_select(),
+            duplicate,
+            has_rules,
+        ))
+        .first(conn)
+        .optional()?;
+    if let Some((interlocutor, active, duplicate, has_rules)) = found {
+        return Ok(InboundContext {
+            duplicate,
+            interlocutor: Some(interlocutor),
+            active,
+            has_rules,
+        });
+    }
+    // Someone new: rarer, and about to cost inserts anyway.
+    let (duplicate, has_rules) = diesel::select((duplicate, has_rules)).get_result(conn)?;
+    Ok(InboundContext {
+        duplicate,
+        interlocutor: None,
+        active: None,
+        has_rules,
     })
+}
+
+/// Opens a dialog for the inbound message that is about to be committed to it; `None`
+/// when the interlocutor already has an active one on the account (another process opened
+/// it first: the partial unique index decides).
+///
+/// No event is written here: the message's commit that follows carries the `dialog` event,
+/// and a dialog is shown to no one before its first message. So opening is one insert that
+/// takes no turn on the events log.
+pub fn open(conn: &mut PgConnection, dialog: &NewDialogRow) -> Result<Option<DialogRow>, DbError> {
+    Ok(diesel::insert_into(dialogs::table)
+        .values(dialog)
+        .on_conflict_do_nothing()
+        .returning(DialogRow::as_returning())
+        .get_result(conn)
+        .optional()?)
 }
 
 /// A system line written outside a command (the dialog's state does not change): what
@@ -240,10 +332,58 @@ impl Line {
 /// and the events. `Err(DbError::VersionConflict)` when the dialog changed meanwhile
 /// (another process): nothing is written, the caller reloads and decides again.
 pub fn commit(conn: &mut PgConnection, change: &Change) -> Result<Committed, DbError> {
-    conn.transaction(|conn| commit_in_transaction(conn, change))
+    conn.transaction(|conn| {
+        let (mut committed, new_events) = write(conn, change)?;
+        committed.event_ids = events::append(conn, &new_events)?;
+        Ok(committed)
+    })
 }
 
-fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Committed, DbError> {
+/// Commits the decided commands of different dialogs in one transaction (group commit):
+/// their events take one turn on the events log's lock and the whole batch one flush to
+/// disk. Each result is what [`commit`] of that change alone would give: when any change
+/// of the batch fails (a version conflict, a duplicate), nothing of the batch is kept and
+/// each change is committed alone, so one change's failure is never another's.
+pub fn commit_batch(
+    conn: &mut PgConnection,
+    changes: &[Change],
+) -> Vec<Result<Committed, DbError>> {
+    if changes.len() > 1 {
+        let together = conn.transaction(|conn| {
+            let mut written = Vec::with_capacity(changes.len());
+            let mut new_events = Vec::new();
+            for change in changes {
+                let (committed, events) = write(conn, change)?;
+                written.push((committed, events.len()));
+                new_events.extend(events);
+            }
+            let mut ids = events::append(conn, &new_events)?.into_iter();
+            Ok::<_, DbError>(
+                written
+                    .into_iter()
+                    .map(|(mut committed, n)| {
+                        committed.event_ids = ids.by_ref().take(n).collect();
+                        Ok(committed)
+                    })
+                    .collect(),
+            )
+        });
+        match together {
+            Ok(all) => return all,
+            Err(error) => {
+                tracing::debug!(%error, changes = changes.len(), "batch failed; committing each alone");
+            }
+        }
+    }
+    changes.iter().map(|change| commit(conn, change)).collect()
+}
+
+/// Writes a decided command inside the caller's transaction; returns what it wrote
+/// (`event_ids` still empty) and the events to append.
+fn write(
+    conn: &mut PgConnection,
+    change: &Change,
+) -> Result<(Committed, Vec<events::NewEvent>), DbError> {
     let now = change.now;
     let mut interest_id = change.after.interest.map(|i| i.0);
     let mut lines = Vec::new();
@@ -453,12 +593,12 @@ fn commit_in_transaction(conn: &mut PgConnection, change: &Change) -> Result<Com
         })
         .collect();
     new_events.push(dialog_event(&dialog));
-    let event_ids = events::append(conn, &new_events)?;
-    Ok(Committed {
+    let committed = Committed {
         dialog,
         message_ids,
-        event_ids,
-    })
+        event_ids: Vec::new(),
+    };
+    Ok((committed, new_events))
 }
 
 /// A user who acted, or nobody when the system did (rules, inbound messages).

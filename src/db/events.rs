@@ -61,6 +61,9 @@ pub fn append(conn: &mut PgConnection, new: &[NewEvent]) -> Result<Vec<i64>, DbE
     if new.is_empty() {
         return Ok(Vec::new());
     }
+    // Delivered at commit to every process that listens (see `actors::hub`). Sent before
+    // the lock is taken, so the lock is held for one statement less.
+    diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK)
         .execute(conn)?;
@@ -80,8 +83,6 @@ pub fn append(conn: &mut PgConnection, new: &[NewEvent]) -> Result<Vec<i64>, DbE
         .values(&rows)
         .returning(events::id)
         .get_results(conn)?;
-    // Delivered at commit to every process that listens (see `actors::hub`).
-    diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
     Ok(ids)
 }
 

@@ -49,6 +49,9 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum DbError {
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// As `Pool`, for each of several jobs that waited on one failed checkout.
+    #[error("no database connection available: {0}")]
+    Unreachable(String),
     #[error(transparent)]
     Query(#[from] DieselError),
     #[error("the blocking task was cancelled")]
