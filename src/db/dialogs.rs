@@ -13,7 +13,7 @@ use crate::domain::{InterestId, RoleId, UserId};
 /// The longest preview kept on a dialog and sent in events.
 pub const PREVIEW_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = dialogs, check_for_backend(diesel::pg::Pg))]
 pub struct DialogRow {
     pub id: i64,
@@ -332,11 +332,26 @@ impl Line {
 /// and the events. `Err(DbError::VersionConflict)` when the dialog changed meanwhile
 /// (another process): nothing is written, the caller reloads and decides again.
 pub fn commit(conn: &mut PgConnection, change: &Change) -> Result<Committed, DbError> {
-    conn.transaction(|conn| {
-        let (mut committed, new_events) = write(conn, change)?;
-        committed.event_ids = events::append(conn, &new_events)?;
-        Ok(committed)
-    })
+    let mut all = conn.transaction(|conn| write_with_events(conn, std::slice::from_ref(change)))?;
+    all.pop()
+        .ok_or(DbError::Invariant("a commit wrote nothing"))
+}
+
+/// Writes the changes and appends all their events in one go, under one turn of the
+/// events lock, inside the caller's transaction.
+fn write_with_events(
+    conn: &mut PgConnection,
+    changes: &[Change],
+) -> Result<Vec<Committed>, DbError> {
+    let written = write_all(conn, changes)?;
+    let counts: Vec<usize> = written.iter().map(|(_, events)| events.len()).collect();
+    let (mut committed, new_events): (Vec<Committed>, Vec<Vec<events::NewEvent>>) =
+        written.into_iter().unzip();
+    let mut ids = events::append(conn, &new_events.concat())?.into_iter();
+    for (one, n) in committed.iter_mut().zip(counts) {
+        one.event_ids = ids.by_ref().take(n).collect();
+    }
+    Ok(committed)
 }
 
 /// Commits the decided commands of different dialogs in one transaction (group commit):
@@ -349,27 +364,9 @@ pub fn commit_batch(
     changes: &[Change],
 ) -> Vec<Result<Committed, DbError>> {
     if changes.len() > 1 {
-        let together = conn.transaction(|conn| {
-            let mut written = Vec::with_capacity(changes.len());
-            let mut new_events = Vec::new();
-            for change in changes {
-                let (committed, events) = write(conn, change)?;
-                written.push((committed, events.len()));
-                new_events.extend(events);
-            }
-            let mut ids = events::append(conn, &new_events)?.into_iter();
-            Ok::<_, DbError>(
-                written
-                    .into_iter()
-                    .map(|(mut committed, n)| {
-                        committed.event_ids = ids.by_ref().take(n).collect();
-                        Ok(committed)
-                    })
-                    .collect(),
-            )
-        });
+        let together = conn.transaction(|conn| write_with_events(conn, changes));
         match together {
-            Ok(all) => return all,
+            Ok(all) => return all.into_iter().map(Ok).collect(),
             Err(error) => {
                 tracing::debug!(%error, changes = changes.len(), "batch failed; committing each alone");
             }
@@ -378,12 +375,10 @@ pub fn commit_batch(
     changes.iter().map(|change| commit(conn, change)).collect()
 }
 
-/// Writes a decided command inside the caller's transaction; returns what it wrote
-/// (`event_ids` still empty) and the events to append.
-fn write(
-    conn: &mut PgConnection,
-    change: &Change,
-) -> Result<(Committed, Vec<events::NewEvent>), DbError> {
+/// The messages and system lines a decided command writes, and the dialog's interest
+/// after it. Only accepting a lead writes here (its new interest), inside the caller's
+/// transaction.
+fn lines_of(conn: &mut PgConnection, change: &Change) -> Result<(Vec<Line>, Option<i64>), DbError> {
     let now = change.now;
     let mut interest_id = change.after.interest.map(|i| i.0);
     let mut lines = Vec::new();
@@ -483,122 +478,228 @@ fn write(
         }),
         None => {}
     }
+    Ok((lines, interest_id))
+}
 
-    let mut message_ids = Vec::with_capacity(lines.len());
-    let mut written = Vec::with_capacity(lines.len());
-    for line in &lines {
-        let id: i64 = diesel::insert_into(messages::table)
-            .values((
-                messages::dialog_id.eq(change.dialog_id),
-                messages::account_id.eq(change.account_id),
-                messages::direction.eq(line.direction),
-                messages::author_user_id.eq(line.author),
-                messages::text.eq(&line.text),
-                messages::channel_message_id.eq(&line.channel_message_id),
-                messages::channel_sent_at.eq(line.channel_sent_at),
-                messages::delivery.eq(line.delivery),
-                messages::system_kind.eq(line.system_kind),
-                messages::system_data.eq(&line.system_data),
-                messages::created_at.eq(now),
-            ))
-            .returning(messages::id)
-            .get_result(conn)?;
-        super::messages::insert_attachments(conn, id, &line.attachments)?;
-        if line.direction == "out" {
-            diesel::insert_into(outbox::table)
-                .values((
-                    outbox::message_id.eq(id),
-                    outbox::account_id.eq(change.account_id),
-                    outbox::dialog_id.eq(change.dialog_id),
-                    outbox::delivery_key.eq(format!("msg-{id}")),
-                    outbox::created_at.eq(now),
-                    outbox::next_attempt_at.eq(now),
-                    outbox::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
-        message_ids.push(id);
-        written.push((id, line));
+/// One dialog's part of the batched guarded UPDATE (see `UPDATE_DIALOGS`).
+struct DialogUpdate {
+    id: i64,
+    version: i64,
+    accepted: bool,
+    closing: bool,
+    preview: Option<String>,
+    direction: Option<&'static str>,
+    last_inbound: Option<i64>,
+}
+
+/// The guarded update of every dialog of a batch, in one statement: each row is updated
+/// only if its version is still the one the change was decided on. Every column that
+/// changes is set at once, so each CHECK constraint sees the finished row.
+const UPDATE_DIALOGS: &str = "\
+UPDATE dialogs AS d SET
+    status = v.status,
+    responsible_user_id = v.responsible_user_id,
+    responsible_role_id = v.responsible_role_id,
+    title = v.title,
+    interest_id = v.interest_id,
+    is_lead = v.is_lead,
+    version = d.version + 1,
+    accepted_at = CASE WHEN v.accepted THEN v.at ELSE d.accepted_at END,
+    closed_at = CASE WHEN v.closing THEN v.at ELSE d.closed_at END,
+    closed_by = CASE WHEN v.closing THEN v.actor ELSE d.closed_by END,
+    close_reason_id = CASE WHEN v.closing THEN v.close_reason_id ELSE d.close_reason_id END,
+    close_comment = CASE WHEN v.closing THEN v.close_comment ELSE d.close_comment END,
+    last_message_at = CASE WHEN v.preview IS NULL THEN d.last_message_at ELSE v.at END,
+    last_message_preview = COALESCE(v.preview, d.last_message_preview),
+    last_message_direction = COALESCE(v.direction, d.last_message_direction),
+    last_inbound_message_id = COALESCE(v.last_inbound, d.last_inbound_message_id)
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+            $7::bigint[], $8::bool[], $9::bool[], $10::bool[], $11::bigint[], $12::bigint[],
+            $13::text[], $14::timestamptz[], $15::text[], $16::text[], $17::bigint[])
+    AS v(id, version, status, responsible_user_id, responsible_role_id, title, interest_id,
+         is_lead, accepted, closing, actor, close_reason_id, close_comment, at, preview,
+         direction, last_inbound)
+WHERE d.id = v.id AND d.version = v.version
+RETURNING d.*";
+
+/// Writes decided commands of different dialogs inside the caller's transaction: all
+/// their messages in one insert, the guarded update of all their dialogs in one statement.
+/// Returns, per change, what it wrote (`event_ids` still empty) and the events to append.
+/// `Err(DbError::VersionConflict)` when any dialog changed meanwhile.
+fn write_all(
+    conn: &mut PgConnection,
+    changes: &[Change],
+) -> Result<Vec<(Committed, Vec<events::NewEvent>)>, DbError> {
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
+
+    let mut lines = Vec::with_capacity(changes.len());
+    let mut interests = Vec::with_capacity(changes.len());
+    for change in changes {
+        let (written, interest_id) = lines_of(conn, change)?;
+        lines.push(written);
+        interests.push(interest_id);
     }
-
-    let after = &change.after;
-    let last_content = written.iter().rev().find(|(_, l)| l.direction != "system");
-    let last_inbound = written
+    let rows: Vec<_> = changes
         .iter()
-        .rev()
-        .find(|(_, l)| l.direction == "in")
-        .map(|(id, _)| *id);
-    let was_accepted = change
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::Accepted { .. }));
-    let closing = change
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::Closed { .. }));
-    // One guarded UPDATE: the version check and every column that changes, so each
-    // CHECK constraint sees the finished row.
-    let target = dialogs::table
-        .find(change.dialog_id)
-        .filter(dialogs::version.eq(change.expected_version));
-    let updated: Option<DialogRow> = diesel::update(target)
-        .set((
-            (
-                dialogs::status.eq(after.status.as_str()),
-                dialogs::responsible_user_id.eq(after.responsible_user.map(|u| u.0)),
-                dialogs::responsible_role_id.eq(after.responsible_role.map(|r| r.0)),
-                dialogs::title.eq(&after.title),
-                dialogs::interest_id.eq(interest_id),
-                dialogs::is_lead.eq(after.is_lead),
-                dialogs::version.eq(dialogs::version + 1),
-            ),
-            was_accepted.then_some(dialogs::accepted_at.eq(now)),
-            closing.then_some((
-                dialogs::closed_at.eq(now),
-                dialogs::closed_by.eq(change.actor),
-                dialogs::close_reason_id.eq(change.close_reason_id),
-                dialogs::close_comment.eq(&change.comment),
-            )),
-            last_content.map(|(_, line)| {
+        .zip(&lines)
+        .flat_map(|(change, lines)| {
+            lines.iter().map(move |line| {
                 (
-                    dialogs::last_message_at.eq(now),
-                    dialogs::last_message_preview
-                        .eq(preview(&line.text, !line.attachments.is_empty())),
-                    dialogs::last_message_direction.eq(line.direction),
+                    messages::dialog_id.eq(change.dialog_id),
+                    messages::account_id.eq(change.account_id),
+                    messages::direction.eq(line.direction),
+                    messages::author_user_id.eq(line.author),
+                    messages::text.eq(&line.text),
+                    messages::channel_message_id.eq(&line.channel_message_id),
+                    messages::channel_sent_at.eq(line.channel_sent_at),
+                    messages::delivery.eq(line.delivery),
+                    messages::system_kind.eq(line.system_kind),
+                    messages::system_data.eq(&line.system_data),
+                    messages::created_at.eq(change.now),
                 )
-            }),
-            last_inbound.map(|id| dialogs::last_inbound_message_id.eq(id)),
-        ))
-        .returning(DialogRow::as_returning())
-        .get_result(conn)
-        .optional()?;
-    let Some(dialog) = updated else {
-        return Err(DbError::VersionConflict);
-    };
-
-    let mut new_events: Vec<events::NewEvent> = written
-        .iter()
-        .map(|(id, line)| events::NewEvent {
-            kind: "message",
-            account_id: Some(change.account_id),
-            dialog_id: Some(change.dialog_id),
-            user_id: None,
-            payload: json!({
-                "dialog_id": change.dialog_id,
-                "message_id": id,
-                "direction": line.direction,
-                "system_kind": line.system_kind,
-                "preview": preview(&line.text, !line.attachments.is_empty()),
-            }),
+            })
         })
         .collect();
-    new_events.push(dialog_event(&dialog));
-    let committed = Committed {
-        dialog,
-        message_ids,
-        event_ids: Vec::new(),
+    // RETURNING gives the ids in the order of the VALUES list.
+    let mut ids = if rows.is_empty() {
+        Vec::new()
+    } else {
+        diesel::insert_into(messages::table)
+            .values(&rows)
+            .returning(messages::id)
+            .get_results::<i64>(conn)?
+    }
+    .into_iter();
+
+    let mut updates = Vec::with_capacity(changes.len());
+    let mut written_ids = Vec::with_capacity(changes.len());
+    for (change, lines) in changes.iter().zip(&lines) {
+        let message_ids: Vec<i64> = ids.by_ref().take(lines.len()).collect();
+        for (id, line) in message_ids.iter().zip(lines) {
+            super::messages::insert_attachments(conn, *id, &line.attachments)?;
+            if line.direction == "out" {
+                diesel::insert_into(outbox::table)
+                    .values((
+                        outbox::message_id.eq(id),
+                        outbox::account_id.eq(change.account_id),
+                        outbox::dialog_id.eq(change.dialog_id),
+                        outbox::delivery_key.eq(format!("msg-{id}")),
+                        outbox::created_at.eq(change.now),
+                        outbox::next_attempt_at.eq(change.now),
+                        outbox::updated_at.eq(change.now),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        let last_content = lines.iter().rev().find(|l| l.direction != "system");
+        updates.push(DialogUpdate {
+            id: change.dialog_id,
+            version: change.expected_version,
+            accepted: change
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Accepted { .. })),
+            closing: change
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Closed { .. })),
+            preview: last_content.map(|l| preview(&l.text, !l.attachments.is_empty())),
+            direction: last_content.map(|l| l.direction),
+            last_inbound: message_ids
+                .iter()
+                .zip(lines)
+                .rev()
+                .find(|(_, l)| l.direction == "in")
+                .map(|(id, _)| *id),
+        });
+        written_ids.push(message_ids);
+    }
+
+    let column = |f: &dyn Fn(usize) -> Option<i64>| -> Vec<Option<i64>> {
+        (0..changes.len()).map(f).collect()
     };
-    Ok((committed, new_events))
+    let updated: Vec<DialogRow> = diesel::sql_query(UPDATE_DIALOGS)
+        .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.id).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.version).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            changes
+                .iter()
+                .map(|c| c.after.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<BigInt>>, _>(column(&|i| {
+            changes[i].after.responsible_user.map(|u| u.0)
+        }))
+        .bind::<Array<Nullable<BigInt>>, _>(column(&|i| {
+            changes[i].after.responsible_role.map(|r| r.0)
+        }))
+        .bind::<Array<Nullable<Text>>, _>(
+            changes
+                .iter()
+                .map(|c| c.after.title.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<BigInt>>, _>(interests.clone())
+        .bind::<Array<Bool>, _>(changes.iter().map(|c| c.after.is_lead).collect::<Vec<_>>())
+        .bind::<Array<Bool>, _>(updates.iter().map(|u| u.accepted).collect::<Vec<_>>())
+        .bind::<Array<Bool>, _>(updates.iter().map(|u| u.closing).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(column(&|i| changes[i].actor))
+        .bind::<Array<Nullable<BigInt>>, _>(column(&|i| changes[i].close_reason_id))
+        .bind::<Array<Nullable<Text>>, _>(
+            changes
+                .iter()
+                .map(|c| c.comment.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Timestamptz>, _>(changes.iter().map(|c| c.now).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(
+            updates
+                .iter()
+                .map(|u| u.preview.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(updates.iter().map(|u| u.direction).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(
+            updates.iter().map(|u| u.last_inbound).collect::<Vec<_>>(),
+        )
+        .load(conn)?;
+    if updated.len() != changes.len() {
+        return Err(DbError::VersionConflict);
+    }
+    let mut by_id: std::collections::HashMap<i64, DialogRow> =
+        updated.into_iter().map(|row| (row.id, row)).collect();
+
+    let mut out = Vec::with_capacity(changes.len());
+    for ((change, lines), message_ids) in changes.iter().zip(&lines).zip(written_ids) {
+        let dialog = by_id
+            .remove(&change.dialog_id)
+            .ok_or(DbError::VersionConflict)?;
+        let mut new_events: Vec<events::NewEvent> = message_ids
+            .iter()
+            .zip(lines)
+            .map(|(id, line)| events::NewEvent {
+                kind: "message",
+                account_id: Some(change.account_id),
+                dialog_id: Some(change.dialog_id),
+                user_id: None,
+                payload: json!({
+                    "dialog_id": change.dialog_id,
+                    "message_id": id,
+                    "direction": line.direction,
+                    "system_kind": line.system_kind,
+                    "preview": preview(&line.text, !line.attachments.is_empty()),
+                }),
+            })
+            .collect();
+        new_events.push(dialog_event(&dialog));
+        let committed = Committed {
+            dialog,
+            message_ids,
+            event_ids: Vec::new(),
+        };
+        out.push((committed, new_events));
+    }
+    Ok(out)
 }
 
 /// A user who acted, or nobody when the system did (rules, inbound messages).

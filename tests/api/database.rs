@@ -159,3 +159,107 @@ fn user_tables(conn: &mut PgConnection) -> Vec<String> {
     .map(|t| t.tablename)
     .collect()
 }
+
+/// An inbound message for `dialog`, decided by the state machine as its actor would.
+fn inbound_change(conn: &mut PgConnection, dialog: i64, key: &str) -> db::dialogs::Change {
+    use dialogi::domain::dialog::{self as machine, Actor, Command};
+    let row = db::dialogs::find(conn, dialog).unwrap().unwrap();
+    let state = row.state(false);
+    let system = Actor {
+        user: dialogi::domain::UserId(0),
+        roles: Vec::new(),
+        rights: dialogi::domain::access::Rights::ALL,
+    };
+    let events = machine::decide(&state, &Command::Inbound, &system).unwrap();
+    let after = events.iter().fold(state, |s, e| machine::apply(s, e));
+    db::dialogs::Change {
+        dialog_id: dialog,
+        account_id: row.account_id,
+        expected_version: row.version,
+        actor: None,
+        events,
+        after,
+        content: Some(db::dialogs::NewContent::Inbound {
+            text: format!("сообщение {key}"),
+            channel_message_id: key.to_owned(),
+            channel_sent_at: None,
+            attachments: Vec::new(),
+        }),
+        close_reason_id: None,
+        comment: None,
+        new_interest: None,
+        now: chrono::Utc::now(),
+    }
+}
+
+#[test]
+fn group_commit_gives_each_change_its_own_result_and_keeps_nothing_of_a_failed_one() {
+    let db = TestDatabase::create();
+    let mut conn = db.connect();
+    conn.batch_execute(
+        "INSERT INTO channel_accounts (id, kind, name) VALUES (1, 'telegram', 'Бот продаж');
+         INSERT INTO interlocutors (id, account_id, external_id) VALUES (1, 1, '1'), (2, 1, '2'), (3, 1, '3');
+         INSERT INTO dialogs (id, account_id, interlocutor_id) VALUES (1, 1, 1), (2, 1, 2), (3, 1, 3);",
+    )
+    .unwrap();
+
+    // Three dialogs in one batch: one transaction, each its own message and events.
+    let changes: Vec<_> = (1..=3)
+        .map(|d| inbound_change(&mut conn, d, &format!("a{d}")))
+        .collect();
+    let results = db::dialogs::commit_batch(&mut conn, &changes);
+    let committed: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    for (d, one) in (1..=3).zip(&committed) {
+        assert_eq!(one.dialog.id, d);
+        assert_eq!(one.dialog.version, 1);
+        assert_eq!(one.message_ids.len(), 1);
+        assert_eq!(one.dialog.last_inbound_message_id, Some(one.message_ids[0]));
+        assert_eq!(one.dialog.last_message_preview, format!("сообщение a{d}"));
+        assert_eq!(one.event_ids.len(), 2, "a message and a dialog event");
+    }
+    let event_ids: Vec<i64> = committed.iter().flat_map(|c| c.event_ids.clone()).collect();
+    assert!(event_ids.windows(2).all(|w| w[0] < w[1]), "{event_ids:?}");
+
+    // Dialog 2 changed meanwhile (another process), and dialog 3's message is a copy of
+    // one already stored: those two fail alone, dialog 1's message is committed.
+    let mut changes: Vec<_> = (1..=3)
+        .map(|d| inbound_change(&mut conn, d, &format!("b{d}")))
+        .collect();
+    conn.batch_execute("UPDATE dialogs SET version = version + 1 WHERE id = 2")
+        .unwrap();
+    if let Some(db::dialogs::NewContent::Inbound {
+        channel_message_id, ..
+    }) = &mut changes[2].content
+    {
+        *channel_message_id = "a3".into();
+    }
+    let results = db::dialogs::commit_batch(&mut conn, &changes);
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(db::DbError::VersionConflict)),
+        "{:?}",
+        results[1]
+    );
+    let duplicate = results[2].as_ref().map(|_| ()).unwrap_err().constraint();
+    assert_eq!(
+        duplicate.map(|(_, name)| name),
+        Some("messages_channel_message_key".to_owned())
+    );
+    let stored: Vec<(i64, i64)> = diesel::sql_query(
+        "SELECT dialog_id, count(*) AS n FROM messages GROUP BY dialog_id ORDER BY dialog_id",
+    )
+    .load::<Stored>(&mut conn)
+    .unwrap()
+    .into_iter()
+    .map(|s| (s.dialog_id, s.n))
+    .collect();
+    assert_eq!(stored, vec![(1, 2), (2, 1), (3, 1)]);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Stored {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    dialog_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
