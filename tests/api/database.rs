@@ -171,7 +171,7 @@ fn inbound_change(conn: &mut PgConnection, dialog: i64, key: &str) -> db::dialog
         rights: dialogi::domain::access::Rights::ALL,
     };
     let events = machine::decide(&state, &Command::Inbound, &system).unwrap();
-    let after = events.iter().fold(state, |s, e| machine::apply(s, e));
+    let after = events.iter().fold(state, machine::apply);
     db::dialogs::Change {
         dialog_id: dialog,
         account_id: row.account_id,
