@@ -17,7 +17,9 @@ use dialogi::domain::people::Scope;
 
 pub const SECRET: &str = "bench-webhook-secret";
 const POOL: &str = "16";
-const RATES: &str = "250,500,1000,1500,2000,3000,4000,6000,8000,12000";
+/// Offered rates, msg/s: steps of 250 up to 2,500 so the knee is found to within 250.
+const RATES: &str =
+    "250,500,750,1000,1250,1500,1750,2000,2250,2500,3000,3500,4000,5000,6000,8000,12000";
 
 /// A private PostgreSQL with an administrator, their API token and a Telegram account
 /// in webhook mode (its API address goes nowhere: nothing is sent in these scenarios).

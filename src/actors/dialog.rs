@@ -196,10 +196,8 @@ async fn load(pool: &DbPool, id: i64) -> Result<Loaded, EngineError> {
 }
 
 fn load_row(conn: &mut PgConnection, id: i64) -> Result<Loaded, EngineError> {
-    let row = dialogs::find(conn, id)?.ok_or(EngineError::NotFound)?;
-    let require_close_reason = accounts::find(conn, row.account_id)?
-        .map(|a| a.require_close_reason)
-        .unwrap_or(false);
+    let (row, require_close_reason) =
+        dialogs::find_with_close_rule(conn, id)?.ok_or(EngineError::NotFound)?;
     Ok(Loaded {
         row,
         require_close_reason,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::DbError;
-use super::schema::{account_grants, channel_accounts, user_roles, users};
+use super::schema::{account_grants, channel_accounts, users};
 use crate::domain::access::{self, Grant, Grantee, Rights, Subject};
 use crate::domain::{AccountId, RoleId, UserId};
 
@@ -222,39 +222,51 @@ impl AccessMap {
 
 /// The subject (user, roles, admin flag) and their rights on every live account.
 pub fn access_of(conn: &mut PgConnection, user_id: i64) -> Result<AccessMap, DbError> {
-    let Some(is_admin) = users::table
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Array, BigInt};
+    // Two statements: the user with their roles, then every account with the grants
+    // that name the user or one of their roles.
+    let Some((is_admin, roles)) = users::table
         .find(user_id)
         .filter(users::disabled.eq(false))
-        .select(users::is_admin)
-        .first::<bool>(conn)
+        .select((
+            users::is_admin,
+            sql::<Array<BigInt>>(
+                "ARRAY(SELECT user_roles.role_id FROM user_roles WHERE user_roles.user_id = users.id)",
+            ),
+        ))
+        .first::<(bool, Vec<i64>)>(conn)
         .optional()?
     else {
         return Ok(AccessMap::default());
     };
-    let roles: Vec<i64> = user_roles::table
-        .filter(user_roles::user_id.eq(user_id))
-        .select(user_roles::role_id)
-        .load(conn)?;
     let subject = Subject {
         user: UserId(user_id),
         roles: roles.iter().copied().map(RoleId).collect(),
         is_admin,
     };
-    let accounts: Vec<(i64, bool)> = channel_accounts::table
-        .filter(channel_accounts::archived_at.is_null())
-        .select((channel_accounts::id, channel_accounts::everyone_may_view))
-        .load(conn)?;
-    let grants: Vec<Grant> = account_grants::table
-        .filter(
-            account_grants::user_id
-                .eq(user_id)
-                .or(account_grants::role_id.eq_any(&roles)),
+    let rows: Vec<((i64, bool), Option<GrantRow>)> = channel_accounts::table
+        .left_join(
+            account_grants::table.on(account_grants::account_id.eq(channel_accounts::id).and(
+                account_grants::user_id
+                    .eq(user_id)
+                    .or(account_grants::role_id.eq_any(&roles)),
+            )),
         )
-        .select(GrantRow::as_select())
-        .load(conn)?
-        .iter()
-        .filter_map(GrantRow::to_domain)
-        .collect();
+        .filter(channel_accounts::archived_at.is_null())
+        .select((
+            (channel_accounts::id, channel_accounts::everyone_may_view),
+            Option::<GrantRow>::as_select(),
+        ))
+        .load(conn)?;
+    let mut accounts: Vec<(i64, bool)> = Vec::new();
+    let mut grants: Vec<Grant> = Vec::new();
+    for (account, grant) in rows {
+        if !accounts.contains(&account) {
+            accounts.push(account);
+        }
+        grants.extend(grant.as_ref().and_then(GrantRow::to_domain));
+    }
     let rights = accounts
         .into_iter()
         .map(|(id, everyone)| {

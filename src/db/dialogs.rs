@@ -104,6 +104,23 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for IsActive {
     }
 }
 
+/// A dialog with its account's rule that closing needs a reason, in one read.
+pub fn find_with_close_rule(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<(DialogRow, bool)>, DbError> {
+    use super::schema::channel_accounts;
+    Ok(dialogs::table
+        .inner_join(channel_accounts::table)
+        .filter(dialogs::id.eq(id))
+        .select((
+            DialogRow::as_select(),
+            channel_accounts::require_close_reason,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
 pub fn find_active(
     conn: &mut PgConnection,
     account_id: i64,

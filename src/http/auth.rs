@@ -234,7 +234,7 @@ async fn authenticate(state: &AppState, presented: Presented) -> Result<Caller, 
     let found = db::run(&state.pool, move |conn| {
         let found = tokens::find_live(conn, &digest, now)?;
         if let Some((token, _)) = &found {
-            tokens::touch(conn, token.id, now)?;
+            tokens::touch(conn, token, now)?;
         }
         Ok(found)
     })

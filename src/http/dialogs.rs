@@ -276,10 +276,16 @@ pub async fn visible_dialog(
     caller: &Caller,
     id: i64,
 ) -> Result<(DialogRow, AccessMap), ApiError> {
-    let access = access(state, caller).await?;
-    let row = db::run(&state.pool, move |conn| db::dialogs::find(conn, id))
-        .await?
-        .ok_or(ApiError::NotFound("dialog"))?;
+    let user_id = caller.user_id.0;
+    // One trip to the blocking pool for both reads.
+    let (access, row) = db::run(&state.pool, move |conn| {
+        Ok((
+            db::accounts::access_of(conn, user_id)?,
+            db::dialogs::find(conn, id)?,
+        ))
+    })
+    .await?;
+    let row = row.ok_or(ApiError::NotFound("dialog"))?;
     if !access.rights(AccountId(row.account_id)).view {
         return Err(ApiError::NotFound("dialog"));
     }
