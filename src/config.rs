@@ -114,8 +114,8 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_STREAM_RECHECK_SECS", default_value_t = DEFAULT_STREAM_RECHECK_SECS, global = true)]
     pub stream_recheck_secs: u64,
 
-    /// Events queued for one stream before its client counts as too slow and is cut off
-    /// (it reconnects and replays)
+    /// Events a stream may fall behind for 5 s before its client counts as too slow and
+    /// is cut off (it reconnects and replays)
     #[arg(long, env = "DIALOGI_STREAM_QUEUE", default_value_t = DEFAULT_STREAM_QUEUE, global = true)]
     pub stream_queue: usize,
 

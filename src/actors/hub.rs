@@ -37,6 +37,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub struct Published {
     pub event: StoredEvent,
+    /// When this process received it: how long a stream has left it waiting.
+    pub at: std::time::Instant,
     frames: [OnceLock<Bytes>; 2],
 }
 
@@ -51,6 +53,7 @@ impl Published {
     pub fn new(event: StoredEvent) -> Self {
         Self {
             event,
+            at: std::time::Instant::now(),
             frames: [OnceLock::new(), OnceLock::new()],
         }
     }

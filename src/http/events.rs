@@ -6,11 +6,14 @@
 //! replay already sent — no gap, no duplicate. Only what the user may see is sent, and
 //! access is re-checked every 30 s (`--stream-recheck-secs`) (a revoked grant stops that account's events; a
 //! revoked session or a disabled user ends the stream). Counters are recomputed at most
-//! once a second, when something that moves them arrived. A subscriber that cannot keep
-//! up (its queue stays full for 5 s, or it fell behind the hub) is cut off; it reconnects and
-//! replays. Streams beyond the configured cap get a fast 503.
+//! once a second, when something that moves them arrived. The stream is the response
+//! body itself (`Follow`), polled as the connection can take bytes: no task or queue per
+//! stream. A subscriber that cannot keep up (`--stream-queue` events behind for 5 s, or
+//! behind the hub's whole buffer) is cut off; it reconnects and replays. Streams beyond the
+//! configured cap get a fast 503.
 
 use std::collections::HashSet;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -22,12 +25,14 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
 use utoipa::IntoParams;
 
 use super::AppState;
 use super::accounts::access;
 use super::auth::{Caller, Credential, MonitorCaller};
+use super::dto::Counters;
 use crate::actors::{Audience, Published};
 use crate::db::events::{self, StoredEvent};
 use crate::db::{self, monitor, tokens};
@@ -37,7 +42,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 /// A reconnecting client is told to wait this long.
 const RETRY_MS: u64 = 3000;
-/// How long a stream's queue may stay full before its client counts as too slow.
+/// How long a client may stay too far behind (a full queue, `--stream-queue` events) before it counts as too slow.
 const SLOW_AFTER: Duration = Duration::from_secs(5);
 /// At most this much of waiting events goes out in one write.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -77,7 +82,7 @@ impl Drop for StreamPermit {
 }
 
 /// One SSE frame. `data` is one line of JSON (serde_json never writes a raw newline).
-pub fn frame(id: Option<i64>, event: &str, data: &Value) -> Bytes {
+pub fn frame(id: Option<i64>, event: &str, data: &impl serde::Serialize) -> Bytes {
     let mut out = String::with_capacity(96);
     if let Some(id) = id {
         out.push_str("id: ");
@@ -87,7 +92,7 @@ pub fn frame(id: Option<i64>, event: &str, data: &Value) -> Bytes {
     out.push_str("event: ");
     out.push_str(event);
     out.push_str("\ndata: ");
-    out.push_str(&data.to_string());
+    out.push_str(&serde_json::to_string(data).unwrap_or_else(|_| "null".into()));
     out.push_str("\n\n");
     Bytes::from(out)
 }
@@ -134,17 +139,27 @@ fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> Result<Option<i64>, 
     }
 }
 
-fn sse_response(rx: mpsc::Receiver<Bytes>, permit: StreamPermit) -> HttpResponse {
-    let body = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
-        rx.recv()
-            .await
-            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), (rx, permit)))
-    });
+fn sse_response<S>(body: S) -> HttpResponse
+where
+    S: futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static,
+{
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(body)
+}
+
+/// A response body fed through a queue by a task of its own (the dashboards' stream).
+fn queued_body(
+    rx: mpsc::Receiver<Bytes>,
+    permit: StreamPermit,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), (rx, permit)))
+    })
 }
 
 fn too_many_streams() -> ApiError {
@@ -256,17 +271,17 @@ impl RecheckCache {
 /// tabs, several devices): (newest event id they include, when, the counters).
 #[derive(Debug, Default)]
 pub struct CountersCache(
-    std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant, Value)>>,
+    std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant, Counters)>>,
 );
 
 /// What the cache holds for a user's stream at `cursor`.
 enum Cached {
     /// Counted this second and including the stream's events.
-    Current(Value),
+    Current(Counters),
     /// Counted (or being counted) this second, before some of the stream's events: use
     /// it and ask again next second. So a user's counters are counted at most once a
     /// second, however many streams and events they have.
-    Recent(Value),
+    Recent(Counters),
     /// Count now (this stream's turn; the others wait for it).
     Due,
 }
@@ -277,12 +292,12 @@ impl CountersCache {
         match cache.get_mut(&user_id) {
             Some((seen, at, value)) if at.elapsed() < COUNTERS_EVERY => {
                 if *seen >= cursor {
-                    Cached::Current(value.clone())
+                    Cached::Current(*value)
                 } else {
-                    Cached::Recent(value.clone())
+                    Cached::Recent(*value)
                 }
             }
-            Some((seen, at, value)) if !value.is_null() => {
+            Some((seen, at, _)) => {
                 // Claim the count: the others use the old value meanwhile.
                 *seen = -1;
                 *at = std::time::Instant::now();
@@ -292,12 +307,12 @@ impl CountersCache {
         }
     }
 
-    fn store(&self, user_id: i64, cursor: i64, value: &Value) {
+    fn store(&self, user_id: i64, cursor: i64, value: Counters) {
         let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.retain(|_, (_, at, _)| at.elapsed() < COUNTERS_EVERY);
         }
-        cache.insert(user_id, (cursor, std::time::Instant::now(), value.clone()));
+        cache.insert(user_id, (cursor, std::time::Instant::now(), value));
     }
 }
 
@@ -309,7 +324,7 @@ async fn counters_of(
     user_id: i64,
     visible: Vec<i64>,
     cursor: i64,
-) -> Result<(Value, bool), ApiError> {
+) -> Result<(Counters, bool), ApiError> {
     match state.counters_cache.lookup(user_id, cursor) {
         Cached::Current(value) => Ok((value, true)),
         Cached::Recent(value) => Ok((value, false)),
@@ -323,21 +338,20 @@ async fn count_now(
     user_id: i64,
     visible: Vec<i64>,
     cursor: i64,
-) -> Result<Value, ApiError> {
+) -> Result<Counters, ApiError> {
     // Read the cursor the hub has reached before counting, so the value includes it.
     let reached = state.hub.latest_id().max(cursor);
     let counters = super::dialogs::counters_of(state, user_id, visible).await?;
-    let value = serde_json::to_value(&counters).unwrap_or(Value::Null);
-    state.counters_cache.store(user_id, reached, &value);
-    Ok(value)
+    state.counters_cache.store(user_id, reached, counters);
+    Ok(counters)
 }
 
 /// A `counters` frame when the value changed (labelled with the stream's place:
 /// resuming from it loses nothing).
-fn counters_frame(counters: &mut Value, now: Value, cursor: i64) -> Option<Bytes> {
+fn counters_frame(counters: &mut Counters, now: Counters, cursor: i64) -> Option<Bytes> {
     (now != *counters).then(|| {
         *counters = now;
-        frame(Some(cursor), "counters", counters)
+        frame(Some(cursor), "counters", &now)
     })
 }
 
@@ -387,29 +401,27 @@ pub async fn operator_events(
         }
         None => (Vec::new(), 0, 0),
     };
-    // Room for the replay too, so a long replay does not count as a slow client.
-    let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1) + backlog.len() + 2);
-    let mut opening = vec![Bytes::from(format!("retry: {RETRY_MS}\n\n"))];
+    let mut opening = BytesMut::from(format!("retry: {RETRY_MS}\n\n").as_bytes());
     let mut cursor = last.unwrap_or_else(|| state.hub.latest_id().max(0));
     // Too far behind, older than what retention kept, or an id this database never gave.
     let cannot_resume = last
         .is_some_and(|after| backlog.len() as i64 > MAX_REPLAY || after < pruned || after > newest);
     if cannot_resume {
-        opening.push(frame(
+        opening.extend_from_slice(&frame(
             None,
             "resync",
             &json!({"reason": "the stream cannot resume from that id; reload"}),
         ));
-        for bytes in opening {
-            let _ = tx.try_send(bytes);
-        }
-        drop(tx);
-        return Ok(sse_response(rx, permit));
+        let opening = opening.freeze();
+        return Ok(sse_response(futures_util::stream::once(async move {
+            drop(permit);
+            Ok(opening)
+        })));
     }
     for event in &backlog {
         cursor = event.id;
         if viewer.sees(event) {
-            opening.push(operator_frame(event));
+            opening.extend_from_slice(&operator_frame(event));
         }
     }
     let (counters, complete) = counters_of(
@@ -419,19 +431,31 @@ pub async fn operator_events(
         cursor,
     )
     .await?;
-    opening.push(frame(Some(cursor), "counters", &counters));
-    for bytes in opening {
-        if tx.try_send(bytes).is_err() {
-            break;
-        }
-    }
-    let opened = Opened {
+    opening.extend_from_slice(&frame(Some(cursor), "counters", &counters));
+    let now = Instant::now();
+    let follow = Follow {
+        slow_behind: state.config.stream_queue.max(1),
+        recheck_at: now + state.config.stream_recheck(),
+        state: state.clone(),
+        viewer,
+        live,
+        opening: Some(opening.freeze()),
         cursor,
         counters,
         dirty: !complete,
+        counting: None,
+        timer: Box::pin(tokio::time::sleep_until(now + KEEP_ALIVE)),
+        keep_alive_at: now + KEEP_ALIVE,
+        counters_at: now,
+        _permit: permit,
     };
-    actix_web::rt::spawn(follow(state.clone(), viewer, live, tx, opened));
-    Ok(sse_response(rx, permit))
+    Ok(sse_response(futures_util::stream::unfold(
+        follow,
+        |mut follow| async move {
+            let bytes = follow.next_frame().await?;
+            Some((Ok::<_, std::convert::Infallible>(bytes), follow))
+        },
+    )))
 }
 
 /// Frames that go out in one write: one shared frame as it is, several copied together.
@@ -483,124 +507,165 @@ async fn deliver(tx: &mpsc::Sender<Bytes>, bytes: Bytes) -> bool {
     }
 }
 
-/// Where a stream stands once its opening frames are queued.
-struct Opened {
+/// One operator's live stream, polled as the response body itself: no task and no queue
+/// of its own. The hub's broadcast is the queue, and the client's reading paces the
+/// polls: a frame is made only when the connection can take it, and whatever waited
+/// meanwhile goes out in one write.
+struct Follow {
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    live: broadcast::Receiver<Arc<Published>>,
+    /// The opening frames (`retry`, the replay, the counters), sent first in one write.
+    opening: Option<Bytes>,
     cursor: i64,
-    counters: Value,
-    /// The counters sent may predate the cursor: count again next second.
+    /// The counters last sent.
+    counters: Counters,
+    /// Something that may move the counters arrived since they were last sent.
     dirty: bool,
+    /// Counters being counted beside the stream, so events never wait for that query.
+    counting: Option<oneshot::Receiver<Result<Counters, ApiError>>>,
+    /// One timer for the keep-alive, the counters' next turn and the access re-check.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    keep_alive_at: Instant,
+    counters_at: Instant,
+    recheck_at: Instant,
+    /// A client this many events behind for `SLOW_AFTER` is cut off.
+    slow_behind: usize,
+    _permit: StreamPermit,
 }
 
-/// Feeds one operator's stream until the client leaves, falls behind or loses access.
-async fn follow(
-    state: web::Data<AppState>,
-    mut viewer: Viewer,
-    mut live: broadcast::Receiver<Arc<Published>>,
-    tx: mpsc::Sender<Bytes>,
-    opened: Opened,
-) {
-    let Opened {
-        mut cursor,
-        mut counters,
-        mut dirty,
-    } = opened;
-    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
-    let mut counters_tick = tokio::time::interval(COUNTERS_EVERY);
-    let mut recheck = tokio::time::interval(state.config.stream_recheck());
-    keep_alive.reset();
-    recheck.reset();
-    // Counters are counted beside the stream, so events never wait for that query.
-    // Only while counting: an idle stream holds no channel for it.
-    let mut counting: Option<tokio::sync::oneshot::Receiver<Result<Value, ApiError>>> = None;
-    loop {
-        let bytes = tokio::select! {
-            received = live.recv() => {
-                // Fell behind the hub, or the hub stopped: the client reconnects and replays.
-                let Ok(first) = received else { return };
-                // Whatever else is already waiting goes out in the same write.
-                let mut batch = Batch::default();
-                let mut next = Some(first);
-                while let Some(event) = next.take() {
-                    if event.id > cursor {
-                        cursor = event.id;
-                        if event.kind == "access" {
-                            // Rights changed somewhere: re-read them before the next event.
-                            if !Box::pin(viewer.refresh(&state, true)).await {
-                                return;
-                            }
-                            dirty = true;
-                        } else {
-                            dirty |= viewer.moves_counters(&event);
-                            if viewer.sees(&event) {
-                                batch.push(event.frame(Audience::Operators, operator_frame));
-                            }
-                        }
+/// What woke a stream.
+enum Woke {
+    Event(Result<Arc<Published>, broadcast::error::RecvError>),
+    Timer,
+    Counted(Result<Result<Counters, ApiError>, oneshot::error::RecvError>),
+}
+
+impl Follow {
+    /// The next bytes for the client; `None` ends the stream (the client left or fell
+    /// behind, lost access, or the hub stopped: it reconnects and replays).
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if let Some(opening) = self.opening.take() {
+            return Some(opening);
+        }
+        loop {
+            let mut wake = self.keep_alive_at.min(self.recheck_at);
+            if self.dirty && self.counting.is_none() {
+                wake = wake.min(self.counters_at);
+            }
+            if self.timer.deadline() != wake {
+                self.timer.as_mut().reset(wake);
+            }
+            let woke = tokio::select! {
+                received = self.live.recv() => Woke::Event(received),
+                () = self.timer.as_mut() => Woke::Timer,
+                result = async {
+                    match self.counting.as_mut() {
+                        Some(rx) => rx.await,
+                        None => std::future::pending().await,
                     }
-                    if batch.len() < BATCH_BYTES {
-                        next = match live.try_recv() {
-                            Ok(event) => Some(event),
-                            Err(broadcast::error::TryRecvError::Empty) => None,
-                            Err(_) => return,
-                        };
+                }, if self.counting.is_some() => Woke::Counted(result),
+            };
+            let bytes = match woke {
+                Woke::Event(received) => self.events(received.ok()?).await?,
+                Woke::Timer => self.timers().await?,
+                Woke::Counted(result) => {
+                    self.counting = None;
+                    match result {
+                        Ok(Ok(now)) => counters_frame(&mut self.counters, now, self.cursor),
+                        _ => None,
                     }
                 }
-                match batch.finish() {
-                    Some(bytes) => bytes,
-                    None => continue,
+            };
+            if let Some(bytes) = bytes {
+                self.keep_alive_at = Instant::now() + KEEP_ALIVE;
+                return Some(bytes);
+            }
+        }
+    }
+
+    /// This event and whatever else is already waiting, as one write (`Some(None)` when
+    /// none of it is for this user); `None` ends the stream.
+    async fn events(&mut self, first: Arc<Published>) -> Option<Option<Bytes>> {
+        // Behind by a queue's worth of events for `SLOW_AFTER`: too slow, cut off.
+        if self.live.len() >= self.slow_behind && first.at.elapsed() >= SLOW_AFTER {
+            return None;
+        }
+        let mut batch = Batch::default();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            if event.id > self.cursor {
+                self.cursor = event.id;
+                if event.kind == "access" {
+                    // Rights changed somewhere: re-read them before the next event.
+                    if !Box::pin(self.viewer.refresh(&self.state, true)).await {
+                        return None;
+                    }
+                    self.dirty = true;
+                } else {
+                    self.dirty |= self.viewer.moves_counters(&event);
+                    if self.viewer.sees(&event) {
+                        batch.push(event.frame(Audience::Operators, operator_frame));
+                    }
                 }
-            },
-            _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
-            _ = counters_tick.tick(), if dirty && counting.is_none() => {
-                dirty = false;
-                let changed = match state.counters_cache.lookup(viewer.user_id, cursor) {
-                    Cached::Current(now) => counters_frame(&mut counters, now, cursor),
-                    Cached::Recent(now) => {
-                        dirty = true;
-                        counters_frame(&mut counters, now, cursor)
+            }
+            if batch.len() < BATCH_BYTES {
+                next = match self.live.try_recv() {
+                    Ok(event) => Some(event),
+                    Err(broadcast::error::TryRecvError::Empty) => None,
+                    Err(_) => return None,
+                };
+            }
+        }
+        Some(batch.finish())
+    }
+
+    /// Whatever the timer found due: the access re-check, the counters, the keep-alive.
+    async fn timers(&mut self) -> Option<Option<Bytes>> {
+        let now = Instant::now();
+        if now >= self.recheck_at {
+            self.recheck_at = now + self.state.config.stream_recheck();
+            // Boxed: a rare await should not grow every stream's resting state.
+            if !Box::pin(self.viewer.refresh(&self.state, false)).await {
+                return None;
+            }
+            self.dirty = true;
+            return Some(None);
+        }
+        if self.dirty && self.counting.is_none() && now >= self.counters_at {
+            self.counters_at = now + COUNTERS_EVERY;
+            self.dirty = false;
+            return Some(
+                match self
+                    .state
+                    .counters_cache
+                    .lookup(self.viewer.user_id, self.cursor)
+                {
+                    Cached::Current(value) => {
+                        counters_frame(&mut self.counters, value, self.cursor)
+                    }
+                    Cached::Recent(value) => {
+                        self.dirty = true;
+                        counters_frame(&mut self.counters, value, self.cursor)
                     }
                     Cached::Due => {
-                        let visible = viewer.visible.iter().copied().collect();
-                        let (state, user_id) = (state.clone(), viewer.user_id);
-                        let (tx, rx) = tokio::sync::oneshot::channel();
-                        counting = Some(rx);
+                        let visible = self.viewer.visible.iter().copied().collect();
+                        let (state, user_id, cursor) =
+                            (self.state.clone(), self.viewer.user_id, self.cursor);
+                        let (tx, rx) = oneshot::channel();
+                        self.counting = Some(rx);
                         actix_web::rt::spawn(async move {
                             let _ = tx.send(count_now(&state, user_id, visible, cursor).await);
                         });
                         None
                     }
-                };
-                match changed {
-                    Some(bytes) => bytes,
-                    None => continue,
-                }
-            },
-            result = async {
-                match counting.as_mut() {
-                    Some(rx) => rx.await,
-                    None => std::future::pending().await,
-                }
-            }, if counting.is_some() => {
-                counting = None;
-                match result {
-                    Ok(Ok(now)) => match counters_frame(&mut counters, now, cursor) {
-                        Some(bytes) => bytes,
-                        None => continue,
-                    },
-                    _ => continue,
-                }
-            },
-            _ = recheck.tick() => {
-                // Boxed: a rare await should not grow every stream's resting state.
-                if !Box::pin(viewer.refresh(&state, false)).await {
-                    return;
-                }
-                dirty = true;
-                continue;
-            }
-        };
-        if !deliver(&tx, bytes).await {
-            return;
+                },
+            );
         }
+        if now >= self.keep_alive_at {
+            return Some(Some(Bytes::from_static(b": keep-alive\n\n")));
+        }
+        Some(None)
     }
 }
 
@@ -627,7 +692,7 @@ pub async fn monitor_events(
     let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1) + 1);
     let _ = tx.try_send(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
     actix_web::rt::spawn(follow_monitor(state.clone(), visible, live, tx));
-    Ok(sse_response(rx, permit))
+    Ok(sse_response(queued_body(rx, permit)))
 }
 
 async fn follow_monitor(

@@ -115,7 +115,7 @@ pub struct DialogPage {
 }
 
 /// Dialogs with unread messages per section, over every account the caller sees (R14).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Counters {
     pub new: i64,
     pub in_work: i64,
