@@ -553,7 +553,12 @@ impl Follow {
             if self.dirty && self.counting.is_none() {
                 wake = wake.min(self.counters_at);
             }
-            if self.timer.deadline() != wake {
+            // Re-arm only for an earlier wake or once the timer has fired: the keep-alive
+            // moves with every frame, and re-arming per frame would cost every stream a
+            // trip to the timer wheel per event. A timer that fires early finds nothing
+            // due and is re-armed then.
+            let deadline = self.timer.deadline();
+            if wake < deadline || deadline <= Instant::now() {
                 self.timer.as_mut().reset(wake);
             }
             let woke = tokio::select! {
