@@ -74,20 +74,6 @@ pub fn insert_attachments(
     Ok(())
 }
 
-/// Whether the account already stored the channel message with this id.
-pub fn channel_message_exists(
-    conn: &mut PgConnection,
-    account_id: i64,
-    channel_message_id: &str,
-) -> Result<bool, DbError> {
-    Ok(diesel::select(diesel::dsl::exists(
-        messages::table
-            .filter(messages::account_id.eq(account_id))
-            .filter(messages::channel_message_id.eq(channel_message_id)),
-    ))
-    .get_result(conn)?)
-}
-
 /// A page of a dialog's feed, newest first, older than `before` when given.
 pub fn feed(
     conn: &mut PgConnection,
