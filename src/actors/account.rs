@@ -317,13 +317,8 @@ fn find_target(
         Some(account) => account,
         None => account_settings(conn, account_id)?,
     };
-    if let Some(active) = dialogs::find_active(conn, account_id, interlocutor.id)? {
-        return Ok(Target::Dialog {
-            id: active.id,
-            known,
-            has_rules,
-        });
-    }
+    // No active dialog was found above; one another process opens meanwhile makes the
+    // insert below a no-op, and that dialog is used instead.
     // R7: the client's active interest; with several, the newest (and the dialog says so).
     let active = match (account.auto_link_interests, interlocutor.client_id) {
         (true, Some(client)) => clients::active_interests(conn, client)?,

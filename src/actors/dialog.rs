@@ -98,9 +98,10 @@ impl DialogActor {
         pool: DbPool,
         registry: Registry,
     ) -> Self {
+        let id = loaded.row.id;
         Self {
-            loaded: Some(loaded.clone()),
-            ..Self::new(loaded.row.id, generation, pool, registry)
+            loaded: Some(loaded),
+            ..Self::new(id, generation, pool, registry)
         }
     }
 }
