@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use crate::actors::{Engine, Hub};
+use crate::actors::{Engine, Hub, UnreadKeeper};
 use crate::channels::Channels;
 use crate::config::Config;
 use crate::db::DbPool;
@@ -75,6 +75,7 @@ impl Application {
             database_url,
             config.data_dir.clone(),
         );
+        let unread = UnreadKeeper::start(pool.clone(), &hub, &arbiter.handle());
         let state = web::Data::new(AppState::new(
             Arc::new(config),
             pool,
@@ -82,6 +83,7 @@ impl Application {
             engine.clone(),
             hub.clone(),
             channels.clone(),
+            unread,
         ));
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()

@@ -6,6 +6,7 @@
 //! Callers (`http`, later `channels`) use [`Engine`]: it sends with a timeout (`send`, never
 //! an unbounded `do_send`), so a stuck actor becomes a clear error, not a pile-up.
 //! The event hub (`Hub`) lives here too: it fans committed events out to subscribers.
+//! So does `UnreadKeeper`, which keeps the section counters by following the hub.
 //! Imports `db` and `domain`; never `http`.
 
 mod account;
@@ -14,6 +15,7 @@ mod dialog;
 mod hub;
 mod registry;
 mod rules;
+mod unread;
 
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ pub use self::account::{AccountActor, Inbound, InboundOutcome};
 pub use self::dialog::{DialogActor, DialogCommand, MarkRead, Outcome};
 pub use self::hub::{Audience, Hub, Published};
 pub use self::registry::Registry;
+pub use self::unread::UnreadKeeper;
 use crate::db::{DbError, DbPool};
 use crate::domain::dialog::Rejection;
 

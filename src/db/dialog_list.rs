@@ -11,6 +11,8 @@ use super::DbError;
 use super::dialogs::DialogRow;
 use super::messages::like_pattern;
 use super::schema::{channel_accounts, clients, dialog_reads, dialogs, interlocutors, users};
+use crate::domain::dialog::DialogStatus;
+use crate::domain::unread::Tracked;
 
 /// Where a page starts: after a (last message time, id) pair, or at an offset (priority order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,5 +330,45 @@ pub fn unread_by_status(
         .filter(sql::<Bool>(UNREAD_SQL))
         .group_by(dialogs::status)
         .select((dialogs::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// The dialogs the kept counters track (active, with an inbound message), read in one
+/// snapshot with the newest event it includes: every event after that id is a change
+/// the snapshot does not hold yet (event ids follow commit order, see `events`).
+pub fn tracked_dialogs(conn: &mut PgConnection) -> Result<(i64, Vec<(i64, Tracked)>), DbError> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(|conn| {
+            let through = super::events::latest_id(conn)?;
+            let rows: Vec<(i64, i64, String, Option<i64>)> = dialogs::table
+                .filter(super::dialogs::IsActive)
+                .filter(dialogs::last_inbound_message_id.is_not_null())
+                .select((
+                    dialogs::id,
+                    dialogs::account_id,
+                    dialogs::status,
+                    dialogs::last_inbound_message_id,
+                ))
+                .load(conn)?;
+            let tracked = rows
+                .into_iter()
+                .filter_map(|(id, account_id, status, last_inbound)| {
+                    let status = DialogStatus::parse(&status)?;
+                    Some((id, Tracked::of(account_id, status, last_inbound)?))
+                })
+                .collect();
+            Ok((through, tracked))
+        })
+}
+
+/// A user's read marks on active dialogs: (dialog, newest message read).
+pub fn read_marks(conn: &mut PgConnection, user_id: i64) -> Result<Vec<(i64, i64)>, DbError> {
+    Ok(dialog_reads::table
+        .inner_join(dialogs::table.on(dialogs::id.eq(dialog_reads::dialog_id)))
+        .filter(dialog_reads::user_id.eq(user_id))
+        .filter(super::dialogs::IsActive)
+        .select((dialog_reads::dialog_id, dialog_reads::last_read_message_id))
         .load(conn)?)
 }

@@ -747,6 +747,7 @@ pub fn dialog_event(dialog: &DialogRow) -> events::NewEvent {
             "interest_id": dialog.interest_id,
             "last_message_at": dialog.last_message_at,
             "last_message_preview": dialog.last_message_preview,
+            "last_inbound_message_id": dialog.last_inbound_message_id,
             "version": dialog.version,
         }),
     }

@@ -9,5 +9,6 @@ pub mod ids;
 pub mod people;
 pub mod rules;
 pub mod sections;
+pub mod unread;
 
 pub use ids::*;

@@ -237,18 +237,26 @@ pub async fn counters(
     caller: Caller,
 ) -> Result<web::Json<Counters>, ApiError> {
     let visible = access(&state, &caller).await?.visible();
+    // Everything committed before this request counts (a read just marked, a dialog
+    // just accepted).
+    let committed = db::run(&state.pool, db::events::latest_id).await?;
     Ok(web::Json(
-        counters_of(&state, caller.user_id.0, visible).await?,
+        counters_of(&state, caller.user_id.0, visible, committed).await?,
     ))
 }
 
-/// A user's counters over `visible` accounts: dialogs with unread messages, by section
-/// (closed ones count nowhere).
+/// A user's counters over `visible` accounts, including every event up to `at_least`:
+/// dialogs with unread messages, by section (closed ones count nowhere). Kept in memory
+/// (`UnreadKeeper`); counted in the database when the keeper cannot answer in time.
 pub async fn counters_of(
     state: &AppState,
     user_id: i64,
     visible: Vec<i64>,
+    at_least: i64,
 ) -> Result<Counters, ApiError> {
+    if let Some(kept) = state.unread.counters(user_id, &visible, at_least).await {
+        return Ok(Counters::from(kept));
+    }
     let by_status = db::run(&state.pool, move |conn| {
         dialog_list::unread_by_status(conn, user_id, &visible)
     })

@@ -341,7 +341,7 @@ async fn count_now(
 ) -> Result<Counters, ApiError> {
     // Read the cursor the hub has reached before counting, so the value includes it.
     let reached = state.hub.latest_id().max(cursor);
-    let counters = super::dialogs::counters_of(state, user_id, visible).await?;
+    let counters = super::dialogs::counters_of(state, user_id, visible, reached).await?;
     state.counters_cache.store(user_id, reached, counters);
     Ok(counters)
 }

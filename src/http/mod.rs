@@ -36,7 +36,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::actors::{Engine, Hub};
+use crate::actors::{Engine, Hub, UnreadKeeper};
 use crate::channels::Channels;
 use crate::config::Config;
 use crate::db::DbPool;
@@ -56,6 +56,8 @@ pub struct AppState {
     pub channels: Channels,
     pub streams: Arc<events::StreamCount>,
     pub counters_cache: events::CountersCache,
+    /// The section counters, kept from the event log.
+    pub unread: UnreadKeeper,
     pub recheck_cache: events::RecheckCache,
 }
 
@@ -67,6 +69,7 @@ impl AppState {
         engine: Engine,
         hub: Hub,
         channels: Channels,
+        unread: UnreadKeeper,
     ) -> Self {
         Self {
             login_limiter: auth::LoginLimiter::new(
@@ -81,6 +84,7 @@ impl AppState {
             channels,
             streams: Arc::default(),
             counters_cache: events::CountersCache::default(),
+            unread,
             recheck_cache: events::RecheckCache::default(),
         }
     }

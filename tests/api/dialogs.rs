@@ -515,6 +515,56 @@ async fn r14_r17_counters_and_bold_items_follow_unread_messages_over_every_visib
 }
 
 #[actix_web::test]
+async fn r14_counters_kept_by_one_process_follow_every_change_made_through_another() {
+    let (app, account, _) = company(json!({})).await;
+    let a = app.dialog_of(account, "1", "Первый").await;
+    let peer = app.spawn_peer().await;
+    let anna = app.login("anna", PASSWORD).await;
+    let there = peer.client(&anna);
+    assert_eq!(
+        there.get("/api/v1/dialogs/counters").await.body,
+        json!({"new": 1, "in_work": 0, "all": 1})
+    );
+
+    // Each answer includes everything committed before it was asked, wherever.
+    anna.post(&format!("/api/v1/dialogs/{a}/accept"), json!({}))
+        .await;
+    assert_eq!(
+        there.get("/api/v1/dialogs/counters").await.body,
+        json!({"new": 0, "in_work": 1, "all": 1})
+    );
+    let b = app.dialog_of(account, "2", "Второй").await;
+    assert_eq!(
+        there.get("/api/v1/dialogs/counters").await.body,
+        json!({"new": 1, "in_work": 1, "all": 2})
+    );
+    anna.post(&format!("/api/v1/dialogs/{b}/read"), json!({}))
+        .await;
+    let closed = anna
+        .post(&format!("/api/v1/dialogs/{a}/close"), json!({}))
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.text);
+    assert_eq!(
+        there.get("/api/v1/dialogs/counters").await.body,
+        json!({"new": 0, "in_work": 0, "all": 0})
+    );
+    // Both processes agree with a count made from scratch in the database.
+    app.dialog_of(account, "2", "Ещё вопрос").await;
+    let counted = app.count(
+        "SELECT count(*) FROM dialogs d WHERE status <> 'closed' AND last_inbound_message_id > \
+         COALESCE((SELECT last_read_message_id FROM dialog_reads r \
+                   WHERE r.dialog_id = d.id AND r.user_id = (SELECT id FROM users WHERE login = 'anna')), 0)",
+    );
+    assert_eq!(counted, 1);
+    for client in [&anna, &there] {
+        assert_eq!(
+            client.get("/api/v1/dialogs/counters").await.body,
+            json!({"new": 1, "in_work": 0, "all": 1})
+        );
+    }
+}
+
+#[actix_web::test]
 async fn r15_search_finds_message_text_and_names_in_any_case_and_treats_wildcards_literally() {
     let (app, account, _) = company(json!({})).await;
     let by_text = app.dialog_of(account, "1", "Нужна ДОСТАВКА в Казань").await;

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::unread::SectionCounts;
+
 /// `GET /api/v1/dialogs` filters (R13–R16).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +122,16 @@ pub struct Counters {
     pub new: i64,
     pub in_work: i64,
     pub all: i64,
+}
+
+impl From<SectionCounts> for Counters {
+    fn from(counts: SectionCounts) -> Self {
+        Counters {
+            new: counts.new,
+            in_work: counts.in_work,
+            all: counts.all,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
