@@ -192,6 +192,17 @@ pub fn section(runs: usize) -> String {
                 format!("/api/v1/clients/{client_id}/dialogs"),
             ),
         ];
+        // The first ask of a user's counters reads their read marks (the keeper holds
+        // them afterwards): timed apart from the rounds.
+        let t = Instant::now();
+        let first = client
+            .get(format!("{base}/api/v1/dialogs/counters"))
+            .send()
+            .await
+            .unwrap();
+        assert!(first.status().is_success(), "counters: {}", first.status());
+        first.bytes().await.unwrap();
+        let first_counters_ms = t.elapsed().as_secs_f64() * 1000.0;
         // Per query: the p50s and p99s of each round.
         let mut measured: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); queries.len()];
         for round in 0..runs {
@@ -216,11 +227,12 @@ pub fn section(runs: usize) -> String {
             }
         }
         drop(handle.stop(true));
+        eprintln!("a user's first counters: {first_counters_ms:.2} ms");
         let cell = |values: &[f64]| {
             let each: Vec<String> = values.iter().map(|v| format!("{v:.2}")).collect();
             (each.join(" / "), crate::util::median(values))
         };
-        queries
+        let rows = queries
             .iter()
             .zip(&measured)
             .map(|((name, _), (p50s, p99s))| {
@@ -230,8 +242,10 @@ pub fn section(runs: usize) -> String {
                     if p99 <= 20.0 { "**met**" } else { "**missed**" }
                 )
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (rows, first_counters_ms)
     });
+    let (report, first_counters_ms) = report;
 
     let visible = "ARRAY[1,2,3,4]::bigint[]";
     let search = |pattern: &str| {
@@ -255,11 +269,16 @@ pub fn section(runs: usize) -> String {
             ),
         ),
         (
-            "counters",
+            "counters, once per process: the tracked dialogs",
+            "SELECT id, account_id, status, last_inbound_message_id FROM dialogs \
+             WHERE status <> 'closed' AND last_inbound_message_id IS NOT NULL"
+                .to_owned(),
+        ),
+        (
+            "counters, once per user: their read marks on active dialogs",
             format!(
-                "SELECT d.status, count(*) FROM dialogs d LEFT JOIN dialog_reads r ON r.dialog_id = d.id AND r.user_id = {op} \
-                 WHERE d.account_id = ANY({visible}) AND d.status <> 'closed' \
-                 AND (d.last_inbound_message_id > COALESCE(r.last_read_message_id, 0)) IS TRUE GROUP BY d.status",
+                "SELECT r.dialog_id, r.last_read_message_id FROM dialog_reads r JOIN dialogs d ON d.id = r.dialog_id \
+                 WHERE r.user_id = {op} AND d.status <> 'closed'",
                 op = operator.id
             ),
         ),
@@ -305,7 +324,9 @@ pub fn section(runs: usize) -> String {
     format!(
         "## Workstation queries\n\n{dialogs} dialogs, {} messages (filled, vacuumed and analyzed in {fill_secs:.0} s); \
          {runs} rounds of {requests} sequential HTTP requests per query by an operator who sees all four accounts, \
-         against the server in this process (2 workers); target p99 ≤ 20 ms for each.\n\n\
+         against the server in this process (2 workers); target p99 ≤ 20 ms for each. \
+         The counters are kept in memory from the event log; a user's first ask, which reads their read marks, \
+         took {first_counters_ms:.1} ms and is not in the rounds.\n\n\
          | query (target p99 ≤ 20 ms) | p50 ms, each round | p99 ms, each round | median p99 | verdict |\n|---|---|---|---|---|\n{}\n{plan_text}",
         dialogs * per_dialog,
         report.join("\n")

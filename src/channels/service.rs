@@ -73,6 +73,8 @@ struct Inner {
 }
 
 struct Running {
+    /// The account's kind (`telegram`, `vk`, …).
+    kind: String,
     fingerprint: String,
     channel: Arc<AnyChannel>,
     wake: Arc<Notify>,
@@ -145,6 +147,18 @@ impl Channels {
         }
         self.reload(account_id, false).await;
         self.running(account_id)
+    }
+
+    /// The channel of an account of `kind` this process runs: the account is enabled
+    /// and not archived as of its last change (every change reaches each process as an
+    /// `access` event, and all accounts are looked at again every few minutes). `None`
+    /// when it is not running; the caller reads the account to say why.
+    pub fn running_of_kind(&self, account_id: i64, kind: &str) -> Option<Arc<AnyChannel>> {
+        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .get(&account_id)
+            .filter(|r| r.kind == kind)
+            .map(|r| Arc::clone(&r.channel))
     }
 
     fn running(&self, account_id: i64) -> Option<Arc<AnyChannel>> {
@@ -565,6 +579,7 @@ impl Channels {
         running.insert(
             row.id,
             Running {
+                kind: row.kind.clone(),
                 fingerprint,
                 channel,
                 wake,

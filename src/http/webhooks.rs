@@ -202,12 +202,17 @@ async fn receive(
     }
 }
 
-/// The account's channel, if the account exists with this kind and is enabled.
+/// The account's channel, if the account exists with this kind and is enabled. A
+/// running channel answers from memory (the channels service follows every change of
+/// the account); otherwise the account is read to say why there is none.
 async fn channel_of(
     state: &AppState,
     kind: &'static str,
     account_id: i64,
 ) -> Result<std::sync::Arc<AnyChannel>, ApiError> {
+    if let Some(channel) = state.channels.running_of_kind(account_id, kind) {
+        return Ok(channel);
+    }
     let row = db::run(&state.pool, move |conn| {
         db::accounts::find(conn, account_id)
     })
