@@ -51,6 +51,11 @@ impl Application {
     /// Binds `config.listen` and prepares the server; it serves once awaited.
     pub fn build(config: Config, pool: DbPool) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.listen)?;
+        // std listens with a backlog of 128. A burst of connects (thousands of streams
+        // reconnecting at once) overflows it, and each handshake dropped there costs its
+        // client a retransmission a second later: take the largest the system allows.
+        nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::MAXALLOWABLE)
+            .map_err(std::io::Error::from)?;
         if let Some(bytes) = config.socket_send_buffer {
             // Accepted connections inherit the listening socket's buffer sizes.
             nix::sys::socket::setsockopt(&listener, nix::sys::socket::sockopt::SndBuf, &bytes)
