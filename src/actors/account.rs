@@ -7,6 +7,13 @@
 //! new one (R19) with the account's responsible (R6), lead flag (R3) and the client's
 //! active interest (R7), and hands the message to the dialog's actor.
 //!
+//! Each actor remembers, per interlocutor, the active dialog their last message went to
+//! (`Recall`). The next message from them goes straight to that dialog's actor with no
+//! read at all: the dialog's actor refuses it if the dialog closed meanwhile (then the
+//! dialog is looked up again), and the messages' unique key refuses a message stored
+//! before. A memory holds while the interlocutor's last inbound time needs no update
+//! (a minute) and no processing rule or block changed since (`Registry::forget_recalled`).
+//!
 //! Channels (a later issue) call it through `Engine::inbound` with an `Inbound` built from
 //! the channel's wire format; tests call it the same way.
 
@@ -75,6 +82,64 @@ pub struct AccountActor {
     /// worker of an interlocutor removes their entry when their queue is empty.
     queues: Arc<Mutex<HashMap<String, VecDeque<Job>>>>,
     places: Arc<tokio::sync::Semaphore>,
+    recall: Arc<Mutex<Recall>>,
+}
+
+/// What an account remembers of its interlocutors' last messages.
+#[derive(Default)]
+struct Recall(HashMap<String, Remembered>);
+
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    dialog_id: i64,
+    has_rules: bool,
+    /// Until when the interlocutor's last inbound time needs no update.
+    fresh_until: DateTime<Utc>,
+    /// `Registry::recall_generation` when this was read.
+    generation: u64,
+}
+
+/// How many interlocutors an account remembers before it starts afresh.
+const RECALL_AT_MOST: usize = 100_000;
+
+impl Recall {
+    fn get(&self, who: &str, generation: u64, now: DateTime<Utc>) -> Option<Remembered> {
+        self.0
+            .get(who)
+            .filter(|r| r.generation == generation && now < r.fresh_until)
+            .copied()
+    }
+
+    fn remember(&mut self, who: &str, target: &Target, noted: DateTime<Utc>, generation: u64) {
+        let (dialog_id, has_rules) = match target {
+            Target::Dialog { id, has_rules, .. } => (*id, *has_rules),
+            Target::Opened {
+                dialog, has_rules, ..
+            } => (dialog.row.id, *has_rules),
+            Target::Duplicate => return,
+        };
+        if self.0.len() >= RECALL_AT_MOST {
+            self.0.clear();
+        }
+        let fresh_until = noted + chrono::Duration::seconds(clients::LAST_INBOUND_SLACK_SECS);
+        self.0.insert(
+            who.to_owned(),
+            Remembered {
+                dialog_id,
+                has_rules,
+                fresh_until,
+                generation,
+            },
+        );
+    }
+
+    fn forget(&mut self, who: &str) {
+        self.0.remove(who);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl AccountActor {
@@ -87,6 +152,7 @@ impl AccountActor {
             last_used: Instant::now(),
             queues: Arc::default(),
             places: Arc::new(tokio::sync::Semaphore::new(AT_ONCE)),
+            recall: Arc::default(),
         }
     }
 
@@ -104,6 +170,7 @@ impl AccountActor {
         drop(queues);
         let (account_id, pool, registry) = (self.id, self.pool.clone(), self.registry.clone());
         let (queues, places) = (Arc::clone(&self.queues), Arc::clone(&self.places));
+        let recall = Arc::clone(&self.recall);
         actix::spawn(async move {
             loop {
                 let next = {
@@ -119,7 +186,8 @@ impl AccountActor {
                 let (inbound, reply) = next;
                 // A place per message, not per interlocutor: a busy one takes turns.
                 let _place = places.acquire().await;
-                let _ = reply.send(deliver(account_id, &pool, &registry, inbound).await);
+                let delivered = deliver(account_id, &pool, &registry, &recall, inbound).await;
+                let _ = reply.send(delivered);
             }
         });
     }
@@ -184,15 +252,33 @@ async fn deliver(
     account_id: i64,
     pool: &DbPool,
     registry: &Registry,
+    recall: &Mutex<Recall>,
     inbound: Inbound,
 ) -> Result<InboundOutcome, EngineError> {
+    let who = inbound.sender.external_id.as_str();
     // A dialog may close between finding it and appending: then open the next one.
-    for _ in 0..3 {
-        let message = inbound.clone();
-        let target = db::run(pool, move |conn| {
-            Ok(find_target(conn, account_id, &message))
-        })
-        .await??;
+    for attempt in 0..3 {
+        // Read before the lookup: a change during it voids what the lookup finds.
+        let generation = registry.recall_generation();
+        let recalled = (attempt == 0)
+            .then(|| lock(recall).get(who, generation, Utc::now()))
+            .flatten();
+        let target = match recalled {
+            Some(r) => Target::Dialog {
+                id: r.dialog_id,
+                known: true,
+                has_rules: r.has_rules,
+            },
+            None => {
+                let message = inbound.clone();
+                let (target, noted) = db::run(pool, move |conn| {
+                    Ok(find_target(conn, account_id, &message))
+                })
+                .await??;
+                lock(recall).remember(who, &target, noted, generation);
+                target
+            }
+        };
         let (addr, dialog_id, opened, known, has_rules) = match target {
             Target::Duplicate => return Ok(InboundOutcome::Duplicate),
             Target::Dialog {
@@ -227,6 +313,7 @@ async fn deliver(
             // mailbox: look the dialog up again.
             Err(actix::MailboxError::Closed) => {
                 registry.forget_dead_dialog(dialog_id, &addr);
+                lock(recall).forget(who);
                 continue;
             }
             other => other?,
@@ -243,11 +330,15 @@ async fn deliver(
                     opened_dialog: opened,
                 });
             }
-            Err(EngineError::Rejected(Rejection::Closed)) => continue,
-            // Another process stored the same channel message first.
+            // Another process stored the same channel message first (or, when the
+            // dialog was remembered, this one did before).
             Err(EngineError::Db(error)) if is_duplicate_message(&error) => {
                 return Ok(InboundOutcome::Duplicate);
             }
+            // The dialog closed meanwhile, or what was remembered no longer holds: look
+            // the dialog up again.
+            Err(EngineError::Rejected(Rejection::Closed)) => lock(recall).forget(who),
+            Err(_) if recalled.is_some() => lock(recall).forget(who),
             Err(error) => return Err(error),
         }
     }
@@ -263,11 +354,12 @@ fn is_duplicate_message(error: &DbError) -> bool {
 /// Dedup, interlocutor, dialog: everything before the message is appended. A known
 /// interlocutor with an active dialog costs one read; the account's settings are read
 /// only to create an interlocutor or open a dialog.
+/// Also returns the interlocutor's last inbound time as stored.
 fn find_target(
     conn: &mut PgConnection,
     account_id: i64,
     inbound: &Inbound,
-) -> Result<Target, EngineError> {
+) -> Result<(Target, DateTime<Utc>), EngineError> {
     let sender = &inbound.sender;
     let context = dialogs::inbound_context(
         conn,
@@ -275,21 +367,23 @@ fn find_target(
         &sender.external_id,
         &inbound.channel_message_id,
     )?;
-    if context.duplicate {
-        return Ok(Target::Duplicate);
-    }
     let now = Utc::now();
+    if context.duplicate {
+        return Ok((Target::Duplicate, now));
+    }
     let has_rules = context.has_rules;
     let mut settings = None;
+    let mut noted = now;
     let (interlocutor, known) = match context.interlocutor {
         Some(found) => {
-            clients::note_inbound(conn, &found, now)?;
+            noted = clients::note_inbound(conn, &found, now)?;
             if let Some(active) = context.active {
-                return Ok(Target::Dialog {
+                let target = Target::Dialog {
                     id: active.id,
                     known: true,
                     has_rules,
-                });
+                };
+                return Ok((target, noted));
             }
             (found, true)
         }
@@ -351,24 +445,26 @@ fn find_target(
                     }),
                 )?;
             }
-            Ok(Target::Opened {
+            let target = Target::Opened {
                 dialog: Box::new(Loaded {
                     row: opened,
                     require_close_reason: account.require_close_reason,
                 }),
                 known,
                 has_rules,
-            })
+            };
+            Ok((target, noted))
         }
         // Another process opened it a moment ago (the partial unique index decided).
         None => {
             let active = dialogs::find_active(conn, account_id, interlocutor.id)?
                 .ok_or(EngineError::Db(DbError::VersionConflict))?;
-            Ok(Target::Dialog {
+            let target = Target::Dialog {
                 id: active.id,
                 known,
                 has_rules,
-            })
+            };
+            Ok((target, noted))
         }
     }
 }

@@ -3,6 +3,7 @@
 //! generation number, so a late stop of an old instance never removes its successor.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::{Addr, ArbiterHandle};
@@ -19,6 +20,9 @@ pub struct Registry {
     pool: DbPool,
     arbiter: ArbiterHandle,
     commits: Commits,
+    /// Moves whenever what account actors remember of their interlocutors may be stale
+    /// (a rule or a block changed): everything remembered before is read again.
+    recall_generation: Arc<AtomicU64>,
 }
 
 /// Running actors by id, each with the generation it was started with.
@@ -38,7 +42,20 @@ impl Registry {
             commits: Commits::start(pool.clone(), &arbiter),
             pool,
             arbiter,
+            recall_generation: Arc::default(),
         }
+    }
+
+    /// Voids what every account actor remembers of its interlocutors' last messages:
+    /// a processing rule or an interlocutor's block changed (in this process at once, in
+    /// the others through the `rules` event).
+    pub fn forget_recalled(&self) {
+        self.recall_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The generation what is remembered now belongs to.
+    pub(super) fn recall_generation(&self) -> u64 {
+        self.recall_generation.load(Ordering::Acquire)
     }
 
     /// Where dialog actors commit their changes (group commit).

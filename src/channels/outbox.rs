@@ -246,7 +246,11 @@ impl Sender {
         db::run(&self.pool, move |conn| {
             rows::mark_failed(conn, account_id, &item, &reason, recipient_gone)
         })
-        .await
+        .await?;
+        if recipient_gone {
+            self.channels.forget_recalled();
+        }
+        Ok(())
     }
 }
 

@@ -161,6 +161,12 @@ impl Channels {
             .map(|r| Arc::clone(&r.channel))
     }
 
+    /// An interlocutor's block changed here: the account actors read their
+    /// interlocutors afresh, so the next message from them clears the block.
+    pub(super) fn forget_recalled(&self) {
+        self.inner.engine.registry().forget_recalled();
+    }
+
     fn running(&self, account_id: i64) -> Option<Arc<AnyChannel>> {
         let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
         running.get(&account_id).map(|r| Arc::clone(&r.channel))
@@ -282,12 +288,14 @@ impl Channels {
                         rows::set_blocked(conn, account_id, &external_id, true)
                     })
                     .await?;
+                    self.forget_recalled();
                 }
                 Update::Unblocked { external_id } => {
                     db::run(pool, move |conn| {
                         rows::set_blocked(conn, account_id, &external_id, false)
                     })
                     .await?;
+                    self.forget_recalled();
                 }
                 Update::Delivery {
                     channel_message_id,
@@ -621,6 +629,7 @@ impl Channels {
                         }
                     }
                     "settings" => self.refresh_switch().await,
+                    "rules" => self.inner.engine.registry().forget_recalled(),
                     _ => {}
                 },
                 Err(RecvError::Lagged(_)) => {

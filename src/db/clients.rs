@@ -64,21 +64,25 @@ pub const LAST_INBOUND_SLACK_SECS: i64 = 60;
 /// and their last inbound time moves. Written only when it changes something that
 /// matters: a busy interlocutor's every message would otherwise cost a commit (and a disk
 /// flush) of its own.
+/// Returns their last inbound time as now stored.
 pub fn note_inbound(
     conn: &mut PgConnection,
     found: &InterlocutorRow,
     now: DateTime<Utc>,
-) -> Result<(), DbError> {
+) -> Result<DateTime<Utc>, DbError> {
     let stale = now - chrono::Duration::seconds(LAST_INBOUND_SLACK_SECS);
-    if found.blocked_at.is_some() || found.last_inbound_at.is_none_or(|at| at < stale) {
-        diesel::update(interlocutors::table.find(found.id))
-            .set((
-                interlocutors::last_inbound_at.eq(now),
-                interlocutors::blocked_at.eq(None::<DateTime<Utc>>),
-            ))
-            .execute(conn)?;
+    match found.last_inbound_at {
+        Some(at) if found.blocked_at.is_none() && at >= stale => Ok(at),
+        _ => {
+            diesel::update(interlocutors::table.find(found.id))
+                .set((
+                    interlocutors::last_inbound_at.eq(now),
+                    interlocutors::blocked_at.eq(None::<DateTime<Utc>>),
+                ))
+                .execute(conn)?;
+            Ok(now)
+        }
     }
-    Ok(())
 }
 
 /// Creates the interlocutor of `sender` on the account with a new client

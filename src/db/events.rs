@@ -139,6 +139,22 @@ pub fn pruned_through(conn: &mut PgConnection) -> Result<i64, DbError> {
         .unwrap_or(0))
 }
 
+/// Tells every process that processing rules changed: account actors stop trusting
+/// what they remember of whether any rule applies (see `actors::account`).
+pub fn rules_changed(conn: &mut PgConnection, account_id: Option<i64>) -> Result<(), DbError> {
+    append(
+        conn,
+        &[NewEvent {
+            kind: "rules",
+            account_id,
+            dialog_id: None,
+            user_id: None,
+            payload: serde_json::json!({}),
+        }],
+    )
+    .map(|_| ())
+}
+
 /// Tells every open stream that rights changed (an account or its grants, a user's roles
 /// or status), so streams re-read them at once instead of at their next re-check.
 pub fn access_changed(

@@ -160,6 +160,7 @@ pub async fn create_rule(
     let row = db::run(&state.pool, move |conn| {
         conn.build_transaction().run(|conn| {
             let row = rules::insert(conn, &fields)?;
+            db::events::rules_changed(conn, row.account_id)?;
             audit::note(
                 conn,
                 Some(actor),
@@ -171,6 +172,7 @@ pub async fn create_rule(
         })
     })
     .await?;
+    state.engine.registry().forget_recalled();
     Ok(HttpResponse::Created().json(rule_body(row)))
 }
 
@@ -229,6 +231,7 @@ pub async fn update_rule(
     let row = db::run(&state.pool, move |conn| {
         conn.build_transaction().run(|conn| {
             let row = rules::update(conn, rule_id, &fields)?;
+            db::events::rules_changed(conn, fields.account_id)?;
             audit::note(
                 conn,
                 Some(actor),
@@ -240,6 +243,7 @@ pub async fn update_rule(
         })
     })
     .await?;
+    state.engine.registry().forget_recalled();
     row.map(|row| web::Json(rule_body(row)))
         .ok_or(ApiError::NotFound("rule"))
 }
@@ -256,6 +260,7 @@ pub async fn delete_rule(
     db::run(&state.pool, move |conn| {
         conn.build_transaction().run(|conn| {
             rules::delete(conn, rule_id)?;
+            db::events::rules_changed(conn, current.account_id)?;
             audit::note(
                 conn,
                 Some(actor),
@@ -266,5 +271,6 @@ pub async fn delete_rule(
         })
     })
     .await?;
+    state.engine.registry().forget_recalled();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -524,6 +524,56 @@ async fn r1_telegram_blocked_bot_marks_the_message_failed_and_tells_the_operator
 }
 
 #[actix_web::test]
+async fn r1_a_person_who_blocked_the_bot_and_writes_again_is_answered_again() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 809, 1, "Привет"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    fake.schedule(&[Answer::Blocked]);
+    let refused = reply(&app, dialog, "Вы тут?").await;
+    eventually(&app, &delivery_query(refused), "failed").await;
+    let blocked = "SELECT count(*) FROM interlocutors WHERE blocked_at IS NOT NULL";
+    assert_eq!(app.count(blocked), 1);
+    // Writing again (a moment later, into the same dialog) lifts the block.
+    telegram_hook(&app, account, &tg_text(2, 809, 2, "Снова тут"), TG_SECRET).await;
+    assert_eq!(app.count(blocked), 0);
+    let answered = reply(&app, dialog, "Рады слышать").await;
+    eventually(&app, &delivery_query(answered), "sent").await;
+}
+
+#[actix_web::test]
+async fn r8_a_rule_made_between_two_messages_of_one_dialog_applies_to_the_second() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 810, 1, "Какая цена?"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let is_lead = format!("SELECT is_lead::int FROM dialogs WHERE id = {dialog}");
+    assert_eq!(app.count(&is_lead), 0, "no rule yet");
+    let rule = app
+        .admin()
+        .await
+        .post(
+            "/api/v1/rules",
+            json!({"account_id": account, "name": "Цена — лид",
+                   "conditions": [{"type": "text_contains", "value": "цена"}],
+                   "actions": [{"type": "mark_lead"}]}),
+        )
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{}", rule.text);
+    telegram_hook(
+        &app,
+        account,
+        &tg_text(2, 810, 2, "Так какая цена?"),
+        TG_SECRET,
+    )
+    .await;
+    assert_eq!(only_dialog(&app, account).await.0, dialog);
+    eventually(&app, &is_lead, "1").await;
+}
+
+#[actix_web::test]
 async fn r1_telegram_long_polling_acknowledges_after_commit_and_replays_without_duplicates() {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;
