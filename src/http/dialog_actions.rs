@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::AppState;
 use super::auth::Caller;
-use super::dialogs::{detail, message_item, rights_on, visible_dialog, who};
+use super::dialogs::{detail_of, message_item, rights_on, visible_dialog, who};
 use super::dto::{
     CloseRequest, DialogDetail, LeadRequest, LinkInterestRequest, ReadRequest, ReadResponse,
     RedirectRequest, RenameRequest, ReplyRequest, ReplyResponse, SiteLink, TaskRequest,
@@ -85,7 +85,7 @@ async fn act(
     };
     extras(&mut message);
     state.engine.command(id, message).await?;
-    detail(state, caller, id).await
+    detail_of(state, caller, &row, &access).await
 }
 
 /// Take the dialog into work (R24); accepting your own dialog again changes nothing.
@@ -195,7 +195,7 @@ pub async fn reply(
     })
     .await?
     .ok_or_else(|| ApiError::internal("the reply vanished"))?;
-    let dialog = detail(&state, &caller, id).await?.dialog;
+    let dialog = detail_of(&state, &caller, &row, &access).await?.dialog;
     Ok(HttpResponse::Created().json(ReplyResponse {
         message: message_item(message),
         dialog,

@@ -325,9 +325,22 @@ fn actions(row: &DialogRow, require_reason: bool, who: &Who) -> DialogActions {
 /// The full view of one dialog for the caller.
 pub async fn detail(state: &AppState, caller: &Caller, id: i64) -> Result<DialogDetail, ApiError> {
     let (row, access) = visible_dialog(state, caller, id).await?;
-    let who = who(&access, row.account_id);
+    detail_of(state, caller, &row, &access).await
+}
+
+/// The full view of a dialog the caller was already found to see (`row` gives its
+/// account and interlocutor, which no command changes); its state is read afresh, in
+/// one trip to the database.
+pub async fn detail_of(
+    state: &AppState,
+    caller: &Caller,
+    row: &DialogRow,
+    access: &AccessMap,
+) -> Result<DialogDetail, ApiError> {
+    let who = who(access, row.account_id);
     let user_id = caller.user_id.0;
-    let (item, require_reason, reply_window) = db::run(&state.pool, move |conn| {
+    let (id, account_id, interlocutor_id) = (row.id, row.account_id, row.interlocutor_id);
+    let (item, fresh, require_reason, reply_window) = db::run(&state.pool, move |conn| {
         let filter = ListFilter {
             user_id,
             visible_accounts: None,
@@ -335,7 +348,7 @@ pub async fn detail(state: &AppState, caller: &Caller, id: i64) -> Result<Dialog
                 .iter()
                 .map(|s| s.as_str())
                 .collect(),
-            account_id: Some(row.account_id),
+            account_id: Some(account_id),
             responsible_user_id: None,
             responsible_of: None,
             department_id: None,
@@ -347,23 +360,21 @@ pub async fn detail(state: &AppState, caller: &Caller, id: i64) -> Result<Dialog
             limit: 1,
         };
         let rows = dialog_list::page(conn, &filter)?;
-        let account = db::accounts::find(conn, row.account_id)?;
+        let fresh = rows.first().map(|r| r.dialog.clone());
+        let account = db::accounts::find(conn, account_id)?;
         let require = account.as_ref().is_some_and(|a| a.require_close_reason);
         // WhatsApp takes free text only within 24 hours of the client's last message.
         let window = match account {
-            Some(a) if a.kind == "whatsapp" => {
-                db::clients::last_inbound_at(conn, row.interlocutor_id)?
-                    .map(|at| at + crate::channels::whatsapp::SERVICE_WINDOW)
-            }
+            Some(a) if a.kind == "whatsapp" => db::clients::last_inbound_at(conn, interlocutor_id)?
+                .map(|at| at + crate::channels::whatsapp::SERVICE_WINDOW),
             _ => None,
         };
-        Ok((items_of(conn, &rows)?.pop(), require, window))
+        Ok((items_of(conn, &rows)?.pop(), fresh, require, window))
     })
     .await?;
-    let item = item.ok_or(ApiError::NotFound("dialog"))?;
-    let fresh = db::run(&state.pool, move |conn| db::dialogs::find(conn, id))
-        .await?
-        .ok_or(ApiError::NotFound("dialog"))?;
+    let (Some(item), Some(fresh)) = (item, fresh) else {
+        return Err(ApiError::NotFound("dialog"));
+    };
     Ok(DialogDetail {
         actions: actions(&fresh, require_reason, &who),
         close_comment: fresh.close_comment,
