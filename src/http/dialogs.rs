@@ -236,12 +236,18 @@ pub async fn counters(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<web::Json<Counters>, ApiError> {
-    let visible = access(&state, &caller).await?.visible();
-    // Everything committed before this request counts (a read just marked, a dialog
-    // just accepted).
-    let committed = db::run(&state.pool, db::events::latest_id).await?;
+    let user_id = caller.user_id.0;
+    // The caller's rights, and the newest committed event: everything committed before
+    // this request counts (a read just marked, a dialog just accepted).
+    let (access, committed) = db::run(&state.pool, move |conn| {
+        Ok((
+            db::accounts::access_of(conn, user_id)?,
+            db::events::latest_id(conn)?,
+        ))
+    })
+    .await?;
     Ok(web::Json(
-        counters_of(&state, caller.user_id.0, visible, committed).await?,
+        counters_of(&state, user_id, access.visible(), committed).await?,
     ))
 }
 
