@@ -161,8 +161,8 @@ impl Channels {
             .map(|r| Arc::clone(&r.channel))
     }
 
-    /// An interlocutor's block changed here: the account actors read their
-    /// interlocutors afresh, so the next message from them clears the block.
+    /// A rule changed (anywhere) or an interlocutor's block changed here: the account
+    /// actors read their interlocutors afresh.
     pub(super) fn forget_recalled(&self) {
         self.inner.engine.registry().forget_recalled();
     }
@@ -629,7 +629,7 @@ impl Channels {
                         }
                     }
                     "settings" => self.refresh_switch().await,
-                    "rules" => self.inner.engine.registry().forget_recalled(),
+                    "rules" => self.forget_recalled(),
                     _ => {}
                 },
                 Err(RecvError::Lagged(_)) => {

@@ -142,17 +142,7 @@ pub fn pruned_through(conn: &mut PgConnection) -> Result<i64, DbError> {
 /// Tells every process that processing rules changed: account actors stop trusting
 /// what they remember of whether any rule applies (see `actors::account`).
 pub fn rules_changed(conn: &mut PgConnection, account_id: Option<i64>) -> Result<(), DbError> {
-    append(
-        conn,
-        &[NewEvent {
-            kind: "rules",
-            account_id,
-            dialog_id: None,
-            user_id: None,
-            payload: serde_json::json!({}),
-        }],
-    )
-    .map(|_| ())
+    signal(conn, "rules", account_id, None)
 }
 
 /// Tells every open stream that rights changed (an account or its grants, a user's roles
@@ -162,10 +152,20 @@ pub fn access_changed(
     account_id: Option<i64>,
     user_id: Option<i64>,
 ) -> Result<(), DbError> {
+    signal(conn, "access", account_id, user_id)
+}
+
+/// An event that carries no data: its kind, account and user are the message.
+fn signal(
+    conn: &mut PgConnection,
+    kind: &'static str,
+    account_id: Option<i64>,
+    user_id: Option<i64>,
+) -> Result<(), DbError> {
     append(
         conn,
         &[NewEvent {
-            kind: "access",
+            kind,
             account_id,
             dialog_id: None,
             user_id,
