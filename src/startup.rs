@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use crate::actors::{Engine, Hub, UnreadKeeper};
+use crate::actors::{Engine, Hub};
 use crate::channels::Channels;
 use crate::config::Config;
 use crate::db::DbPool;
@@ -80,7 +80,6 @@ impl Application {
             database_url,
             config.data_dir.clone(),
         );
-        let unread = UnreadKeeper::start(pool.clone(), &hub, &arbiter.handle());
         let state = web::Data::new(AppState::new(
             Arc::new(config),
             pool,
@@ -88,7 +87,7 @@ impl Application {
             engine.clone(),
             hub.clone(),
             channels.clone(),
-            unread,
+            &arbiter.handle(),
         ));
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()

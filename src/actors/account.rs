@@ -296,17 +296,13 @@ async fn deliver(
             }
         };
         let command = DialogCommand {
-            actor: system(),
-            command: Command::Inbound,
             content: Some(NewContent::Inbound {
                 text: inbound.text.clone(),
                 channel_message_id: inbound.channel_message_id.clone(),
                 channel_sent_at: inbound.sent_at,
                 attachments: inbound.attachments.clone(),
             }),
-            close_reason_id: None,
-            comment: None,
-            new_interest: None,
+            ..DialogCommand::new(system(), Command::Inbound)
         };
         let answer = match addr.send(command).timeout(ASK_TIMEOUT).await {
             // The dialog's actor stopped (closed or idle) with this message in its
@@ -430,6 +426,7 @@ fn find_target(
         created_at: now,
         last_message_at: Some(now),
     };
+    let opening = Instant::now();
     match dialogs::open(conn, &new)? {
         Some(opened) => {
             if let Some(interest) = active.first() {
@@ -449,6 +446,7 @@ fn find_target(
                 dialog: Box::new(Loaded {
                     row: opened,
                     require_close_reason: account.require_close_reason,
+                    read_at: opening,
                 }),
                 known,
                 has_rules,

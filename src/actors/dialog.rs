@@ -6,6 +6,7 @@
 //!
 //! It keeps the dialog's row between commands and stops itself when idle or closed.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -15,6 +16,7 @@ use diesel::PgConnection;
 use super::EngineError;
 use super::commits::Commits;
 use super::registry::Registry;
+use crate::db::accounts::AccessMap;
 use crate::db::dialogs::{self, Change, DialogRow, NewContent, NewInterest};
 use crate::db::{self, DbError, DbPool, accounts, clients};
 use crate::domain::dialog::{self as machine, Actor as Who, Command, Target};
@@ -29,6 +31,10 @@ const ATTEMPTS: usize = 3;
 #[derive(Debug, Clone)]
 pub struct DialogCommand {
     pub actor: Who,
+    /// A user's rights on every account: when given, the actor's rights come from here
+    /// for the dialog's account, and a dialog they may not see is `NotFound`, before
+    /// anything else is decided or read.
+    pub viewer: Option<Arc<AccessMap>>,
     pub command: Command,
     /// The inbound message or the reply that comes with the command.
     pub content: Option<NewContent>,
@@ -36,6 +42,33 @@ pub struct DialogCommand {
     pub comment: Option<String>,
     /// The interest "accept lead" creates.
     pub new_interest: Option<NewInterest>,
+    /// When it was asked: it may be refused on a row read no earlier than this.
+    pub asked_at: Instant,
+}
+
+impl DialogCommand {
+    /// `command` by `actor`, with nothing else.
+    pub fn new(actor: Who, command: Command) -> Self {
+        Self {
+            actor,
+            viewer: None,
+            command,
+            content: None,
+            close_reason_id: None,
+            comment: None,
+            new_interest: None,
+            asked_at: Instant::now(),
+        }
+    }
+
+    /// `command` by the user whose rights are `viewer`: their rights on the dialog's
+    /// account are taken once its row is at hand.
+    pub fn by_viewer(viewer: Arc<AccessMap>, command: Command) -> Self {
+        Self {
+            viewer: Some(Arc::clone(&viewer)),
+            ..Self::new(viewer.actor_on(crate::domain::AccountId(0)), command)
+        }
+    }
 }
 
 impl Message for DialogCommand {
@@ -68,6 +101,9 @@ pub(super) struct Loaded {
     pub row: DialogRow,
     /// Its account's rule that closing needs a reason.
     pub require_close_reason: bool,
+    /// When the read (or the commit) that gave this row began: the row is the dialog as
+    /// it stood at some moment after this.
+    pub read_at: Instant,
 }
 
 pub struct DialogActor {
@@ -141,6 +177,11 @@ impl Handler<DialogCommand> for DialogActor {
                                 ctx.stop();
                             }
                         }
+                        // No such dialog: no actor stays behind for it.
+                        Err(EngineError::NotFound) => {
+                            actor.loaded = None;
+                            ctx.stop();
+                        }
                         // The cached row may be stale after an error: read it afresh next time.
                         Err(_) => actor.loaded = None,
                     }
@@ -197,28 +238,42 @@ async fn load(pool: &DbPool, id: i64) -> Result<Loaded, EngineError> {
 }
 
 fn load_row(conn: &mut PgConnection, id: i64) -> Result<Loaded, EngineError> {
+    let read_at = Instant::now();
     let (row, require_close_reason) =
         dialogs::find_with_close_rule(conn, id)?.ok_or(EngineError::NotFound)?;
     Ok(Loaded {
         row,
         require_close_reason,
+        read_at,
     })
 }
 
 /// Decides one command against the dialog (the cached row when there is one: deciding
 /// needs no database) and commits it through the group commit.
+///
+/// A refusal must hold for the dialog as it stood at some moment after the command was
+/// asked: a row read (or committed) since is good for that, an older one is read again
+/// first. So twenty operators accepting one dialog at once cost one read and one commit;
+/// the nineteen refusals are decided on the winner's committed row.
 async fn execute(
     pool: &DbPool,
     commits: &Commits,
     id: i64,
     cached: Option<Loaded>,
-    command: DialogCommand,
+    mut command: DialogCommand,
 ) -> Result<(Loaded, Outcome), EngineError> {
-    let mut fresh = cached.is_none();
     let mut current = match cached {
         Some(loaded) => loaded,
         None => load(pool, id).await?,
     };
+    if let Some(viewer) = command.viewer.take() {
+        let account = crate::domain::AccountId(current.row.account_id);
+        if !viewer.rights(account).view {
+            return Err(EngineError::NotFound);
+        }
+        command.actor = viewer.actor_on(account);
+    }
+    let mut fresh = current.read_at >= command.asked_at;
     for _ in 0..ATTEMPTS {
         if refers_to_records(&command) {
             let (row, command) = (current.row.clone(), command.clone());
@@ -260,9 +315,11 @@ async fn execute(
             new_interest: command.new_interest.clone(),
             now: Utc::now(),
         };
+        let committing = Instant::now();
         match commits.commit(change).await {
             Ok(committed) => {
                 current.row = committed.dialog.clone();
+                current.read_at = committing;
                 let outcome = Outcome {
                     dialog: committed.dialog,
                     message_ids: committed.message_ids,

@@ -14,7 +14,7 @@
 //! [`Published`], which keeps its SSE frame once the first stream has written it, so ten
 //! thousand streams serialize an event once, not ten thousand times.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,9 @@ struct Inner {
     tx: broadcast::Sender<Arc<Published>>,
     /// The newest event id published.
     latest: AtomicI64,
+    /// When the pump last finished reading the table, in milliseconds after `born`.
+    read_at: AtomicU64,
+    born: Instant,
     stop: AtomicBool,
 }
 
@@ -95,6 +98,8 @@ impl Hub {
         let inner = Arc::new(Inner {
             tx,
             latest: AtomicI64::new(-1),
+            read_at: AtomicU64::new(0),
+            born: Instant::now(),
             stop: AtomicBool::new(false),
         });
         let pump = Arc::clone(&inner);
@@ -120,6 +125,13 @@ impl Hub {
     /// The newest event id published (-1 before the pump's first read).
     pub fn latest_id(&self) -> i64 {
         self.inner.latest.load(Ordering::Acquire)
+    }
+
+    /// Whether the pump has read the table within `age`: what this process remembers
+    /// because no event said otherwise may be trusted only while this holds.
+    pub fn read_within(&self, age: Duration) -> bool {
+        let read_at = self.inner.read_at.load(Ordering::Acquire);
+        read_at > 0 && Duration::from_millis(read_at) + age >= self.inner.born.elapsed()
     }
 
     /// Stops the pump (the server is stopping).
@@ -200,6 +212,7 @@ fn pump_connected(
         }
         due = false;
         swept = Instant::now();
+        let began = u64::try_from(inner.born.elapsed().as_millis()).unwrap_or(u64::MAX);
         loop {
             let after = last.unwrap_or(0);
             let batch = events::after(conn, after, BATCH)?;
@@ -214,6 +227,8 @@ fn pump_connected(
                 break;
             }
         }
+        // Every event committed before this read began is published now.
+        inner.read_at.store(began.max(1), Ordering::Release);
     }
     Ok(())
 }

@@ -139,14 +139,7 @@ async fn perform(
     inbound: &Inbound,
     account_name: &str,
 ) -> Result<(), String> {
-    let mut command = DialogCommand {
-        actor: system(),
-        command: Command::MarkLead,
-        content: None,
-        close_reason_id: None,
-        comment: None,
-        new_interest: None,
-    };
+    let mut command = DialogCommand::new(system(), Command::MarkLead);
     match action {
         Action::Assign { user_id, role_id } => {
             command.command = Command::Assign {

@@ -207,6 +207,16 @@ impl AccessMap {
         self.rights.get(&account).copied().unwrap_or(Rights::NONE)
     }
 
+    /// This user acting on a dialog of `account`, with their rights there.
+    pub fn actor_on(&self, account: AccountId) -> crate::domain::dialog::Actor {
+        let subject = self.subject.as_ref();
+        crate::domain::dialog::Actor {
+            user: subject.map_or(UserId(0), |s| s.user),
+            roles: subject.map(|s| s.roles.clone()).unwrap_or_default(),
+            rights: self.rights(account),
+        }
+    }
+
     /// The ids of the accounts this user may read, ascending.
     pub fn visible(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self

@@ -155,6 +155,12 @@ pub fn access_changed(
     signal(conn, "access", account_id, user_id)
 }
 
+/// Tells every process that a credential of `user_id` was revoked (a sign-out, a token
+/// revoked), so none keeps accepting it from memory (see `http::known`).
+pub fn credentials_revoked(conn: &mut PgConnection, user_id: i64) -> Result<(), DbError> {
+    signal(conn, "credentials", None, Some(user_id))
+}
+
 /// An event that carries no data: its kind, account and user are the message.
 fn signal(
     conn: &mut PgConnection,

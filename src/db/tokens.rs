@@ -88,6 +88,7 @@ pub fn touch(conn: &mut PgConnection, found: &TokenRow, now: DateTime<Utc>) -> R
 }
 
 /// Revokes one token; `owner` limits it to that user's tokens. Returns whether it existed.
+/// Every process hears of it in the same commit (a `credentials` event).
 pub fn revoke(
     conn: &mut PgConnection,
     id: i64,
@@ -95,15 +96,25 @@ pub fn revoke(
     owner: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    let mut query = diesel::update(auth_tokens::table)
-        .filter(auth_tokens::id.eq(id))
-        .filter(auth_tokens::kind.eq(kind))
-        .filter(auth_tokens::revoked_at.is_null())
-        .into_boxed();
-    if let Some(user_id) = owner {
-        query = query.filter(auth_tokens::user_id.eq(user_id));
-    }
-    Ok(query.set(auth_tokens::revoked_at.eq(now)).execute(conn)? == 1)
+    conn.transaction(|conn| {
+        let mut query = diesel::update(auth_tokens::table)
+            .filter(auth_tokens::id.eq(id))
+            .filter(auth_tokens::kind.eq(kind))
+            .filter(auth_tokens::revoked_at.is_null())
+            .into_boxed();
+        if let Some(user_id) = owner {
+            query = query.filter(auth_tokens::user_id.eq(user_id));
+        }
+        let revoked: Option<i64> = query
+            .set(auth_tokens::revoked_at.eq(now))
+            .returning(auth_tokens::user_id)
+            .get_result(conn)
+            .optional()?;
+        if let Some(user_id) = revoked {
+            super::events::credentials_revoked(conn, user_id)?;
+        }
+        Ok(revoked.is_some())
+    })
 }
 
 /// Revokes every session of a user (on disable or password change).
@@ -112,12 +123,18 @@ pub fn revoke_sessions_of(
     user_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
-    Ok(diesel::update(auth_tokens::table)
-        .filter(auth_tokens::user_id.eq(user_id))
-        .filter(auth_tokens::kind.eq(KIND_SESSION))
-        .filter(auth_tokens::revoked_at.is_null())
-        .set(auth_tokens::revoked_at.eq(now))
-        .execute(conn)?)
+    conn.transaction(|conn| {
+        let revoked = diesel::update(auth_tokens::table)
+            .filter(auth_tokens::user_id.eq(user_id))
+            .filter(auth_tokens::kind.eq(KIND_SESSION))
+            .filter(auth_tokens::revoked_at.is_null())
+            .set(auth_tokens::revoked_at.eq(now))
+            .execute(conn)?;
+        if revoked > 0 {
+            super::events::credentials_revoked(conn, user_id)?;
+        }
+        Ok(revoked)
+    })
 }
 
 /// API tokens that are not revoked, of one user or (None) of everyone, newest first.

@@ -3,6 +3,8 @@
 //! them; account administrators change their settings and grants. Credentials are
 //! write-only.
 
+use std::sync::Arc;
+
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::Utc;
 use serde_json::json;
@@ -53,10 +55,19 @@ pub fn account_response(row: AccountRow, rights: Rights) -> AccountResponse {
     }
 }
 
-/// The caller's rights on every account.
-pub async fn access(state: &AppState, caller: &Caller) -> Result<AccessMap, ApiError> {
+/// The caller's rights on every account: remembered (`known`), or read and remembered.
+pub async fn access(state: &AppState, caller: &Caller) -> Result<Arc<AccessMap>, ApiError> {
     let user_id = caller.user_id.0;
-    Ok(db::run(&state.pool, move |conn| accounts::access_of(conn, user_id)).await?)
+    if let Some(rights) = state.known.rights(user_id) {
+        return Ok(rights);
+    }
+    let ticket = state.known.ticket();
+    let rights =
+        Arc::new(db::run(&state.pool, move |conn| accounts::access_of(conn, user_id)).await?);
+    state
+        .known
+        .keep_rights(ticket, user_id, Arc::clone(&rights));
+    Ok(rights)
 }
 
 fn parse_responsible(
@@ -184,6 +195,7 @@ pub async fn create_account(
         Ok(Ok(row))
     })
     .await??;
+    state.known.forget_all();
     Ok(HttpResponse::Created().json(account_response(row, Rights::ALL)))
 }
 
@@ -305,6 +317,7 @@ pub async fn update_account(
         Ok(row.ok_or(ApiError::NotFound("account")))
     })
     .await??;
+    state.known.forget_all();
     Ok(web::Json(account_response(row, rights)))
 }
 
@@ -320,21 +333,25 @@ pub async fn delete_account(
     let id = id.into_inner();
     let actor = caller.user_id.0;
     let archived = db::run(&state.pool, move |conn| {
-        let archived = accounts::archive(conn, id, Utc::now())?;
-        if archived {
-            crate::db::events::access_changed(conn, Some(id), None)?;
-            audit::note(
-                conn,
-                Some(actor),
-                "account_archived",
-                format!("account:{id}"),
-                json!({}),
-            )?;
-        }
-        Ok(archived)
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            let archived = accounts::archive(conn, id, Utc::now())?;
+            if archived {
+                crate::db::events::access_changed(conn, Some(id), None)?;
+                audit::note(
+                    conn,
+                    Some(actor),
+                    "account_archived",
+                    format!("account:{id}"),
+                    json!({}),
+                )?;
+            }
+            Ok(archived)
+        })
     })
     .await?;
     if archived {
+        state.known.forget_all();
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("account"))
@@ -425,6 +442,7 @@ pub async fn put_grants(
         }
         _ => e.into(),
     })?;
+    state.known.forget_all();
     Ok(web::Json(saved.into_iter().map(grant_body).collect()))
 }
 

@@ -26,6 +26,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::dto::{LoginRequest, MeResponse, SessionResponse};
+use super::known::Identity;
 use super::users::{department_response, role_responses, user_response};
 use crate::db::{self, audit, tokens, users};
 use crate::domain::UserId;
@@ -230,9 +231,25 @@ async fn authenticate(state: &AppState, presented: Presented) -> Result<Caller, 
         Presented::Cookie(token) => (token.as_str(), tokens::KIND_SESSION),
     };
     let digest = security::token_digest(secret);
+    let unknown =
+        || ApiError::Unauthorized("the session or token is unknown, expired or revoked".into());
+    if let Some(known) = state.known.caller(&digest) {
+        let same_kind = matches!(
+            (&presented, &known.caller.credential),
+            (Presented::Cookie(_), Credential::Session { .. })
+                | (Presented::Bearer(_), Credential::ApiToken { .. })
+        );
+        return if same_kind {
+            Ok(known.caller)
+        } else {
+            Err(unknown())
+        };
+    }
+    let ticket = state.known.ticket();
     let now = Utc::now();
+    let key = digest.clone();
     let found = db::run(&state.pool, move |conn| {
-        let found = tokens::find_live(conn, &digest, now)?;
+        let found = tokens::find_live(conn, &key, now)?;
         if let Some((token, _)) = &found {
             tokens::touch(conn, token, now)?;
         }
@@ -240,10 +257,9 @@ async fn authenticate(state: &AppState, presented: Presented) -> Result<Caller, 
     })
     .await?;
     let Some((token, user)) = found.filter(|(token, _)| token.kind == expected_kind) else {
-        return Err(ApiError::Unauthorized(
-            "the session or token is unknown, expired or revoked".into(),
-        ));
+        return Err(unknown());
     };
+    let expires_at = token.expires_at;
     let credential = match presented {
         Presented::Cookie(_) => Credential::Session {
             token_id: token.id,
@@ -255,12 +271,21 @@ async fn authenticate(state: &AppState, presented: Presented) -> Result<Caller, 
             scopes: token.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
         },
     };
-    Ok(Caller {
+    let caller = Caller {
         user_id: UserId(user.id),
         login: user.login,
         is_admin: user.is_admin,
         credential,
-    })
+    };
+    state.known.keep_caller(
+        ticket,
+        digest,
+        Identity {
+            caller: caller.clone(),
+            expires_at,
+        },
+    );
+    Ok(caller)
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -468,6 +493,7 @@ pub async fn delete_session(
         )
     })
     .await?;
+    state.known.forget_all();
     let mut cookie = session_cookie(&req, &state, String::new(), chrono::Duration::zero());
     cookie.make_removal();
     Ok(HttpResponse::NoContent().cookie(cookie).finish())

@@ -3,6 +3,8 @@
 //! commits. Refusals map to 403 (no send right), 409 (taken, closed, redirected) and 422
 //! (a reason or reference that does not fit).
 
+use std::sync::Arc;
+
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use chrono::Utc;
 
@@ -74,18 +76,13 @@ async fn act(
     command: Command,
     extras: impl FnOnce(&mut DialogCommand),
 ) -> Result<DialogDetail, ApiError> {
-    let (row, access) = visible_dialog(state, caller, id).await?;
-    let mut message = DialogCommand {
-        actor: who(&access, row.account_id),
-        command,
-        content: None,
-        close_reason_id: None,
-        comment: None,
-        new_interest: None,
-    };
+    let access = super::accounts::access(state, caller).await?;
+    // The dialog's actor checks that the caller may see it (else 404) and takes their
+    // rights on its account from `access`: no read of the dialog here.
+    let mut message = DialogCommand::by_viewer(Arc::clone(&access), command);
     extras(&mut message);
-    state.engine.command(id, message).await?;
-    detail_of(state, caller, &row, &access).await
+    let outcome = state.engine.command(id, message).await?;
+    detail_of(state, caller, &outcome.dialog, &access).await
 }
 
 /// Take the dialog into work (R24); accepting your own dialog again changes nothing.
@@ -170,12 +167,8 @@ pub async fn reply(
         .filter_map(|a| a.storage_path.clone())
         .collect();
     let command = DialogCommand {
-        actor: who(&access, row.account_id),
-        command: Command::Reply,
         content: Some(NewContent::Reply { text, attachments }),
-        close_reason_id: None,
-        comment: None,
-        new_interest: None,
+        ..DialogCommand::new(who(&access, row.account_id), Command::Reply)
     };
     let outcome = match state.engine.command(id, command).await {
         Ok(outcome) => outcome,

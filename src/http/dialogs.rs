@@ -3,6 +3,8 @@
 //! actions, and a dialog's messages. Every query is scoped to the accounts the caller may
 //! see; a dialog they may not see is 404.
 
+use std::sync::Arc;
+
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 
@@ -103,15 +105,7 @@ pub fn items_of(
 
 /// The caller as the state machine sees them on one account.
 pub fn who(access: &AccessMap, account_id: i64) -> Who {
-    let subject = access.subject.clone();
-    Who {
-        user: subject
-            .as_ref()
-            .map(|s| s.user)
-            .unwrap_or(crate::domain::UserId(0)),
-        roles: subject.map(|s| s.roles).unwrap_or_default(),
-        rights: access.rights(AccountId(account_id)),
-    }
+    access.actor_on(AccountId(account_id))
 }
 
 fn parse_limit(limit: Option<u32>) -> Result<i64, ApiError> {
@@ -237,15 +231,10 @@ pub async fn counters(
     caller: Caller,
 ) -> Result<web::Json<Counters>, ApiError> {
     let user_id = caller.user_id.0;
-    // The caller's rights, and the newest committed event: everything committed before
-    // this request counts (a read just marked, a dialog just accepted).
-    let (access, committed) = db::run(&state.pool, move |conn| {
-        Ok((
-            db::accounts::access_of(conn, user_id)?,
-            db::events::latest_id(conn)?,
-        ))
-    })
-    .await?;
+    let access = super::accounts::access(&state, &caller).await?;
+    // Everything committed before this request counts (a read just marked, a dialog just
+    // accepted), wherever it was committed.
+    let committed = db::run(&state.pool, db::events::latest_id).await?;
     Ok(web::Json(
         counters_of(&state, user_id, access.visible(), committed).await?,
     ))
@@ -289,17 +278,11 @@ pub async fn visible_dialog(
     state: &AppState,
     caller: &Caller,
     id: i64,
-) -> Result<(DialogRow, AccessMap), ApiError> {
-    let user_id = caller.user_id.0;
-    // One trip to the blocking pool for both reads.
-    let (access, row) = db::run(&state.pool, move |conn| {
-        Ok((
-            db::accounts::access_of(conn, user_id)?,
-            db::dialogs::find(conn, id)?,
-        ))
-    })
-    .await?;
-    let row = row.ok_or(ApiError::NotFound("dialog"))?;
+) -> Result<(DialogRow, Arc<AccessMap>), ApiError> {
+    let access = super::accounts::access(state, caller).await?;
+    let row = db::run(&state.pool, move |conn| db::dialogs::find(conn, id))
+        .await?
+        .ok_or(ApiError::NotFound("dialog"))?;
     if !access.rights(AccountId(row.account_id)).view {
         return Err(ApiError::NotFound("dialog"));
     }

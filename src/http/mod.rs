@@ -16,6 +16,7 @@ pub mod dialogs;
 pub mod dto;
 pub mod events;
 pub mod health;
+pub mod known;
 pub mod reports;
 pub mod rules;
 pub mod settings;
@@ -59,6 +60,8 @@ pub struct AppState {
     /// The section counters, kept from the event log.
     pub unread: UnreadKeeper,
     pub recheck_cache: events::RecheckCache,
+    /// Credentials and rights remembered from the database (see `known`).
+    pub known: Arc<known::Known>,
 }
 
 impl AppState {
@@ -69,8 +72,11 @@ impl AppState {
         engine: Engine,
         hub: Hub,
         channels: Channels,
-        unread: UnreadKeeper,
+        arbiter: &actix::ArbiterHandle,
     ) -> Self {
+        // Both follow the events on the actors' arbiter.
+        let unread = UnreadKeeper::start(pool.clone(), &hub, arbiter);
+        let known = known::Known::start(&hub, arbiter);
         Self {
             login_limiter: auth::LoginLimiter::new(
                 config.login_attempts_per_ip,
@@ -86,6 +92,7 @@ impl AppState {
             counters_cache: events::CountersCache::default(),
             unread,
             recheck_cache: events::RecheckCache::default(),
+            known,
         }
     }
 }

@@ -160,6 +160,7 @@ pub async fn revoke_token(
     })
     .await?;
     if revoked {
+        state.known.forget_all();
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("token"))

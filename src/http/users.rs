@@ -357,6 +357,7 @@ pub async fn update_user(
         })
     })
     .await??;
+    state.known.forget_all();
     Ok(web::Json(updated))
 }
 

@@ -100,3 +100,126 @@ async fn inbound_bursts_through_two_processes_open_one_dialog_and_store_each_mes
         20
     );
 }
+
+/// Asks until the answer has `expected` status, for at most a few seconds (another
+/// process hears of a change when its event pump reads it, within milliseconds), then
+/// asks once more: the answer must stay.
+async fn settles<F, Fut>(ask: F, expected: StatusCode)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::helpers::Answer>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let answer = ask().await;
+        if answer.status == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} ({}), expected {expected}",
+            answer.status,
+            answer.text
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(ask().await.status, expected);
+}
+
+#[actix_web::test]
+async fn a_credential_revoked_or_a_right_withdrawn_through_one_process_stops_working_in_the_other()
+{
+    let app = spawn_app_with(|c| c.login_attempts_per_ip = 1000).await;
+    let peer = app.spawn_peer().await;
+    let account = app.create_account("telegram", json!({})).await;
+    let dialog = app.dialog_of(account, "1", "Здравствуйте").await;
+    let ivan = app.add_user("ivan", PASSWORD, false).await;
+    app.grant(account, json!([{"user_id": ivan, "send": true}]))
+        .await;
+    let token = app.with_token(&app.token_for(ivan, &["read", "write"]).await);
+    let second_token = app.with_token(&app.token_for(ivan, &["read"]).await);
+    let session = app.login("ivan", PASSWORD).await;
+    let (token_there, second_there, session_there) = (
+        peer.client(&token),
+        peer.client(&second_token),
+        peer.client(&session),
+    );
+    // The other process remembers each credential and ivan's rights after one use.
+    let path = format!("/api/v1/dialogs/{dialog}");
+    for client in [&token_there, &second_there, &session_there] {
+        assert_eq!(client.get(&path).await.status, StatusCode::OK);
+    }
+
+    app.grant(account, json!([])).await;
+    settles(|| token_there.get(&path), StatusCode::NOT_FOUND).await;
+    assert_eq!(
+        token_there
+            .post(&format!("{path}/accept"), json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(
+        session.delete("/api/v1/session").await.status,
+        StatusCode::NO_CONTENT
+    );
+    settles(|| session_there.get("/api/v1/me"), StatusCode::UNAUTHORIZED).await;
+
+    let admin = app.admin().await;
+    let tokens = admin.get("/api/v1/tokens").await;
+    let revoked = tokens.body.as_array().expect("a token list")[0]["id"]
+        .as_i64()
+        .expect("a token id");
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/tokens/{revoked}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let (revoked_there, still_there) = if tokens.body[0]["scopes"] == json!(["read"]) {
+        (&second_there, &token_there)
+    } else {
+        (&token_there, &second_there)
+    };
+    settles(|| revoked_there.get("/api/v1/me"), StatusCode::UNAUTHORIZED).await;
+    assert_eq!(still_there.get("/api/v1/me").await.status, StatusCode::OK);
+
+    let disabled = admin
+        .patch(&format!("/api/v1/users/{ivan}"), json!({"disabled": true}))
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    settles(|| still_there.get("/api/v1/me"), StatusCode::UNAUTHORIZED).await;
+}
+
+#[actix_web::test]
+async fn a_refusal_in_one_process_is_decided_on_the_dialog_as_another_process_left_it() {
+    let app = spawn_app_with(|c| c.login_attempts_per_ip = 1000).await;
+    let peer = app.spawn_peer().await;
+    let account = app.create_account("telegram", json!({})).await;
+    let dialog = app.dialog_of(account, "1", "Вопрос").await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna_id, "send": true}, {"user_id": boris_id, "send": true}]),
+    )
+    .await;
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+    // This process's actor keeps the dialog as anna's.
+    let path = format!("/api/v1/dialogs/{dialog}");
+    let accepted = anna.post(&format!("{path}/accept"), json!({})).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
+    // The other process gives it to boris.
+    let redirected = peer
+        .client(&anna)
+        .post(&format!("{path}/redirect"), json!({"user_id": boris_id}))
+        .await;
+    assert_eq!(redirected.status, StatusCode::OK, "{}", redirected.text);
+    // Here, boris's accept is decided on the dialog as it stands now, not as kept.
+    let taken = boris.post(&format!("{path}/accept"), json!({})).await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.text);
+    assert_eq!(taken.body["status"], "accepted");
+}
