@@ -121,6 +121,11 @@ fn accept_race() -> (f64, f64, usize, usize) {
         .enable_all()
         .build()
         .unwrap();
+    let (began, server_cpu, own_cpu) = (
+        Instant::now(),
+        util::cpu_seconds(server.pid),
+        util::cpu_seconds(std::process::id()),
+    );
     let (latencies, winners) = runtime.block_on(async {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(200)
@@ -128,7 +133,7 @@ fn accept_race() -> (f64, f64, usize, usize) {
             .unwrap();
         let base = format!("http://127.0.0.1:{port}/api/v1/dialogs");
         let dialogs: Vec<i64> = (1..=1000).collect();
-        let results: Vec<(Vec<f64>, usize)> = futures_util::stream::iter(dialogs)
+        let results: Vec<(Vec<(f64, u16)>, usize)> = futures_util::stream::iter(dialogs)
             .map(|id| {
                 let (http, base, tokens) = (http.clone(), base.clone(), tokens.clone());
                 async move {
@@ -145,7 +150,7 @@ fn accept_race() -> (f64, f64, usize, usize) {
                     });
                     let answers = futures_util::future::join_all(attempts).await;
                     let won = answers.iter().filter(|(_, s)| *s == 200).count();
-                    (answers.into_iter().map(|(ms, _)| ms).collect(), won)
+                    (answers, won)
                 }
             })
             .buffer_unordered(5)
@@ -159,8 +164,29 @@ fn accept_race() -> (f64, f64, usize, usize) {
         }
         (all, winners)
     });
+    eprintln!(
+        "   race {:.2} s: server {:.2} CPU s, client {:.2} CPU s",
+        began.elapsed().as_secs_f64(),
+        util::cpu_seconds(server.pid) - server_cpu,
+        util::cpu_seconds(std::process::id()) - own_cpu
+    );
     server.stop();
-    let mut latencies = latencies;
+    let (mut won, mut refused): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for (ms, status) in &latencies {
+        if *status == 200 {
+            won.push(*ms)
+        } else {
+            refused.push(*ms)
+        }
+    }
+    eprintln!(
+        "   winners p50 {:.1} p99 {:.1} ms; refused p50 {:.1} p99 {:.1} ms",
+        quantile(&mut won, 0.5),
+        quantile(&mut won, 0.99),
+        quantile(&mut refused, 0.5),
+        quantile(&mut refused, 0.99)
+    );
+    let mut latencies: Vec<f64> = latencies.into_iter().map(|(ms, _)| ms).collect();
     let exactly_one = winners.iter().filter(|w| **w == 1).count();
     let accepted_in_db = setup.count(
         "SELECT count(*) AS n FROM dialogs WHERE status = 'accepted' AND responsible_user_id IS NOT NULL",
