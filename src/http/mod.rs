@@ -64,6 +64,9 @@ pub struct AppState {
     pub known: Arc<known::Known>,
 }
 
+/// How often recorded request durations are drained into the histograms.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl AppState {
     pub fn new(
         config: Arc<Config>,
@@ -77,6 +80,16 @@ impl AppState {
         // Both follow the events on the actors' arbiter.
         let unread = UnreadKeeper::start(pool.clone(), &hub, arbiter);
         let known = known::Known::start(&hub, arbiter);
+        // Request durations pile up in the recorder until they are drained into the
+        // histograms: without this, memory grows with every request nobody scrapes.
+        let upkeep = metrics.clone();
+        arbiter.spawn(async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
         Self {
             login_limiter: auth::LoginLimiter::new(
                 config.login_attempts_per_ip,
