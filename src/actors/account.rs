@@ -39,7 +39,12 @@ const IDLE_AFTER: Duration = Duration::from_secs(900);
 const IDLE_CHECK: Duration = Duration::from_secs(60);
 const MAILBOX: usize = 1024;
 /// Messages delivered at the same time, per account (each of another interlocutor).
-const AT_ONCE: usize = 16;
+/// Each waits for its commit, and the group commit puts every waiting one in the next
+/// batch: the places bound how many share a flush. At 16 an account's rate stopped at
+/// 16 / commit latency (about 1,900 msg/s here, with cores idle); at 64 it passed 3,400.
+/// A fresh interlocutor's first message reads the database on the pool, whose size
+/// bounds those reads, not this.
+const AT_ONCE: usize = 64;
 
 type Job = (
     Inbound,
