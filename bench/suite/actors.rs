@@ -117,6 +117,8 @@ fn accept_race() -> (f64, f64, usize, usize) {
         .map(|i| setup.operator_token(&format!("op{i}")))
         .collect();
     let (server, port) = util::start_dialogi(&setup.url, &[]);
+    // The clients run on their own core, apart from the server's.
+    util::pin_this_thread(CLIENT_CORE);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -247,7 +249,8 @@ pub fn run(runs: usize) -> String {
     for i in 0..runs {
         eprintln!("-- actors run {} of {runs}", i + 1);
         memory.push(actor_memory());
-        races.push(accept_race());
+        // On a thread of its own: the race pins its client thread to the clients' core.
+        races.push(std::thread::spawn(accept_race).join().unwrap());
         hot.push(isolation());
     }
     let at_10k: Vec<f64> = memory.iter().map(|m| m.0).collect();

@@ -48,6 +48,19 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// Pins the calling thread (not its process) to `core`, as `taskset` pins a process.
+pub fn pin_this_thread(core: &str) {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    let tid = link.file_name().expect("a thread id").to_owned();
+    let pinned = Command::new("taskset")
+        .args(["-p", "-c", core])
+        .arg(tid)
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset");
+    assert!(pinned.success(), "taskset could not pin the client thread");
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
