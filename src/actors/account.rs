@@ -126,7 +126,7 @@ impl Recall {
         if self.0.len() >= RECALL_AT_MOST {
             self.0.clear();
         }
-        let fresh_until = noted + chrono::Duration::seconds(clients::LAST_INBOUND_SLACK_SECS);
+        let fresh_until = noted + clients::last_inbound_holds(noted);
         self.0.insert(
             who.to_owned(),
             Remembered {

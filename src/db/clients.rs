@@ -60,6 +60,21 @@ pub struct Sender {
 /// (a reply window computed from it closes at most this much early, never late).
 pub const LAST_INBOUND_SLACK_SECS: i64 = 60;
 
+/// How long a last inbound time stored at `at` holds before it moves again: between 45
+/// and 60 s, picked from `at` itself, so every process agrees on it. Interlocutors who
+/// first wrote together (a campaign, a restart) would otherwise all need their update,
+/// and a fresh read of their conversation, in the same second of every minute.
+pub fn last_inbound_holds(at: DateTime<Utc>) -> chrono::Duration {
+    // splitmix64's finaliser: nearby instants spread over the whole range.
+    let mut x = at.timestamp_micros() as u64;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let spread_ms = (LAST_INBOUND_SLACK_SECS * 1000) / 4;
+    let offset = i64::try_from(x % spread_ms as u64).unwrap_or(0);
+    chrono::Duration::milliseconds(LAST_INBOUND_SLACK_SECS * 1000 - offset)
+}
+
 /// Records that a known interlocutor wrote to us at `now`: they can be written to again,
 /// and their last inbound time moves. Written only when it changes something that
 /// matters: a busy interlocutor's every message would otherwise cost a commit (and a disk
@@ -70,9 +85,8 @@ pub fn note_inbound(
     found: &InterlocutorRow,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, DbError> {
-    let stale = now - chrono::Duration::seconds(LAST_INBOUND_SLACK_SECS);
     match found.last_inbound_at {
-        Some(at) if found.blocked_at.is_none() && at >= stale => Ok(at),
+        Some(at) if found.blocked_at.is_none() && now < at + last_inbound_holds(at) => Ok(at),
         _ => {
             diesel::update(interlocutors::table.find(found.id))
                 .set((
@@ -278,4 +292,27 @@ pub fn last_inbound_at(
         .first::<Option<DateTime<Utc>>>(conn)
         .optional()?
         .flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_inbound_time_holds_between_45_and_60_seconds_and_spreads_nearby_instants() {
+        let start = DateTime::<Utc>::from_timestamp(1_790_000_000, 0).expect("a time");
+        let holds: Vec<i64> = (0..1000)
+            .map(|i| {
+                last_inbound_holds(start + chrono::Duration::milliseconds(i)).num_milliseconds()
+            })
+            .collect();
+        assert!(holds.iter().all(|h| (45_000..=60_000).contains(h)));
+        // Instants a millisecond apart land all over the range, not next to each other.
+        let early = holds.iter().filter(|h| **h < 52_500).count();
+        assert!(
+            (350..=650).contains(&early),
+            "{early} of 1000 in the first half"
+        );
+        assert_eq!(last_inbound_holds(start), last_inbound_holds(start));
+    }
 }

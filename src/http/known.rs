@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ pub struct Ticket(Option<u64>);
 pub struct Known {
     hub: Hub,
     memory: Mutex<Memory>,
+    /// Set when the events stopped reaching this memory: nothing is trusted after.
+    deaf: AtomicBool,
 }
 
 #[derive(Default)]
@@ -111,6 +114,7 @@ impl Known {
         let known = Arc::new(Self {
             hub: hub.clone(),
             memory: Mutex::default(),
+            deaf: AtomicBool::new(false),
         });
         arbiter.spawn(Arc::clone(&known).follow(hub.subscribe()));
         known
@@ -124,9 +128,11 @@ impl Known {
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => self.forget_all(),
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => break,
             }
         }
+        self.deaf.store(true, Ordering::Release);
+        self.forget_all();
     }
 
     /// Forgets every credential and every user's rights.
@@ -176,7 +182,7 @@ impl Known {
     }
 
     fn trusted(&self) -> bool {
-        self.hub.read_within(TRUST)
+        !self.deaf.load(Ordering::Acquire) && self.hub.read_within(TRUST)
     }
 
     fn lock(&self) -> MutexGuard<'_, Memory> {
