@@ -14,6 +14,7 @@
 //! [`KEEP`], which also bounds how stale a token's `last_used_at` can be. Unknown or
 //! refused credentials are never kept.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,7 +89,11 @@ impl<K, V> Default for Shelf<K, V> {
 }
 
 impl<K: Hash + Eq, V: Clone> Shelf<K, V> {
-    fn get(&self, key: &K, now: Instant) -> Option<V> {
+    fn get<Q>(&self, key: &Q, now: Instant) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.entries
             .get(key)
             .filter(|(_, until)| *until > now)
@@ -150,7 +155,7 @@ impl Known {
         if !self.trusted() {
             return None;
         }
-        let found = self.lock().callers.get(&digest.to_vec(), Instant::now())?;
+        let found = self.lock().callers.get(digest, Instant::now())?;
         found
             .expires_at
             .is_none_or(|at| at > Utc::now())
