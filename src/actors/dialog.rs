@@ -168,24 +168,21 @@ impl Handler<DialogCommand> for DialogActor {
         AtomicResponse::new(Box::pin(
             async move { execute(&pool, &commits, id, loaded, command).await }
                 .into_actor(self)
-                .map(|result, actor, ctx| {
-                    match &result {
-                        Ok((loaded, _)) => {
-                            let closed = loaded.row.status == "closed";
-                            actor.loaded = Some(loaded.clone());
-                            if closed {
-                                ctx.stop();
-                            }
-                        }
-                        // No such dialog: no actor stays behind for it.
-                        Err(EngineError::NotFound) => {
-                            actor.loaded = None;
-                            ctx.stop();
-                        }
-                        // The cached row may be stale after an error: read it afresh next time.
-                        Err(_) => actor.loaded = None,
+                .map(|(result, kept), actor, ctx| {
+                    // No actor stays behind for a dialog this command closed, or for
+                    // one that does not exist (nothing read). One the caller may not
+                    // see stays live, and so does one that refuses the rest of a
+                    // race on its closed row.
+                    let gone = match (&result, &kept) {
+                        (Ok(outcome), _) => outcome.dialog.status == "closed",
+                        (Err(EngineError::NotFound), None) => true,
+                        _ => false,
+                    };
+                    actor.loaded = kept;
+                    if gone {
+                        ctx.stop();
                     }
-                    result.map(|(_, outcome)| outcome)
+                    result
                 }),
         ))
     }
@@ -254,14 +251,31 @@ fn load_row(conn: &mut PgConnection, id: i64) -> Result<Loaded, EngineError> {
 /// A refusal must hold for the dialog as it stood at some moment after the command was
 /// asked: a row read (or committed) since is good for that, an older one is read again
 /// first. So twenty operators accepting one dialog at once cost one read and one commit;
-/// the nineteen refusals are decided on the winner's committed row.
+/// the nineteen refusals are decided on the winner's committed row, which the actor
+/// keeps from one refusal to the next.
+///
+/// Returns the outcome and the row to keep for the next command: none when an error may
+/// have left it stale (a failed read or commit).
 async fn execute(
     pool: &DbPool,
     commits: &Commits,
     id: i64,
     cached: Option<Loaded>,
+    command: DialogCommand,
+) -> (Result<Outcome, EngineError>, Option<Loaded>) {
+    let mut kept = None;
+    let result = decide(pool, commits, id, cached, command, &mut kept).await;
+    (result, kept)
+}
+
+async fn decide(
+    pool: &DbPool,
+    commits: &Commits,
+    id: i64,
+    cached: Option<Loaded>,
     mut command: DialogCommand,
-) -> Result<(Loaded, Outcome), EngineError> {
+    kept: &mut Option<Loaded>,
+) -> Result<Outcome, EngineError> {
     let mut current = match cached {
         Some(loaded) => loaded,
         None => load(pool, id).await?,
@@ -269,6 +283,7 @@ async fn execute(
     if let Some(viewer) = command.viewer.take() {
         let account = crate::domain::AccountId(current.row.account_id);
         if !viewer.rights(account).view {
+            *kept = Some(current);
             return Err(EngineError::NotFound);
         }
         command.actor = viewer.actor_on(account);
@@ -277,7 +292,12 @@ async fn execute(
     for _ in 0..ATTEMPTS {
         if refers_to_records(&command) {
             let (row, command) = (current.row.clone(), command.clone());
-            db::run(pool, move |conn| Ok(validate(conn, &row, &command))).await??;
+            // What the command names is checked apart from the row: the row stays good.
+            let checked = db::run(pool, move |conn| Ok(validate(conn, &row, &command))).await?;
+            if let Err(invalid) = checked {
+                *kept = Some(current);
+                return Err(invalid);
+            }
         }
         let state = current.row.state(current.require_close_reason);
         let events = match machine::decide(&state, &command.command, &command.actor) {
@@ -288,7 +308,10 @@ async fn execute(
                 fresh = true;
                 continue;
             }
-            Err(rejection) => return Err(rejection.into()),
+            Err(rejection) => {
+                *kept = Some(current);
+                return Err(rejection.into());
+            }
         };
         if events.is_empty() {
             let outcome = Outcome {
@@ -296,7 +319,8 @@ async fn execute(
                 message_ids: Vec::new(),
                 changed: false,
             };
-            return Ok((current, outcome));
+            *kept = Some(current);
+            return Ok(outcome);
         }
         let after = events
             .iter()
@@ -320,12 +344,12 @@ async fn execute(
             Ok(committed) => {
                 current.row = committed.dialog.clone();
                 current.read_at = committing;
-                let outcome = Outcome {
+                *kept = Some(current);
+                return Ok(Outcome {
                     dialog: committed.dialog,
                     message_ids: committed.message_ids,
                     changed: true,
-                };
-                return Ok((current, outcome));
+                });
             }
             Err(DbError::VersionConflict) => {
                 current = load(pool, id).await?;
