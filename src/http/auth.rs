@@ -177,6 +177,13 @@ async fn identify(
 #[derive(Debug, Clone)]
 struct Authenticated(Caller);
 
+/// The user whose credential `require_credentials` accepted for this request, if any.
+pub fn authenticated_user(req: &HttpRequest) -> Option<i64> {
+    req.extensions()
+        .get::<Authenticated>()
+        .map(|a| a.0.user_id.0)
+}
+
 /// Checks the request's credential before any input is read: an expired or revoked
 /// session, a disabled user or an unknown token is refused here (401), and for a method
 /// that changes something the CSRF header of a session and the `write` scope of a token

@@ -196,7 +196,7 @@ pub async fn reply(
 }
 
 /// A reply's body may carry files: 5 of up to 10 MB, in base64 (4/3 larger).
-const MAX_REPLY_BODY: usize = 70 * 1024 * 1024;
+pub(crate) const MAX_REPLY_BODY: usize = 70 * 1024 * 1024;
 const MAX_REPLY_FILES: usize = 5;
 const MAX_REPLY_FILE_BYTES: usize = 10 * 1024 * 1024;
 

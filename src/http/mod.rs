@@ -16,6 +16,7 @@ pub mod dialogs;
 pub mod dto;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod known;
 pub mod reports;
 pub mod rules;
@@ -239,6 +240,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         )
         .service(
             utoipa_actix_web::scope("/api/v1")
+                // Inside the credential check, which it needs: the first wrap is inner.
+                .wrap(actix_web::middleware::from_fn(idempotency::keyed))
                 .wrap(actix_web::middleware::from_fn(require_credentials))
                 .service(auth::create_session)
                 .service(auth::delete_session)

@@ -863,3 +863,100 @@ async fn r35_the_report_equals_an_independent_count_by_reason_account_user_and_p
         StatusCode::UNPROCESSABLE_ENTITY
     );
 }
+
+#[actix_web::test]
+async fn api_an_idempotency_key_replays_the_first_answer_and_does_nothing_twice() {
+    let app = app().await;
+    let anna = app.add_user("anna", PASSWORD, false).await;
+    let boris = app.add_user("boris", PASSWORD, false).await;
+    let crm = app.with_token(&app.token_for(anna, &["read", "write"]).await);
+    let other_crm = app.with_token(&app.token_for(boris, &["read", "write"]).await);
+    let clients = || app.count("SELECT count(*) FROM clients");
+    let create = |client: &crate::helpers::Client, key: &str, name: &str| {
+        client
+            .request(reqwest::Method::POST, "/api/v1/clients")
+            .header("Idempotency-Key", key.to_owned())
+            .json(&json!({"name": name}))
+    };
+
+    // A retry with the same key returns the first answer and creates nothing more.
+    let first = crm.send(create(&crm, "order-1", "ООО «Ромашка»")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert!(first.header("Idempotent-Replayed").is_none());
+    let retry = crm.send(create(&crm, "order-1", "ООО «Ромашка»")).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(clients(), 1);
+
+    // The same key for another request is refused, and changes nothing.
+    let reused = crm.send(create(&crm, "order-1", "ООО «Лютик»")).await;
+    assert_eq!(
+        reused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reused.text
+    );
+    assert_eq!(reused.error(), "idempotency_key_reused");
+    assert_eq!(clients(), 1);
+
+    // Keys belong to their user: another one's "order-1" is a request of its own.
+    let others = other_crm
+        .send(create(&other_crm, "order-1", "ООО «Ромашка»"))
+        .await;
+    assert_eq!(others.status, StatusCode::CREATED, "{}", others.text);
+    assert_ne!(others.body["id"], first.body["id"]);
+    assert_eq!(clients(), 2);
+
+    // Refusals are kept too: a bad request retried is the same refusal, not a new try.
+    let bad = crm.send(create(&crm, "order-2", "")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    let bad_again = crm.send(create(&crm, "order-2", "")).await;
+    assert_eq!(bad_again.status, bad.status);
+    assert_eq!(bad_again.body, bad.body);
+    assert_eq!(bad_again.header("Idempotent-Replayed"), Some("true"));
+
+    // A key that is not 1-200 visible ASCII characters is a bad request.
+    for key in ["", "with space", &"k".repeat(201)] {
+        let refused = crm.send(create(&crm, key, "ООО «Астра»")).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{key:?}: {}",
+            refused.text
+        );
+        assert_eq!(refused.error(), "bad_idempotency_key");
+    }
+    assert_eq!(clients(), 2);
+
+    // Ten retries at once: one runs, the others wait their turn or replay it.
+    let together = futures_util::future::join_all(
+        (0..10).map(|_| crm.send(create(&crm, "order-3", "ООО «Астра»"))),
+    )
+    .await;
+    let created: Vec<_> = together
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .collect();
+    assert!(
+        together
+            .iter()
+            .all(|a| a.status == StatusCode::CREATED || a.error() == "idempotency_key_in_use"),
+        "{:?}",
+        together.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert!(!created.is_empty());
+    assert!(
+        created
+            .iter()
+            .all(|a| a.body["id"] == created[0].body["id"])
+    );
+    assert_eq!(clients(), 3);
+
+    // Requests without a key are untouched.
+    let plain = crm
+        .post("/api/v1/clients", json!({"name": "ООО «Астра»"}))
+        .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
+    assert_eq!(clients(), 4);
+}

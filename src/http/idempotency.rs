@@ -1,0 +1,316 @@
+//! `Idempotency-Key` on unsafe requests (API.md): a retry with the same key returns the
+//! first answer and does nothing twice.
+//!
+//! Per caller (user) and key, the first request's answer is kept for a day with a digest
+//! of the request (method, path, query and body):
+//! - the same key and the same request replays the kept answer (`Idempotent-Replayed:
+//!   true`) without running anything;
+//! - the same key with another request is refused (422), so a client bug that reuses a
+//!   key cannot silently return an unrelated answer;
+//! - while the first request with a key runs, another one with it is refused (409) instead
+//!   of running twice. A claim left by a process that died is taken over after a minute;
+//! - a 5xx answer is not kept: the request may not have happened, so a retry runs it.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::db::{self, DbError, schema::idempotency_keys};
+use crate::error::ApiError;
+
+pub const HEADER: &str = "Idempotency-Key";
+const REPLAYED: &str = "Idempotent-Replayed";
+const MAX_KEY_CHARS: usize = 200;
+/// The largest body any route takes (a reply with its files); a keyed request's body is
+/// read whole to be compared with the first one's.
+const MAX_BODY_BYTES: usize = super::dialog_actions::MAX_REPLY_BODY;
+/// How long a kept answer replays.
+const KEPT_FOR: Duration = Duration::hours(24);
+/// After this a claim whose answer never came (its process died) may be taken over.
+const CLAIM_EXPIRES: Duration = Duration::minutes(1);
+/// `response_status` of a claim whose request still runs.
+const RUNNING: i16 = 0;
+
+/// Middleware for the `/api/v1` scope, inside the credential check (it needs the caller).
+pub async fn keyed(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let is_unsafe = !matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    let key = is_unsafe
+        .then(|| req.headers().get(HEADER).cloned())
+        .flatten();
+    let Some(key) = key else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let user = super::auth::authenticated_user(req.request());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(user), Some(state)) = (user, state) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let key = match valid_key(&key) {
+        Ok(key) => key,
+        Err(error) => return Ok(refuse(req, error)),
+    };
+    let body = match read_body(&mut req).await {
+        Ok(body) => body,
+        Err(error) => return Ok(refuse(req, error)),
+    };
+    let digest = request_digest(&req, &body);
+    req.set_payload(body.into());
+
+    let claim = {
+        let (key, digest) = (key.clone(), digest.clone());
+        db::run(&state.pool, move |conn| claim(conn, user, &key, &digest)).await
+    };
+    match claim {
+        Ok(Claim::Run) => {}
+        Ok(Claim::Replay { status, body }) => {
+            let mut response =
+                HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+            response.insert_header((REPLAYED, "true"));
+            let response = match body {
+                serde_json::Value::Null => response.finish(),
+                body => response.json(body),
+            };
+            return Ok(req.into_response(response));
+        }
+        Ok(Claim::Running) => {
+            return Ok(refuse(
+                req,
+                ApiError::Conflict {
+                    code: "idempotency_key_in_use",
+                    message: "a request with this Idempotency-Key is still running; retry it later"
+                        .into(),
+                },
+            ));
+        }
+        Ok(Claim::OtherRequest) => {
+            return Ok(refuse(
+                req,
+                ApiError::Invalid {
+                    code: "idempotency_key_reused",
+                    field: None,
+                    message: "this Idempotency-Key was used for another request".into(),
+                },
+            ));
+        }
+        Err(error) => return Ok(refuse(req, error.into())),
+    }
+
+    let response = next.call(req).await;
+    let (request, response) = match response {
+        Ok(response) => response.into_parts(),
+        Err(error) => {
+            release(&state, user, key).await;
+            return Err(error);
+        }
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        release(&state, user, key).await;
+        return Ok(ServiceResponse::new(
+            request,
+            response.map_into_boxed_body(),
+        ));
+    }
+    let (head, body) = response.into_parts();
+    let bytes = match actix_web::body::to_bytes(body).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            release(&state, user, key).await;
+            return Err(actix_web::error::ErrorInternalServerError(
+                "the answer could not be read",
+            ));
+        }
+    };
+    let kept = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    let code = status.as_u16() as i16;
+    let stored = db::run(&state.pool, move |conn| {
+        diesel::update(idempotency_keys::table.find((user, key)))
+            .set((
+                idempotency_keys::response_status.eq(code),
+                idempotency_keys::response_body.eq(kept),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await;
+    if let Err(error) = stored {
+        // The request ran; only its replay is lost. A retry then finds the claim running
+        // until it expires, and is refused rather than run twice.
+        tracing::warn!(error = %error, "could not keep an idempotent answer");
+    }
+    Ok(ServiceResponse::new(
+        request,
+        head.set_body(bytes).map_into_boxed_body(),
+    ))
+}
+
+enum Claim {
+    /// The key is this request's now: run it.
+    Run,
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+    Running,
+    OtherRequest,
+}
+
+/// Claims `key` for `user`'s request with `digest`, or says what was kept for it.
+fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result<Claim, DbError> {
+    conn.transaction(|conn| {
+        let now = Utc::now();
+        // Answers older than a day replay no more: the user's are swept here.
+        diesel::delete(
+            idempotency_keys::table
+                .filter(idempotency_keys::user_id.eq(user))
+                .filter(idempotency_keys::created_at.lt(now - KEPT_FOR)),
+        )
+        .execute(conn)?;
+        let inserted = diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::user_id.eq(user),
+                idempotency_keys::key.eq(key),
+                idempotency_keys::request_hash.eq(digest),
+                idempotency_keys::response_status.eq(RUNNING),
+                idempotency_keys::response_body.eq(serde_json::Value::Null),
+                idempotency_keys::created_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        if inserted == 1 {
+            return Ok(Claim::Run);
+        }
+        let (hash, status, body, created_at): (Vec<u8>, i16, serde_json::Value, _) =
+            idempotency_keys::table
+                .find((user, key))
+                .select((
+                    idempotency_keys::request_hash,
+                    idempotency_keys::response_status,
+                    idempotency_keys::response_body,
+                    idempotency_keys::created_at,
+                ))
+                .for_update()
+                .first(conn)?;
+        if hash != digest {
+            return Ok(Claim::OtherRequest);
+        }
+        if status != RUNNING {
+            return Ok(Claim::Replay {
+                status: status as u16,
+                body,
+            });
+        }
+        let created_at: chrono::DateTime<Utc> = created_at;
+        if created_at > now - CLAIM_EXPIRES {
+            return Ok(Claim::Running);
+        }
+        diesel::update(idempotency_keys::table.find((user, key)))
+            .set(idempotency_keys::created_at.eq(now))
+            .execute(conn)?;
+        Ok(Claim::Run)
+    })
+}
+
+/// Gives up a claim whose request failed, so that a retry runs it.
+async fn release(state: &AppState, user: i64, key: String) {
+    let released = db::run(&state.pool, move |conn| {
+        diesel::delete(
+            idempotency_keys::table
+                .find((user, key))
+                .filter(idempotency_keys::response_status.eq(RUNNING)),
+        )
+        .execute(conn)?;
+        Ok(())
+    })
+    .await;
+    if let Err(error) = released {
+        tracing::warn!(error = %error, "could not release an idempotency key");
+    }
+}
+
+fn valid_key(value: &actix_web::http::header::HeaderValue) -> Result<String, ApiError> {
+    let bad = || ApiError::BadRequest {
+        code: "bad_idempotency_key",
+        message: format!(
+            "{HEADER} must be 1 to {MAX_KEY_CHARS} visible ASCII characters (a UUID, say)"
+        ),
+    };
+    let key = value.to_str().map_err(|_| bad())?;
+    let visible = key.bytes().all(|b| b.is_ascii_graphic());
+    if key.is_empty() || key.len() > MAX_KEY_CHARS || !visible {
+        return Err(bad());
+    }
+    Ok(key.to_owned())
+}
+
+async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadRequest {
+            code: "bad_body",
+            message: "the request body could not be read".into(),
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} MiB",
+                MAX_BODY_BYTES / (1024 * 1024)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// SHA-256 of the method, the path with its query, and the body.
+fn request_digest(req: &ServiceRequest, body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(req.method().as_str().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(req.uri().path().as_bytes());
+    hasher.update(b"?");
+    hasher.update(req.uri().query().unwrap_or_default().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}
+
+fn refuse(req: ServiceRequest, error: ApiError) -> ServiceResponse<BoxBody> {
+    let response = actix_web::ResponseError::error_response(&error);
+    req.into_response(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    #[test]
+    fn a_key_is_one_to_two_hundred_visible_ascii_characters() {
+        assert!(valid_key(&HeaderValue::from_static("3f2c-11ef-9a1b")).is_ok());
+        assert!(valid_key(&HeaderValue::from_static("")).is_err());
+        assert!(valid_key(&HeaderValue::from_static("with space")).is_err());
+        let long = "k".repeat(MAX_KEY_CHARS + 1);
+        assert!(valid_key(&HeaderValue::from_str(&long).unwrap()).is_err());
+        let longest = "k".repeat(MAX_KEY_CHARS);
+        assert!(valid_key(&HeaderValue::from_str(&longest).unwrap()).is_ok());
+    }
+}
