@@ -3,9 +3,11 @@
 //!
 //! An operator's stream: subscribe to the hub first, then replay from the `events` table
 //! after `Last-Event-ID` (header) or `?last_event_id=`, then go live, skipping what the
-//! replay already sent — no gap, no duplicate. Only what the user may see is sent, and
-//! access is re-checked every 30 s (`--stream-recheck-secs`) (a revoked grant stops that account's events; a
-//! revoked session or a disabled user ends the stream). Counters are recomputed at most
+//! replay already sent — no gap, no duplicate. Only what the user may see is sent. An
+//! account's `access` event makes the stream re-read its user's rights (shared per user
+//! through `http::known`); the user's own `access` or `credentials` event makes it check
+//! its credential too (a sign-out, a revoked token or a disabled user ends the stream);
+//! and both are re-checked every 30 s (`--stream-recheck-secs`) besides. Counters are recomputed at most
 //! once a second, when something that moves them arrived. The stream is the response
 //! body itself (`Follow`), polled as the connection can take bytes: no task or queue per
 //! stream. A subscriber that cannot keep up (`--stream-queue` events behind for 5 s, or
@@ -223,6 +225,36 @@ impl Viewer {
         }
     }
 
+    /// Re-reads only what this user may see, after the `access` event `event_id` (an
+    /// account's grants changed; the credential did not). The user's streams share one
+    /// read through `http::known`, so a grant change costs a query per user, not per
+    /// stream. False when the database is away (the stream ends, the client reconnects).
+    async fn refresh_rights(&mut self, state: &AppState, event_id: i64) -> bool {
+        let user_id = self.user_id;
+        let rights = match state.known.rights_since(user_id, event_id) {
+            Some(rights) => rights,
+            None => {
+                let ticket = state.known.ticket();
+                let read = db::run(&state.pool, move |conn| {
+                    db::accounts::access_of(conn, user_id)
+                })
+                .await;
+                let Ok(rights) = read else {
+                    return false;
+                };
+                let rights = Arc::new(rights);
+                state
+                    .known
+                    .keep_rights(ticket, user_id, Arc::clone(&rights));
+                rights
+            }
+        };
+        let visible = rights.visible();
+        state.recheck_cache.revise(self.token_id, &visible);
+        self.visible = visible.into_iter().collect();
+        true
+    }
+
     /// Whether the event may move this user's counters.
     fn moves_counters(&self, event: &StoredEvent) -> bool {
         match event.kind.as_str() {
@@ -256,6 +288,15 @@ impl RecheckCache {
             .get(&token_id)
             .filter(|(at, _)| at.elapsed() < RECHECK_SHARED)
             .map(|(_, visible)| visible.clone())
+    }
+
+    /// Replaces what a live credential's recent re-check found its user may see (rights
+    /// re-read after a grant change), so the re-check does not bring back the old rights.
+    fn revise(&self, token_id: i64, visible: &[i64]) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, Some(kept))) = cache.get_mut(&token_id) {
+            *kept = visible.to_vec();
+        }
     }
 
     fn store(&self, token_id: i64, visible: Option<Vec<i64>>) {
@@ -601,9 +642,22 @@ impl Follow {
         while let Some(event) = next.take() {
             if event.id > self.cursor {
                 self.cursor = event.id;
-                if event.kind == "access" {
-                    // Rights changed somewhere: re-read them before the next event.
-                    if !Box::pin(self.viewer.refresh(&self.state, true)).await {
+                if matches!(event.kind.as_str(), "access" | "credentials") {
+                    // Rights or credentials changed: re-read what this stream depends
+                    // on before the next event.
+                    let this_user = event.user_id == Some(self.viewer.user_id);
+                    let refreshed = if this_user {
+                        // This user changed (disabled, roles) or lost a credential:
+                        // their own streams check theirs is still live.
+                        Box::pin(self.viewer.refresh(&self.state, true)).await
+                    } else if event.kind == "access" && event.user_id.is_none() {
+                        // An account's grants: everyone's rights, shared per user.
+                        Box::pin(self.viewer.refresh_rights(&self.state, event.id)).await
+                    } else {
+                        // Another user's change.
+                        true
+                    };
+                    if !refreshed {
                         return None;
                     }
                     self.dirty = true;

@@ -17,7 +17,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ pub struct Known {
     memory: Mutex<Memory>,
     /// Set when the events stopped reaching this memory: nothing is trusted after.
     deaf: AtomicBool,
+    /// The id of the newest event this memory has followed: everything an event up to it
+    /// made it forget is forgotten.
+    seen: AtomicI64,
 }
 
 #[derive(Default)]
@@ -120,6 +123,7 @@ impl Known {
             hub: hub.clone(),
             memory: Mutex::default(),
             deaf: AtomicBool::new(false),
+            seen: AtomicI64::new(0),
         });
         arbiter.spawn(Arc::clone(&known).follow(hub.subscribe()));
         known
@@ -128,10 +132,12 @@ impl Known {
     async fn follow(self: Arc<Self>, mut events: broadcast::Receiver<Arc<Published>>) {
         loop {
             match events.recv().await {
-                Ok(event) if matches!(event.kind.as_str(), "access" | "credentials") => {
-                    self.forget_all();
+                Ok(event) => {
+                    if matches!(event.kind.as_str(), "access" | "credentials") {
+                        self.forget_all();
+                    }
+                    self.seen.store(event.id, Ordering::Release);
                 }
-                Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => self.forget_all(),
                 Err(broadcast::error::RecvError::Closed) => break,
             }
@@ -174,6 +180,16 @@ impl Known {
             return None;
         }
         self.lock().rights.get(&user_id, Instant::now())
+    }
+
+    /// A user's rights, when remembered and this memory has followed the events up to
+    /// `event_id` (so it forgot whatever that event changed): a stream that has just read
+    /// an `access` event asks with its id.
+    pub fn rights_since(&self, user_id: i64, event_id: i64) -> Option<Arc<AccessMap>> {
+        if self.seen.load(Ordering::Acquire) < event_id {
+            return None;
+        }
+        self.rights(user_id)
     }
 
     pub fn keep_rights(&self, ticket: Ticket, user_id: i64, rights: Arc<AccessMap>) {

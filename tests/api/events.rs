@@ -447,3 +447,79 @@ async fn r37_a_slow_reader_is_cut_off_and_a_reader_that_keeps_up_gets_everything
         "the slow reader was cut off early ({received} messages)"
     );
 }
+
+#[actix_web::test]
+async fn r37_grant_changes_and_sign_outs_reach_open_streams_at_once_not_at_the_next_recheck() {
+    // A re-check an hour away: only the `access` and `credentials` events can act here.
+    let app = spawn_app_with(|c| {
+        c.stream_recheck_secs = 3600;
+        c.login_attempts_per_ip = 1000;
+    })
+    .await;
+    let account = app.create_account("telegram", json!({})).await;
+    let other = app.create_account("vk", json!({})).await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    let both = json!([{"user_id": anna_id, "view": true}, {"user_id": boris_id, "view": true}]);
+    app.grant(account, both.clone()).await;
+    app.grant(other, both.clone()).await;
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+    let mut anna_stream = anna.events("/api/v1/events", None).await.1.unwrap();
+    let mut boris_stream = boris.events("/api/v1/events", None).await.1.unwrap();
+    let message_of = |stream_seen: &[eventsource_stream::Event], dialog: i64| {
+        stream_seen
+            .iter()
+            .any(|e| e.event == "message" && data(e)["dialog_id"] == dialog)
+    };
+
+    // Anna loses the account: its next dialog reaches Boris, never her.
+    app.grant(account, json!([{"user_id": boris_id, "view": true}]))
+        .await;
+    let hidden = app.dialog_of(account, "1", "секрет").await;
+    let shown = app.dialog_of(other, "2", "можно").await;
+    let seen = anna_stream
+        .until(WAIT, |e| {
+            e.event == "message" && data(e)["dialog_id"] == shown
+        })
+        .await;
+    assert!(message_of(&seen, shown), "{seen:?}");
+    assert!(
+        !message_of(&seen, hidden),
+        "nothing of a revoked account: {seen:?}"
+    );
+    let seen = boris_stream
+        .until(WAIT, |e| {
+            e.event == "message" && data(e)["dialog_id"] == shown
+        })
+        .await;
+    assert!(
+        message_of(&seen, hidden) && message_of(&seen, shown),
+        "{seen:?}"
+    );
+
+    // And gets it back: the next dialog reaches her again.
+    app.grant(account, both).await;
+    let back = app.dialog_of(account, "3", "снова видно").await;
+    let seen = anna_stream
+        .until(WAIT, |e| {
+            e.event == "message" && data(e)["dialog_id"] == back
+        })
+        .await;
+    assert!(message_of(&seen, back), "{seen:?}");
+
+    // Anna signs out: her stream ends at once; Boris's goes on.
+    let signed_out = anna.delete("/api/v1/session").await;
+    assert!(signed_out.status.is_success(), "{}", signed_out.text);
+    assert!(
+        anna_stream.closed_within(Duration::from_secs(5)).await,
+        "the signed-out session's stream closed"
+    );
+    let after = app.dialog_of(other, "4", "после выхода").await;
+    let seen = boris_stream
+        .until(WAIT, |e| {
+            e.event == "message" && data(e)["dialog_id"] == after
+        })
+        .await;
+    assert!(message_of(&seen, after), "{seen:?}");
+}
