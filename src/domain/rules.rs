@@ -107,6 +107,29 @@ pub fn compile(pattern: &str) -> Result<Regex, Invalid> {
         .map_err(|e| invalid(format!("text_matches: not a valid pattern: {e}")))
 }
 
+/// How many compiled patterns [`compiled`] keeps; past it, it starts over.
+const KEPT_PATTERNS: usize = 1024;
+
+/// [`compile`], remembered per pattern for the life of the process: rules are matched
+/// against every inbound message, and compiling a pattern costs far more than running it.
+/// A `Regex` clone shares the compiled program.
+fn compiled(pattern: &str) -> Result<Regex, Invalid> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static KEPT: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    let kept = KEPT.get_or_init(Mutex::default);
+    if let Some(regex) = kept.lock().unwrap_or_else(|p| p.into_inner()).get(pattern) {
+        return Ok(regex.clone());
+    }
+    let regex = compile(pattern)?;
+    let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= KEPT_PATTERNS {
+        kept.clear();
+    }
+    kept.insert(pattern.to_owned(), regex.clone());
+    Ok(regex)
+}
+
 /// Checks conditions before a rule is saved.
 pub fn validate_conditions(conditions: &[Condition]) -> Result<(), Invalid> {
     if conditions.len() > 20 {
@@ -201,7 +224,7 @@ pub fn matches(conditions: &[Condition], facts: &Facts<'_>) -> Result<bool, Inva
             Condition::TextContains { value, .. } => {
                 facts.text.to_lowercase().contains(&value.to_lowercase())
             }
-            Condition::TextMatches { pattern } => compile(pattern)?.is_match(facts.text),
+            Condition::TextMatches { pattern } => compiled(pattern)?.is_match(facts.text),
             Condition::ClientKnown { known } => facts.client_known == *known,
             Condition::TimeOfDay {
                 from,
