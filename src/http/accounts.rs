@@ -149,7 +149,10 @@ pub async fn list_accounts(
     request_body = CreateAccountRequest,
     responses((status = 201, body = AccountResponse), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
 )]
-#[post("/accounts")]
+#[post(
+    "/accounts",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn create_account(
     state: web::Data<AppState>,
     caller: Caller,
@@ -323,7 +326,10 @@ pub async fn update_account(
 
 /// Delete an account (administrators): it is archived, its dialogs stay readable.
 #[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
-#[delete("/accounts/{id}")]
+#[delete(
+    "/accounts/{id}",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn delete_account(
     state: web::Data<AppState>,
     caller: Caller,

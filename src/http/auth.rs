@@ -14,9 +14,11 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
-use actix_web::dev::Payload;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, delete, get, post, web};
 use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
@@ -176,6 +178,28 @@ async fn identify(
 /// (see [`authenticate_early`]); the extractors above then check the rest.
 #[derive(Debug, Clone)]
 struct Authenticated(Caller);
+
+/// Middleware for routes only administrators may call, before their input is read: a
+/// caller who may not act learns nothing about what the route would accept (403, not
+/// 422). The handlers check again (`Caller::require_admin`).
+pub async fn admin_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let refused = match req.extensions().get::<Authenticated>() {
+        Some(Authenticated(caller)) => caller.require_admin().err(),
+        None => Some(ApiError::Unauthorized(
+            "sign in, or send an API token".into(),
+        )),
+    };
+    match refused {
+        None => Ok(next.call(req).await?.map_into_left_body()),
+        Some(error) => {
+            let response = actix_web::ResponseError::error_response(&error);
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
+}
 
 /// The user whose credential `require_credentials` accepted for this request, if any.
 pub fn authenticated_user(req: &HttpRequest) -> Option<i64> {

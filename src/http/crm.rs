@@ -273,7 +273,10 @@ pub async fn update_client(
 /// interlocutors, dialogs, interests, contact persons and tasks move here; nothing is
 /// lost and the merge is recorded. Program administrators only.
 #[utoipa::path(tag = "clients", params(("id" = i64, Path)), request_body = MergeClientRequest, responses((status = 200, body = MergeResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/clients/{id}/merge")]
+#[post(
+    "/clients/{id}/merge",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn merge_client(
     state: web::Data<AppState>,
     caller: Caller,

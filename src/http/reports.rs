@@ -37,7 +37,10 @@ pub async fn list_close_reasons(
 
 /// Add a close reason (administrators).
 #[utoipa::path(tag = "reports", request_body = CreateCloseReason, responses((status = 201, body = CloseReasonItem), (status = 409, body = crate::error::ErrorBody)))]
-#[post("/close-reasons")]
+#[post(
+    "/close-reasons",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn create_close_reason(
     state: web::Data<AppState>,
     caller: Caller,
@@ -61,7 +64,10 @@ pub async fn create_close_reason(
 
 /// Rename, reorder, archive or make default a close reason (administrators).
 #[utoipa::path(tag = "reports", params(("id" = i64, Path)), request_body = UpdateCloseReason, responses((status = 200, body = CloseReasonItem), (status = 404, body = crate::error::ErrorBody), (status = 409, description = "another close reason has this name", body = crate::error::ErrorBody)))]
-#[patch("/close-reasons/{id}")]
+#[patch(
+    "/close-reasons/{id}",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn update_close_reason(
     state: web::Data<AppState>,
     caller: Caller,

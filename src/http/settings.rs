@@ -39,7 +39,10 @@ pub async fn get_settings(
     request_body = SettingsBody,
     responses((status = 200, body = SettingsBody), (status = 403, body = crate::error::ErrorBody))
 )]
-#[put("/settings")]
+#[put(
+    "/settings",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn put_settings(
     state: web::Data<AppState>,
     caller: Caller,

@@ -29,7 +29,10 @@ fn token_response(row: tokens::TokenRow) -> TokenResponse {
 
 /// Live API tokens of every user, newest first (administrators).
 #[utoipa::path(tag = "tokens", responses((status = 200, body = Vec<TokenResponse>), (status = 403, body = crate::error::ErrorBody)))]
-#[get("/tokens")]
+#[get(
+    "/tokens",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn list_tokens(
     state: web::Data<AppState>,
     caller: Caller,
@@ -49,7 +52,10 @@ pub async fn list_tokens(
         (status = 422, body = crate::error::ErrorBody),
     )
 )]
-#[post("/tokens")]
+#[post(
+    "/tokens",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn create_token(
     state: web::Data<AppState>,
     caller: Caller,
@@ -136,7 +142,10 @@ pub fn issue(
     params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody))
 )]
-#[delete("/tokens/{id}")]
+#[delete(
+    "/tokens/{id}",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn revoke_token(
     state: web::Data<AppState>,
     caller: Caller,

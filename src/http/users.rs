@@ -195,7 +195,10 @@ pub fn page_of<T: utoipa::ToSchema>(
         (status = 422, body = crate::error::ErrorBody),
     )
 )]
-#[post("/users")]
+#[post(
+    "/users",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn create_user(
     state: web::Data<AppState>,
     caller: Caller,
@@ -278,7 +281,10 @@ pub async fn get_user(
         (status = 422, body = crate::error::ErrorBody),
     )
 )]
-#[patch("/users/{id}")]
+#[patch(
+    "/users/{id}",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn update_user(
     state: web::Data<AppState>,
     caller: Caller,
@@ -378,7 +384,10 @@ pub async fn list_roles(
     request_body = CreateRoleRequest,
     responses((status = 201, body = RoleResponse), (status = 409, body = crate::error::ErrorBody))
 )]
-#[post("/roles")]
+#[post(
+    "/roles",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn create_role(
     state: web::Data<AppState>,
     caller: Caller,
@@ -418,7 +427,10 @@ pub async fn list_departments(
     request_body = CreateDepartmentRequest,
     responses((status = 201, body = DepartmentResponse), (status = 409, body = crate::error::ErrorBody))
 )]
-#[post("/departments")]
+#[post(
+    "/departments",
+    wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
+)]
 pub async fn create_department(
     state: web::Data<AppState>,
     caller: Caller,
