@@ -12,7 +12,8 @@
 //! read at all: the dialog's actor refuses it if the dialog closed meanwhile (then the
 //! dialog is looked up again), and the messages' unique key refuses a message stored
 //! before. A memory holds while the interlocutor's last inbound time needs no update
-//! (a minute) and no processing rule or block changed since (`Registry::forget_recalled`).
+//! (45–60 s) and no processing rule or block changed since, in this process or, through
+//! the `rules` and `blocks` events, in another (`Registry::forget_recalled`).
 //!
 //! Channels (a later issue) call it through `Engine::inbound` with an `Inbound` built from
 //! the channel's wire format; tests call it the same way.

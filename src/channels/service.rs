@@ -629,7 +629,7 @@ impl Channels {
                         }
                     }
                     "settings" => self.refresh_switch().await,
-                    "rules" => self.forget_recalled(),
+                    "rules" | "blocks" => self.forget_recalled(),
                     _ => {}
                 },
                 Err(RecvError::Lagged(_)) => {

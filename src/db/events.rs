@@ -145,6 +145,14 @@ pub fn rules_changed(conn: &mut PgConnection, account_id: Option<i64>) -> Result
     signal(conn, "rules", account_id, None)
 }
 
+/// Tells every process that an interlocutor of `account_id` blocked or unblocked the
+/// account (or a send found them gone): account actors stop trusting what they remember
+/// of their interlocutors, so the person's next message, wherever it arrives, lifts a
+/// block at once (see `actors::account`).
+pub fn blocks_changed(conn: &mut PgConnection, account_id: i64) -> Result<(), DbError> {
+    signal(conn, "blocks", Some(account_id), None)
+}
+
 /// Tells every open stream that rights changed (an account or its grants, a user's roles
 /// or status), so streams re-read them at once instead of at their next re-check.
 pub fn access_changed(

@@ -190,6 +190,7 @@ pub fn mark_failed(
             )
             .set(interlocutors::blocked_at.eq(now))
             .execute(conn)?;
+            super::events::blocks_changed(conn, account_id)?;
         }
         advance(
             conn,
@@ -387,17 +388,19 @@ pub fn set_blocked(
     external_id: &str,
     blocked: bool,
 ) -> Result<(), DbError> {
-    diesel::update(
-        interlocutors::table
-            .filter(interlocutors::account_id.eq(account_id))
-            .filter(interlocutors::external_id.eq(external_id)),
-    )
-    .set((
-        interlocutors::blocked_at.eq(blocked.then(Utc::now)),
-        interlocutors::updated_at.eq(Utc::now()),
-    ))
-    .execute(conn)?;
-    Ok(())
+    conn.transaction(|conn| {
+        diesel::update(
+            interlocutors::table
+                .filter(interlocutors::account_id.eq(account_id))
+                .filter(interlocutors::external_id.eq(external_id)),
+        )
+        .set((
+            interlocutors::blocked_at.eq(blocked.then(Utc::now)),
+            interlocutors::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)?;
+        super::events::blocks_changed(conn, account_id)
+    })
 }
 
 /// Whether the channel delivered this receipt before (then it is acknowledged, dropped).

@@ -223,3 +223,49 @@ async fn a_refusal_in_one_process_is_decided_on_the_dialog_as_another_process_le
     assert_eq!(taken.status, StatusCode::OK, "{}", taken.text);
     assert_eq!(taken.body["status"], "accepted");
 }
+
+#[actix_web::test]
+async fn a_block_recorded_by_one_process_is_lifted_by_the_persons_next_message_through_another() {
+    let app = spawn_app_with(|_| {}).await;
+    let fake = crate::fakes::FakeChannel::start().await;
+    let account = crate::channels::telegram_account(&app, &fake, "webhook").await;
+    let peer = app.spawn_peer().await;
+    let through_peer = |update: Value| {
+        let url = format!("{}/hooks/telegram/{account}", peer.address);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header(
+                    "X-Telegram-Bot-Api-Secret-Token",
+                    crate::channels::TG_SECRET,
+                )
+                .json(&update)
+                .send()
+                .await
+                .expect("the peer answers")
+                .status()
+        }
+    };
+    let blocked = "SELECT count(*) FROM interlocutors WHERE blocked_at IS NOT NULL";
+
+    // Ivan writes through the peer, whose account actor then remembers him.
+    let first = through_peer(crate::channels::tg_text(1, 809, 1, "Привет")).await;
+    assert_eq!(first, StatusCode::OK);
+    // He blocks the bot; Telegram tells this process.
+    let kicked = json!({"update_id": 2, "my_chat_member": {
+        "chat": {"id": 809, "type": "private", "first_name": "Иван"},
+        "from": {"id": 809, "is_bot": false, "first_name": "Иван"}, "date": 1_700_000_002,
+        "old_chat_member": {"user": {"id": 1, "is_bot": true, "first_name": "Bot"}, "status": "member"},
+        "new_chat_member": {"user": {"id": 1, "is_bot": true, "first_name": "Bot"}, "status": "kicked", "until_date": 0}}});
+    let status =
+        crate::channels::telegram_hook(&app, account, &kicked, crate::channels::TG_SECRET).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.count(blocked), 1);
+    // He unblocks and writes again, through the peer: the block is lifted with that
+    // message, not a minute later (replies would fail as blocked until then).
+    // (The peer's event pump reads the block's event within milliseconds.)
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let again = through_peer(crate::channels::tg_text(3, 809, 2, "Снова тут")).await;
+    assert_eq!(again, StatusCode::OK);
+    assert_eq!(app.count(blocked), 0);
+}
