@@ -205,6 +205,13 @@ fn pump_connected(
             if removed > 0 {
                 tracing::info!(events.removed = removed, "events past retention removed");
             }
+            let forgotten = events::prune_idempotency_keys(conn)?;
+            if forgotten > 0 {
+                tracing::info!(
+                    idempotency_keys.removed = forgotten,
+                    "day-old idempotent answers removed"
+                );
+            }
         }
         if !due {
             std::thread::sleep(POLL);

@@ -9,7 +9,8 @@
 //!   key cannot silently return an unrelated answer;
 //! - while the first request with a key runs, another one with it is refused (409) instead
 //!   of running twice. A claim left by a process that died is taken over after a minute;
-//! - a 5xx answer is not kept: the request may not have happened, so a retry runs it.
+//! - a 5xx answer is not kept: the request may not have happened, so a retry runs it;
+//! - after a day the key may be used afresh.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -31,8 +32,9 @@ const MAX_KEY_CHARS: usize = 200;
 /// The largest body any route takes (a reply with its files); a keyed request's body is
 /// read whole to be compared with the first one's.
 const MAX_BODY_BYTES: usize = super::dialog_actions::MAX_REPLY_BODY;
-/// How long a kept answer replays.
-const KEPT_FOR: Duration = Duration::hours(24);
+/// How long a kept answer replays; older ones are removed with the events' retention
+/// (`db::events::prune_idempotency_keys`, every ten minutes) or taken over by a new claim.
+const KEPT_FOR: Duration = crate::db::events::IDEMPOTENT_ANSWERS_KEPT;
 /// After this a claim whose answer never came (its process died) may be taken over.
 const CLAIM_EXPIRES: Duration = Duration::minutes(1);
 /// `response_status` of a claim whose request still runs.
@@ -177,13 +179,6 @@ enum Claim {
 fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result<Claim, DbError> {
     conn.transaction(|conn| {
         let now = Utc::now();
-        // Answers older than a day replay no more: the user's are swept here.
-        diesel::delete(
-            idempotency_keys::table
-                .filter(idempotency_keys::user_id.eq(user))
-                .filter(idempotency_keys::created_at.lt(now - KEPT_FOR)),
-        )
-        .execute(conn)?;
         let inserted = diesel::insert_into(idempotency_keys::table)
             .values((
                 idempotency_keys::user_id.eq(user),
@@ -209,21 +204,28 @@ fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result
                 ))
                 .for_update()
                 .first(conn)?;
-        if hash != digest {
+        let created_at: chrono::DateTime<Utc> = created_at;
+        let expired = created_at <= now - KEPT_FOR;
+        if hash != digest && !expired {
             return Ok(Claim::OtherRequest);
         }
-        if status != RUNNING {
+        if status != RUNNING && !expired {
             return Ok(Claim::Replay {
                 status: status as u16,
                 body,
             });
         }
-        let created_at: chrono::DateTime<Utc> = created_at;
-        if created_at > now - CLAIM_EXPIRES {
+        if status == RUNNING && created_at > now - CLAIM_EXPIRES {
             return Ok(Claim::Running);
         }
+        // A day-old answer, or a claim its process left: the key is this request's now.
         diesel::update(idempotency_keys::table.find((user, key)))
-            .set(idempotency_keys::created_at.eq(now))
+            .set((
+                idempotency_keys::request_hash.eq(digest),
+                idempotency_keys::response_status.eq(RUNNING),
+                idempotency_keys::response_body.eq(serde_json::Value::Null),
+                idempotency_keys::created_at.eq(now),
+            ))
             .execute(conn)?;
         Ok(Claim::Run)
     })

@@ -866,7 +866,7 @@ async fn r35_the_report_equals_an_independent_count_by_reason_account_user_and_p
 
 #[actix_web::test]
 async fn api_an_idempotency_key_replays_the_first_answer_and_does_nothing_twice() {
-    let app = app().await;
+    let mut app = app().await;
     let anna = app.add_user("anna", PASSWORD, false).await;
     let boris = app.add_user("boris", PASSWORD, false).await;
     let crm = app.with_token(&app.token_for(anna, &["read", "write"]).await);
@@ -959,4 +959,46 @@ async fn api_an_idempotency_key_replays_the_first_answer_and_does_nothing_twice(
         .await;
     assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
     assert_eq!(clients(), 4);
+
+    // After a day a key may be used afresh, for any request.
+    let mut conn = app.db.connect();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'order-1'",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    let reused_later = crm.send(create(&crm, "order-1", "ООО «Лютик»")).await;
+    assert_eq!(
+        reused_later.status,
+        StatusCode::CREATED,
+        "{}",
+        reused_later.text
+    );
+    assert!(reused_later.header("Idempotent-Replayed").is_none());
+    assert_eq!(clients(), 5);
+
+    // Day-old answers are removed with the events' retention (at start, then every ten
+    // minutes); the others stay.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'order-2'",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    app.restart().await;
+    let kept = "SELECT count(*) FROM idempotency_keys WHERE key = 'order-2'";
+    for _ in 0..50 {
+        if app.count(kept) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count(kept), 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM idempotency_keys WHERE key = 'order-3'"),
+        1
+    );
 }
