@@ -174,7 +174,12 @@ fn accept_race() -> Race {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}/api/v1/dialogs");
     let mut warm_up: Vec<f64> = runtime
-        .block_on(race_over(&http, &base, &tokens, 1001..=1000 + WARM_UP_DIALOGS))
+        .block_on(race_over(
+            &http,
+            &base,
+            &tokens,
+            1001..=1000 + WARM_UP_DIALOGS,
+        ))
         .into_iter()
         .flat_map(|(answers, _)| answers.into_iter().map(|(ms, _)| ms))
         .collect();
