@@ -962,13 +962,17 @@ async fn api_an_idempotency_key_replays_the_first_answer_and_does_nothing_twice(
 
     // After a day a key may be used afresh, for any request.
     let mut conn = app.db.connect();
-    diesel::RunQueryDsl::execute(
-        diesel::sql_query(
-            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'order-1'",
-        ),
-        &mut conn,
-    )
-    .unwrap();
+    let mut a_day_ago = |key: &str| {
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(key),
+            &mut conn,
+        )
+        .unwrap();
+    };
+    a_day_ago("order-1");
     let reused_later = crm.send(create(&crm, "order-1", "ООО «Лютик»")).await;
     assert_eq!(
         reused_later.status,
@@ -981,13 +985,7 @@ async fn api_an_idempotency_key_replays_the_first_answer_and_does_nothing_twice(
 
     // Day-old answers are removed with the events' retention (at start, then every ten
     // minutes); the others stay.
-    diesel::RunQueryDsl::execute(
-        diesel::sql_query(
-            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'order-2'",
-        ),
-        &mut conn,
-    )
-    .unwrap();
+    a_day_ago("order-2");
     app.restart().await;
     let kept = "SELECT count(*) FROM idempotency_keys WHERE key = 'order-2'";
     for _ in 0..50 {
