@@ -7,8 +7,9 @@
 //!   true`) without running anything;
 //! - the same key with another request is refused (422), so a client bug that reuses a
 //!   key cannot silently return an unrelated answer;
-//! - while the first request with a key runs, another one with it is refused (409) instead
-//!   of running twice. A claim left by a process that died is taken over after a minute;
+//! - while the first request with a key runs, another one with it is refused (409, with
+//!   `Retry-After: 1`) instead of running twice. A claim left by a process that died is
+//!   taken over after a minute;
 //! - a 5xx answer is not kept: the request may not have happened, so a retry runs it;
 //! - after a day the key may be used afresh.
 
@@ -88,14 +89,19 @@ pub async fn keyed(
             return Ok(req.into_response(response));
         }
         Ok(Claim::Running) => {
-            return Ok(refuse(
+            let mut refused = refuse(
                 req,
                 ApiError::Conflict {
                     code: "idempotency_key_in_use",
                     message: "a request with this Idempotency-Key is still running; retry it later"
                         .into(),
                 },
-            ));
+            );
+            refused.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            );
+            return Ok(refused);
         }
         Ok(Claim::OtherRequest) => {
             return Ok(refuse(

@@ -951,6 +951,12 @@ async fn api_an_idempotency_key_replays_the_first_answer_and_does_nothing_twice(
             .iter()
             .all(|a| a.body["id"] == created[0].body["id"])
     );
+    assert!(
+        together
+            .iter()
+            .filter(|a| a.status == StatusCode::CONFLICT)
+            .all(|a| a.header("Retry-After") == Some("1"))
+    );
     assert_eq!(clients(), 3);
 
     // Requests without a key are untouched.
