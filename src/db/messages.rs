@@ -166,28 +166,6 @@ pub fn client_attachments(
 }
 
 /// An ILIKE pattern that matches `needle` literally anywhere (`%`, `_` and `\` escaped).
-/// Moves the entries waiting in the message text index's pending list into the index
-/// proper, and returns how many pending pages that emptied.
-///
-/// The trigram index takes new messages into a pending list (GIN `fastupdate`), cheap to
-/// append to. When the list outgrows `gin_pending_list_limit` (4 MB, about 3,000
-/// messages), the insert that overflows it merges the whole list in the foreground: in
-/// the ingest bench single inserts took 80-170 ms, and held back the account's messages
-/// behind them. Called often in the background, so that no insert finds the list full
-/// (an insert that does while this runs skips the merge). Needs the index's owner.
-pub fn clean_text_index(conn: &mut PgConnection) -> Result<i64, DbError> {
-    #[derive(QueryableByName)]
-    struct Cleaned {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        pages: i64,
-    }
-    Ok(
-        diesel::sql_query("SELECT gin_clean_pending_list('messages_text_trgm'::regclass) AS pages")
-            .get_result::<Cleaned>(conn)?
-            .pages,
-    )
-}
-
 pub fn like_pattern(needle: &str) -> String {
     let mut pattern = String::with_capacity(needle.len() + 2);
     pattern.push('%');

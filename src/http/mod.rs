@@ -68,28 +68,6 @@ pub struct AppState {
 /// How often recorded request durations are drained into the histograms.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How often the message text index's pending list is merged in the background.
-const TEXT_INDEX_CLEANING: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Keeps the message text index's pending list short (`db::messages::clean_text_index`),
-/// so that no inbound message's insert pays for merging it.
-async fn clean_text_index(pool: DbPool) {
-    let mut every = tokio::time::interval(TEXT_INDEX_CLEANING);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
-    loop {
-        every.tick().await;
-        match crate::db::run(&pool, crate::db::messages::clean_text_index).await {
-            Ok(_) => failing = false,
-            Err(error) if !failing => {
-                failing = true;
-                tracing::warn!(error = %error, "the message text index's pending list could not be merged; inserts will merge it themselves");
-            }
-            Err(_) => {}
-        }
-    }
-}
-
 impl AppState {
     pub fn new(
         config: Arc<Config>,
@@ -113,7 +91,6 @@ impl AppState {
                 upkeep.run_upkeep();
             }
         });
-        arbiter.spawn(clean_text_index(pool.clone()));
         Self {
             login_limiter: auth::LoginLimiter::new(
                 config.login_attempts_per_ip,

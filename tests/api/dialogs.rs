@@ -1097,37 +1097,3 @@ async fn concurrent_closes_have_one_winner_and_the_rest_learn_it_is_closed() {
         1
     );
 }
-
-#[actix_web::test]
-async fn r15_new_messages_are_merged_into_the_search_index_in_the_background_and_found() {
-    let (app, account, _) = company(json!({})).await;
-    let mut conn = app.db.connect();
-    diesel::RunQueryDsl::execute(
-        diesel::sql_query("CREATE EXTENSION IF NOT EXISTS pgstattuple"),
-        &mut conn,
-    )
-    .unwrap();
-    for i in 0..40 {
-        app.inbound(
-            account,
-            &format!("{}", 500 + i % 8),
-            &format!("Заказ номер Z-{i} в Казань"),
-        )
-        .await;
-    }
-    // Inserts append to the index's pending list; the server merges it within moments,
-    // not when an insert overflows it.
-    let pending = "SELECT pending_tuples FROM pgstatginindex('messages_text_trgm')";
-    let mut merged = false;
-    for _ in 0..50 {
-        if app.count(pending) == 0 {
-            merged = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(merged, "pending entries left: {}", app.count(pending));
-    let operator = app.login("anna", PASSWORD).await;
-    let found = operator.get("/api/v1/dialogs?q=Z-39").await;
-    assert_eq!(ids(&found.body).len(), 1, "{}", found.text);
-}
