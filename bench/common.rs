@@ -84,6 +84,8 @@ impl BenchCluster {
             calls: i64,
             #[diesel(sql_type = diesel::sql_types::Double)]
             total_ms: f64,
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            max_ms: f64,
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             rows: i64,
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -93,15 +95,15 @@ impl BenchCluster {
             return;
         };
         let top = diesel::sql_query(
-            "SELECT calls, total_exec_time AS total_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query \
+            "SELECT calls, total_exec_time AS total_ms, max_exec_time AS max_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query \
              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25",
         )
         .load::<Statement>(&mut conn);
         eprintln!("   statements by total time (pg_stat_statements):");
         for s in top.unwrap_or_default() {
             eprintln!(
-                "   {:>9.0} ms {:>8} calls {:>8} rows  {}",
-                s.total_ms, s.calls, s.rows, s.query
+                "   {:>9.0} ms {:>8} calls {:>8} rows  (slowest {:>7.1} ms)  {}",
+                s.total_ms, s.calls, s.rows, s.max_ms, s.query
             );
         }
         let _ = diesel::sql_query("SELECT pg_stat_statements_reset()").execute(&mut conn);
