@@ -117,7 +117,12 @@ impl AppState {
         title = "Dialogi",
         description = "Operator inbox for Telegram, VK, Viber and WhatsApp conversations. \
                        Browsers use the session cookie plus X-CSRF-Token; CRMs and \
-                       dashboards send `Authorization: Bearer <API token>`."
+                       dashboards send `Authorization: Bearer <API token>`. Unsafe \
+                       requests may carry `Idempotency-Key` (1-200 visible ASCII \
+                       characters): a retry with the same key returns the first answer \
+                       (`Idempotent-Replayed: true`) and does nothing twice, for a day; \
+                       the same key with another request is 422 `idempotency_key_reused`, \
+                       and a retry while the first runs is 409 `idempotency_key_in_use`."
     ),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = []))
