@@ -57,33 +57,44 @@ pub struct NewEvent {
 }
 
 /// Appends events inside the caller's transaction; returns their ids in order.
+///
+/// One statement, one round trip: it queues the NOTIFY, takes the append lock and inserts
+/// the rows. The lock is held from here to the commit, so everything the statement does
+/// not do under it keeps the lock shorter. Every row is produced by the join with the
+/// lock's one-row subquery, and sorted before it is inserted, so the ids (taken at insert)
+/// are drawn under the lock and in the order given.
 pub fn append(conn: &mut PgConnection, new: &[NewEvent]) -> Result<Vec<i64>, DbError> {
+    use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text};
+
+    #[derive(QueryableByName)]
+    struct Appended {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
     if new.is_empty() {
         return Ok(Vec::new());
     }
-    // Delivered at commit to every process that listens (see `actors::hub`). Sent before
-    // the lock is taken, so the lock is held for one statement less.
-    diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(conn)?;
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK)
-        .execute(conn)?;
-    let rows: Vec<_> = new
-        .iter()
-        .map(|e| {
-            (
-                events::kind.eq(e.kind),
-                events::account_id.eq(e.account_id),
-                events::dialog_id.eq(e.dialog_id),
-                events::user_id.eq(e.user_id),
-                events::payload.eq(&e.payload),
-            )
-        })
-        .collect();
-    let ids: Vec<i64> = diesel::insert_into(events::table)
-        .values(&rows)
-        .returning(events::id)
-        .get_results(conn)?;
-    Ok(ids)
+    let column =
+        |f: fn(&NewEvent) -> Option<i64>| -> Vec<Option<i64>> { new.iter().map(f).collect() };
+    // Delivered at commit to every process that listens (see `actors::hub`).
+    let appended: Vec<Appended> = diesel::sql_query(
+        "INSERT INTO events (kind, account_id, dialog_id, user_id, payload) \
+         SELECT e.kind, e.account_id, e.dialog_id, e.user_id, e.payload \
+         FROM (SELECT pg_notify($1, ''), pg_advisory_xact_lock($2)) AS turn, \
+              unnest($3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::jsonb[]) \
+                WITH ORDINALITY AS e(kind, account_id, dialog_id, user_id, payload, n) \
+         ORDER BY e.n \
+         RETURNING id",
+    )
+    .bind::<Text, _>(CHANNEL)
+    .bind::<BigInt, _>(APPEND_LOCK)
+    .bind::<Array<Text>, _>(new.iter().map(|e| e.kind).collect::<Vec<_>>())
+    .bind::<Array<Nullable<BigInt>>, _>(column(|e| e.account_id))
+    .bind::<Array<Nullable<BigInt>>, _>(column(|e| e.dialog_id))
+    .bind::<Array<Nullable<BigInt>>, _>(column(|e| e.user_id))
+    .bind::<Array<Jsonb>, _>(new.iter().map(|e| &e.payload).collect::<Vec<_>>())
+    .load(conn)?;
+    Ok(appended.into_iter().map(|a| a.id).collect())
 }
 
 /// The settings key holding the newest event id that retention removed.
