@@ -209,6 +209,7 @@ fn pgbench(setup: &Setup, script: &str, dialogs: i64) -> (f64, f64) {
         .arg(&setup.url)
         .output()
         .expect("pgbench (PostgreSQL's client tools)");
+    let _ = std::fs::remove_file(&file);
     let text = String::from_utf8_lossy(&output.stdout);
     let find = |prefix: &str| -> f64 {
         text.lines()

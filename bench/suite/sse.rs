@@ -4,7 +4,6 @@
 //! webhooks: each message gives a `message` and a `dialog` event, so 5 messages/s make
 //! 10 events/s), and nginx with the Nchan module (the real peer).
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,7 +60,6 @@ struct Running {
     auth: String,
     publish: Box<dyn FnMut(u64)>,
     _setup: Option<Setup>,
-    _dir: Option<PathBuf>,
 }
 
 fn start(server: Server) -> Running {
@@ -87,7 +85,6 @@ fn start(server: Server) -> Running {
                 auth: String::new(),
                 publish: Box::new(move |_| publish_marked(port)),
                 _setup: None,
-                _dir: None,
             }
         }
         Server::Nchan => {
@@ -123,14 +120,17 @@ fn start(server: Server) -> Running {
             .and_then(|p| p.parse().ok())
             .expect("the nginx worker");
             Running {
-                procs: vec![Proc { child, pid: master }],
+                procs: vec![Proc {
+                    child,
+                    pid: master,
+                    folder: Some(dir),
+                }],
                 pids: vec![master, worker],
                 port,
                 path: "/sub".into(),
                 auth: String::new(),
                 publish: Box::new(move |_| publish_marked(port)),
                 _setup: None,
-                _dir: Some(dir),
             }
         }
         Server::Dialogi => {
@@ -166,7 +166,6 @@ fn start(server: Server) -> Running {
                     crate::ingest::post_update(port, &hook, &body);
                 }),
                 _setup: Some(setup),
-                _dir: None,
             }
         }
     }

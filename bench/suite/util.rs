@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -143,10 +144,12 @@ pub fn http(
     (status, body)
 }
 
-/// A process the scenario started; killed when dropped.
+/// A process the scenario started, and the folder it works in; killed, and the folder
+/// removed, when dropped.
 pub struct Proc {
     pub child: Child,
     pub pid: u32,
+    pub folder: Option<PathBuf>,
 }
 
 impl Proc {
@@ -155,6 +158,13 @@ impl Proc {
     }
 
     fn kill(&mut self) {
+        self.end();
+        if let Some(folder) = self.folder.take() {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
+
+    fn end(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
@@ -200,7 +210,11 @@ pub fn start_dialogi(database_url: &str, extra: &[&str]) -> (Proc, u16) {
         .spawn()
         .expect("start target/release/dialogi");
     let pid = child.id();
-    let server = Proc { child, pid };
+    let server = Proc {
+        child,
+        pid,
+        folder: Some(data),
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while http(port, "GET", "/readyz", &[], "").0 != 200 {
         assert!(Instant::now() < deadline, "dialogi did not become ready");
@@ -243,7 +257,11 @@ impl Role {
         });
         let pid = child.id();
         Role {
-            proc: Proc { child, pid },
+            proc: Proc {
+                child,
+                pid,
+                folder: None,
+            },
             stdin,
             lines,
         }
