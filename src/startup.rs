@@ -111,7 +111,7 @@ impl Application {
                 .default_service(web::to(http::not_found))
                 .wrap(headers)
                 .wrap(from_fn(http::record_metrics))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         })
         // Small writes (an SSE event, a short answer) go out at once instead of waiting
         // for the client's delayed acknowledgement (up to 40 ms).

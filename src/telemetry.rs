@@ -40,3 +40,34 @@ where
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(job))
 }
+
+/// The span `TracingLogger` opens for each HTTP request: tracing-actix-web's own, but only
+/// when the filter lets it be recorded. Building it is not free even when nothing records
+/// it: it matches the path against every route a second time (routing has not run yet),
+/// formats the client's address, draws a random request id and formats every error answer.
+/// With `RUST_LOG=warn` (say) a request skips all of that.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        // The target of the span tracing-actix-web builds.
+        let recorded = tracing::enabled!(
+            kind: tracing::metadata::Kind::SPAN,
+            target: "tracing_actix_web::root_span_builder",
+            tracing::Level::INFO
+        );
+        if !recorded {
+            return tracing::Span::none();
+        }
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_start(request)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        if !span.is_disabled() {
+            tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+        }
+    }
+}

@@ -281,12 +281,22 @@ pub fn run(runs: usize) -> String {
     let mut memory = Vec::new();
     let mut races = Vec::new();
     let mut hot = Vec::new();
+    // `BENCH_ACTORS=race` (or `memory`, `isolation`, comma-separated) runs only those
+    // parts, to look at one closely; the report then shows NaN for the others.
+    let parts = std::env::var("BENCH_ACTORS").unwrap_or_else(|_| "memory,race,isolation".into());
+    let wanted = |part: &str| parts.split(',').any(|p| p.trim() == part);
     for i in 0..runs {
         eprintln!("-- actors run {} of {runs}", i + 1);
-        memory.push(actor_memory());
-        // On a thread of its own: the race pins its client thread to the clients' core.
-        races.push(std::thread::spawn(accept_race).join().unwrap());
-        hot.push(isolation());
+        if wanted("memory") {
+            memory.push(actor_memory());
+        }
+        if wanted("race") {
+            // On a thread of its own: the race pins its client thread to the clients' core.
+            races.push(std::thread::spawn(accept_race).join().unwrap());
+        }
+        if wanted("isolation") {
+            hot.push(isolation());
+        }
     }
     let at_10k: Vec<f64> = memory.iter().map(|m| m.0).collect();
     let at_100k: Vec<f64> = memory.iter().map(|m| m.1).collect();

@@ -190,15 +190,18 @@ impl Drop for Proc {
     }
 }
 
-/// The real server binary, pinned to the server's core, on `database_url`.
+/// The real server binary (this build's, or `BENCH_DIALOGI` to compare another build),
+/// pinned to the server's core, on `database_url`.
 pub fn start_dialogi(database_url: &str, extra: &[&str]) -> (Proc, u16) {
+    let binary =
+        std::env::var("BENCH_DIALOGI").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dialogi").into());
     let port = free_port();
     let data =
         std::env::temp_dir().join(format!("dialogi-bench-data-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&data).unwrap();
     let listen = format!("127.0.0.1:{port}");
     let child = Command::new("taskset")
-        .args(["-c", SERVER_CORE, env!("CARGO_BIN_EXE_dialogi")])
+        .args(["-c", SERVER_CORE, &binary])
         .args(["--listen", &listen, "--data-dir"])
         .arg(&data)
         .args(extra)
@@ -208,7 +211,7 @@ pub fn start_dialogi(database_url: &str, extra: &[&str]) -> (Proc, u16) {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start target/release/dialogi");
+        .expect("start the dialogi binary");
     let pid = child.id();
     let server = Proc {
         child,

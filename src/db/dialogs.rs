@@ -635,7 +635,7 @@ fn write_all(
     let column = |f: &dyn Fn(usize) -> Option<i64>| -> Vec<Option<i64>> {
         (0..changes.len()).map(f).collect()
     };
-    let updated: Vec<DialogRow> = diesel::sql_query(UPDATE_DIALOGS)
+    let updated: Vec<DialogRow> = super::prepared::Prepared::new(UPDATE_DIALOGS)
         .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.id).collect::<Vec<_>>())
         .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.version).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(

@@ -77,7 +77,7 @@ pub fn append(conn: &mut PgConnection, new: &[NewEvent]) -> Result<Vec<i64>, DbE
     let column =
         |f: fn(&NewEvent) -> Option<i64>| -> Vec<Option<i64>> { new.iter().map(f).collect() };
     // Delivered at commit to every process that listens (see `actors::hub`).
-    let appended: Vec<Appended> = diesel::sql_query(
+    let appended: Vec<Appended> = super::prepared::Prepared::new(
         "INSERT INTO events (kind, account_id, dialog_id, user_id, payload) \
          SELECT e.kind, e.account_id, e.dialog_id, e.user_id, e.payload \
          FROM (SELECT pg_notify($1, ''), pg_advisory_xact_lock($2)) AS turn, \

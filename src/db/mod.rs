@@ -19,6 +19,7 @@ pub mod messages;
 pub mod monitor;
 pub mod org;
 pub mod outbox;
+pub mod prepared;
 pub mod reports;
 pub mod rules;
 pub mod schema;

@@ -187,6 +187,15 @@ pub fn document_conventions(mut api: utoipa::openapi::OpenApi) -> utoipa::openap
                 RefOr::T(p) => matches!(p.parameter_in, ParameterIn::Query),
                 RefOr::Ref(_) => false,
             });
+            // Every unsafe request of a caller may carry a key; signing in has no caller yet.
+            let keyed =
+                api_v1 && changes && operation.operation_id.as_deref() != Some("create_session");
+            if keyed {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(RefOr::T(idempotency_key()));
+            }
             let mut wanted: Vec<(&str, &str)> = Vec::new();
             if api_v1 {
                 wanted.push((
@@ -212,6 +221,10 @@ pub fn document_conventions(mut api: utoipa::openapi::OpenApi) -> utoipa::openap
                 ));
                 wanted.push(("422", "a value is not acceptable"));
             }
+            if keyed {
+                wanted.push(("400", "the Idempotency-Key is malformed"));
+                wanted.push(("422", "the Idempotency-Key was used for another request"));
+            }
             if has_body {
                 wanted.push(("413", "the body is larger than this route takes"));
                 wanted.push(("415", "the body is not JSON"));
@@ -226,6 +239,30 @@ pub fn document_conventions(mut api: utoipa::openapi::OpenApi) -> utoipa::openap
         }
     }
     api
+}
+
+/// The optional `Idempotency-Key` header of an unsafe request (`http::idempotency`).
+fn idempotency_key() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    ParameterBuilder::new()
+        .name(idempotency::HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes a retry safe: the same key with the same request within a day \
+             returns the first answer (`Idempotent-Replayed: true`) and does nothing \
+             twice; with another request it is 422 `idempotency_key_reused`, and while \
+             the first still runs 409 `idempotency_key_in_use` with `Retry-After`.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(200))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build()
 }
 
 /// Every route of the API. Operations routes sit at the root, the rest under `/api/v1`.

@@ -107,6 +107,36 @@ async fn the_openapi_document_lists_every_route() {
         );
     }
     assert!(spec.body["components"]["securitySchemes"]["bearer"].is_object());
+    // Every unsafe request of a caller documents its optional Idempotency-Key and the
+    // answers it can give; signing in (no caller yet) and reads do not take one.
+    let keyed = |path: &str, method: &str| {
+        let operation = &spec.body["paths"][path][method];
+        let key = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key");
+        key.map(|key| {
+            assert_eq!(key["in"], "header", "{method} {path}");
+            assert_eq!(key["required"], false, "{method} {path}");
+            for status in ["400", "409", "422"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        })
+        .is_some()
+    };
+    for (path, item) in spec.body["paths"].as_object().expect("paths") {
+        for method in ["post", "put", "patch", "delete"] {
+            if item.get(method).is_some() && path.starts_with("/api/v1/") {
+                let expected = !(path == "/api/v1/session" && method == "post");
+                assert_eq!(keyed(path, method), expected, "{method} {path}");
+            }
+        }
+    }
+    assert!(!keyed("/api/v1/dialogs", "get"));
 }
 
 #[actix_web::test]
