@@ -122,7 +122,7 @@ fn check_references(
 
 /// Accounts the caller has rights on, by priority.
 #[utoipa::path(tag = "accounts", responses((status = 200, body = Vec<AccountResponse>)))]
-#[get("/accounts")]
+#[get("")]
 pub async fn list_accounts(
     state: web::Data<AppState>,
     caller: Caller,
@@ -150,7 +150,7 @@ pub async fn list_accounts(
     responses((status = 201, body = AccountResponse), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
 )]
 #[post(
-    "/accounts",
+    "",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn create_account(
@@ -204,7 +204,7 @@ pub async fn create_account(
 
 /// One account (404 when the caller has no rights on it).
 #[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = AccountResponse), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/accounts/{id}")]
+#[get("/{id}")]
 pub async fn get_account(
     state: web::Data<AppState>,
     caller: Caller,
@@ -248,7 +248,7 @@ async fn require_account_admin(
     request_body = UpdateAccountRequest,
     responses((status = 200, body = AccountResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
 )]
-#[patch("/accounts/{id}")]
+#[patch("/{id}")]
 pub async fn update_account(
     state: web::Data<AppState>,
     caller: Caller,
@@ -327,7 +327,7 @@ pub async fn update_account(
 /// Delete an account (administrators): it is archived, its dialogs stay readable.
 #[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 #[delete(
-    "/accounts/{id}",
+    "/{id}",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn delete_account(
@@ -376,7 +376,7 @@ fn grant_body(row: GrantRow) -> GrantBody {
 
 /// Who has which rights on an account (account administrators).
 #[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = Vec<GrantBody>), (status = 403, body = crate::error::ErrorBody)))]
-#[get("/accounts/{id}/grants")]
+#[get("/{id}/grants")]
 pub async fn get_grants(
     state: web::Data<AppState>,
     caller: Caller,
@@ -395,7 +395,7 @@ pub async fn get_grants(
     request_body = Vec<GrantBody>,
     responses((status = 200, body = Vec<GrantBody>), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
 )]
-#[put("/accounts/{id}/grants")]
+#[put("/{id}/grants")]
 pub async fn put_grants(
     state: web::Data<AppState>,
     caller: Caller,
@@ -466,7 +466,7 @@ pub struct CheckResponse {
 /// Test the account's credentials against the channel ("test connection": Telegram
 /// `getMe`, VK `groups.getById`, Viber `get_account_info`, WhatsApp number lookup).
 #[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = CheckResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
-#[post("/accounts/{id}/check")]
+#[post("/{id}/check")]
 pub async fn check_account(
     state: web::Data<AppState>,
     caller: Caller,
@@ -499,7 +499,7 @@ pub async fn check_account(
 /// Fetch messages now (R30): runs the account's poll at once and says what it got.
 /// Accounts that receive webhooks have nothing to fetch; the answer says so.
 #[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = crate::channels::FetchReport), (status = 404, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
-#[post("/accounts/{id}/fetch")]
+#[post("/{id}/fetch")]
 pub async fn fetch_account(
     state: web::Data<AppState>,
     caller: Caller,

@@ -35,7 +35,7 @@ fn limit_of(limit: Option<u32>) -> Result<i64, ApiError> {
 
 /// Every dialog with the client, newest first (R34).
 #[utoipa::path(tag = "clients", params(("id" = i64, Path)), responses((status = 200, body = Vec<DialogItem>), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/clients/{id}/dialogs")]
+#[get("/{id}/dialogs")]
 pub async fn client_dialogs(
     state: web::Data<AppState>,
     caller: Caller,
@@ -68,7 +68,7 @@ pub async fn client_dialogs(
 
 /// Messages in every dialog with the client that contain `q`, newest first (R31).
 #[utoipa::path(tag = "clients", params(("id" = i64, Path), ClientSearchQuery), responses((status = 200, body = Vec<MessageItem>), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[get("/clients/{id}/messages")]
+#[get("/{id}/messages")]
 pub async fn client_messages(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -91,7 +91,7 @@ pub async fn client_messages(
 
 /// Images, links and files from every dialog with the client, newest first (R32).
 #[utoipa::path(tag = "clients", params(("id" = i64, Path), AttachmentsQuery), responses((status = 200, body = Vec<ClientAttachment>), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/clients/{id}/attachments")]
+#[get("/{id}/attachments")]
 pub async fn client_attachments(
     state: web::Data<AppState>,
     _caller: Caller,

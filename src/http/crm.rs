@@ -128,7 +128,7 @@ fn kind_field(value: Option<String>) -> Result<Option<String>, ApiError> {
 
 /// Clients and prospects, newest first, by name, phone or e-mail.
 #[utoipa::path(tag = "clients", params(ClientsQuery), responses((status = 200, body = ClientPage), (status = 422, body = crate::error::ErrorBody)))]
-#[get("/clients")]
+#[get("")]
 pub async fn list_clients(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -161,7 +161,7 @@ pub async fn list_clients(
 
 /// Add a client or prospect by hand.
 #[utoipa::path(tag = "clients", request_body = CreateClientRequest, responses((status = 201, body = ClientCardBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/clients")]
+#[post("")]
 pub async fn create_client(
     state: web::Data<AppState>,
     caller: Caller,
@@ -195,7 +195,7 @@ pub async fn create_client(
 
 /// A client's card: contact persons, interests and how many dialogs (R34).
 #[utoipa::path(tag = "clients", params(("id" = i64, Path)), responses((status = 200, body = ClientDetail), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/clients/{id}")]
+#[get("/{id}")]
 pub async fn get_client(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -225,7 +225,7 @@ pub async fn get_client(
 
 /// Change a client; `kind: "client"` promotes a prospect (R5).
 #[utoipa::path(tag = "clients", params(("id" = i64, Path)), request_body = UpdateClientRequest, responses((status = 200, body = ClientCardBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[patch("/clients/{id}")]
+#[patch("/{id}")]
 pub async fn update_client(
     state: web::Data<AppState>,
     caller: Caller,
@@ -274,7 +274,7 @@ pub async fn update_client(
 /// lost and the merge is recorded. Program administrators only.
 #[utoipa::path(tag = "clients", params(("id" = i64, Path)), request_body = MergeClientRequest, responses((status = 200, body = MergeResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 #[post(
-    "/clients/{id}/merge",
+    "/{id}/merge",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn merge_client(
@@ -319,7 +319,7 @@ pub async fn merge_client(
 
 /// A client's contact persons.
 #[utoipa::path(tag = "clients", params(("id" = i64, Path)), responses((status = 200, body = Vec<ContactBody>), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/clients/{id}/contacts")]
+#[get("/{id}/contacts")]
 pub async fn list_contacts(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -339,7 +339,7 @@ pub async fn list_contacts(
 
 /// Add a contact person to a client.
 #[utoipa::path(tag = "clients", params(("id" = i64, Path)), request_body = CreateContactRequest, responses((status = 201, body = ContactBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/clients/{id}/contacts")]
+#[post("/{id}/contacts")]
 pub async fn create_contact(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -367,7 +367,7 @@ pub async fn create_contact(
 
 /// Interests (deals), newest first.
 #[utoipa::path(tag = "interests", params(InterestsQuery), responses((status = 200, body = Vec<InterestBody>), (status = 422, body = crate::error::ErrorBody)))]
-#[get("/interests")]
+#[get("")]
 pub async fn list_interests(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -415,7 +415,7 @@ fn amount_field(value: Option<i64>) -> Result<Option<i64>, ApiError> {
 
 /// Create an interest for a client by hand ("accept lead" creates one from a dialog).
 #[utoipa::path(tag = "interests", request_body = CreateInterestRequest, responses((status = 201, body = InterestBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/interests")]
+#[post("")]
 pub async fn create_interest(
     state: web::Data<AppState>,
     caller: Caller,
@@ -444,7 +444,7 @@ pub async fn create_interest(
 
 /// An interest with the dialogs linked to it that the caller may see.
 #[utoipa::path(tag = "interests", params(("id" = i64, Path)), responses((status = 200, body = InterestDetail), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/interests/{id}")]
+#[get("/{id}")]
 pub async fn get_interest(
     state: web::Data<AppState>,
     caller: Caller,
@@ -493,7 +493,7 @@ pub async fn get_interest(
 
 /// Change an interest: its fields, or its status (won and lost close it).
 #[utoipa::path(tag = "interests", params(("id" = i64, Path)), request_body = UpdateInterestRequest, responses((status = 200, body = InterestBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[patch("/interests/{id}")]
+#[patch("/{id}")]
 pub async fn update_interest(
     state: web::Data<AppState>,
     _caller: Caller,

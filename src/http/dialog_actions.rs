@@ -87,7 +87,7 @@ async fn act(
 
 /// Take the dialog into work (R24); accepting your own dialog again changes nothing.
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, body = DialogDetail), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
-#[post("/dialogs/{id}/accept")]
+#[post("/{id}/accept")]
 pub async fn accept(
     state: web::Data<AppState>,
     caller: Caller,
@@ -106,7 +106,7 @@ pub async fn accept(
     request_body = ReplyRequest,
     responses((status = 201, body = ReplyResponse), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 507, description = "the data folder is full or cannot be written: the files were not stored", body = crate::error::ErrorBody))
 )]
-#[post("/dialogs/{id}/messages")]
+#[post("/{id}/messages")]
 pub async fn reply(
     state: web::Data<AppState>,
     caller: Caller,
@@ -279,7 +279,7 @@ fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiEr
 
 /// Mark the dialog read for the caller up to a message (default: the newest).
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = ReadRequest, responses((status = 200, body = ReadResponse), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/dialogs/{id}/read")]
+#[post("/{id}/read")]
 pub async fn read(
     state: web::Data<AppState>,
     caller: Caller,
@@ -305,7 +305,7 @@ pub async fn read(
 
 /// Close the dialog (R25), with a reason when the account requires one (R4).
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = CloseRequest, responses((status = 200, body = DialogDetail), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/dialogs/{id}/close")]
+#[post("/{id}/close")]
 pub async fn close(
     state: web::Data<AppState>,
     caller: Caller,
@@ -329,7 +329,7 @@ pub async fn close(
 
 /// Hand the dialog to a user or a role; it becomes Returned (R26).
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = RedirectRequest, responses((status = 200, body = DialogDetail), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/dialogs/{id}/redirect")]
+#[post("/{id}/redirect")]
 pub async fn redirect(
     state: web::Data<AppState>,
     caller: Caller,
@@ -362,7 +362,7 @@ pub async fn redirect(
 
 /// Rename the dialog (R33); `title: null` goes back to the automatic name.
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = RenameRequest, responses((status = 200, body = DialogDetail), (status = 409, description = "the dialog is closed", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[patch("/dialogs/{id}")]
+#[patch("/{id}")]
 pub async fn rename(
     state: web::Data<AppState>,
     caller: Caller,
@@ -385,7 +385,7 @@ pub async fn rename(
 /// Accept the lead (R22): a new interest of the client with this dialog as its basis, and
 /// the dialog accepted and linked to it.
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = LeadRequest, responses((status = 200, body = DialogDetail), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/dialogs/{id}/lead")]
+#[post("/{id}/lead")]
 pub async fn accept_lead(
     state: web::Data<AppState>,
     caller: Caller,
@@ -430,7 +430,7 @@ pub async fn accept_lead(
 
 /// Link the dialog to an existing interest of its client (R23).
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = LinkInterestRequest, responses((status = 200, body = DialogDetail), (status = 422, body = crate::error::ErrorBody)))]
-#[put("/dialogs/{id}/interest")]
+#[put("/{id}/interest")]
 pub async fn link_interest(
     state: web::Data<AppState>,
     caller: Caller,
@@ -453,7 +453,7 @@ pub async fn link_interest(
 /// Create a personal task (R27) or an assignment for one or several users (R28) from the
 /// dialog.
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), request_body = TaskRequest, responses((status = 201, body = TaskResponse), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/dialogs/{id}/tasks")]
+#[post("/{id}/tasks")]
 pub async fn create_task(
     state: web::Data<AppState>,
     caller: Caller,
@@ -521,7 +521,7 @@ pub async fn create_task(
 /// The dialog on the channel's own site (R29): VK communities have one, Telegram gives
 /// the person's public profile when they have a username; otherwise 404.
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, body = SiteLink), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/dialogs/{id}/site-link")]
+#[get("/{id}/site-link")]
 pub async fn site_link(
     state: web::Data<AppState>,
     caller: Caller,

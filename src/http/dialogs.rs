@@ -150,7 +150,7 @@ fn parse_cursor(raw: Option<&str>, by_priority: bool) -> Result<Option<Cursor>, 
     params(DialogListQuery),
     responses((status = 200, body = DialogPage), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody))
 )]
-#[get("/dialogs")]
+#[get("")]
 pub async fn list_dialogs(
     state: web::Data<AppState>,
     caller: Caller,
@@ -225,7 +225,7 @@ pub async fn list_dialogs(
 
 /// Dialogs with unread messages per section, over every account the caller may see (R14).
 #[utoipa::path(tag = "dialogs", responses((status = 200, body = Counters)))]
-#[get("/dialogs/counters")]
+#[get("/counters")]
 pub async fn counters(
     state: web::Data<AppState>,
     caller: Caller,
@@ -328,40 +328,24 @@ pub async fn detail_of(
 ) -> Result<DialogDetail, ApiError> {
     let who = who(access, row.account_id);
     let user_id = caller.user_id.0;
-    let (id, account_id, interlocutor_id) = (row.id, row.account_id, row.interlocutor_id);
-    let (item, fresh, require_reason, reply_window) = db::run(&state.pool, move |conn| {
-        let filter = ListFilter {
-            user_id,
-            visible_accounts: None,
-            statuses: machine::DialogStatus::ALL
-                .iter()
-                .map(|s| s.as_str())
-                .collect(),
-            account_id: Some(account_id),
-            responsible_user_id: None,
-            responsible_of: None,
-            department_id: None,
-            client_id: None,
-            dialog_id: Some(id),
-            search: None,
-            by_priority: false,
-            cursor: None,
-            limit: 1,
+    let (id, interlocutor_id) = (row.id, row.interlocutor_id);
+    let found = db::run(&state.pool, move |conn| {
+        let Some(row) = dialog_list::one(conn, user_id, id)? else {
+            return Ok(None);
         };
-        let rows = dialog_list::page(conn, &filter)?;
-        let fresh = rows.first().map(|r| r.dialog.clone());
-        let account = db::accounts::find(conn, account_id)?;
-        let require = account.as_ref().is_some_and(|a| a.require_close_reason);
         // WhatsApp takes free text only within 24 hours of the client's last message.
-        let window = match account {
-            Some(a) if a.kind == "whatsapp" => db::clients::last_inbound_at(conn, interlocutor_id)?
-                .map(|at| at + crate::channels::whatsapp::SERVICE_WINDOW),
-            _ => None,
+        let window = if row.account_kind == "whatsapp" {
+            db::clients::last_inbound_at(conn, interlocutor_id)?
+                .map(|at| at + crate::channels::whatsapp::SERVICE_WINDOW)
+        } else {
+            None
         };
-        Ok((items_of(conn, &rows)?.pop(), fresh, require, window))
+        let (fresh, require_reason) = (row.dialog.clone(), row.require_close_reason);
+        let item = items_of(conn, std::slice::from_ref(&row))?.pop();
+        Ok(item.map(|item| (item, fresh, require_reason, window)))
     })
     .await?;
-    let (Some(item), Some(fresh)) = (item, fresh) else {
+    let Some((item, fresh, require_reason, reply_window)) = found else {
         return Err(ApiError::NotFound("dialog"));
     };
     Ok(DialogDetail {
@@ -375,7 +359,7 @@ pub async fn detail_of(
 
 /// One dialog with the caller's possible actions.
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, body = DialogDetail), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/dialogs/{id}")]
+#[get("/{id}")]
 pub async fn get_dialog(
     state: web::Data<AppState>,
     caller: Caller,
@@ -430,7 +414,7 @@ pub fn message_item(feed: FeedItem) -> MessageItem {
     params(("id" = i64, Path), MessagesQuery),
     responses((status = 200, body = MessagePage), (status = 404, body = crate::error::ErrorBody))
 )]
-#[get("/dialogs/{id}/messages")]
+#[get("/{id}/messages")]
 pub async fn list_messages(
     state: web::Data<AppState>,
     caller: Caller,

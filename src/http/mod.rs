@@ -267,11 +267,12 @@ fn idempotency_key() -> utoipa::openapi::path::Parameter {
 
 /// Every route of the API. Operations routes sit at the root, the rest under `/api/v1`.
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
+    use utoipa_actix_web::scope;
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
         .service(
-            utoipa_actix_web::scope("/hooks")
+            scope("/hooks")
                 .app_data(webhooks::body_limit())
                 .service(webhooks::telegram)
                 .service(webhooks::vk)
@@ -281,79 +282,108 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(webhooks::whatsapp),
         )
         .service(
-            utoipa_actix_web::scope("/api/v1")
+            scope("/api/v1")
                 // Inside the credential check, which it needs: the first wrap is inner.
                 .wrap(actix_web::middleware::from_fn(idempotency::keyed))
                 .wrap(actix_web::middleware::from_fn(require_credentials))
                 .service(auth::create_session)
                 .service(auth::delete_session)
                 .service(auth::get_me)
-                .service(users::list_users)
-                .service(users::create_user)
-                .service(users::get_user)
-                .service(users::update_user)
+                // One scope per collection: a request is matched against its own
+                // collection's routes only (each route with an id is a regex to try).
+                .service(
+                    scope("/dialogs")
+                        // `/counters` before `/{id}`, so it is not taken for an id.
+                        .service(dialogs::counters)
+                        .service(dialogs::list_dialogs)
+                        .service(dialogs::get_dialog)
+                        .service(dialogs::list_messages)
+                        .service(dialog_actions::rename)
+                        .service(dialog_actions::reply)
+                        .service(dialog_actions::read)
+                        .service(dialog_actions::accept)
+                        .service(dialog_actions::close)
+                        .service(dialog_actions::redirect)
+                        .service(dialog_actions::accept_lead)
+                        .service(dialog_actions::link_interest)
+                        .service(dialog_actions::create_task)
+                        .service(dialog_actions::site_link),
+                )
+                .service(events::operator_events)
+                .service(events::monitor_events)
+                .service(tasks::my_work)
+                .service(
+                    scope("/tasks")
+                        .service(tasks::list_tasks)
+                        .service(tasks::update_task),
+                )
+                .service(attachments::download_attachment)
+                .service(
+                    scope("/clients")
+                        .service(crm::list_clients)
+                        .service(crm::create_client)
+                        .service(crm::get_client)
+                        .service(crm::update_client)
+                        .service(crm::merge_client)
+                        .service(crm::list_contacts)
+                        .service(crm::create_contact)
+                        .service(clients::client_dialogs)
+                        .service(clients::client_messages)
+                        .service(clients::client_attachments),
+                )
+                .service(
+                    scope("/interests")
+                        .service(crm::list_interests)
+                        .service(crm::create_interest)
+                        .service(crm::get_interest)
+                        .service(crm::update_interest),
+                )
+                .service(
+                    scope("/users")
+                        .service(users::list_users)
+                        .service(users::create_user)
+                        .service(users::get_user)
+                        .service(users::update_user),
+                )
                 .service(users::list_roles)
                 .service(users::create_role)
                 .service(users::list_departments)
                 .service(users::create_department)
-                .service(tokens::list_tokens)
-                .service(tokens::create_token)
-                .service(tokens::revoke_token)
+                .service(
+                    scope("/tokens")
+                        .service(tokens::list_tokens)
+                        .service(tokens::create_token)
+                        .service(tokens::revoke_token),
+                )
                 .service(settings::get_settings)
                 .service(settings::put_settings)
-                .service(accounts::list_accounts)
-                .service(accounts::create_account)
-                .service(accounts::get_account)
-                .service(accounts::update_account)
-                .service(accounts::delete_account)
-                .service(accounts::get_grants)
-                .service(accounts::put_grants)
-                .service(accounts::check_account)
-                .service(accounts::fetch_account)
-                .service(attachments::download_attachment)
-                // `/dialogs/counters` before `/dialogs/{id}`, so it is not taken for an id.
-                .service(dialogs::counters)
-                .service(dialogs::list_dialogs)
-                .service(dialogs::get_dialog)
-                .service(dialogs::list_messages)
-                .service(dialog_actions::rename)
-                .service(dialog_actions::reply)
-                .service(dialog_actions::read)
-                .service(dialog_actions::accept)
-                .service(dialog_actions::close)
-                .service(dialog_actions::redirect)
-                .service(dialog_actions::accept_lead)
-                .service(dialog_actions::link_interest)
-                .service(dialog_actions::create_task)
-                .service(dialog_actions::site_link)
-                .service(crm::list_clients)
-                .service(crm::create_client)
-                .service(crm::get_client)
-                .service(crm::update_client)
-                .service(crm::merge_client)
-                .service(crm::list_contacts)
-                .service(crm::create_contact)
-                .service(crm::list_interests)
-                .service(crm::create_interest)
-                .service(crm::get_interest)
-                .service(crm::update_interest)
-                .service(rules::list_rules)
-                .service(rules::create_rule)
-                .service(rules::get_rule)
-                .service(rules::update_rule)
-                .service(rules::delete_rule)
-                .service(tasks::list_tasks)
-                .service(tasks::update_task)
-                .service(tasks::my_work)
-                .service(clients::client_dialogs)
-                .service(clients::client_messages)
-                .service(clients::client_attachments)
-                .service(reports::list_close_reasons)
-                .service(reports::create_close_reason)
-                .service(reports::update_close_reason)
-                .service(reports::close_reason_report)
-                .service(events::operator_events)
-                .service(events::monitor_events),
+                .service(
+                    scope("/accounts")
+                        .service(accounts::list_accounts)
+                        .service(accounts::create_account)
+                        .service(accounts::get_account)
+                        .service(accounts::update_account)
+                        .service(accounts::delete_account)
+                        .service(accounts::get_grants)
+                        .service(accounts::put_grants)
+                        .service(accounts::check_account)
+                        .service(accounts::fetch_account),
+                )
+                .service(
+                    scope("/rules")
+                        .service(rules::list_rules)
+                        .service(rules::create_rule)
+                        .service(rules::get_rule)
+                        .service(rules::update_rule)
+                        .service(rules::delete_rule),
+                )
+                .service(
+                    scope("/close-reasons")
+                        .service(reports::list_close_reasons)
+                        .service(reports::create_close_reason)
+                        .service(reports::update_close_reason),
+                )
+                .service(reports::close_reason_report),
         );
 }
 

@@ -26,7 +26,7 @@ fn reason_item(row: CloseReasonRow) -> CloseReasonItem {
 
 /// Close reasons in their order; archived ones are left out.
 #[utoipa::path(tag = "reports", responses((status = 200, body = Vec<CloseReasonItem>)))]
-#[get("/close-reasons")]
+#[get("")]
 pub async fn list_close_reasons(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -38,7 +38,7 @@ pub async fn list_close_reasons(
 /// Add a close reason (administrators).
 #[utoipa::path(tag = "reports", request_body = CreateCloseReason, responses((status = 201, body = CloseReasonItem), (status = 409, body = crate::error::ErrorBody)))]
 #[post(
-    "/close-reasons",
+    "",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn create_close_reason(
@@ -65,7 +65,7 @@ pub async fn create_close_reason(
 /// Rename, reorder, archive or make default a close reason (administrators).
 #[utoipa::path(tag = "reports", params(("id" = i64, Path)), request_body = UpdateCloseReason, responses((status = 200, body = CloseReasonItem), (status = 404, body = crate::error::ErrorBody), (status = 409, description = "another close reason has this name", body = crate::error::ErrorBody)))]
 #[patch(
-    "/close-reasons/{id}",
+    "/{id}",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn update_close_reason(

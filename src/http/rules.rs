@@ -104,7 +104,7 @@ fn name_of(raw: &str) -> Result<String, ApiError> {
 
 /// The rules the caller manages, in the order they run.
 #[utoipa::path(tag = "rules", responses((status = 200, body = Vec<RuleBody>)))]
-#[get("/rules")]
+#[get("")]
 pub async fn list_rules(
     state: web::Data<AppState>,
     caller: Caller,
@@ -129,7 +129,7 @@ pub async fn list_rules(
 
 /// Add a rule (global: the program's administrators; per account: its administrators).
 #[utoipa::path(tag = "rules", request_body = CreateRuleRequest, responses((status = 201, body = RuleBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[post("/rules")]
+#[post("")]
 pub async fn create_rule(
     state: web::Data<AppState>,
     caller: Caller,
@@ -187,7 +187,7 @@ async fn managed_rule(state: &AppState, caller: &Caller, id: i64) -> Result<Rule
 }
 
 #[utoipa::path(tag = "rules", params(("id" = i64, Path)), responses((status = 200, body = RuleBody), (status = 404, body = crate::error::ErrorBody)))]
-#[get("/rules/{id}")]
+#[get("/{id}")]
 pub async fn get_rule(
     state: web::Data<AppState>,
     caller: Caller,
@@ -200,7 +200,7 @@ pub async fn get_rule(
 
 /// Change a rule; fields left out stay.
 #[utoipa::path(tag = "rules", params(("id" = i64, Path)), request_body = UpdateRuleRequest, responses((status = 200, body = RuleBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[patch("/rules/{id}")]
+#[patch("/{id}")]
 pub async fn update_rule(
     state: web::Data<AppState>,
     caller: Caller,
@@ -249,7 +249,7 @@ pub async fn update_rule(
 }
 
 #[utoipa::path(tag = "rules", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
-#[delete("/rules/{id}")]
+#[delete("/{id}")]
 pub async fn delete_rule(
     state: web::Data<AppState>,
     caller: Caller,

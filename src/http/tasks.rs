@@ -46,7 +46,7 @@ fn status_filter(value: Option<&str>) -> Result<Option<&'static str>, ApiError> 
 /// The caller's tasks: assigned to them (`mine=true`, the default) or also written by
 /// them for others (`mine=false`).
 #[utoipa::path(tag = "tasks", params(TasksQuery), responses((status = 200, body = Vec<TaskResponse>), (status = 422, body = crate::error::ErrorBody)))]
-#[get("/tasks")]
+#[get("")]
 pub async fn list_tasks(
     state: web::Data<AppState>,
     caller: Caller,
@@ -65,7 +65,7 @@ pub async fn list_tasks(
 /// Change a task: mark it done or cancelled (or open again), rename it, move its due
 /// date. Its author and assignees may.
 #[utoipa::path(tag = "tasks", params(("id" = i64, Path)), request_body = UpdateTaskRequest, responses((status = 200, body = TaskResponse), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-#[patch("/tasks/{id}")]
+#[patch("/{id}")]
 pub async fn update_task(
     state: web::Data<AppState>,
     caller: Caller,

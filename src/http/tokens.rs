@@ -30,7 +30,7 @@ fn token_response(row: tokens::TokenRow) -> TokenResponse {
 /// Live API tokens of every user, newest first (administrators).
 #[utoipa::path(tag = "tokens", responses((status = 200, body = Vec<TokenResponse>), (status = 403, body = crate::error::ErrorBody)))]
 #[get(
-    "/tokens",
+    "",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn list_tokens(
@@ -53,7 +53,7 @@ pub async fn list_tokens(
     )
 )]
 #[post(
-    "/tokens",
+    "",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn create_token(
@@ -143,7 +143,7 @@ pub fn issue(
     responses((status = 204), (status = 404, body = crate::error::ErrorBody))
 )]
 #[delete(
-    "/tokens/{id}",
+    "/{id}",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn revoke_token(

@@ -155,7 +155,7 @@ fn check_references(
     params(PageQuery),
     responses((status = 200, body = Page<UserResponse>), (status = 401, body = crate::error::ErrorBody))
 )]
-#[get("/users")]
+#[get("")]
 pub async fn list_users(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -196,7 +196,7 @@ pub fn page_of<T: utoipa::ToSchema>(
     )
 )]
 #[post(
-    "/users",
+    "",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn create_user(
@@ -253,7 +253,7 @@ pub async fn create_user(
     params(("id" = i64, Path)),
     responses((status = 200, body = UserResponse), (status = 404, body = crate::error::ErrorBody))
 )]
-#[get("/users/{id}")]
+#[get("/{id}")]
 pub async fn get_user(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -282,7 +282,7 @@ pub async fn get_user(
     )
 )]
 #[patch(
-    "/users/{id}",
+    "/{id}",
     wrap = "actix_web::middleware::from_fn(crate::http::auth::admin_only)"
 )]
 pub async fn update_user(
