@@ -194,6 +194,10 @@ pub fn dialog_counts(
     conn: &mut PgConnection,
     client_ids: &[i64],
 ) -> Result<Vec<(i64, i64)>, DbError> {
+    // No clients (a page of prospects' dialogs, a dialog without one): no trip at all.
+    if client_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows: Vec<(Option<i64>, i64)> = dialogs::table
         .filter(dialogs::client_id.eq_any(client_ids))
         .group_by(dialogs::client_id)
