@@ -591,6 +591,41 @@ async fn r15_search_finds_message_text_and_names_in_any_case_and_treats_wildcard
 }
 
 #[actix_web::test]
+async fn r15_a_text_in_one_dialog_of_six_pages_through_every_match_newest_first() {
+    // Pages of two: the first walk looks through the newest 12 dialogs, finds two
+    // matches, and walks on; later pages run out of matches and collect the rest.
+    let (app, account, _) = company(json!({})).await;
+    let mut matching = Vec::new();
+    for i in 0..60 {
+        let text = if i % 6 == 0 {
+            format!("Заказ МАРКЕР-{i} не пришёл")
+        } else {
+            format!("Вопрос {i}")
+        };
+        let dialog = app.dialog_of(account, &format!("s{i}"), &text).await;
+        if i % 6 == 0 {
+            matching.push(dialog);
+        }
+    }
+    matching.reverse();
+    let anna = app.login("anna", PASSWORD).await;
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = anna
+            .get(&format!("/api/v1/dialogs?q=маркер&limit=2{cursor}"))
+            .await;
+        assert!(page.status.is_success(), "{:?}", page.body);
+        seen.extend(ids(&page.body));
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, matching);
+}
+
+#[actix_web::test]
 async fn r16_filters_by_responsible_and_priority_order_puts_unread_of_important_accounts_first() {
     let app = spawn_app().await;
     let low = app.create_account("viber", json!({"priority": 1})).await;
