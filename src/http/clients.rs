@@ -52,7 +52,6 @@ pub async fn client_dialogs(
         responsible_of: None,
         department_id: None,
         client_id: Some(id),
-        dialog_id: None,
         search: None,
         by_priority: false,
         cursor: None,

@@ -19,9 +19,8 @@ use crate::db::crm::{
     self, ClientCard, ClientFields, ClientQuery, ContactRow, InterestCard, InterestChanges,
     MergeError, NewContact, NewInterestCard,
 };
-use crate::db::dialog_list::{self, ListFilter};
+use crate::db::dialog_list;
 use crate::db::{self, audit};
-use crate::domain::dialog::DialogStatus;
 use crate::error::ApiError;
 
 const MAX_LIMIT: u32 = 200;
@@ -457,31 +456,16 @@ pub async fn get_interest(
         let Some(card) = crm::interest_card(conn, id)? else {
             return Ok(None);
         };
-        let linked: Vec<i64> = crm::interest_dialogs(conn, id)?
-            .into_iter()
-            .map(|(dialog, _)| dialog)
-            .collect();
-        let mut items = Vec::new();
-        for dialog in linked {
-            let filter = ListFilter {
-                user_id: user,
-                visible_accounts: Some(visible.clone()),
-                statuses: DialogStatus::ALL.iter().map(|s| s.as_str()).collect(),
-                account_id: None,
-                responsible_user_id: None,
-                responsible_of: None,
-                department_id: None,
-                client_id: None,
-                dialog_id: Some(dialog),
-                search: None,
-                by_priority: false,
-                cursor: None,
-                limit: 1,
-            };
-            let rows = dialog_list::page(conn, &filter)?;
-            items.extend(items_of(conn, &rows)?);
+        // Each linked dialog as the list shows it, those on accounts the caller may see.
+        let mut rows = Vec::new();
+        for (dialog, _) in crm::interest_dialogs(conn, id)? {
+            if let Some(row) = dialog_list::one(conn, user, dialog)?
+                .filter(|row| visible.contains(&row.dialog.account_id))
+            {
+                rows.push(row);
+            }
         }
-        Ok(Some((card, items)))
+        Ok(Some((card, items_of(conn, &rows)?)))
     })
     .await?;
     let (card, dialogs) = found.ok_or(ApiError::NotFound("interest"))?;

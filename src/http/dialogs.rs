@@ -190,7 +190,6 @@ pub async fn list_dialogs(
         responsible_of: None,
         department_id: query.department_id,
         client_id: None,
-        dialog_id: None,
         search,
         by_priority,
         cursor,

@@ -147,7 +147,6 @@ pub async fn my_work(
             responsible_of: Some((me, roles)),
             department_id: None,
             client_id: None,
-            dialog_id: None,
             search: None,
             by_priority: false,
             cursor: None,

@@ -355,6 +355,12 @@ async fn r7_r22_r23_interests_link_automatically_to_the_newest_and_the_dialog_sa
     let detail = admin.get(&format!("/api/v1/interests/{newer_id}")).await;
     assert_eq!(detail.status, StatusCode::OK);
     assert_eq!(detail.body["dialogs"][0]["id"], second);
+    // Someone with no right on the account sees the interest, not its dialogs.
+    app.add_user("gleb", PASSWORD, false).await;
+    let gleb = app.login("gleb", PASSWORD).await;
+    let unseen = gleb.get(&format!("/api/v1/interests/{newer_id}")).await;
+    assert_eq!(unseen.status, StatusCode::OK, "{}", unseen.text);
+    assert_eq!(unseen.body["dialogs"], json!([]));
     let won = admin
         .patch(
             &format!("/api/v1/interests/{newer_id}"),
