@@ -15,6 +15,10 @@ pub const DEFAULT_SESSION_TTL_HOURS: u32 = 168;
 pub const DEFAULT_LOGIN_ATTEMPTS_PER_IP: u32 = 30;
 pub const DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN: u32 = 10;
 pub const DEFAULT_MAX_STREAMS: usize = 5000;
+pub const DEFAULT_MAX_STREAMS_PER_USER: usize = 20;
+pub const DEFAULT_MAX_STREAMS_PER_TOKEN: usize = 10;
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_BODY_MIN_BYTES_PER_SEC: u64 = 1024;
 pub const DEFAULT_MONITOR_INTERVAL_SECS: u64 = 5;
 pub const DEFAULT_STREAM_RECHECK_SECS: u64 = 30;
 pub const DEFAULT_STREAM_QUEUE: usize = 512;
@@ -106,6 +110,25 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS, global = true)]
     pub max_streams: usize,
 
+    /// Open event streams allowed to one user at once (all their sessions and tokens),
+    /// under `--max-streams`; more get 429
+    #[arg(long, env = "DIALOGI_MAX_STREAMS_PER_USER", default_value_t = DEFAULT_MAX_STREAMS_PER_USER, global = true)]
+    pub max_streams_per_user: usize,
+
+    /// Open event streams allowed to one session or API token at once; more get 429
+    #[arg(long, env = "DIALOGI_MAX_STREAMS_PER_TOKEN", default_value_t = DEFAULT_MAX_STREAMS_PER_TOKEN, global = true)]
+    pub max_streams_per_token: usize,
+
+    /// Seconds a request body may take to arrive in full; a slower one gets 408 and its
+    /// connection is closed
+    #[arg(long, env = "DIALOGI_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS, global = true)]
+    pub body_timeout_secs: u64,
+
+    /// The slowest a request body may arrive, in bytes per second, measured after its
+    /// first 5 seconds; a slower one gets 408 and its connection is closed
+    #[arg(long, env = "DIALOGI_BODY_MIN_BYTES_PER_SEC", default_value_t = DEFAULT_BODY_MIN_BYTES_PER_SEC, global = true)]
+    pub body_min_bytes_per_sec: u64,
+
     /// Seconds between the figures of the monitoring stream
     #[arg(long, env = "DIALOGI_MONITOR_INTERVAL_SECS", default_value_t = DEFAULT_MONITOR_INTERVAL_SECS, global = true)]
     pub monitor_interval_secs: u64,
@@ -150,6 +173,10 @@ impl Default for Config {
             login_attempts_per_login: DEFAULT_LOGIN_ATTEMPTS_PER_LOGIN,
             admin_password: None,
             max_streams: DEFAULT_MAX_STREAMS,
+            max_streams_per_user: DEFAULT_MAX_STREAMS_PER_USER,
+            max_streams_per_token: DEFAULT_MAX_STREAMS_PER_TOKEN,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+            body_min_bytes_per_sec: DEFAULT_BODY_MIN_BYTES_PER_SEC,
             monitor_interval_secs: DEFAULT_MONITOR_INTERVAL_SECS,
             stream_recheck_secs: DEFAULT_STREAM_RECHECK_SECS,
             stream_queue: DEFAULT_STREAM_QUEUE,
@@ -163,6 +190,10 @@ impl Default for Config {
 impl Config {
     pub fn monitor_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.monitor_interval_secs.max(1))
+    }
+
+    pub fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_timeout_secs.max(1))
     }
 
     pub fn stream_recheck(&self) -> std::time::Duration {

@@ -53,6 +53,13 @@ pub enum ApiError {
     /// 429: too many attempts; try again after `retry_after_secs`.
     #[error("too many attempts; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429: the caller has as many event streams open as it may (`code` says whose cap:
+    /// the user's or the credential's).
+    #[error("{message}")]
+    TooManyStreams { code: &'static str, message: String },
+    /// 408: the request body did not arrive in time, or arrived too slowly.
+    #[error("{0}")]
+    BodyTimeout(String),
     /// 503: a dependency (the database) is not reachable right now.
     #[error("{0}")]
     Unavailable(String),
@@ -112,7 +119,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. }
             | ApiError::Conflict { code, .. }
-            | ApiError::Invalid { code, .. } => code,
+            | ApiError::Invalid { code, .. }
+            | ApiError::TooManyStreams { code, .. } => code,
+            ApiError::BodyTimeout(_) => "body_timeout",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
@@ -196,7 +205,10 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::TooManyStreams { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,

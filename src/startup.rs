@@ -109,6 +109,7 @@ impl Application {
                 .service(http::assets::workstation_page)
                 .service(http::assets::web_asset)
                 .default_service(web::to(http::not_found))
+                .wrap(from_fn(http::bodies::paced))
                 .wrap(headers)
                 .wrap(from_fn(http::record_metrics))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())

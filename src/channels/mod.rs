@@ -62,6 +62,9 @@ pub struct Delivery {
     /// The body to answer with once the updates are committed (VK `ok`, a verification
     /// challenge); empty for an empty 200.
     pub answer: String,
+    /// The delivery as the channel sent it (a webhook's body, one polled update), kept
+    /// with an update that cannot be stored.
+    pub raw: String,
 }
 
 /// One thing that happened on the channel, in the channel-neutral shape the rest of the

@@ -20,6 +20,7 @@ use super::{AnyChannel, ChannelError, Delivery, MediaRef, Update, outbox};
 use crate::actors::{Engine, Hub, InboundOutcome};
 use crate::db::outbox as rows;
 use crate::db::{self, DbError, DbPool, accounts::AccountRow};
+use crate::domain::text::{make_storable as make_text_storable, storable};
 
 /// The longest message text stored (the `messages.text` check).
 const MAX_TEXT_CHARS: usize = 100_000;
@@ -32,6 +33,8 @@ const RETRY_LOCK_EVERY: Duration = Duration::from_secs(5);
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 /// Channels redeliver for at most a week (WhatsApp); receipts are kept a day longer.
 const RECEIPTS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(8);
+/// How long an update that could not be stored is kept for the administrators.
+const FAILED_UPDATES_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(30);
 const PRUNE_RECEIPTS_EVERY: Duration = Duration::from_secs(3600);
 
 /// What "fetch now" did (R30).
@@ -53,6 +56,51 @@ pub enum ApplyError {
     Engine(#[from] crate::actors::EngineError),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl ApplyError {
+    /// Whether the same update may well succeed when it comes again: the database or
+    /// the engine was unavailable, or a concurrent change won. Anything else (content
+    /// the database refuses, a broken rule) would fail the same way every time.
+    pub fn is_transient(&self) -> bool {
+        use crate::actors::EngineError;
+        match self {
+            ApplyError::Db(error) | ApplyError::Engine(EngineError::Db(error)) => {
+                error.is_unavailable()
+            }
+            ApplyError::Engine(EngineError::Timeout | EngineError::Stopped) => true,
+            ApplyError::Engine(_) => false,
+        }
+    }
+}
+
+/// Replaces NUL characters (which PostgreSQL cannot store) in every text of an inbound
+/// message; how many fields had one.
+fn make_storable(inbound: &mut crate::actors::Inbound) -> usize {
+    let sender = &mut inbound.sender;
+    let mut texts = vec![
+        &mut inbound.text,
+        &mut inbound.channel_message_id,
+        &mut sender.external_id,
+        &mut sender.display_name,
+    ];
+    texts.extend(sender.username.as_mut());
+    for attachment in &mut inbound.attachments {
+        // Control characters (NUL, bidirectional overrides) never stay in a file name.
+        // (The database keeps file names of up to 255 characters.)
+        attachment.file_name = crate::domain::text::file_name(&attachment.file_name)
+            .chars()
+            .take(255)
+            .collect();
+        texts.extend(attachment.mime_type.as_mut());
+        texts.extend(attachment.channel_file_id.as_mut());
+        texts.extend(attachment.url.as_mut());
+    }
+    texts
+        .into_iter()
+        .map(make_text_storable)
+        .filter(|replaced| *replaced)
+        .count()
 }
 
 #[derive(Clone)]
@@ -129,6 +177,12 @@ impl Channels {
                     db::run(&pool, move |conn| rows::prune_receipts(conn, before)).await
                 {
                     tracing::warn!(error = %error, "channel receipts not pruned");
+                }
+                let before = chrono::Utc::now() - FAILED_UPDATES_KEPT;
+                if let Err(error) =
+                    db::run(&pool, move |conn| rows::prune_failed_updates(conn, before)).await
+                {
+                    tracing::warn!(error = %error, "failed updates not pruned");
                 }
             }
         });
@@ -216,6 +270,11 @@ impl Channels {
 
     /// Hands a verified delivery to the engine and the database; the channel may be
     /// answered once this returns `Ok`.
+    ///
+    /// An update that fails while the database is unavailable fails the delivery (the
+    /// channel delivers it again). One that fails for any other reason would fail the
+    /// same way on every redelivery and block the updates behind it: it is kept as a
+    /// failed update with its raw body, for the account's administrators, and skipped.
     pub async fn apply(
         &self,
         account_id: i64,
@@ -234,84 +293,17 @@ impl Channels {
         }
         let mut stored = 0;
         for update in delivery.updates {
-            match update {
-                Update::Message(mut inbound) => {
-                    // The database keeps at most 100,000 characters of a message; a longer
-                    // one is cut, not refused (a refusal would be redelivered forever).
-                    if inbound.text.chars().count() > MAX_TEXT_CHARS {
-                        inbound.text = inbound.text.chars().take(MAX_TEXT_CHARS).collect();
-                    }
-                    if inbound.sender.display_name.is_empty() {
-                        let external = inbound.sender.external_id.clone();
-                        let known = db::run(pool, move |conn| {
-                            db::clients::find_interlocutor(conn, account_id, &external)
-                        })
-                        .await?
-                        .is_some();
-                        if !known
-                            && let Some((name, username)) =
-                                channel.lookup_name(&inbound.sender.external_id).await
-                        {
-                            inbound.sender.display_name = name;
-                            inbound.sender.username = username;
-                        }
-                    }
-                    let has_media = !inbound.attachments.is_empty();
-                    let outcome = self.inner.engine.inbound(account_id, inbound).await?;
-                    if let InboundOutcome::Stored { message_id, .. } = outcome {
-                        stored += 1;
-                        if has_media {
-                            self.fetch_media_later(message_id);
-                        }
-                    }
-                }
-                Update::Edited {
-                    channel_message_id,
-                    text,
-                    edited_at,
-                } => {
+            let described = delivery.raw.is_empty().then(|| format!("{update:?}"));
+            match self.apply_one(account_id, channel, update).await {
+                Ok(n) => stored += n,
+                Err(error) if error.is_transient() => return Err(error),
+                Err(error) => {
+                    let raw = described.unwrap_or_else(|| delivery.raw.clone());
+                    let message = error.to_string();
+                    tracing::warn!(account = account_id, error = %message, "an update could not be stored: kept as a failed update and acknowledged");
+                    metrics::counter!("dialogi_updates_failed_total").increment(1);
                     db::run(pool, move |conn| {
-                        rows::message_edited(
-                            conn,
-                            account_id,
-                            &channel_message_id,
-                            &text,
-                            edited_at,
-                        )
-                    })
-                    .await?;
-                }
-                Update::Blocked { external_id } | Update::Unblocked { external_id }
-                    if external_id.is_empty() => {}
-                Update::Blocked { external_id } => {
-                    db::run(pool, move |conn| {
-                        rows::set_blocked(conn, account_id, &external_id, true)
-                    })
-                    .await?;
-                    self.forget_recalled();
-                }
-                Update::Unblocked { external_id } => {
-                    db::run(pool, move |conn| {
-                        rows::set_blocked(conn, account_id, &external_id, false)
-                    })
-                    .await?;
-                    self.forget_recalled();
-                }
-                Update::Delivery {
-                    channel_message_id,
-                    delivery_key,
-                    state,
-                    error,
-                } => {
-                    db::run(pool, move |conn| {
-                        rows::delivery_reported(
-                            conn,
-                            account_id,
-                            &channel_message_id,
-                            delivery_key.as_deref(),
-                            state.as_str(),
-                            error.as_deref(),
-                        )
+                        rows::record_failed_update(conn, account_id, &message, &raw)
                     })
                     .await?;
                 }
@@ -324,6 +316,103 @@ impl Channels {
             .await?;
         }
         Ok(stored)
+    }
+
+    /// Applies one update; the number of new messages it stored.
+    async fn apply_one(
+        &self,
+        account_id: i64,
+        channel: &AnyChannel,
+        update: Update,
+    ) -> Result<usize, ApplyError> {
+        let pool = &self.inner.pool;
+        match update {
+            Update::Message(mut inbound) => {
+                // The database keeps at most 100,000 characters of a message; a longer
+                // one is cut, not refused (a refusal would be redelivered forever).
+                if inbound.text.chars().count() > MAX_TEXT_CHARS {
+                    inbound.text = inbound.text.chars().take(MAX_TEXT_CHARS).collect();
+                }
+                let replaced = make_storable(&mut inbound);
+                if replaced > 0 {
+                    tracing::info!(
+                        account = account_id,
+                        fields = replaced,
+                        "NUL characters in an inbound message replaced by U+FFFD"
+                    );
+                    metrics::counter!("dialogi_inbound_nul_replaced_total").increment(1);
+                }
+                if inbound.sender.display_name.is_empty() {
+                    let external = inbound.sender.external_id.clone();
+                    let known = db::run(pool, move |conn| {
+                        db::clients::find_interlocutor(conn, account_id, &external)
+                    })
+                    .await?
+                    .is_some();
+                    if !known
+                        && let Some((name, username)) =
+                            channel.lookup_name(&inbound.sender.external_id).await
+                    {
+                        inbound.sender.display_name = storable(&name).into_owned();
+                        inbound.sender.username = username.map(|u| storable(&u).into_owned());
+                    }
+                }
+                let has_media = !inbound.attachments.is_empty();
+                let outcome = self.inner.engine.inbound(account_id, inbound).await?;
+                if let InboundOutcome::Stored { message_id, .. } = outcome {
+                    if has_media {
+                        self.fetch_media_later(message_id);
+                    }
+                    return Ok(1);
+                }
+            }
+            Update::Edited {
+                channel_message_id,
+                mut text,
+                edited_at,
+            } => {
+                make_text_storable(&mut text);
+                db::run(pool, move |conn| {
+                    rows::message_edited(conn, account_id, &channel_message_id, &text, edited_at)
+                })
+                .await?;
+            }
+            Update::Blocked { external_id } | Update::Unblocked { external_id }
+                if external_id.is_empty() => {}
+            Update::Blocked { external_id } => {
+                db::run(pool, move |conn| {
+                    rows::set_blocked(conn, account_id, &external_id, true)
+                })
+                .await?;
+                self.forget_recalled();
+            }
+            Update::Unblocked { external_id } => {
+                db::run(pool, move |conn| {
+                    rows::set_blocked(conn, account_id, &external_id, false)
+                })
+                .await?;
+                self.forget_recalled();
+            }
+            Update::Delivery {
+                channel_message_id,
+                delivery_key,
+                state,
+                error,
+            } => {
+                db::run(pool, move |conn| {
+                    rows::delivery_reported(
+                        conn,
+                        account_id,
+                        &channel_message_id,
+                        delivery_key.as_deref(),
+                        state.as_str(),
+                        error.as_deref(),
+                    )
+                })
+                .await?;
+            }
+        }
+        Ok(0)
     }
 
     /// Downloads an attachment into the data folder (once) and returns its path.

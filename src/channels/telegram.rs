@@ -98,6 +98,7 @@ impl Channel for Telegram {
             receipt: None,
             updates: translate(update).into_iter().collect(),
             answer: String::new(),
+            raw: String::new(),
         })
     }
 
@@ -122,6 +123,7 @@ impl Channel for Telegram {
                 next = next.max(i64::from(update.id.0) + 1);
                 Delivery {
                     receipt: None,
+                    raw: serde_json::to_string(&update).unwrap_or_default(),
                     updates: translate(update).into_iter().collect(),
                     answer: String::new(),
                 }

@@ -179,6 +179,7 @@ impl Channel for Viber {
             receipt: None,
             updates: translate(&event).into_iter().collect(),
             answer: String::new(),
+            raw: String::new(),
         })
     }
 

@@ -183,6 +183,7 @@ impl Vk {
             receipt: envelope["event_id"].as_str().map(|id| format!("vk:{id}")),
             updates: translate(envelope).into_iter().collect(),
             answer: "ok".into(),
+            raw: without_secret(envelope),
         }
     }
 
@@ -279,6 +280,7 @@ impl Channel for Vk {
                 receipt: None,
                 updates: Vec::new(),
                 answer: code,
+                raw: String::new(),
             });
         }
         Ok(self.delivery(&envelope))
@@ -543,6 +545,15 @@ fn attachment(item: &Value) -> Option<NewAttachment> {
         }),
         _ => None,
     }
+}
+
+/// An envelope as text for the failed-updates log, without the Callback API's secret.
+fn without_secret(envelope: &Value) -> String {
+    let mut copy = envelope.clone();
+    if let Some(object) = copy.as_object_mut() {
+        object.remove("secret");
+    }
+    copy.to_string()
 }
 
 #[cfg(test)]

@@ -194,6 +194,7 @@ impl Channel for WhatsApp {
                 receipt: None,
                 updates: Vec::new(),
                 answer: request.query("hub.challenge").unwrap_or("").to_owned(),
+                raw: String::new(),
             });
         }
         let signature = request
@@ -213,6 +214,7 @@ impl Channel for WhatsApp {
             receipt: None,
             updates: translate(&notification, &self.phone_number_id),
             answer: String::new(),
+            raw: String::new(),
         })
     }
 

@@ -68,6 +68,33 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the database could not be used (no connection, the connection broke, a
+    /// serialization failure or a concurrent change): the same work may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::DatabaseErrorKind as Kind;
+        match self {
+            DbError::Pool(_) | DbError::Unreachable(_) | DbError::Cancelled => true,
+            DbError::VersionConflict | DbError::Migration(_) => true,
+            DbError::Query(DieselError::DatabaseError(kind, info)) => match kind {
+                Kind::ClosedConnection
+                | Kind::UnableToSendCommand
+                | Kind::SerializationFailure
+                | Kind::ReadOnlyTransaction => true,
+                // A server shutting down or starting up, a lost connection.
+                _ => {
+                    let message = info.message();
+                    message.contains("terminating connection")
+                        || message.contains("the database system is")
+                        || message.contains("server closed the connection")
+                        || message.contains("could not connect")
+                        || message.contains("deadlock detected")
+                }
+            },
+            DbError::Query(DieselError::BrokenTransactionManager) => true,
+            DbError::Query(_) | DbError::Invariant(_) => false,
+        }
+    }
+
     /// The violated constraint, when the database refused a write because of one.
     pub fn constraint(&self) -> Option<(DatabaseErrorKind, String)> {
         match self {

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use super::DbError;
 use super::events::{self, NewEvent};
-use super::schema::{channel_receipts, interlocutors, message_edits, messages, outbox};
+use super::schema::{
+    channel_receipts, failed_updates, interlocutors, message_edits, messages, outbox,
+};
 
 /// An outbox row taken for sending, with what the channel needs.
 #[derive(Debug, Clone, QueryableByName)]
@@ -432,6 +434,65 @@ pub fn remember_receipt(
 pub fn prune_receipts(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, DbError> {
     Ok(
         diesel::delete(channel_receipts::table.filter(channel_receipts::received_at.lt(before)))
+            .execute(conn)?,
+    )
+}
+
+/// An update the channel sent that could not be stored, kept for the administrators.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = failed_updates)]
+pub struct FailedUpdateRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub received_at: DateTime<Utc>,
+    pub error: String,
+    pub raw: String,
+}
+
+/// Keeps an update that failed for good, with its raw body (made storable).
+pub fn record_failed_update(
+    conn: &mut PgConnection,
+    account_id: i64,
+    error: &str,
+    raw: &str,
+) -> Result<i64, DbError> {
+    use crate::domain::text::storable;
+    Ok(diesel::insert_into(failed_updates::table)
+        .values((
+            failed_updates::account_id.eq(account_id),
+            failed_updates::error.eq(storable(error).as_ref()),
+            failed_updates::raw.eq(storable(raw).as_ref()),
+        ))
+        .returning(failed_updates::id)
+        .get_result(conn)?)
+}
+
+/// The account's failed updates, newest first, before the id `before` when given.
+pub fn failed_updates_of(
+    conn: &mut PgConnection,
+    account_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<FailedUpdateRow>, DbError> {
+    let mut query = failed_updates::table
+        .filter(failed_updates::account_id.eq(account_id))
+        .select(FailedUpdateRow::as_select())
+        .order(failed_updates::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(failed_updates::id.lt(before));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Forgets failed updates older than `before`.
+pub fn prune_failed_updates(
+    conn: &mut PgConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(failed_updates::table.filter(failed_updates::received_at.lt(before)))
             .execute(conn)?,
     )
 }

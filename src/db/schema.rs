@@ -194,13 +194,24 @@ diesel::table! {
 }
 
 diesel::table! {
-    idempotency_keys (user_id, key) {
+    failed_updates (id) {
+        id -> Int8,
+        account_id -> Int8,
+        received_at -> Timestamptz,
+        error -> Text,
+        raw -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, credential_id, key) {
         user_id -> Int8,
         key -> Text,
         request_hash -> Bytea,
         response_status -> Int2,
         response_body -> Jsonb,
         created_at -> Timestamptz,
+        credential_id -> Int8,
     }
 }
 
@@ -376,6 +387,7 @@ diesel::joinable!(contact_persons -> clients (client_id));
 diesel::joinable!(dialog_reads -> dialogs (dialog_id));
 diesel::joinable!(dialog_reads -> users (user_id));
 diesel::joinable!(dialogs -> channel_accounts (account_id));
+diesel::joinable!(failed_updates -> channel_accounts (account_id));
 diesel::joinable!(dialogs -> clients (client_id));
 diesel::joinable!(dialogs -> close_reasons (close_reason_id));
 diesel::joinable!(dialogs -> interlocutors (interlocutor_id));
@@ -417,6 +429,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     dialog_reads,
     dialogs,
     events,
+    failed_updates,
     idempotency_keys,
     interests,
     interlocutors,

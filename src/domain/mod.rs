@@ -6,9 +6,11 @@ pub mod access;
 pub mod account;
 pub mod dialog;
 pub mod ids;
+pub mod media;
 pub mod people;
 pub mod rules;
 pub mod sections;
+pub mod text;
 pub mod unread;
 
 pub use ids::*;

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::AppState;
 use super::auth::Caller;
 use super::dto::{
-    AccountResponse, CreateAccountRequest, GrantBody, ResponsibleBody, RightsBody,
-    UpdateAccountRequest,
+    AccountResponse, CreateAccountRequest, FailedUpdateResponse, FailedUpdatesQuery, GrantBody,
+    ResponsibleBody, RightsBody, UpdateAccountRequest,
 };
 use crate::db::accounts::{self, AccessMap, AccountChanges, AccountRow, GrantRow, NewAccountRow};
 use crate::db::{self, DbError, audit, org};
@@ -515,4 +515,37 @@ pub async fn fetch_account(
         .await
         .map(web::Json)
         .map_err(|error| ApiError::BadGateway(error.to_string()))
+}
+
+/// The updates of an account that could not be stored, newest first (account
+/// administrators): each was acknowledged to the channel so the ones behind it flowed.
+#[utoipa::path(tag = "accounts", params(("id" = i64, Path), FailedUpdatesQuery), responses((status = 200, body = Vec<FailedUpdateResponse>), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/{id}/failed-updates")]
+pub async fn failed_updates(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<FailedUpdatesQuery>,
+) -> Result<web::Json<Vec<FailedUpdateResponse>>, ApiError> {
+    let id = id.into_inner();
+    require_account_admin(&state, &caller, id).await?;
+    let limit = i64::from(query.limit.unwrap_or(50));
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit: from 1 to 200"));
+    }
+    let before = query.before;
+    let rows = db::run(&state.pool, move |conn| {
+        crate::db::outbox::failed_updates_of(conn, id, before, limit)
+    })
+    .await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|row| FailedUpdateResponse {
+                id: row.id,
+                received_at: row.received_at,
+                error: row.error,
+                raw: row.raw,
+            })
+            .collect(),
+    ))
 }

@@ -11,7 +11,8 @@ use crate::db;
 use crate::domain::AccountId;
 use crate::error::ApiError;
 
-/// Download an attachment (images inline, other files as downloads).
+/// Download an attachment (JPEG, PNG, GIF and WebP pictures inline, anything else as a
+/// sandboxed download).
 #[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, description = "the file"), (status = 404, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody), (status = 507, description = "the data folder is full or cannot be written: the file was not stored", body = crate::error::ErrorBody)))]
 #[get("/attachments/{id}")]
 pub async fn download_attachment(
@@ -37,7 +38,8 @@ pub async fn download_attachment(
             return Err(ApiError::NotFound("attachment"));
         }
     }
-    let (path, mime, name) = state
+    // The declared type is not trusted for how the file is served (below).
+    let (path, _declared_type, name) = state
         .channels
         .stored_media(id)
         .await
@@ -50,23 +52,23 @@ pub async fn download_attachment(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let mime = mime.unwrap_or_else(|| "application/octet-stream".into());
-    // Only images are shown in the page; anything else (HTML, SVG…) is a download.
-    let inline = mime.starts_with("image/") && mime != "image/svg+xml";
-    let safe_name: String = name
+    // Shown in the page only when the bytes are a JPEG, PNG, GIF or WebP picture, with the
+    // type the bytes say; anything else (SVG, HTML, whatever was declared) is a download
+    // the browser may not render, sandboxed even if it tried.
+    let picture = crate::domain::media::sniff_picture(&bytes);
+    let safe_name: String = crate::domain::text::file_name(&name)
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '/' | '\\' | '"'))
+        .filter(|c| !matches!(c, '/' | '\\' | '"'))
         .take(200)
         .collect();
-    let content_type = if inline {
-        mime
-    } else {
-        "application/octet-stream".into()
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((
+            header::CONTENT_TYPE,
+            picture.unwrap_or("application/octet-stream"),
+        ))
         .insert_header(ContentDisposition {
-            disposition: if inline {
+            disposition: if picture.is_some() {
                 DispositionType::Inline
             } else {
                 DispositionType::Attachment
@@ -76,7 +78,14 @@ pub async fn download_attachment(
             } else {
                 safe_name
             })],
-        })
+        });
+    if picture.is_none() {
+        response.insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'",
+        ));
+    }
+    Ok(response
         .insert_header((header::CACHE_CONTROL, "private, max-age=86400"))
         .body(bytes))
 }

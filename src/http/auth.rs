@@ -201,6 +201,19 @@ pub async fn admin_only(
     }
 }
 
+/// The user and the credential (session or API token id) that `require_credentials`
+/// accepted for this request, if any.
+pub fn authenticated_credential(req: &HttpRequest) -> Option<(i64, i64)> {
+    req.extensions().get::<Authenticated>().map(|a| {
+        let token = match &a.0.credential {
+            Credential::Session { token_id, .. } | Credential::ApiToken { token_id, .. } => {
+                *token_id
+            }
+        };
+        (a.0.user_id.0, token)
+    })
+}
+
 /// The user whose credential `require_credentials` accepted for this request, if any.
 pub fn authenticated_user(req: &HttpRequest) -> Option<i64> {
     req.extensions()

@@ -115,20 +115,15 @@ pub async fn reply(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    // Who may see the dialog is known before a large body is read.
+    // Who may see and write in the dialog is known before a large body is read.
     let (row, access) = visible_dialog(&state, &caller, id).await?;
+    require_send(&access, &row)?;
     let body: ReplyRequest = super::json_body(&request, payload, MAX_REPLY_BODY).await?;
     let text = body.text;
     if text.trim().is_empty() && body.attachments.is_empty() {
         return Err(ApiError::invalid(
             "text",
             "text: write something or attach a file",
-        ));
-    }
-    // Files are decoded and stored before the engine decides: refuse early who may not write.
-    if !body.attachments.is_empty() && !rights_on(&access, &row).send {
-        return Err(ApiError::Forbidden(
-            "you may read this dialog but not write in it".into(),
         ));
     }
     let uploads = decode_uploads(body.attachments)?;
@@ -195,6 +190,48 @@ pub async fn reply(
     }))
 }
 
+/// Refuses a caller who may read the dialog but not write in it (before its body is read).
+fn require_send(
+    access: &crate::db::accounts::AccessMap,
+    row: &crate::db::dialogs::DialogRow,
+) -> Result<(), ApiError> {
+    if rights_on(access, row).send {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "you may read this dialog but not write in it".into(),
+        ))
+    }
+}
+
+/// Whether a request is a reply (`POST /api/v1/dialogs/{id}/messages`), the one route
+/// whose body may carry files.
+pub fn is_reply_path(method: &actix_web::http::Method, path: &str) -> bool {
+    reply_dialog_id(method, path).is_some()
+}
+
+fn reply_dialog_id(method: &actix_web::http::Method, path: &str) -> Option<i64> {
+    if method != actix_web::http::Method::POST {
+        return None;
+    }
+    path.strip_prefix("/api/v1/dialogs/")?
+        .strip_suffix("/messages")?
+        .parse()
+        .ok()
+}
+
+/// For a reply that carries an `Idempotency-Key` (whose body is read before the route
+/// runs): the caller may see and write in the dialog, checked before the body is read.
+pub async fn may_reply(state: &AppState, request: &actix_web::HttpRequest) -> Result<(), ApiError> {
+    use actix_web::FromRequest;
+    let Some(id) = reply_dialog_id(request.method(), request.path()) else {
+        return Ok(());
+    };
+    let caller = Caller::from_request(request, &mut actix_web::dev::Payload::None).await?;
+    let (row, access) = visible_dialog(state, &caller, id).await?;
+    require_send(&access, &row)
+}
+
 /// A reply's body may carry files: 5 of up to 10 MB, in base64 (4/3 larger).
 pub(crate) const MAX_REPLY_BODY: usize = 70 * 1024 * 1024;
 const MAX_REPLY_FILES: usize = 5;
@@ -218,10 +255,11 @@ fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiEr
     }
     list.into_iter()
         .map(|file| {
-            let file_name: String = file
-                .file_name
+            // No control characters (NUL, a right-to-left override hiding the real
+            // extension) and no path separators.
+            let file_name: String = crate::domain::text::file_name(&file.file_name)
                 .chars()
-                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+                .filter(|c| !matches!(c, '/' | '\\'))
                 .collect::<String>()
                 .trim()
                 .trim_start_matches('.')

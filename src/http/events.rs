@@ -51,35 +51,105 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// The most events a reconnect replays; further behind, the client must reload (`resync`).
 const MAX_REPLAY: i64 = 10_000;
 
-/// Open streams of this process, against the configured cap.
+/// Open streams of this process, against the configured caps: all of them, and each
+/// user's and each credential's (so one credential cannot take every stream).
 #[derive(Debug, Default)]
-pub struct StreamCount(AtomicUsize);
+pub struct StreamCount {
+    all: AtomicUsize,
+    /// Open streams per user id and per credential (token) id.
+    held: std::sync::Mutex<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    per_user: std::collections::HashMap<i64, usize>,
+    per_token: std::collections::HashMap<i64, usize>,
+}
 
 impl StreamCount {
     pub fn open(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.all.load(Ordering::Relaxed)
     }
 }
 
-/// Holds one stream's place under the cap; gives it back when the stream ends.
-struct StreamPermit(Arc<StreamCount>);
+/// Holds one stream's place under the caps; gives it back when the stream ends.
+struct StreamPermit {
+    count: Arc<StreamCount>,
+    /// The user and credential it counts against, once the caller is known.
+    holder: Option<(i64, i64)>,
+}
 
 impl StreamPermit {
     fn acquire(count: &Arc<StreamCount>, cap: usize) -> Option<Self> {
-        let previous = count.0.fetch_add(1, Ordering::AcqRel);
+        let previous = count.all.fetch_add(1, Ordering::AcqRel);
         if previous >= cap {
-            count.0.fetch_sub(1, Ordering::AcqRel);
+            count.all.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
         metrics::gauge!("sse_streams").set((previous + 1) as f64);
-        Some(Self(Arc::clone(count)))
+        Some(Self {
+            count: Arc::clone(count),
+            holder: None,
+        })
+    }
+
+    /// Counts the stream against its user's and its credential's caps; refused (429,
+    /// saying which cap) when either is reached.
+    fn hold_for(
+        &mut self,
+        caller: &Caller,
+        config: &crate::config::Config,
+    ) -> Result<(), ApiError> {
+        let (user, token) = (caller.user_id.0, token_id_of(caller));
+        let mut held = self.count.held.lock().unwrap_or_else(|p| p.into_inner());
+        let by_user = held.per_user.get(&user).copied().unwrap_or(0);
+        let by_token = held.per_token.get(&token).copied().unwrap_or(0);
+        if by_token >= config.max_streams_per_token {
+            return Err(ApiError::TooManyStreams {
+                code: "too_many_streams_for_token",
+                message: format!(
+                    "this session or API token has {by_token} event streams open, as many as one may (--max-streams-per-token); close one first"
+                ),
+            });
+        }
+        if by_user >= config.max_streams_per_user {
+            return Err(ApiError::TooManyStreams {
+                code: "too_many_streams_for_user",
+                message: format!(
+                    "this user has {by_user} event streams open, as many as one user may (--max-streams-per-user); close one first"
+                ),
+            });
+        }
+        *held.per_user.entry(user).or_default() += 1;
+        *held.per_token.entry(token).or_default() += 1;
+        self.holder = Some((user, token));
+        Ok(())
     }
 }
 
 impl Drop for StreamPermit {
     fn drop(&mut self) {
-        let now = self.0.0.fetch_sub(1, Ordering::AcqRel) - 1;
+        if let Some((user, token)) = self.holder {
+            let mut held = self.count.held.lock().unwrap_or_else(|p| p.into_inner());
+            let held = &mut *held;
+            for (map, key) in [(&mut held.per_user, user), (&mut held.per_token, token)] {
+                if let std::collections::hash_map::Entry::Occupied(mut entry) = map.entry(key) {
+                    *entry.get_mut() -= 1;
+                    if *entry.get() == 0 {
+                        entry.remove();
+                    }
+                }
+            }
+        }
+        let now = self.count.all.fetch_sub(1, Ordering::AcqRel) - 1;
         metrics::gauge!("sse_streams").set(now as f64);
+    }
+}
+
+/// The id of the session or API token a caller came with.
+fn token_id_of(caller: &Caller) -> i64 {
+    match &caller.credential {
+        Credential::Session { token_id, .. } | Credential::ApiToken { token_id, .. } => *token_id,
     }
 }
 
@@ -414,19 +484,17 @@ pub async fn operator_events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // The cap first: beyond it the answer must be fast, without a database round trip.
-    let permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
+    let mut permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
         .ok_or_else(too_many_streams)?;
     let caller = Caller::from_request(&req, &mut Payload::None).await?;
+    permit.hold_for(&caller, &state.config)?;
     let last = last_event_id(&req, &query)?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = state.hub.subscribe();
     let access = access(&state, &caller).await?;
-    let token_id = match &caller.credential {
-        Credential::Session { token_id, .. } | Credential::ApiToken { token_id, .. } => *token_id,
-    };
     let viewer = Viewer {
         user_id: caller.user_id.0,
-        token_id,
+        token_id: token_id_of(&caller),
         visible: access.visible().into_iter().collect(),
     };
     let (backlog, newest, pruned) = match last {
@@ -742,31 +810,55 @@ pub async fn monitor_events(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
+    let mut permit = StreamPermit::acquire(&state.streams, state.config.max_streams)
         .ok_or_else(too_many_streams)?;
     let caller = MonitorCaller::from_request(&req, &mut Payload::None).await?;
+    permit.hold_for(&caller.0, &state.config)?;
     let live = state.hub.subscribe();
     let access = access(&state, &caller.0).await?;
-    let visible: Vec<i64> = access.visible();
+    let viewer = Viewer {
+        user_id: caller.0.user_id.0,
+        token_id: token_id_of(&caller.0),
+        visible: access.visible().into_iter().collect(),
+    };
     let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1) + 1);
     let _ = tx.try_send(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
-    actix_web::rt::spawn(follow_monitor(state.clone(), visible, live, tx));
+    actix_web::rt::spawn(follow_monitor(state.clone(), viewer, live, tx));
     Ok(sse_response(queued_body(rx, permit)))
 }
 
+/// A dashboard's stream. Like an operator's, it depends on its credential and its user's
+/// rights: an `access` or `credentials` event re-reads them at once (a revoked token or
+/// a disabled user ends the stream; a lost grant takes the account out of the figures),
+/// and they are re-checked every `--stream-recheck-secs` besides.
 async fn follow_monitor(
     state: web::Data<AppState>,
-    visible: Vec<i64>,
+    mut viewer: Viewer,
     mut live: broadcast::Receiver<Arc<Published>>,
     tx: mpsc::Sender<Bytes>,
 ) {
     let mut figures_tick = tokio::time::interval(state.config.monitor_interval());
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.reset();
+    let mut recheck = tokio::time::interval(state.config.stream_recheck());
+    recheck.reset();
     loop {
         let bytes = tokio::select! {
             received = live.recv() => match received {
-                Ok(event) if event.kind == "dialog" && event.account_id.is_some_and(|a| visible.contains(&a)) => {
+                Ok(event) if matches!(event.kind.as_str(), "access" | "credentials") => {
+                    let still = if event.user_id == Some(viewer.user_id) {
+                        viewer.refresh(&state, true).await
+                    } else if event.kind == "access" && event.user_id.is_none() {
+                        viewer.refresh_rights(&state, event.id).await
+                    } else {
+                        true
+                    };
+                    if !still {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(event) if event.kind == "dialog" && event.account_id.is_some_and(|a| viewer.visible.contains(&a)) => {
                     event.frame(Audience::Dashboards, |event| frame(Some(event.id), "status", &json!({
                         "dialog_id": event.dialog_id,
                         "account_id": event.account_id,
@@ -778,9 +870,16 @@ async fn follow_monitor(
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+            _ = recheck.tick() => {
+                if !viewer.refresh(&state, false).await {
+                    return;
+                }
+                continue;
+            }
             _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
             _ = figures_tick.tick() => {
-                let accounts = visible.clone();
+                let mut accounts: Vec<i64> = viewer.visible.iter().copied().collect();
+                accounts.sort_unstable();
                 let figures = db::run(&state.pool, move |conn| monitor::figures(conn, &accounts, Utc::now())).await;
                 match figures {
                     Ok(figures) => {

@@ -1,8 +1,8 @@
 //! `Idempotency-Key` on unsafe requests (API.md): a retry with the same key returns the
 //! first answer and does nothing twice.
 //!
-//! Per caller (user) and key, the first request's answer is kept for a day with a digest
-//! of the request (method, path, query and body):
+//! Per credential (the session or API token that sent it) and key, the first request's
+//! answer is kept for a day with a digest of the request (method, path, query and body):
 //! - the same key and the same request replays the kept answer (`Idempotent-Replayed:
 //!   true`) without running anything;
 //! - the same key with another request is refused (422), so a client bug that reuses a
@@ -11,6 +11,8 @@
 //!   `Retry-After: 1`) instead of running twice. A claim left by a process that died is
 //!   taken over after a minute;
 //! - a 5xx answer is not kept: the request may not have happened, so a retry runs it;
+//! - an answer that holds a secret shown once (a new API token's) is never kept: its
+//!   retry is refused (409 `idempotent_answer_not_kept`), the secret stays unreplayable;
 //! - after a day the key may be used afresh.
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -20,7 +22,6 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
@@ -30,9 +31,6 @@ use crate::error::ApiError;
 pub const HEADER: &str = "Idempotency-Key";
 const REPLAYED: &str = "Idempotent-Replayed";
 const MAX_KEY_CHARS: usize = 200;
-/// The largest body any route takes (a reply with its files); a keyed request's body is
-/// read whole to be compared with the first one's.
-const MAX_BODY_BYTES: usize = super::dialog_actions::MAX_REPLY_BODY;
 /// How long a kept answer replays; older ones are removed with the events' retention
 /// (`db::events::prune_idempotency_keys`, every ten minutes) or taken over by a new claim.
 const KEPT_FOR: Duration = crate::db::events::IDEMPOTENT_ANSWERS_KEPT;
@@ -40,6 +38,13 @@ const KEPT_FOR: Duration = crate::db::events::IDEMPOTENT_ANSWERS_KEPT;
 const CLAIM_EXPIRES: Duration = Duration::minutes(1);
 /// `response_status` of a claim whose request still runs.
 const RUNNING: i16 = 0;
+/// `response_status` of a request whose answer held a secret, which is not kept.
+const NOT_KEPT: i16 = -1;
+
+/// Put into a response's extensions by a route whose answer holds a secret shown once:
+/// the answer is not kept for a retry.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldsSecret;
 
 /// Middleware for the `/api/v1` scope, inside the credential check (it needs the caller).
 pub async fn keyed(
@@ -56,15 +61,18 @@ pub async fn keyed(
     let Some(key) = key else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let user = super::auth::authenticated_user(req.request());
+    let credential = super::auth::authenticated_credential(req.request());
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (Some(user), Some(state)) = (user, state) else {
+    let (Some(user), Some(state)) = (credential, state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let key = match valid_key(&key) {
         Ok(key) => key,
         Err(error) => return Ok(refuse(req, error)),
     };
+    if let Err(error) = super::dialog_actions::may_reply(&state, req.request()).await {
+        return Ok(refuse(req, error));
+    }
     let body = match read_body(&mut req).await {
         Ok(body) => body,
         Err(error) => return Ok(refuse(req, error)),
@@ -87,6 +95,16 @@ pub async fn keyed(
                 body => response.json(body),
             };
             return Ok(req.into_response(response));
+        }
+        Ok(Claim::NotKept) => {
+            return Ok(refuse(
+                req,
+                ApiError::Conflict {
+                    code: "idempotent_answer_not_kept",
+                    message: "the request with this Idempotency-Key was done; its answer held a secret shown only once and is not kept (list the tokens to see what was created)"
+                        .into(),
+                },
+            ));
         }
         Ok(Claim::Running) => {
             let mut refused = refuse(
@@ -132,6 +150,22 @@ pub async fn keyed(
             response.map_into_boxed_body(),
         ));
     }
+    if response.extensions().contains::<HoldsSecret>() {
+        let stored = db::run(&state.pool, move |conn| {
+            diesel::update(idempotency_keys::table.find((user.0, user.1, key)))
+                .set(idempotency_keys::response_status.eq(NOT_KEPT))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await;
+        if let Err(error) = stored {
+            tracing::warn!(error = %error, "could not mark an idempotent answer as not kept");
+        }
+        return Ok(ServiceResponse::new(
+            request,
+            response.map_into_boxed_body(),
+        ));
+    }
     let (head, body) = response.into_parts();
     let bytes = match actix_web::body::to_bytes(body).await {
         Ok(bytes) => bytes,
@@ -150,7 +184,7 @@ pub async fn keyed(
     };
     let code = status.as_u16() as i16;
     let stored = db::run(&state.pool, move |conn| {
-        diesel::update(idempotency_keys::table.find((user, key)))
+        diesel::update(idempotency_keys::table.find((user.0, user.1, key)))
             .set((
                 idempotency_keys::response_status.eq(code),
                 idempotency_keys::response_body.eq(kept),
@@ -179,15 +213,24 @@ enum Claim {
     },
     Running,
     OtherRequest,
+    /// Done, but its answer held a secret that is not kept.
+    NotKept,
 }
 
-/// Claims `key` for `user`'s request with `digest`, or says what was kept for it.
-fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result<Claim, DbError> {
+/// Claims `key` for the request with `digest` of a (user, credential), or says what was
+/// kept for it.
+fn claim(
+    conn: &mut PgConnection,
+    (user, credential): (i64, i64),
+    key: &str,
+    digest: &[u8],
+) -> Result<Claim, DbError> {
     conn.transaction(|conn| {
         let now = Utc::now();
         let inserted = diesel::insert_into(idempotency_keys::table)
             .values((
                 idempotency_keys::user_id.eq(user),
+                idempotency_keys::credential_id.eq(credential),
                 idempotency_keys::key.eq(key),
                 idempotency_keys::request_hash.eq(digest),
                 idempotency_keys::response_status.eq(RUNNING),
@@ -201,7 +244,7 @@ fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result
         }
         let (hash, status, body, created_at): (Vec<u8>, i16, serde_json::Value, _) =
             idempotency_keys::table
-                .find((user, key))
+                .find((user, credential, key))
                 .select((
                     idempotency_keys::request_hash,
                     idempotency_keys::response_status,
@@ -215,6 +258,9 @@ fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result
         if hash != digest && !expired {
             return Ok(Claim::OtherRequest);
         }
+        if status == NOT_KEPT && !expired {
+            return Ok(Claim::NotKept);
+        }
         if status != RUNNING && !expired {
             return Ok(Claim::Replay {
                 status: status as u16,
@@ -225,7 +271,7 @@ fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result
             return Ok(Claim::Running);
         }
         // A day-old answer, or a claim its process left: the key is this request's now.
-        diesel::update(idempotency_keys::table.find((user, key)))
+        diesel::update(idempotency_keys::table.find((user, credential, key)))
             .set((
                 idempotency_keys::request_hash.eq(digest),
                 idempotency_keys::response_status.eq(RUNNING),
@@ -238,11 +284,11 @@ fn claim(conn: &mut PgConnection, user: i64, key: &str, digest: &[u8]) -> Result
 }
 
 /// Gives up a claim whose request failed, so that a retry runs it.
-async fn release(state: &AppState, user: i64, key: String) {
+async fn release(state: &AppState, (user, credential): (i64, i64), key: String) {
     let released = db::run(&state.pool, move |conn| {
         diesel::delete(
             idempotency_keys::table
-                .find((user, key))
+                .find((user, credential, key))
                 .filter(idempotency_keys::response_status.eq(RUNNING)),
         )
         .execute(conn)?;
@@ -269,23 +315,16 @@ fn valid_key(value: &actix_web::http::header::HeaderValue) -> Result<String, Api
     Ok(key.to_owned())
 }
 
+/// Reads a keyed request's body whole (to compare it with the first one's) under the
+/// limit of the route it is for: only a reply may carry files.
 async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
+    let limit = if super::dialog_actions::is_reply_path(req.method(), req.path()) {
+        super::dialog_actions::MAX_REPLY_BODY
+    } else {
+        super::MAX_JSON_BYTES
+    };
     let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest {
-            code: "bad_body",
-            message: "the request body could not be read".into(),
-        })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the body is larger than {} MiB",
-                MAX_BODY_BYTES / (1024 * 1024)
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+    super::bodies::read_limited(req.request(), &mut payload, limit).await
 }
 
 /// SHA-256 of the method, the path with its query, and the body.

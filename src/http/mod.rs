@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod assets;
 pub mod attachments;
 pub mod auth;
+pub mod bodies;
 pub mod clients;
 pub mod crm;
 pub mod dialog_actions;
@@ -46,6 +47,9 @@ use crate::error::ApiError;
 
 /// JSON bodies larger than this are refused with 413.
 pub const MAX_JSON_BYTES: usize = 256 * 1024;
+/// The bytes of bodies larger than `MAX_JSON_BYTES` (replies with files) held at once:
+/// one largest reply and some room; beyond it such requests get 429 and retry.
+const LARGE_BODIES_BYTES: usize = 96 * 1024 * 1024;
 
 /// What every handler may reach: built once, shared by all workers.
 pub struct AppState {
@@ -63,6 +67,8 @@ pub struct AppState {
     pub recheck_cache: events::RecheckCache,
     /// Credentials and rights remembered from the database (see `known`).
     pub known: Arc<known::Known>,
+    /// The bytes of large request bodies held at once (`bodies::read_limited`).
+    pub body_budget: bodies::BodyBudget,
 }
 
 /// How often recorded request durations are drained into the histograms.
@@ -107,6 +113,7 @@ impl AppState {
             unread,
             recheck_cache: events::RecheckCache::default(),
             known,
+            body_budget: bodies::BodyBudget::new(LARGE_BODIES_BYTES),
         }
     }
 }
@@ -367,7 +374,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(accounts::get_grants)
                         .service(accounts::put_grants)
                         .service(accounts::check_account)
-                        .service(accounts::fetch_account),
+                        .service(accounts::fetch_account)
+                        .service(accounts::failed_updates),
                 )
                 .service(
                     scope("/rules")
@@ -394,7 +402,6 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
-    use futures_util::StreamExt;
     let is_json = request
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -405,16 +412,7 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(
             "send the body as application/json".into(),
         ));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the body is larger than {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = bodies::read_limited(request, &mut payload, limit).await?;
     serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid_json",

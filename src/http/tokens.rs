@@ -95,10 +95,15 @@ pub async fn create_token(
         )?))
     })
     .await??;
-    Ok(HttpResponse::Created().json(CreatedTokenResponse {
+    let mut response = HttpResponse::Created().json(CreatedTokenResponse {
         token: token_response(created.0),
         token_secret: created.1,
-    }))
+    });
+    // The secret is shown this once: an idempotent retry must not replay it.
+    response
+        .extensions_mut()
+        .insert(crate::http::idempotency::HoldsSecret);
+    Ok(response)
 }
 
 /// Issues an API token for `user` and records it in the audit log. Also used by

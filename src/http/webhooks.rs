@@ -170,7 +170,7 @@ async fn receive(
             .unwrap_or_default(),
         body: body.to_vec(),
     };
-    let delivery = match channel.webhook(&incoming) {
+    let mut delivery = match channel.webhook(&incoming) {
         Ok(delivery) => delivery,
         Err(WebhookError::Forbidden) => {
             metrics::counter!("dialogi_webhooks_refused_total", "kind" => kind).increment(1);
@@ -185,6 +185,9 @@ async fn receive(
             });
         }
     };
+    if delivery.raw.is_empty() && !delivery.updates.is_empty() {
+        delivery.raw = String::from_utf8_lossy(&incoming.body).into_owned();
+    }
     let answer = delivery.answer.clone();
     match state.channels.apply(account_id, &channel, delivery).await {
         Ok(_) => {

@@ -19,6 +19,7 @@ mod dialogs;
 mod embedded;
 mod events;
 mod faults;
+mod hardening;
 mod operations;
 mod peers;
 mod schema;

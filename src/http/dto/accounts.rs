@@ -108,3 +108,25 @@ pub struct GrantBody {
     #[serde(default)]
     pub admin: bool,
 }
+
+/// An update the channel sent that could not be stored: acknowledged to the channel (so
+/// the updates behind it flow) and kept here, with its body, for the account's
+/// administrators.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FailedUpdateResponse {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    /// Why it could not be stored.
+    pub error: String,
+    /// The update as the channel sent it (a webhook's body or one polled update).
+    pub raw: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FailedUpdatesQuery {
+    /// Only updates with a smaller id (the next page).
+    pub before: Option<i64>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
+}

@@ -1,0 +1,80 @@
+//! Text that comes from outside (a client's message, a sender's name, a file name) made
+//! safe to store and to show.
+//!
+//! - PostgreSQL's `text` cannot hold U+0000: one NUL in a message would fail its insert,
+//!   and the channel would deliver the same update forever. [`storable`] replaces each
+//!   with U+FFFD (the replacement character), so the message is kept and the operator
+//!   sees that something was there.
+//! - Bidirectional controls (U+202E and friends) reorder what an operator reads:
+//!   "invoice\u{202E}fdp.exe" shows as "invoiceexe.pdf". Names and texts are isolated
+//!   where they are shown (`dir="auto"`, `<bdi>`), but a file name is also what a browser
+//!   saves: [`file_name`] drops the controls from it.
+
+use std::borrow::Cow;
+
+/// What stands in for a character that cannot be stored.
+pub const REPLACEMENT: char = '\u{FFFD}';
+
+/// `text` without NUL characters (each replaced by U+FFFD), borrowed when there is none.
+pub fn storable(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', &REPLACEMENT.to_string()))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Makes `text` storable in place; whether anything was replaced.
+pub fn make_storable(text: &mut String) -> bool {
+    match storable(text) {
+        Cow::Borrowed(_) => false,
+        Cow::Owned(clean) => {
+            *text = clean;
+            true
+        }
+    }
+}
+
+/// Whether `c` is a Unicode bidirectional formatting character (embeddings, overrides,
+/// isolates and the implicit marks).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// A file name as it is stored and offered for download: without NUL, bidirectional
+/// controls and other control characters, which could hide its real extension.
+pub fn file_name(name: &str) -> String {
+    name.chars()
+        .filter(|&c| !is_bidi_control(c) && !c.is_control())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_without_nul_is_borrowed_as_it_is() {
+        assert!(matches!(storable("привет"), Cow::Borrowed("привет")));
+    }
+
+    #[test]
+    fn every_nul_becomes_the_replacement_character() {
+        assert_eq!(storable("a\0b\0"), "a\u{FFFD}b\u{FFFD}");
+        let mut name = String::from("\0Иван");
+        assert!(make_storable(&mut name));
+        assert_eq!(name, "\u{FFFD}Иван");
+        assert!(!make_storable(&mut name));
+    }
+
+    #[test]
+    fn a_right_to_left_override_cannot_hide_an_extension() {
+        assert_eq!(file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(file_name("a\u{2066}b\u{2069}\u{200F}.pdf"), "ab.pdf");
+        assert_eq!(file_name("отчёт\0\n.pdf"), "отчёт.pdf");
+        assert_eq!(file_name("договор №5.pdf"), "договор №5.pdf");
+    }
+}
