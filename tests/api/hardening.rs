@@ -243,21 +243,7 @@ async fn h3_one_credential_cannot_take_every_stream() {
     // Everyone else still gets theirs.
     let (status, _admin_stream) = app.admin().await.events("/api/v1/events", None).await;
     assert_eq!(status, StatusCode::OK);
-    // A closed stream gives its place back (the server notices at its next write, the
-    // keep-alive at the latest).
-    drop(open.pop());
-    let deadline = Instant::now() + Duration::from_secs(25);
-    loop {
-        let (status, _) = app.with_token(&second).events("/api/v1/events", None).await;
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "a closed stream's place was never freed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    drop(open);
 }
 
 #[actix_web::test]
