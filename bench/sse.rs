@@ -37,6 +37,8 @@ fn server(url: &str, max_streams: usize) -> Server {
         workers: Some(2),
         max_streams,
         login_attempts_per_ip: 100_000,
+        max_streams_per_user: usize::MAX,
+        max_streams_per_token: usize::MAX,
         ..Config::default()
     };
     let app = Application::build(config, db::build_pool(url, 8)).unwrap();
@@ -97,6 +99,7 @@ fn inbound(marker: &str, n: usize) -> Inbound {
         text: marker.to_owned(),
         sent_at: None,
         attachments: Vec::new(),
+        author: None,
     }
 }
 

@@ -57,6 +57,8 @@ fn main() {
             db_pool_size: 8,
             workers: Some(2),
             max_streams: subscribers + 100,
+            max_streams_per_user: usize::MAX,
+            max_streams_per_token: usize::MAX,
             ..Config::default()
         };
         let app = Application::build(config, dialogi::db::build_pool(&bench.url, 8)).unwrap();
@@ -109,6 +111,7 @@ fn main() {
                         text: format!("marker-{round}"),
                         sent_at: None,
                         attachments: Vec::new(),
+                        author: None,
                     },
                 )
                 .await

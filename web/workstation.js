@@ -415,16 +415,18 @@ export class Workstation {
           h("img", { src: a.url, alt: a.file_name, loading: "lazy" }));
       }
       if (a.kind === "link") {
-        return h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, a.file_name || a.url);
+        return h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("bdi", {}, a.file_name || a.url));
       }
-      return h("a", { class: "file", href: a.url, download: a.file_name }, a.file_name);
+      return h("a", { class: "file", href: a.url, download: a.file_name }, h("bdi", {}, a.file_name));
     });
     const delivery = m.direction === "out" && m.delivery
       ? h("span", { class: `delivery ${m.delivery}`, title: m.delivery_error || "" }, t(`delivery.${m.delivery}`))
       : null;
+    // Who wrote it: the operator of a reply, or the member of a group conversation.
+    const author = (m.author && m.author.name) || (m.sender && m.sender.name);
     return h("li", { class: `bubble ${m.direction}`, dataset: { id: m.id } },
-      m.author ? h("div", { class: "author" }, m.author.name) : null,
-      m.text ? h("div", { class: "text" }, m.text) : null,
+      author ? h("div", { class: "author", dir: "auto" }, author) : null,
+      m.text ? h("div", { class: "text", dir: "auto" }, m.text) : null,
       attachments.length ? h("div", { class: "attachments" }, attachments) : null,
       h("div", { class: "foot" }, h("time", {}, when(m.created_at)), m.edited_at ? " ✎" : "", delivery,
         m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null));

@@ -206,6 +206,10 @@ pub fn start_dialogi(database_url: &str, extra: &[&str]) -> (Proc, u16) {
         .arg(&data)
         .args(extra)
         .env("DATABASE_URL", database_url)
+        // The load clients open their thousands of streams with a handful of credentials:
+        // the per-user and per-credential caps stay out of the way (`extra` may set them).
+        .env("DIALOGI_MAX_STREAMS_PER_USER", "1000000")
+        .env("DIALOGI_MAX_STREAMS_PER_TOKEN", "1000000")
         // As nginx's `access_log off` for Nchan: no line per request.
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

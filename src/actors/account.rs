@@ -61,6 +61,8 @@ pub struct Inbound {
     pub text: String,
     pub sent_at: Option<DateTime<Utc>>,
     pub attachments: Vec<NewAttachment>,
+    /// Who wrote it, in a group conversation (the sender is then the conversation).
+    pub author: Option<Sender>,
 }
 
 impl Message for Inbound {
@@ -307,6 +309,9 @@ async fn deliver(
                 channel_message_id: inbound.channel_message_id.clone(),
                 channel_sent_at: inbound.sent_at,
                 attachments: inbound.attachments.clone(),
+                sender: inbound.author.as_ref().map(|author| {
+                    serde_json::json!({"external_id": author.external_id, "name": author.display_name})
+                }),
             }),
             ..DialogCommand::new(system(), Command::Inbound)
         };

@@ -85,6 +85,11 @@ fn make_storable(inbound: &mut crate::actors::Inbound) -> usize {
         &mut sender.display_name,
     ];
     texts.extend(sender.username.as_mut());
+    if let Some(author) = inbound.author.as_mut() {
+        texts.push(&mut author.external_id);
+        texts.push(&mut author.display_name);
+        texts.extend(author.username.as_mut());
+    }
     for attachment in &mut inbound.attachments {
         // Control characters (NUL, bidirectional overrides) never stay in a file name.
         // (The database keeps file names of up to 255 characters.)
@@ -355,6 +360,18 @@ impl Channels {
                     {
                         inbound.sender.display_name = storable(&name).into_owned();
                         inbound.sender.username = username.map(|u| storable(&u).into_owned());
+                    }
+                }
+                // In a group conversation each message names its author.
+                if let Some(author) = inbound.author.as_mut()
+                    && author.display_name.is_empty()
+                {
+                    match channel.lookup_name(&author.external_id).await {
+                        Some((name, username)) => {
+                            author.display_name = storable(&name).into_owned();
+                            author.username = username.map(|u| storable(&u).into_owned());
+                        }
+                        None => author.display_name = format!("id{}", author.external_id),
                     }
                 }
                 let has_media = !inbound.attachments.is_empty();

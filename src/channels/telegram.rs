@@ -366,6 +366,7 @@ fn inbound(message: &Message) -> Inbound {
         text: body(message),
         sent_at: Some(message.date),
         attachments,
+        author: None,
     }
 }
 

@@ -375,6 +375,7 @@ fn inbound(event: &Value) -> Option<Inbound> {
         text,
         sent_at: millis(&event["timestamp"]),
         attachments,
+        author: None,
     })
 }
 

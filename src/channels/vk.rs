@@ -3,7 +3,11 @@
 //! 1/2/3), `messages.send` with a `random_id` derived from the outbox row so a retry is
 //! never delivered twice.
 //!
-//! Ids: a message is its VK id (unique per community), the interlocutor is the `peer_id`.
+//! Ids: a message is its VK id (unique per community) in a private chat, and
+//! `{peer_id}_{conversation_message_id}` in a group conversation (where VK sends `id: 0`).
+//! The interlocutor is the `peer_id`: a person, or a conversation named after its title,
+//! whose messages each carry their author (`from_id`). Names come from `users.get`,
+//! `groups.getById` and `messages.getConversationsById`, remembered per account.
 
 use std::time::Duration;
 
@@ -51,7 +55,12 @@ pub struct Vk {
     http: reqwest::Client,
     call_timeout: Duration,
     credentials: Credentials,
+    /// Names already looked up: (name, screen name) by peer or author id.
+    names: std::sync::Mutex<std::collections::HashMap<String, (String, Option<String>)>>,
 }
+
+/// The most names remembered per account; beyond it the memory starts afresh.
+const NAMES_KEPT: usize = 10_000;
 
 impl Vk {
     pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
@@ -68,6 +77,7 @@ impl Vk {
             http: net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?,
             call_timeout: net::call_timeout(credentials.timeout_secs),
             credentials,
+            names: std::sync::Mutex::default(),
         })
     }
 
@@ -428,26 +438,71 @@ impl Channel for Vk {
     }
 
     async fn lookup_name(&self, external_id: &str) -> Option<(String, Option<String>)> {
-        let answer = self
-            .call(
-                "users.get",
-                &[
-                    ("user_ids", external_id.to_owned()),
-                    ("fields", "screen_name".into()),
-                ],
+        if let Some(known) = self.remembered(external_id) {
+            return Some(known);
+        }
+        let id: i64 = external_id.parse().ok()?;
+        let found = if id >= CONVERSATION_PEERS {
+            let answer = self
+                .call(
+                    "messages.getConversationsById",
+                    &[
+                        ("peer_ids", external_id.to_owned()),
+                        ("group_id", self.group_id.to_string()),
+                    ],
+                )
+                .await
+                .ok()?;
+            let title = answer["items"][0]["chat_settings"]["title"].as_str()?;
+            (title.trim().to_owned(), None)
+        } else if id < 0 {
+            let answer = self
+                .call("groups.getById", &[("group_id", (-id).to_string())])
+                .await
+                .ok()?;
+            let group = answer["groups"].get(0).or_else(|| answer.get(0))?;
+            (
+                group["name"].as_str()?.trim().to_owned(),
+                group["screen_name"].as_str().map(str::to_owned),
             )
-            .await
-            .ok()?;
-        let user = answer.get(0)?;
-        let name = format!(
-            "{} {}",
-            user["first_name"].as_str().unwrap_or(""),
-            user["last_name"].as_str().unwrap_or("")
-        );
-        Some((
-            name.trim().to_owned(),
-            user["screen_name"].as_str().map(str::to_owned),
-        ))
+        } else {
+            let answer = self
+                .call(
+                    "users.get",
+                    &[
+                        ("user_ids", external_id.to_owned()),
+                        ("fields", "screen_name".into()),
+                    ],
+                )
+                .await
+                .ok()?;
+            let user = answer.get(0)?;
+            let name = format!(
+                "{} {}",
+                user["first_name"].as_str().unwrap_or(""),
+                user["last_name"].as_str().unwrap_or("")
+            );
+            (
+                name.trim().to_owned(),
+                user["screen_name"].as_str().map(str::to_owned),
+            )
+        };
+        if found.0.is_empty() {
+            return None;
+        }
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= NAMES_KEPT {
+            names.clear();
+        }
+        names.insert(external_id.to_owned(), found.clone());
+        Some(found)
+    }
+}
+
+impl Vk {
+    fn remembered(&self, external_id: &str) -> Option<(String, Option<String>)> {
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names.get(external_id).cloned()
     }
 }
 
@@ -463,7 +518,7 @@ fn translate(envelope: &Value) -> Option<Update> {
             Some(Update::Message(inbound(message)?))
         }
         "message_edit" => Some(Update::Edited {
-            channel_message_id: object["id"].as_i64()?.to_string(),
+            channel_message_id: message_key(object)?,
             text: object["text"].as_str().unwrap_or("").to_owned(),
             edited_at: unix(object["update_time"].as_i64()).unwrap_or_else(Utc::now),
         }),
@@ -477,24 +532,44 @@ fn translate(envelope: &Value) -> Option<Update> {
     }
 }
 
+/// Peer ids from here on are group conversations (2000000000 + the chat's number).
+const CONVERSATION_PEERS: i64 = 2_000_000_000;
+
+/// A message's key within the community: its VK id in a private chat. In a group
+/// conversation VK sends `id: 0`, so there the key is the conversation and the
+/// message's number in it (`conversation_message_id`), as `{peer_id}_{number}`.
+fn message_key(message: &Value) -> Option<String> {
+    let peer = message["peer_id"].as_i64()?;
+    let id = message["id"].as_i64().unwrap_or(0);
+    if peer >= CONVERSATION_PEERS || id == 0 {
+        let number = message["conversation_message_id"].as_i64()?;
+        Some(format!("{peer}_{number}"))
+    } else {
+        Some(id.to_string())
+    }
+}
+
 fn inbound(message: &Value) -> Option<Inbound> {
     let peer = message["peer_id"].as_i64()?;
-    let id = message["id"].as_i64()?;
+    let from = message["from_id"].as_i64().unwrap_or(peer);
     let attachments = message["attachments"]
         .as_array()
         .map(|list| list.iter().filter_map(attachment).collect())
         .unwrap_or_default();
+    // VK does not send names: the service asks for them (`lookup_name`).
+    let nameless = |id: i64| Sender {
+        external_id: id.to_string(),
+        display_name: String::new(),
+        username: None,
+    };
     Some(Inbound {
-        sender: Sender {
-            external_id: peer.to_string(),
-            // VK does not send names: the service asks `users.get` for new people.
-            display_name: String::new(),
-            username: None,
-        },
-        channel_message_id: id.to_string(),
+        // The dialog is with the conversation; each message names its author.
+        sender: nameless(peer),
+        channel_message_id: message_key(message)?,
         text: message["text"].as_str().unwrap_or("").to_owned(),
         sent_at: unix(message["date"].as_i64()),
         attachments,
+        author: (peer >= CONVERSATION_PEERS).then(|| nameless(from)),
     })
 }
 

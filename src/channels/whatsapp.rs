@@ -475,6 +475,7 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
         text,
         sent_at: seconds(&message["timestamp"]),
         attachments,
+        author: None,
     })
 }
 

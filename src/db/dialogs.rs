@@ -263,6 +263,8 @@ pub enum NewContent {
         channel_message_id: String,
         channel_sent_at: Option<DateTime<Utc>>,
         attachments: Vec<NewAttachment>,
+        /// Who wrote it in a group conversation (`{"external_id", "name"}`).
+        sender: Option<serde_json::Value>,
     },
     Reply {
         text: String,
@@ -326,6 +328,7 @@ struct Line {
     system_kind: Option<&'static str>,
     system_data: Option<serde_json::Value>,
     attachments: Vec<NewAttachment>,
+    sender: Option<serde_json::Value>,
 }
 
 impl Line {
@@ -340,6 +343,7 @@ impl Line {
             system_kind: Some(kind),
             system_data: Some(data),
             attachments: Vec::new(),
+            sender: None,
         }
     }
 }
@@ -471,6 +475,7 @@ fn lines_of(conn: &mut PgConnection, change: &Change) -> Result<(Vec<Line>, Opti
             channel_message_id,
             channel_sent_at,
             attachments,
+            sender,
         }) => lines.push(Line {
             direction: "in",
             author: None,
@@ -481,6 +486,7 @@ fn lines_of(conn: &mut PgConnection, change: &Change) -> Result<(Vec<Line>, Opti
             system_kind: None,
             system_data: None,
             attachments: attachments.clone(),
+            sender: sender.clone(),
         }),
         Some(NewContent::Reply { text, attachments }) => lines.push(Line {
             direction: "out",
@@ -492,6 +498,7 @@ fn lines_of(conn: &mut PgConnection, change: &Change) -> Result<(Vec<Line>, Opti
             system_kind: None,
             system_data: None,
             attachments: attachments.clone(),
+            sender: None,
         }),
         None => {}
     }
@@ -572,6 +579,7 @@ fn write_all(
                     messages::delivery.eq(line.delivery),
                     messages::system_kind.eq(line.system_kind),
                     messages::system_data.eq(&line.system_data),
+                    messages::sender.eq(&line.sender),
                     messages::created_at.eq(change.now),
                 )
             })

@@ -22,6 +22,8 @@ pub struct MessageRow {
     pub system_data: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
+    /// Who wrote it in a group conversation: `{"external_id", "name"}`.
+    pub sender: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

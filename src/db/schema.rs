@@ -275,6 +275,7 @@ diesel::table! {
         created_at -> Timestamptz,
         channel_sent_at -> Nullable<Timestamptz>,
         edited_at -> Nullable<Timestamptz>,
+        sender -> Nullable<Jsonb>,
     }
 }
 

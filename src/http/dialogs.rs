@@ -403,6 +403,12 @@ pub fn message_item(feed: FeedItem) -> MessageItem {
         delivery_error: m.delivery_error,
         system_kind: m.system_kind,
         system_data: m.system_data,
+        sender: m.sender.and_then(|sender| {
+            Some(super::dto::ChatMember {
+                external_id: sender["external_id"].as_str()?.to_owned(),
+                name: sender["name"].as_str().unwrap_or_default().to_owned(),
+            })
+        }),
     }
 }
 

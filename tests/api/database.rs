@@ -184,6 +184,7 @@ fn inbound_change(conn: &mut PgConnection, dialog: i64, key: &str) -> db::dialog
             channel_message_id: key.to_owned(),
             channel_sent_at: None,
             attachments: Vec::new(),
+            sender: None,
         }),
         close_reason_id: None,
         comment: None,

@@ -1062,6 +1062,7 @@ async fn r32_a_clients_attachments_from_every_dialog_are_listed_with_a_filter() 
                     attachment("file", "счёт.pdf", None),
                     attachment("link", "", Some("https://example.org/catalog")),
                 ],
+                author: None,
             },
         )
         .await

@@ -410,6 +410,13 @@ fn vk(state: &State, path: &str, body: &Value) -> HttpResponse {
         }
         "photos.savemessagesphoto" => HttpResponse::Ok().json(json!({"response": [{"id": 5, "owner_id": -4242, "access_key": "k5"}]})),
         "docs.save" => HttpResponse::Ok().json(json!({"response": {"type": "doc", "doc": {"id": 6, "owner_id": -4242}}})),
+        "messages.getconversationsbyid" => {
+            let peer: i64 = body["peer_ids"].as_str().and_then(|p| p.parse().ok()).unwrap_or(0);
+            HttpResponse::Ok().json(json!({"response": {"count": 1, "items": [{
+                "peer": {"id": peer, "type": "chat", "local_id": peer - 2_000_000_000},
+                "chat_settings": {"title": format!("Беседа {}", peer - 2_000_000_000), "members_count": 5, "state": "in"}
+            }]}}))
+        }
         "users.get" =>  HttpResponse::Ok().json(json!({"response": [{"id": 1, "first_name": "Иван", "last_name": "Петров", "screen_name": "ivan"}]})),
         "messages.send" => match next_answer(state, body) {
             Answer::Ok | Answer::Hang(_) | Answer::LateOk(_) => HttpResponse::Ok().json(json!({"response": next_id(state)})),

@@ -662,6 +662,7 @@ impl TestApp {
                     text: text.to_owned(),
                     sent_at: None,
                     attachments: Vec::new(),
+                    author: None,
                 },
             )
             .await

@@ -12,6 +12,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod channels;
+mod conversations;
 mod crm;
 mod database;
 mod demo;

@@ -165,6 +165,16 @@ pub struct MessageItem {
     pub system_kind: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub system_data: Option<serde_json::Value>,
+    /// Inbound messages of a group conversation: the member who wrote it.
+    pub sender: Option<ChatMember>,
+}
+
+/// A member of a group conversation on the channel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatMember {
+    /// The member's id on the channel.
+    pub external_id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
