@@ -415,6 +415,8 @@ export class Workstation {
           h("img", { src: a.url, alt: a.file_name, loading: "lazy" }));
       }
       if (a.kind === "link") {
+        // Only http(s) links are clickable; anything else is shown as text.
+        if (!/^https?:\/\//i.test(a.url || "")) return h("span", { class: "file" }, h("bdi", {}, a.file_name || a.url || ""));
         return h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("bdi", {}, a.file_name || a.url));
       }
       return h("a", { class: "file", href: a.url, download: a.file_name }, h("bdi", {}, a.file_name));

@@ -128,7 +128,28 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = ip.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = ip.segments()[0];
+            let segments = ip.segments();
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            };
+            // IPv4 addresses reachable through IPv6: NAT64 (64:ff9b::/96), 6to4
+            // (2002::/16) and the deprecated IPv4-compatible form (::a.b.c.d) carry the
+            // IPv4 address inside; Teredo (2001::/32) hides it, so it is never public.
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded(segments[6], segments[7]));
+            }
+            if segments[0] == 0x2002 {
+                return is_public(embedded(segments[1], segments[2]));
+            }
+            if segments[..6] == [0, 0, 0, 0, 0, 0] {
+                return is_public(embedded(segments[6], segments[7]));
+            }
+            if segments[..2] == [0x2001, 0] {
+                return false;
+            }
+            let first = segments[0];
             !(ip.is_loopback()
                 || ip.is_unspecified()
                 || (first & 0xfe00) == 0xfc00
@@ -238,6 +259,33 @@ pub fn retry_on(error: &reqwest::Error) -> SendOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_inside_ipv6_is_judged_by_the_ipv4_address() {
+        let public = |text: &str| is_public(text.parse().unwrap());
+        // NAT64, 6to4, IPv4-compatible and IPv4-mapped forms of 127.0.0.1 and 10.0.0.1.
+        for inside in [
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "::7f00:1",
+            "::ffff:127.0.0.1",
+            "::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(!public(inside), "{inside}");
+        }
+        for outside in [
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "2a00:1450:4010::65",
+        ] {
+            assert!(public(outside), "{outside}");
+        }
+    }
 
     #[test]
     fn r1_viber_signature_vector_from_the_research() {

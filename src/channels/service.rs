@@ -92,6 +92,18 @@ fn make_storable(inbound: &mut crate::actors::Inbound) -> usize {
     }
     for attachment in &mut inbound.attachments {
         // Control characters (NUL, bidirectional overrides) never stay in a file name.
+        // A link is offered to click only when it is http(s) (not `javascript:`, `data:`).
+        if attachment.kind == "link"
+            && attachment
+                .url
+                .as_deref()
+                .is_some_and(|url| !crate::domain::text::is_web_link(url))
+        {
+            let url = attachment.url.take().unwrap_or_default();
+            if attachment.file_name.is_empty() {
+                attachment.file_name = url;
+            }
+        }
         // (The database keeps file names of up to 255 characters.)
         attachment.file_name = crate::domain::text::file_name(&attachment.file_name)
             .chars()

@@ -219,12 +219,9 @@ pub fn decide(
             Ok(vec![Event::Redirected { by: me, to: *to }])
         }
         Command::Rename { title } => {
-            if state.status == DialogStatus::Closed {
-                return Err(Rejection::Closed);
-            }
-            if !actor.rights.send && !actor.rights.admin {
-                return Err(Rejection::NoSendRight);
-            }
+            // The taker's alone (R20, the seed: "переименовать диалог, взятый в работу"):
+            // as closing and redirecting.
+            may_manage(state, actor)?;
             let title = match title {
                 Some(raw) => {
                     let trimmed = raw.trim();
@@ -340,6 +337,30 @@ fn may_manage(state: &DialogState, actor: &Actor) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Whether `actor` may add a task to a dialog with `status` and `responsible` user: a
+/// dialog someone else took is theirs to plan (R20); an account administrator always
+/// may, and anyone who may send while nobody has taken it. Closed dialogs may get
+/// follow-up tasks.
+pub fn may_add_task(
+    status: DialogStatus,
+    responsible: Option<UserId>,
+    actor: &Actor,
+) -> Result<(), Rejection> {
+    if !actor.rights.view {
+        return Err(Rejection::NotVisible);
+    }
+    if actor.rights.admin {
+        return Ok(());
+    }
+    if !actor.rights.send {
+        return Err(Rejection::NoSendRight);
+    }
+    if status == DialogStatus::Accepted && responsible != Some(actor.user) {
+        return Err(Rejection::TakenByOther);
+    }
+    Ok(())
+}
+
 /// The state after `event`.
 pub fn apply(mut state: DialogState, event: &Event) -> DialogState {
     match event {
@@ -433,6 +454,34 @@ mod tests {
 
     fn accepted_by(user: UserId) -> DialogState {
         run(DialogState::opened(false), Command::Accept, &operator(user)).unwrap()
+    }
+
+    #[test]
+    fn r20_a_dialog_someone_took_is_renamed_and_planned_by_them_alone() {
+        let state = accepted_by(ANNA);
+        let rename = Command::Rename {
+            title: Some("Моё".into()),
+        };
+        assert_eq!(
+            decide(&state, &rename, &operator(BORIS)),
+            Err(Rejection::TakenByOther)
+        );
+        assert!(decide(&state, &rename, &operator(ANNA)).is_ok());
+        assert!(decide(&state, &rename, &account_admin(BORIS)).is_ok());
+        let status = DialogStatus::Accepted;
+        assert_eq!(
+            may_add_task(status, Some(ANNA), &operator(BORIS)),
+            Err(Rejection::TakenByOther)
+        );
+        assert_eq!(may_add_task(status, Some(ANNA), &operator(ANNA)), Ok(()));
+        assert_eq!(
+            may_add_task(status, Some(ANNA), &account_admin(BORIS)),
+            Ok(())
+        );
+        assert_eq!(
+            may_add_task(DialogStatus::New, None, &operator(BORIS)),
+            Ok(())
+        );
     }
 
     #[test]

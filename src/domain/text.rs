@@ -52,6 +52,15 @@ pub fn file_name(name: &str) -> String {
         .collect()
 }
 
+/// Whether `url` may be offered as a link to click: only `http` and `https` (a
+/// `javascript:` or `data:` link from a client would run on the page or in a new tab).
+pub fn is_web_link(url: &str) -> bool {
+    let url = url.trim_start();
+    let scheme_end = url.find(':').unwrap_or(0);
+    let scheme = url[..scheme_end].to_ascii_lowercase();
+    (scheme == "http" || scheme == "https") && url[scheme_end..].starts_with("://")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +77,18 @@ mod tests {
         assert!(make_storable(&mut name));
         assert_eq!(name, "\u{FFFD}Иван");
         assert!(!make_storable(&mut name));
+    }
+
+    #[test]
+    fn only_http_and_https_links_are_clickable() {
+        assert!(is_web_link("https://example.org/a?b=c"));
+        assert!(is_web_link("HTTP://example.org"));
+        assert!(!is_web_link("javascript:alert(1)"));
+        assert!(!is_web_link("JavaScript://%0aalert(1)"));
+        assert!(!is_web_link("data:text/html,<script>alert(1)</script>"));
+        assert!(!is_web_link("vbscript:msgbox"));
+        assert!(!is_web_link("//example.org"));
+        assert!(!is_web_link(""));
     }
 
     #[test]

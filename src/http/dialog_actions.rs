@@ -534,11 +534,14 @@ pub async fn create_task(
         ));
     }
     let (row, access) = visible_dialog(&state, &caller, id).await?;
-    if !rights_on(&access, &row).send && !rights_on(&access, &row).admin {
-        return Err(ApiError::Forbidden(
-            "you may not act on this account (no send right)".into(),
-        ));
-    }
+    let status = crate::domain::dialog::DialogStatus::parse(&row.status)
+        .ok_or_else(|| ApiError::internal("a dialog with an unknown status"))?;
+    crate::domain::dialog::may_add_task(
+        status,
+        row.responsible_user_id.map(UserId),
+        &who(&access, row.account_id),
+    )
+    .map_err(|rejection| ApiError::from(EngineError::Rejected(rejection)))?;
     let new = tasks::NewTask {
         kind: body.kind,
         title: title.into_inner(),

@@ -53,6 +53,7 @@ async fn may_manage(
 /// Parses and checks conditions and actions, and that what they name exists.
 async fn checked(
     state: &AppState,
+    account_id: Option<i64>,
     conditions: serde_json::Value,
     actions: serde_json::Value,
 ) -> Result<(serde_json::Value, serde_json::Value), ApiError> {
@@ -73,16 +74,46 @@ async fn checked(
             _ => {}
         }
     }
+    // The accounts the rule can act on: its own, or those its conditions name, or all.
+    let named: Option<Vec<i64>> = parsed_conditions.iter().find_map(|c| match c {
+        Condition::Account { ids } => Some(ids.clone()),
+        _ => None,
+    });
+    let kinds: Option<Vec<String>> = parsed_conditions.iter().find_map(|c| match c {
+        Condition::Channel { kinds } => Some(kinds.clone()),
+        _ => None,
+    });
+    let scope: Option<Vec<i64>> = account_id.map(|id| vec![id]).or(named);
     let missing = db::run(&state.pool, move |conn| {
         if !users.is_empty() && db::users::count_live(conn, &users)? != users.len() as i64 {
-            return Ok(Some("actions: no such user (or disabled)"));
+            return Ok(Some("actions: no such user (or disabled)".to_owned()));
+        }
+        // As a manual redirect: a rule may hand a dialog only to someone who may answer
+        // on every account it can act on.
+        if !users.is_empty() {
+            let accounts: Vec<i64> = db::accounts::list(conn, scope.as_deref())?
+                .into_iter()
+                .filter(|a| kinds.as_ref().is_none_or(|k| k.contains(&a.kind)))
+                .map(|a| a.id)
+                .collect();
+            for user in &users {
+                let access = db::accounts::access_of(conn, *user)?;
+                if let Some(account) = accounts
+                    .iter()
+                    .find(|a| !access.rights(AccountId(**a)).send)
+                {
+                    return Ok(Some(format!(
+                        "actions: user {user} may not answer on account {account}, which this rule can act on"
+                    )));
+                }
+            }
         }
         if !roles.is_empty() && db::org::count_roles(conn, &roles)? != roles.len() as i64 {
-            return Ok(Some("actions: no such role"));
+            return Ok(Some("actions: no such role".to_owned()));
         }
         for reason in reasons {
             if db::clients::find_close_reason(conn, reason)?.is_none_or(|r| r.archived) {
-                return Ok(Some("actions: no such close reason"));
+                return Ok(Some("actions: no such close reason".to_owned()));
             }
         }
         Ok(None)
@@ -143,6 +174,7 @@ pub async fn create_rule(
     }
     let (conditions, actions) = checked(
         &state,
+        body.account_id,
         body.conditions.unwrap_or_else(|| json!([])),
         body.actions,
     )
@@ -211,6 +243,7 @@ pub async fn update_rule(
     let body = body.into_inner();
     let (conditions, actions) = checked(
         &state,
+        current.account_id,
         body.conditions.unwrap_or(current.conditions),
         body.actions.unwrap_or(current.actions),
     )

@@ -576,3 +576,153 @@ async fn h7_fifty_slow_bodies_are_all_cut_off_within_the_timeout() {
     }
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+#[actix_web::test]
+async fn h8_r20_a_dialog_someone_took_is_renamed_and_planned_by_them_alone() {
+    let app = spawn_app().await;
+    let account = app.create_account("telegram", json!({})).await;
+    let anna = app.add_user("anna", "anna-password", false).await;
+    let boris = app.add_user("boris", "boris-password", false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna, "send": true}, {"user_id": boris, "send": true}]),
+    )
+    .await;
+    let dialog = app.dialog_of(account, "client-20", "вопрос").await;
+    let anna = app.login("anna", "anna-password").await;
+    let boris = app.login("boris", "boris-password").await;
+    let taken = anna
+        .post(&format!("/api/v1/dialogs/{dialog}/accept"), json!({}))
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.text);
+
+    let renamed = boris
+        .patch(
+            &format!("/api/v1/dialogs/{dialog}"),
+            json!({"title": "Моё"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::CONFLICT, "{}", renamed.text);
+    assert_eq!(renamed.error(), "dialog_taken");
+    let task = json!({"kind": "personal", "title": "Перезвонить"});
+    let planned = boris
+        .post(&format!("/api/v1/dialogs/{dialog}/tasks"), task.clone())
+        .await;
+    assert_eq!(planned.status, StatusCode::CONFLICT, "{}", planned.text);
+    assert_eq!(app.count("SELECT count(*) FROM tasks"), 0);
+
+    // The taker may; so may the administrator.
+    let renamed = anna
+        .patch(
+            &format!("/api/v1/dialogs/{dialog}"),
+            json!({"title": "Заказ"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    let planned = anna
+        .post(&format!("/api/v1/dialogs/{dialog}/tasks"), task.clone())
+        .await;
+    assert_eq!(planned.status, StatusCode::CREATED, "{}", planned.text);
+    let planned = app
+        .admin()
+        .await
+        .post(&format!("/api/v1/dialogs/{dialog}/tasks"), task)
+        .await;
+    assert_eq!(planned.status, StatusCode::CREATED, "{}", planned.text);
+}
+
+#[actix_web::test]
+async fn h9_a_rule_cannot_hand_dialogs_to_someone_who_may_not_answer() {
+    let app = spawn_app().await;
+    let account = app.create_account("telegram", json!({})).await;
+    // A second account, where `sender` has no rights.
+    app.create_account("vk", json!({})).await;
+    let viewer = app.add_user("viewer", "viewer-password", false).await;
+    let sender = app.add_user("sender", "sender-password", false).await;
+    app.grant(
+        account,
+        json!([{"user_id": viewer, "view": true}, {"user_id": sender, "send": true}]),
+    )
+    .await;
+    let admin = app.admin().await;
+    let rule = |user: i64, account_id: Option<i64>| {
+        json!({"name": "Назначить", "account_id": account_id,
+               "actions": [{"type": "assign", "user_id": user}]})
+    };
+    // As a manual redirect to the viewer is refused, so is a rule's.
+    let refused = admin
+        .post("/api/v1/rules", rule(viewer, Some(account)))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    // A global rule acts on every account, the other one too, where `sender` has no rights.
+    let refused = admin.post("/api/v1/rules", rule(sender, None)).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    let saved = admin
+        .post("/api/v1/rules", rule(sender, Some(account)))
+        .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{}", saved.text);
+    assert_eq!(app.count("SELECT count(*) FROM rules"), 1);
+}
+
+#[actix_web::test]
+async fn h10_h11_links_other_than_http_are_not_clickable_and_overrides_leave_file_names() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = crate::channels::vk_account(&app, &fake, "callback").await;
+    let links = json!([
+        {"type": "link", "link": {"url": "javascript:alert(document.cookie)", "title": "Счёт"}},
+        {"type": "link", "link": {"url": "data:text/html,<script>alert(1)</script>", "title": ""}},
+        {"type": "link", "link": {"url": "https://example.org/order", "title": "Заказ"}},
+        {"type": "doc", "doc": {"id": 1, "owner_id": 1, "title": "invoice\u{202E}fdp.exe", "size": 10, "ext": "exe", "url": format!("{}/media/doc.exe", fake.url)}}
+    ]);
+    let event = crate::channels::vk_event(
+        "links-1",
+        "message_new",
+        crate::channels::vk_message(31, 326_596_496, "ссылки", links),
+    );
+    let (status, _) = crate::channels::hook(
+        &app,
+        &format!("/hooks/vk/{account}"),
+        &serde_json::to_vec(&event).unwrap(),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, items) = crate::channels::only_dialog(&app, account).await;
+    let attachments = items
+        .iter()
+        .find(|m| m["text"] == "ссылки")
+        .map(|m| m["attachments"].as_array().unwrap().clone())
+        .unwrap();
+    let urls: Vec<Value> = attachments
+        .iter()
+        .filter(|a| a["kind"] == "link")
+        .map(|a| a["url"].clone())
+        .collect();
+    assert_eq!(
+        urls,
+        vec![Value::Null, Value::Null, json!("https://example.org/order")],
+        "{attachments:?}"
+    );
+    let names: Vec<&str> = attachments
+        .iter()
+        .map(|a| a["file_name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"invoicefdp.exe"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.chars().any(|c| ('\u{202A}'..='\u{202E}').contains(&c))),
+        "{names:?}"
+    );
+}
