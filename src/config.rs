@@ -23,6 +23,7 @@ pub const DEFAULT_MONITOR_INTERVAL_SECS: u64 = 5;
 pub const DEFAULT_STREAM_RECHECK_SECS: u64 = 30;
 pub const DEFAULT_STREAM_QUEUE: usize = 512;
 pub const DEFAULT_EVENT_RETENTION_HOURS: u64 = 168;
+pub const DEFAULT_DEMO_ACTIVITY: &str = "20-60";
 
 /// A string that must never be printed: its `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -156,6 +157,11 @@ pub struct Config {
     /// Fill an empty database with a demo company on first start
     #[arg(long, env = "DIALOGI_DEMO", global = true)]
     pub demo: bool,
+
+    /// How lively the demo's simulated clients are: seconds between new messages as
+    /// MIN-MAX, or `off` (no new messages and no answers; delivery reports still come)
+    #[arg(long, env = "DIALOGI_DEMO_ACTIVITY", default_value = DEFAULT_DEMO_ACTIVITY, global = true)]
+    pub demo_activity: String,
 }
 
 impl Default for Config {
@@ -183,6 +189,7 @@ impl Default for Config {
             event_retention_hours: DEFAULT_EVENT_RETENTION_HOURS,
             socket_send_buffer: None,
             demo: false,
+            demo_activity: DEFAULT_DEMO_ACTIVITY.to_owned(),
         }
     }
 }

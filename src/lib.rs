@@ -11,7 +11,8 @@
 //! - [`channels`]: Telegram, VK, Viber, WhatsApp: webhooks, polling, the outbox sender.
 //! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
 //! - [`http`]: routes, wire types (`dto`) and thin handlers.
-//! - [`demo`]: the demo company for `dialogi demo` / `--demo`.
+//! - [`demo`]: the demo company for `dialogi demo` / `--demo`, and its living demo: the
+//!   four messengers simulated on loopback and clients who write back.
 //!
 //! Dependencies point one way: `http` → `actors` → `db` → `domain`; `http` also reads
 //! `db` directly for lists and reports; `db` → `domain`;

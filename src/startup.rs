@@ -45,6 +45,8 @@ pub struct Application {
     channels: Channels,
     arbiter: Arbiter,
     channels_arbiter: Arbiter,
+    /// The demo's simulated messengers, when the database holds demo accounts.
+    demo: Option<crate::demo::Demo>,
 }
 
 impl Application {
@@ -63,6 +65,23 @@ impl Application {
         }
         let port = listener.local_addr()?.port();
         let workers = config.workers;
+        let activity =
+            crate::demo::clients::Activity::parse(&config.demo_activity).map_err(|error| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("--demo-activity {error}"),
+                )
+            })?;
+        // Before the channels start: the demo accounts are pointed at the simulator.
+        let mut demo = crate::demo::Demo::start(&pool)?;
+        if let Some(demo) = &mut demo {
+            let host = match listener.local_addr()?.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            demo.bring_to_life(&pool, format!("http://{host}:{port}"), activity);
+        }
         // The actors run on an arbiter (thread) of their own, apart from the HTTP workers.
         let arbiter = Arbiter::new();
         let engine = Engine::new(pool.clone(), arbiter.handle());
@@ -130,6 +149,7 @@ impl Application {
             channels,
             arbiter,
             channels_arbiter,
+            demo,
         })
     }
 
@@ -161,6 +181,9 @@ impl Application {
     /// and stops the actors and the event pump.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(demo) = self.demo {
+            demo.stop().await;
+        }
         self.hub.shutdown();
         self.channels_arbiter.stop();
         self.arbiter.stop();

@@ -30,7 +30,8 @@ export async function accounts(page, context) {
       const rows = await api("GET", "/api/v1/accounts");
       context.accounts = rows;
       list.replaceChildren(...rows.map((a) => h("tr", {},
-        h("td", {}, a.name), h("td", {}, h("span", { class: `channel ${a.kind}` }, a.kind)),
+        h("td", {}, a.name, a.demo ? h("span", { class: "demo-mark", title: t("demo.account") }, t("demo.mark")) : null),
+        h("td", {}, h("span", { class: `channel ${a.kind}` }, a.kind)),
         h("td", {}, a.enabled ? t("account.on") : t("account.off")),
         h("td", { class: "row-actions" },
           a.my_rights.admin ? h("button", { type: "button", onclick: () => edit(a) }, t("account.settings")) : null,

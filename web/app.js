@@ -82,7 +82,11 @@ async function start(me) {
     h("button", { type: "button", class: "link", onclick: switchLanguage }, t("lang")),
     h("button", { type: "button", class: "link", onclick: signOut }, t("nav.signout")));
   const main = h("main", { id: "page" });
-  root.replaceChildren(header, main);
+  // Demo accounts: their messengers and clients are simulated by the server.
+  const demo = (accounts || []).some((a) => a.demo)
+    ? h("div", { class: "demo-banner", role: "note" }, t("demo.banner"))
+    : null;
+  root.replaceChildren(...[header, demo, main].filter(Boolean));
   workstation = new Workstation(context);
   connect();
   route();

@@ -30,6 +30,8 @@ pub struct AccountRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub archived_at: Option<DateTime<Utc>>,
+    /// Its channel is simulated by this server (the demo company).
+    pub demo: bool,
 }
 
 #[derive(Debug, Insertable)]

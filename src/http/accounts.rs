@@ -50,6 +50,7 @@ pub fn account_response(row: AccountRow, rights: Rights) -> AccountResponse {
         department_id: row.department_id,
         enabled: row.enabled,
         has_credentials: row.credentials.as_object().is_some_and(|o| !o.is_empty()),
+        demo: row.demo,
         created_at: row.created_at,
         my_rights: rights_body(rights),
     }

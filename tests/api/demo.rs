@@ -94,3 +94,234 @@ fn the_demo_fills_an_empty_database_with_a_living_company_once() {
     );
     assert_eq!(count(&mut conn, "SELECT count(*) FROM dialogs"), dialogs);
 }
+
+/// Reads one text value with SQL.
+fn text(conn: &mut diesel::PgConnection, sql: &str) -> Option<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Text {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        t: Option<String>,
+    }
+    diesel::sql_query(format!("SELECT ({sql})::text AS t"))
+        .get_result::<Text>(conn)
+        .ok()
+        .and_then(|t| t.t)
+}
+
+/// Waits until `done` holds (checked every 200 ms) or `wait` passes.
+async fn within(wait: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    done()
+}
+
+#[actix_web::test]
+async fn r28_the_demo_lives_offline_its_channels_deliver_and_its_clients_write_back() {
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use std::time::Duration;
+
+    let db = TestDatabase::create();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = std::env::temp_dir().join(format!("dialogi-demo-{}-{port}", std::process::id()));
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_dialogi"))
+        .args(["--demo", "--demo-activity", "1-2", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(&data)
+        .env("DATABASE_URL", &db.url)
+        .env("DIALOGI_ADMIN_PASSWORD", "demo-admin-password")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start dialogi --demo");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let ready = within(Duration::from_secs(60), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    assert!(ready, "the demo server did not start");
+    let login = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"login": "admin", "password": "demo-admin-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let csrf = login.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let accounts: Value = http
+        .get(format!("{base}/api/v1/accounts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let accounts: Vec<(i64, String)> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["demo"] == true)
+        .map(|a| {
+            (
+                a["id"].as_i64().unwrap(),
+                a["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(accounts.len(), 4, "{accounts:?}");
+    let mut conn = db.connect();
+
+    // New clients write by themselves, through the real webhooks.
+    let seeded = count(&mut conn, "SELECT count(*) FROM dialogs");
+    assert!(
+        within(Duration::from_secs(30), || count(
+            &mut conn,
+            "SELECT count(*) FROM dialogs"
+        ) > seeded)
+        .await,
+        "no new client dialog appeared by itself"
+    );
+
+    for (account, kind) in &accounts {
+        // A dialog of this account nobody has taken: one a new client opened.
+        let sql = format!(
+            "SELECT max(id) FROM dialogs WHERE account_id = {account} AND status = 'new' \
+             AND created_at > now() - interval '10 minutes'"
+        );
+        assert!(
+            within(Duration::from_secs(60), || text(&mut conn, &sql).is_some()).await,
+            "no new dialog on the {kind} account"
+        );
+        let dialog: i64 = text(&mut conn, &sql).unwrap().parse().unwrap();
+        let reply = http
+            .post(format!("{base}/api/v1/dialogs/{dialog}/messages"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"text": "Здравствуйте! Сейчас всё проверим."}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::CREATED, "{kind}");
+        let message = reply.json::<Value>().await.unwrap()["message"]["id"]
+            .as_i64()
+            .unwrap();
+        // Viber and WhatsApp report delivery and reading; Telegram and VK have no receipts
+        // for bots, so "sent" is as far as they go.
+        let last_state = if matches!(kind.as_str(), "viber" | "whatsapp") {
+            "read"
+        } else {
+            "sent"
+        };
+        let state_sql = format!("SELECT delivery FROM messages WHERE id = {message}");
+        assert!(
+            within(Duration::from_secs(20), || text(&mut conn, &state_sql)
+                .as_deref()
+                == Some(last_state))
+            .await,
+            "{kind}: the reply stayed {:?}",
+            text(&mut conn, &state_sql)
+        );
+        // The client answers after a typing pause.
+        let answer_sql = format!(
+            "SELECT count(*) FROM messages WHERE dialog_id = {dialog} AND direction = 'in' AND id > {message}"
+        );
+        assert!(
+            within(Duration::from_secs(30), || count(&mut conn, &answer_sql)
+                > 0)
+            .await,
+            "{kind}: the client never answered"
+        );
+    }
+
+    // A real account pointed at the simulator by hand is refused there: the simulator
+    // answers demo accounts only.
+    let simulator = text(
+        &mut conn,
+        "SELECT credentials->>'api_url' FROM channel_accounts WHERE demo AND kind = 'telegram'",
+    )
+    .unwrap();
+    let real = http
+        .post(format!("{base}/api/v1/accounts"))
+        .header("x-csrf-token", &csrf)
+        .json(
+            &json!({"kind": "telegram", "name": "Настоящий бот", "credentials": {
+            "token": "123456:real-token", "mode": "webhook", "webhook_secret": "real-secret",
+            "api_url": simulator}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(real.status(), StatusCode::CREATED);
+    let real = real.json::<Value>().await.unwrap();
+    assert_eq!(real["demo"], false);
+    let real_id = real["id"].as_i64().unwrap();
+    let update = json!({"update_id": 1, "message": {"message_id": 1, "date": 1_700_000_000,
+        "chat": {"id": 42, "type": "private", "first_name": "Пётр"},
+        "from": {"id": 42, "is_bot": false, "first_name": "Пётр"}, "text": "Здравствуйте"}});
+    let hooked = http
+        .post(format!("{base}/hooks/telegram/{real_id}"))
+        .header("X-Telegram-Bot-Api-Secret-Token", "real-secret")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hooked.status(), StatusCode::OK);
+    let dialog: i64 = text(
+        &mut conn,
+        &format!("SELECT max(id) FROM dialogs WHERE account_id = {real_id}"),
+    )
+    .unwrap()
+    .parse()
+    .unwrap();
+    let reply = http
+        .post(format!("{base}/api/v1/dialogs/{dialog}/messages"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"text": "Ответ настоящему клиенту"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_ne!(
+        text(
+            &mut conn,
+            &format!(
+                "SELECT delivery FROM messages WHERE dialog_id = {dialog} AND direction = 'out'"
+            )
+        )
+        .as_deref(),
+        Some("sent"),
+        "the simulator took a real account's message"
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!(
+                "SELECT count(*) FROM messages WHERE dialog_id = {dialog} AND direction = 'in'"
+            )
+        ),
+        1,
+        "a simulated client answered a real account's dialog"
+    );
+
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
-mod content;
+pub mod content;
 
 use self::content::*;
 use super::DbError;
@@ -145,7 +145,7 @@ fn fill_in_transaction(
         (
             "telegram",
             "Telegram: продажи",
-            json!({"token": "demo-not-a-real-token", "mode": "webhook"}),
+            json!({"token": "7000001:demo", "mode": "webhook", "webhook_secret": "demo"}),
             true,
             false,
             false,
@@ -213,6 +213,7 @@ fn fill_in_transaction(
                 channel_accounts::everyone_may_view.eq(everyone),
                 channel_accounts::priority.eq(priority),
                 channel_accounts::department_id.eq(department_ids[dept]),
+                channel_accounts::demo.eq(true),
             ))
             .returning(channel_accounts::id)
             .get_result(conn)?;
@@ -433,7 +434,123 @@ fn fill_in_transaction(
             )?;
         }
     }
+    finish_consistently(conn, &account_ids, &operator_ids, now)?;
     Ok(summary)
+}
+
+/// What the product's rules expect of data that came through it: each interlocutor's
+/// last inbound time (the WhatsApp window is counted from it), a rule that answers by
+/// itself, and tasks planned on open dialogs.
+fn finish_consistently(
+    conn: &mut PgConnection,
+    account_ids: &[i64],
+    operator_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::sql_query(
+        "UPDATE interlocutors i SET last_inbound_at = m.at \
+         FROM (SELECT d.interlocutor_id, max(m.created_at) AS at FROM messages m \
+               JOIN dialogs d ON d.id = m.dialog_id WHERE m.direction = 'in' \
+               GROUP BY d.interlocutor_id) m \
+         WHERE m.interlocutor_id = i.id",
+    )
+    .execute(conn)?;
+    diesel::insert_into(super::schema::rules::table)
+        .values(&super::rules::RuleFields {
+            account_id: Some(account_ids[0]),
+            name: "Прайс-лист по запросу".into(),
+            position: 1,
+            enabled: true,
+            stop_processing: false,
+            conditions: json!([{"type": "text_contains", "value": "прайс"}]),
+            actions: json!([{"type": "auto_reply",
+                "text": "Здравствуйте, {client}! Прайс-лист пришлём в этот чат в течение часа."}]),
+        })
+        .execute(conn)?;
+    // A few tasks on the newest open dialogs, for the operators who hold them.
+    let open: Vec<(i64, Option<i64>, Option<i64>)> = dialogs::table
+        .filter(dialogs::status.eq("accepted"))
+        .order(dialogs::id.desc())
+        .limit(4)
+        .select((
+            dialogs::id,
+            dialogs::client_id,
+            dialogs::responsible_user_id,
+        ))
+        .load(conn)?;
+    let titles = [
+        "Перезвонить клиенту",
+        "Отправить счёт",
+        "Уточнить сроки доставки",
+        "Follow up on the quote",
+    ];
+    for ((dialog_id, client_id, responsible), title) in open.into_iter().zip(titles) {
+        let author = responsible.unwrap_or(operator_ids[0]);
+        let task_id: i64 = diesel::insert_into(super::schema::tasks::table)
+            .values((
+                super::schema::tasks::kind.eq("personal"),
+                super::schema::tasks::title.eq(title),
+                super::schema::tasks::dialog_id.eq(dialog_id),
+                super::schema::tasks::client_id.eq(client_id),
+                super::schema::tasks::author_id.eq(author),
+                super::schema::tasks::due_at.eq(now + Duration::hours(20)),
+            ))
+            .returning(super::schema::tasks::id)
+            .get_result(conn)?;
+        diesel::insert_into(super::schema::task_assignees::table)
+            .values((
+                super::schema::task_assignees::task_id.eq(task_id),
+                super::schema::task_assignees::user_id.eq(author),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The demo accounts that run (enabled, not archived): their channels are simulated.
+pub fn demo_accounts(conn: &mut PgConnection) -> Result<Vec<super::accounts::AccountRow>, DbError> {
+    Ok(channel_accounts::table
+        .filter(channel_accounts::demo.eq(true))
+        .filter(channel_accounts::enabled.eq(true))
+        .filter(channel_accounts::archived_at.is_null())
+        .order(channel_accounts::id)
+        .select(super::accounts::AccountRow::as_select())
+        .load(conn)?)
+}
+
+/// Points a demo account's channel at the simulator (`api_url`), with fresh secrets of
+/// this installation where the seed left placeholders.
+pub fn point_at_simulator(
+    conn: &mut PgConnection,
+    account_id: i64,
+    credentials: &serde_json::Value,
+) -> Result<(), DbError> {
+    diesel::update(channel_accounts::table.find(account_id))
+        .set((
+            channel_accounts::credentials.eq(credentials),
+            channel_accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The demo accounts' people who have an open dialog: (account id, external id, name).
+pub fn demo_people(
+    conn: &mut PgConnection,
+    account_ids: &[i64],
+) -> Result<Vec<(i64, String, String)>, DbError> {
+    Ok(interlocutors::table
+        .inner_join(dialogs::table.on(dialogs::interlocutor_id.eq(interlocutors::id)))
+        .filter(interlocutors::account_id.eq_any(account_ids))
+        .filter(dialogs::status.ne("closed"))
+        .select((
+            interlocutors::account_id,
+            interlocutors::external_id,
+            interlocutors::display_name,
+        ))
+        .distinct()
+        .limit(500)
+        .load(conn)?)
 }
 
 struct Conversation {

@@ -21,6 +21,8 @@ pub struct AccountResponse {
     pub enabled: bool,
     /// Whether credentials are stored (they are never shown).
     pub has_credentials: bool,
+    /// A demo account: its messenger and clients are simulated by this server.
+    pub demo: bool,
     pub created_at: DateTime<Utc>,
     /// The caller's rights on it.
     pub my_rights: RightsBody,
