@@ -91,7 +91,12 @@ impl Application {
             .map(|url| url.expose().to_owned())
             .ok_or_else(|| std::io::Error::other("the event hub needs the database URL"))?;
         let retention = std::time::Duration::from_secs(config.event_retention_hours.max(1) * 3600);
-        let hub = Hub::start(database_url.clone(), HUB_CAPACITY, retention);
+        let hub = Hub::start_with(
+            database_url.clone(),
+            HUB_CAPACITY,
+            retention,
+            Some(std::sync::Arc::new(http::events::enrich)),
+        );
         let (channels, channels_arbiter) = Channels::start(
             pool.clone(),
             engine.clone(),

@@ -90,10 +90,27 @@ struct Inner {
     stop: AtomicBool,
 }
 
+/// Completes a batch of events before it is published (the payloads the operators'
+/// streams carry: a dialog's list row, a message as the feed shows it), on the pump's
+/// connection. A failure publishes the events as they are.
+pub type Enricher = Arc<
+    dyn Fn(&mut PgConnection, &mut [StoredEvent]) -> Result<(), crate::db::DbError> + Send + Sync,
+>;
+
 impl Hub {
     /// Starts the pump on a thread of its own, with its own connection to `database_url`.
     /// `capacity` is how many events a subscriber may fall behind before it is cut off.
     pub fn start(database_url: String, capacity: usize, retention: Duration) -> Hub {
+        Self::start_with(database_url, capacity, retention, None)
+    }
+
+    /// As [`Hub::start`], with each batch completed by `enrich` before it is published.
+    pub fn start_with(
+        database_url: String,
+        capacity: usize,
+        retention: Duration,
+        enrich: Option<Enricher>,
+    ) -> Hub {
         let (tx, _) = broadcast::channel(capacity.max(16));
         let inner = Arc::new(Inner {
             tx,
@@ -105,7 +122,7 @@ impl Hub {
         let pump = Arc::clone(&inner);
         let spawned = std::thread::Builder::new()
             .name("event-pump".into())
-            .spawn(move || run_pump(&pump, &database_url, retention));
+            .spawn(move || run_pump(&pump, &database_url, retention, enrich.as_ref()));
         if let Err(error) = spawned {
             tracing::error!(error = %error, "cannot start the event pump; no live events");
         }
@@ -140,7 +157,7 @@ impl Hub {
     }
 }
 
-fn run_pump(inner: &Inner, database_url: &str, retention: Duration) {
+fn run_pump(inner: &Inner, database_url: &str, retention: Duration, enrich: Option<&Enricher>) {
     let mut last: Option<i64> = None;
     while !inner.stop.load(Ordering::Acquire) {
         let mut conn = match PgConnection::establish(database_url) {
@@ -172,7 +189,7 @@ fn run_pump(inner: &Inner, database_url: &str, retention: Duration) {
         };
         last = Some(from);
         inner.latest.store(from, Ordering::Release);
-        if let Err(error) = pump_connected(inner, &mut conn, &mut last, retention) {
+        if let Err(error) = pump_connected(inner, &mut conn, &mut last, retention, enrich) {
             tracing::warn!(error = %error, "event pump lost its connection; reconnecting");
             std::thread::sleep(RECONNECT);
         }
@@ -184,6 +201,7 @@ fn pump_connected(
     conn: &mut PgConnection,
     last: &mut Option<i64>,
     retention: Duration,
+    enrich: Option<&Enricher>,
 ) -> Result<(), crate::db::DbError> {
     let mut pruned: Option<Instant> = None;
     let mut swept = Instant::now();
@@ -222,8 +240,13 @@ fn pump_connected(
         let began = u64::try_from(inner.born.elapsed().as_millis()).unwrap_or(u64::MAX);
         loop {
             let after = last.unwrap_or(0);
-            let batch = events::after(conn, after, BATCH)?;
+            let mut batch = events::after(conn, after, BATCH)?;
             let full = batch.len() as i64 == BATCH;
+            if let Some(enrich) = enrich
+                && let Err(error) = enrich(conn, &mut batch)
+            {
+                tracing::warn!(error = %error, "events published without their payloads");
+            }
             for event in batch {
                 *last = Some(event.id);
                 inner.latest.store(event.id, Ordering::Release);

@@ -11,7 +11,9 @@ use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 use super::DbError;
 use super::dialogs::DialogRow;
 use super::messages::like_pattern;
-use super::schema::{channel_accounts, clients, dialog_reads, dialogs, interlocutors, users};
+use super::schema::{
+    channel_accounts, clients, dialog_reads, dialogs, interests, interlocutors, users,
+};
 use crate::domain::dialog::DialogStatus;
 use crate::domain::unread::Tracked;
 
@@ -54,6 +56,8 @@ pub struct ListRow {
     pub responsible_name: Option<String>,
     /// The account's rule that closing needs a reason (the dialog pane's actions).
     pub require_close_reason: bool,
+    /// The linked interest's title.
+    pub interest_title: Option<String>,
 }
 
 impl ListRow {
@@ -174,6 +178,7 @@ macro_rules! joined {
                     .and(dialog_reads::user_id.eq($user_id))),
             )
             .left_join(users::table.on(users::id.nullable().eq(dialogs::responsible_user_id)))
+            .left_join(interests::table.on(interests::id.nullable().eq(dialogs::interest_id)))
     };
 }
 
@@ -190,6 +195,7 @@ macro_rules! row_columns {
             dialog_reads::last_read_message_id.nullable(),
             users::display_name.nullable(),
             channel_accounts::require_close_reason,
+            interests::title.nullable(),
         )
     };
 }
@@ -407,6 +413,18 @@ pub fn one(
         .select(row_columns!())
         .first(conn)
         .optional()?)
+}
+
+/// These dialogs as list rows without anyone's read mark (the live `dialog` events carry
+/// them; each client knows its own read marks).
+pub fn rows_of(conn: &mut PgConnection, dialog_ids: &[i64]) -> Result<Vec<ListRow>, DbError> {
+    if dialog_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(joined!(0_i64)
+        .filter(dialogs::id.eq_any(dialog_ids))
+        .select(row_columns!())
+        .load(conn)?)
 }
 
 /// How many dialogs with unread messages each active status has, over `visible` accounts

@@ -97,6 +97,19 @@ pub fn feed(
     with_attachments(conn, rows)
 }
 
+/// These messages as the feed shows them, in any order (the live events' payloads).
+pub fn feed_items(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<FeedItem>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(MessageRow, Option<String>)> = messages::table
+        .left_join(users::table.on(users::id.nullable().eq(messages::author_user_id)))
+        .filter(messages::id.eq_any(ids))
+        .select((MessageRow::as_select(), users::display_name.nullable()))
+        .load(conn)?;
+    with_attachments(conn, rows)
+}
+
 fn with_attachments(
     conn: &mut PgConnection,
     rows: Vec<(MessageRow, Option<String>)>,

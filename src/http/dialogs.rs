@@ -69,6 +69,7 @@ pub fn item_of(row: &ListRow, dialogs_with_client: i64) -> DialogItem {
         },
         is_lead: d.is_lead,
         interest_id: d.interest_id,
+        interest_title: row.interest_title.clone(),
         close_reason_id: d.close_reason_id,
         created_at: d.created_at,
         accepted_at: d.accepted_at,
@@ -76,6 +77,8 @@ pub fn item_of(row: &ListRow, dialogs_with_client: i64) -> DialogItem {
         last_message_at: d.last_message_at,
         last_message_preview: d.last_message_preview.clone(),
         unread: row.unread(),
+        last_inbound_message_id: d.last_inbound_message_id,
+        read_up_to: row.read_up_to,
         dialogs_with_client,
         version: d.version,
     }

@@ -169,11 +169,10 @@ pub fn frame(id: Option<i64>, event: &str, data: &impl serde::Serialize) -> Byte
     Bytes::from(out)
 }
 
-/// An event's frame on the operators' stream (`read` moves the reader's own dialog line,
-/// so it goes out as `dialog`).
+/// An event's frame on the operators' stream.
 fn operator_frame(event: &StoredEvent) -> Bytes {
     let name = match event.kind.as_str() {
-        "read" => "dialog",
+        "read" => "read",
         "message" => "message",
         "delivery" => "delivery",
         "task" => "task",
@@ -236,6 +235,81 @@ fn queued_body(
 
 fn too_many_streams() -> ApiError {
     ApiError::Unavailable("too many open event streams on this server; retry shortly".into())
+}
+
+/// Completes events with what the workstation shows of them, so a client updates in place
+/// without asking again: a `dialog` event gets `row`, the dialog as `GET /dialogs` lists
+/// it (without anyone's read mark: `unread` there says whether it has an inbound message,
+/// each client compares `last_inbound_message_id` with its own `read_up_to`); a `message`
+/// event gets `message`, as `GET /dialogs/{id}/messages` returns it. Several events of one
+/// dialog in a batch carry its newest row. The hub runs this once per batch it publishes
+/// (so a frame is still encoded once for every stream), and a replay runs it too.
+pub fn enrich(
+    conn: &mut diesel::PgConnection,
+    events: &mut [StoredEvent],
+) -> Result<(), db::DbError> {
+    use std::collections::HashMap;
+    let mut dialog_ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == "dialog")
+        .filter_map(|e| e.dialog_id)
+        .collect();
+    dialog_ids.sort_unstable();
+    dialog_ids.dedup();
+    let message_ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == "message")
+        .filter_map(|e| e.payload["message_id"].as_i64())
+        .collect();
+    if dialog_ids.is_empty() && message_ids.is_empty() {
+        return Ok(());
+    }
+    let rows = db::dialog_list::rows_of(conn, &dialog_ids)?;
+    let mut clients: Vec<i64> = rows.iter().filter_map(|r| r.dialog.client_id).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    let counts: HashMap<i64, i64> = db::clients::dialog_counts(conn, &clients)?
+        .into_iter()
+        .collect();
+    let rows: HashMap<i64, Value> = rows
+        .iter()
+        .map(|row| {
+            let count = row
+                .dialog
+                .client_id
+                .and_then(|c| counts.get(&c).copied())
+                .unwrap_or(1);
+            let item = super::dialogs::item_of(row, count);
+            (
+                row.dialog.id,
+                serde_json::to_value(item).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let messages: HashMap<i64, Value> = db::messages::feed_items(conn, &message_ids)?
+        .into_iter()
+        .map(|feed| {
+            let item = super::dialogs::message_item(feed);
+            (item.id, serde_json::to_value(item).unwrap_or(Value::Null))
+        })
+        .collect();
+    for event in events.iter_mut() {
+        match event.kind.as_str() {
+            "dialog" => {
+                if let Some(row) = event.dialog_id.and_then(|id| rows.get(&id)) {
+                    event.payload["row"] = row.clone();
+                }
+            }
+            "message" => {
+                let id = event.payload["message_id"].as_i64();
+                if let Some(message) = id.and_then(|id| messages.get(&id)) {
+                    event.payload["message"] = message.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// What the operator's stream needs to decide what to send.
@@ -500,8 +574,12 @@ pub async fn operator_events(
     let (backlog, newest, pruned) = match last {
         Some(after) => {
             db::run(&state.pool, move |conn| {
+                let mut backlog = events::after(conn, after, MAX_REPLAY + 1)?;
+                if backlog.len() as i64 <= MAX_REPLAY {
+                    enrich(conn, &mut backlog)?;
+                }
                 Ok((
-                    events::after(conn, after, MAX_REPLAY + 1)?,
+                    backlog,
                     events::latest_id(conn)?,
                     events::pruned_through(conn)?,
                 ))

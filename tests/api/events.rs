@@ -523,3 +523,75 @@ async fn r37_grant_changes_and_sign_outs_reach_open_streams_at_once_not_at_the_n
         .await;
     assert!(message_of(&seen, after), "{seen:?}");
 }
+
+#[actix_web::test]
+async fn r37_events_carry_the_list_row_and_the_whole_message_so_nothing_is_fetched_again() {
+    let (app, account, _) = operator_app().await;
+    let anna = app.login("anna", PASSWORD).await;
+    let dialog = app.dialog_of(account, "7", "Первое").await;
+    let list = anna.get("/api/v1/dialogs?section=all").await;
+    let listed = list.body["items"][0].clone();
+    let (_, stream) = anna.events("/api/v1/events", None).await;
+    let mut stream = stream.unwrap();
+    stream.next(WAIT).await.expect("the opening counters");
+
+    // A second message: the message event holds it as the feed shows it, the dialog
+    // event the row as the list shows it.
+    app.inbound(account, "7", "Второе сообщение").await;
+    let (mut message, mut row) = (None, None);
+    stream
+        .until(WAIT, |e| {
+            if e.event == "message" && data(e)["message"]["text"] == "Второе сообщение"
+            {
+                message = Some(data(e));
+            }
+            if e.event == "dialog" && data(e)["row"]["last_message_preview"] == "Второе сообщение"
+            {
+                row = Some(data(e));
+            }
+            message.is_some() && row.is_some()
+        })
+        .await;
+    let message = message.expect("a message event");
+    let feed = anna
+        .get(&format!("/api/v1/dialogs/{dialog}/messages"))
+        .await;
+    let newest = feed.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        message["message"], newest,
+        "the event's message is the feed's"
+    );
+    let row = row.expect("a dialog event with its row")["row"].clone();
+    let list = anna.get("/api/v1/dialogs?section=all").await;
+    let mut listed_now = list.body["items"][0].clone();
+    // Read marks are each reader's: the event's row has none.
+    assert_eq!(row["read_up_to"], Value::Null);
+    listed_now["read_up_to"] = Value::Null;
+    listed_now["unread"] = row["unread"].clone();
+    assert_eq!(row, listed_now, "the event's row is the list's");
+    assert_eq!(row["last_message_preview"], "Второе сообщение");
+    assert_ne!(
+        listed["last_inbound_message_id"],
+        row["last_inbound_message_id"]
+    );
+
+    // Reading goes out as the reader's own `read` event.
+    let last = row["last_inbound_message_id"].as_i64().unwrap();
+    anna.post(
+        &format!("/api/v1/dialogs/{dialog}/read"),
+        json!({"up_to_message_id": last}),
+    )
+    .await;
+    let seen = stream.until(WAIT, |e| e.event == "read").await;
+    let read = seen
+        .iter()
+        .find(|e| e.event == "read")
+        .expect("a read event");
+    assert_eq!(data(read)["last_read_message_id"], last);
+    assert_eq!(data(read)["dialog_id"], dialog);
+}

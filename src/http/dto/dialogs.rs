@@ -72,14 +72,22 @@ pub struct DialogItem {
     pub responsible: ResponsibleRef,
     pub is_lead: bool,
     pub interest_id: Option<i64>,
+    /// The linked interest's title.
+    pub interest_title: Option<String>,
     pub close_reason_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub last_message_at: Option<DateTime<Utc>>,
     pub last_message_preview: String,
-    /// Whether the caller has unread messages in it (bold in the list).
+    /// Whether the caller has unread messages in it (bold in the list). In a live
+    /// `dialog` event's row (nobody's read mark) it says whether the dialog has an inbound
+    /// message at all: compare `last_inbound_message_id` with your `read_up_to`.
     pub unread: bool,
+    /// The newest message the client sent.
+    pub last_inbound_message_id: Option<i64>,
+    /// The newest message the caller has read (null in a live event's row).
+    pub read_up_to: Option<i64>,
     /// How many dialogs there are with this client (R34).
     pub dialogs_with_client: i64,
     pub version: i64,
