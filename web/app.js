@@ -112,15 +112,20 @@ function connect() {
     live.textContent = t(online ? "live.online" : "live.offline");
     live.title = live.textContent;
   };
-  stream.onopen = () => state(true);
+  const online = (on) => window.dispatchEvent(new CustomEvent("dialogi:live", { detail: { type: "online", data: on } }));
+  stream.onopen = () => {
+    state(true);
+    online(true);
+  };
   stream.onerror = () => {
     state(false);
+    online(false);
     // A closed stream (e.g. the session ended) is not retried by the browser: check why.
     if (stream.readyState === EventSource.CLOSED) {
       setTimeout(() => api("GET", "/api/v1/me").then(() => connect(), () => {}), 3000);
     }
   };
-  for (const type of ["message", "dialog", "counters", "delivery", "task", "resync"]) {
+  for (const type of ["message", "dialog", "read", "counters", "delivery", "task", "resync"]) {
     stream.addEventListener(type, (event) => {
       let data = null;
       try {

@@ -1,7 +1,7 @@
 // Shared helpers of the web client: building elements (text always goes in as text, never
 // as HTML), calling the API with the session's CSRF token, dates, and modal dialogs.
 
-import { t } from "./i18n.js";
+import { t, has } from "./i18n.js";
 
 /** Builds an element: `h("button", {class: "x", onclick: f}, "text", child)`. */
 export function h(tag, attrs = {}, ...children) {
@@ -35,10 +35,18 @@ export const $ = (selector, root = document) => root.querySelector(selector);
 
 /** An API failure: the HTTP status and the server's `{error, message}`. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
     this.code = code;
+    this.field = field || null;
+  }
+
+  /** What to tell the user, in their language: by the field, else by the code. */
+  get text() {
+    if (this.field && has(`error.field.${this.field}`)) return t(`error.field.${this.field}`);
+    if (this.code && has(`error.${this.code}`)) return t(`error.${this.code}`);
+    return this.message;
   }
 }
 
@@ -47,9 +55,10 @@ export function setCsrf(token) {
   csrf = token;
 }
 
-/** Calls the API; JSON in and out. Unsafe methods carry the CSRF token. */
-export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+/** Calls the API; JSON in and out. Unsafe methods carry the CSRF token; `extra` adds
+ * headers (an `Idempotency-Key`). */
+export async function api(method, path, body, extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
   let response;
@@ -68,7 +77,7 @@ export async function api(method, path, body) {
   const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
   if (!response.ok) {
     if (response.status === 401) window.dispatchEvent(new CustomEvent("dialogi:signed-out"));
-    throw new ApiError(response.status, data && data.error, data && data.message);
+    throw new ApiError(response.status, data && data.error, data && data.message, data && data.field);
   }
   return data;
 }
@@ -94,7 +103,7 @@ export function toast(message, kind = "info") {
 
 /** Shows what went wrong with an API call. */
 export function failed(error) {
-  toast(error instanceof ApiError ? error.message : String(error), "error");
+  toast(error instanceof ApiError ? error.text : String(error), "error");
 }
 
 /**
@@ -102,32 +111,53 @@ export function failed(error) {
  * the dialog closes when it resolves and shows the error when it rejects.
  */
 export function modal({ title, body, submitLabel, submit, wide }) {
+  // Focus goes back where it was when the modal closes, however it closes.
+  const opener = document.activeElement;
   const error = h("p", { class: "form-error", role: "alert" });
+  const submitButton = submit ? h("button", { type: "submit", class: "primary" }, submitLabel || t("save")) : null;
   const form = h("form", { class: "modal-body" }, body, error,
     h("div", { class: "modal-actions" },
-      h("button", { type: "button", class: "secondary", onclick: () => close() }, t("cancel")),
-      submit ? h("button", { type: "submit", class: "primary" }, submitLabel || t("save")) : null));
-  const dialog = h("dialog", { class: wide ? "modal wide" : "modal", "aria-label": title },
-    h("h2", {}, title), form);
+      h("button", { type: "button", class: "secondary", onclick: () => close() }, submit ? t("cancel") : t("close")),
+      submitButton));
+  const heading = h("h2", { id: `modal-${Date.now()}` }, title);
+  const dialog = h("dialog", { class: wide ? "modal wide" : "modal", "aria-labelledby": heading.id }, heading, form);
+  const restore = () => {
+    if (opener && opener.isConnected && !opener.disabled && typeof opener.focus === "function") {
+      opener.focus();
+      return;
+    }
+    // The button that opened it is gone or disabled now (a closed dialog's "Close"): the
+    // work goes on in the list.
+    const fallback = document.querySelector(".dialog-list") || document.querySelector("main");
+    if (fallback) fallback.focus();
+  };
   const close = () => {
     dialog.close();
     dialog.remove();
+    restore();
   };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (submitButton && submitButton.disabled) return;
     error.textContent = "";
+    if (submitButton) submitButton.disabled = true;
     try {
       // A submit that answers "keep" leaves the dialog open (a search shows its results).
       const outcome = await submit(new FormData(form), form);
       if (outcome !== "keep") close();
     } catch (e) {
-      error.textContent = e instanceof ApiError ? e.message : String(e);
+      error.textContent = e instanceof ApiError ? e.text : String(e);
+    } finally {
+      if (submitButton) submitButton.disabled = false;
     }
   });
-  dialog.addEventListener("cancel", () => dialog.remove());
+  dialog.addEventListener("cancel", () => {
+    dialog.remove();
+    restore();
+  });
   document.body.append(dialog);
   dialog.showModal();
-  const first = form.querySelector("input, select, textarea");
+  const first = form.querySelector("input:not([type=hidden]), select, textarea");
   if (first) first.focus();
   return { dialog, close };
 }

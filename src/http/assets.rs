@@ -92,13 +92,22 @@ macro_rules! web {
 }
 
 /// Every file under `/assets/`, compiled in: (name, asset).
-const ASSETS: [(&str, Asset); 10] = [
+const ASSETS: [(&str, Asset); 19] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
     web!("app.css", CSS),
     web!("app.js", JS),
     web!("lib.js", JS),
     web!("i18n.js", JS),
+    web!("i18n-ru.js", JS),
+    web!("i18n-en.js", JS),
+    web!("api.js", JS),
+    web!("store.js", JS),
+    web!("list.js", JS),
+    web!("dialog.js", JS),
+    web!("messages.js", JS),
+    web!("composer.js", JS),
+    web!("modals.js", JS),
     web!("workstation.js", JS),
     web!("pages.js", JS),
     web!("admin.js", JS),
@@ -108,7 +117,7 @@ const ASSETS: [(&str, Asset); 10] = [
 /// A file of the web client (scripts, styles); 404 for anything not compiled in.
 #[get("/assets/{name}")]
 pub async fn web_asset(req: HttpRequest, name: actix_web::web::Path<String>) -> HttpResponse {
-    static TAGS: [OnceLock<String>; 10] = [const { OnceLock::new() }; 10];
+    static TAGS: [OnceLock<String>; ASSETS.len()] = [const { OnceLock::new() }; ASSETS.len()];
     match ASSETS.iter().position(|(n, _)| *n == name.as_str()) {
         Some(index) => serve(&req, &ASSETS[index].1, &TAGS[index]),
         None => HttpResponse::NotFound().finish(),

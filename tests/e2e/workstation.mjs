@@ -2,6 +2,8 @@
 // contexts, against the app and a fake Telegram started by tests/api/browser.rs.
 // Every step waits for what the user would see; a step that does not happen in time fails
 // the run with its name. With SCREENSHOTS=1 the main screens are written to docs/screenshots.
+// Accessibility is checked with axe-core on every page and modal (no critical or serious
+// violation allowed); the page's own requests are counted while events arrive.
 
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
@@ -9,7 +11,9 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 const { APP_URL, FAKE_URL, HOOK_PATH, TG_SECRET, PASSWORD, CHROMIUM, SCREENSHOTS } = process.env;
-const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../docs/screenshots");
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SHOTS = path.join(HERE, "../../docs/screenshots");
+const AXE = path.join(HERE, "node_modules/axe-core/axe.min.js");
 // Generous: the test shares two cores with the rest of the suite.
 const STEP = 30000;
 const XSS_NAME = "<img src=x onerror=alert(1)>Иван";
@@ -59,6 +63,15 @@ async function shot(page, name) {
   if (SCREENSHOTS === "1") await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 }
 
+/** axe-core on what the page shows now: no critical or serious violation. */
+async function accessible(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+    .filter((v) => v.impact === "critical" || v.impact === "serious")
+    .map((v) => `${v.impact} ${v.id} at ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ")}`));
+  if (found.length) throw new Error(`axe on ${what}: ${found.join("; ")}`);
+}
+
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -66,7 +79,12 @@ const browser = await chromium.launch({
 });
 const alerts = [];
 async function operator(login) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, locale: "ru-RU" });
+  return signIn(login, { width: 1280, height: 720 });
+}
+
+async function signIn(login, viewport) {
+  // bypassCSP lets the test inject axe-core; the app's own scripts are all from 'self'.
+  const context = await browser.newContext({ viewport, locale: "ru-RU", bypassCSP: true });
   const page = await context.newPage();
   page.on("dialog", (dialog) => {
     alerts.push(dialog.message());
@@ -83,6 +101,15 @@ async function operator(login) {
 }
 
 const item = (page, name) => page.locator(".dialog-item", { hasText: name });
+
+/** Opens a dialog found by the search box (it may be far down the list). */
+async function openFound(page, text) {
+  await page.click('.tabs [data-section="all"]');
+  await page.fill(".list-pane .search", text);
+  await item(page, text).first().waitFor({ timeout: STEP });
+  await item(page, text).first().click();
+  await page.waitForSelector(".feed .bubble", { timeout: STEP });
+}
 let exitCode = 0;
 try {
   let anna;
@@ -154,6 +181,11 @@ try {
     await boris.waitForSelector(".dialog-header .status.accepted", { timeout: STEP });
     await boris.click('button[data-action="close"]');
     await boris.waitForSelector('.modal select[name="reason_id"]', { timeout: STEP });
+    // No reason is preselected: submitting without one is refused in the modal.
+    await boris.click(".modal button[type=submit]");
+    if (!(await boris.locator('.modal select[name="reason_id"]:invalid').count())) throw new Error("a reason was preselected");
+    if (!(await boris.locator("dialog[open]").count())) throw new Error("the dialog closed without a reason");
+    await boris.selectOption('.modal select[name="reason_id"]', { index: 1 });
     await shot(boris, "close-with-reason");
     await boris.click(".modal button[type=submit]");
     await boris.waitForSelector(".dialog-header .status.closed", { timeout: STEP });
@@ -161,6 +193,7 @@ try {
 
   await step("search finds it by a word and by the client's name", async () => {
     await anna.click('.tabs [data-section="all"]');
+    await anna.click(".filters-box summary");
     await anna.check(".filters .check:first-of-type input");
     for (const query of ["заказом", "Иван"]) {
       await anna.fill(".list-pane .search", query);
@@ -169,6 +202,8 @@ try {
     await anna.fill(".list-pane .search", "несуществующее слово");
     await until(async () => (await anna.locator(".dialog-item").count()) === 0, "no result");
     await anna.fill(".list-pane .search", "");
+    await anna.uncheck(".filters .check:first-of-type input");
+    await anna.click(".filters-box summary");
   });
 
   await step("an inbound photo shows in the attachments gallery", async () => {
@@ -186,7 +221,200 @@ try {
     await anna.keyboard.press("Escape");
   });
 
+  let draftChat = 7001;
+  await step("a draft survives an inbound message, a colleague's rename, switching dialogs and a reload", async () => {
+    await inbound(draftChat, "Черновиков", { text: "Когда будет готов заказ?" });
+    await anna.click('.tabs [data-section="new"]');
+    await item(anna, "Черновиков").click();
+    await anna.waitForSelector(".feed .bubble.in", { timeout: STEP });
+    await anna.fill(".composer textarea", "Здравствуйте! Заказ будет готов");
+    await anna.focus(".composer textarea");
+    // A client's message arrives into the open dialog while anna types.
+    await inbound(draftChat, "Черновиков", { text: "И можно ли доставить в субботу?" });
+    await anna.locator(".feed .bubble.in", { hasText: "в субботу" }).waitFor({ timeout: STEP });
+    await anna.keyboard.type(" в пятницу");
+    // boris renames it (nobody has taken it: anyone who may answer may).
+    await item(boris, "Черновиков").click();
+    await boris.click('button[data-action="rename"]');
+    await boris.fill('.modal input[name="title"]', "Заказ Черновикова");
+    await boris.click(".modal button[type=submit]");
+    await anna.locator(".dialog-header .title", { hasText: "Заказ Черновикова" }).waitFor({ timeout: STEP });
+    const draft = "Здравствуйте! Заказ будет готов в пятницу";
+    const kept = await anna.evaluate(() => ({ value: document.querySelector(".composer textarea").value,
+      focused: document.activeElement === document.querySelector(".composer textarea") }));
+    if (kept.value !== draft) throw new Error(`the draft became "${kept.value}"`);
+    if (!kept.focused) throw new Error("the composer lost focus");
+    await item(anna, "Мария").click();
+    await anna.waitForSelector(".feed .thumb", { timeout: STEP });
+    await item(anna, "Черновиков").click();
+    await until(async () => (await anna.inputValue(".composer textarea")) === draft, "the draft after switching back");
+    await anna.reload();
+    await anna.waitForSelector(".composer textarea", { timeout: STEP });
+    await until(async () => (await anna.inputValue(".composer textarea")) === draft, "the draft after a reload");
+  });
+
+  await step("a double click on send delivers exactly one message", async () => {
+    await anna.fill(".composer textarea", "Один ответ на двойной клик");
+    await anna.dblclick(".composer button[type=submit]");
+    await anna.locator(".feed .bubble.out", { hasText: "Один ответ на двойной клик" }).waitFor({ timeout: STEP });
+    await new Promise((r) => setTimeout(r, 1500));
+    const sent = (await fakeCalls("/sendmessage")).filter((c) => c.body.text === "Один ответ на двойной клик");
+    if (sent.length !== 1) throw new Error(`the fake Telegram received it ${sent.length} times`);
+    if ((await anna.locator(".feed .bubble.out", { hasText: "Один ответ на двойной клик" }).count()) !== 1) {
+      throw new Error("the feed shows it twice");
+    }
+    if (await anna.inputValue(".composer textarea")) throw new Error("the composer was not emptied");
+  });
+
+  await step("20 inbound messages cause no list, detail or message request", async () => {
+    const asked = [];
+    const count = (request) => {
+      const url = new URL(request.url());
+      if (request.method() === "GET" && url.pathname.startsWith("/api/v1/dialogs")) asked.push(url.pathname + url.search);
+    };
+    anna.on("request", count);
+    for (let i = 1; i <= 10; i += 1) {
+      await inbound(8000 + i, `Тихий ${i}`, { text: `Вопрос без ответа ${i}` });
+      await inbound(draftChat, "Черновиков", { text: `Уточнение ${i}.` });
+    }
+    await anna.locator(".feed .bubble.in", { hasText: "Уточнение 10." }).waitFor({ timeout: STEP });
+    await item(anna, "Вопрос без ответа 10").waitFor({ timeout: STEP });
+    await new Promise((r) => setTimeout(r, 1000));
+    anna.off("request", count);
+    if (asked.length) throw new Error(`the page asked again: ${asked.join(", ")}`);
+  });
+
+  await step("an over-long text is refused before sending, in Russian", async () => {
+    await anna.fill(".composer textarea", "я".repeat(4100));
+    await anna.press(".composer textarea", "Enter");
+    await anna.locator(".composer-problem", { hasText: "длиннее 4096 символов" }).waitFor({ timeout: STEP });
+    await anna.locator(".count-chars", { hasText: "4100 из 4096" }).waitFor({ timeout: STEP });
+    await anna.fill(".composer textarea", "");
+  });
+
+  await step("keyboard only: open the third dialog, reply, close it with a reason", async () => {
+    await anna.keyboard.press("Escape");
+    await until(() => anna.evaluate(() => document.activeElement && document.activeElement.classList.contains("dialog-list")), "focus on the list");
+    await anna.keyboard.press("Home");
+    await anna.keyboard.press("ArrowDown");
+    await anna.keyboard.press("ArrowDown");
+    const third = await anna.locator(".dialog-item").nth(2).getAttribute("data-id");
+    await anna.keyboard.press("Enter");
+    await until(async () => (await anna.evaluate(() => location.hash)) === `#/dialogs/${third}`, "the third dialog opens");
+    await until(() => anna.evaluate(() => document.activeElement === document.querySelector(".composer textarea")), "focus in the composer");
+    await anna.keyboard.type("Ответ с клавиатуры");
+    await anna.keyboard.press("Enter");
+    await anna.locator(".feed .bubble.out", { hasText: "Ответ с клавиатуры" }).waitFor({ timeout: STEP });
+    for (let i = 0; i < 30; i += 1) {
+      if (await anna.evaluate(() => document.activeElement && document.activeElement.dataset.action === "close")) break;
+      await anna.keyboard.press("Shift+Tab");
+    }
+    if (!(await anna.evaluate(() => document.activeElement.dataset.action === "close"))) throw new Error("Tab never reached Закрыть");
+    await anna.keyboard.press("Enter");
+    await anna.waitForSelector(".modal select[name=reason_id]", { timeout: STEP });
+    await accessible(anna, "the close modal");
+    await anna.keyboard.press("ArrowDown");
+    for (let i = 0; i < 6; i += 1) {
+      if (await anna.evaluate(() => document.activeElement.type === "submit")) break;
+      await anna.keyboard.press("Tab");
+    }
+    await anna.keyboard.press("Enter");
+    await anna.waitForSelector(".dialog-header .status.closed", { timeout: STEP });
+    // The closed dialog's buttons are disabled now: focus goes back to the list.
+    await until(() => anna.evaluate(() => document.activeElement && document.activeElement.classList.contains("dialog-list")), "focus back in the list");
+  });
+
+  await step("with 120 dialogs loaded by scrolling, a message into the 90th moves it up and keeps the scroll and the selection", async () => {
+    for (let i = 1; i <= 120; i += 1) await inbound(20000 + i, `Клиент ${i}`, { text: `Обращение номер ${i}` });
+    await anna.click('.tabs [data-section="all"]');
+    await item(anna, "Обращение номер 120").waitFor({ timeout: STEP });
+    await until(async () => {
+      await anna.evaluate(() => { const list = document.querySelector(".dialog-list"); list.scrollTop = list.scrollHeight; });
+      return (await anna.locator(".dialog-item").count()) >= 125;
+    }, "120 dialogs loaded by scrolling");
+    const ninetieth = anna.locator(".dialog-item").nth(89);
+    const name = await ninetieth.locator(".name").textContent();
+    const id = await ninetieth.getAttribute("data-id");
+    await ninetieth.scrollIntoViewIfNeeded();
+    await ninetieth.click();
+    await anna.waitForSelector(".feed .bubble", { timeout: STEP });
+    const before = await anna.evaluate(() => document.querySelector(".dialog-list").scrollTop);
+    const chat = 20000 + Number(name.replace(/\D/g, ""));
+    await inbound(chat, name, { text: "Снова пишу" });
+    await until(async () => (await anna.locator(".dialog-item").first().getAttribute("data-id")) === id, "the 90th moves to the top");
+    const after = await anna.evaluate(() => document.querySelector(".dialog-list").scrollTop);
+    if (before < 1000 || Math.abs(after - before) > 200) throw new Error(`the list scrolled from ${before} to ${after}`);
+    const selected = await anna.locator(".dialog-item.selected").getAttribute("data-id");
+    if (selected !== id) throw new Error(`the selection moved to ${selected}`);
+    await anna.locator(".feed .bubble.in", { hasText: "Снова пишу" }).waitFor({ timeout: STEP });
+  });
+
+  await step("a 350-message dialog reads back to its first message", async () => {
+    for (let i = 1; i <= 350; i += 1) await inbound(30001, "Долгий", { text: `Долгое сообщение ${i}` });
+    // anna reads far down the list: the new dialog is announced at the top, not pushed in.
+    await anna.locator("button.above", { hasText: "Новых сверху: 1" }).click({ timeout: STEP });
+    await item(anna, "Долгое сообщение 350").click();
+    await anna.locator(".feed .bubble", { hasText: "Долгое сообщение 350" }).waitFor({ timeout: STEP });
+    await until(async () => {
+      await anna.evaluate(() => { document.querySelector(".feed").scrollTop = 0; });
+      return (await anna.locator(".feed .bubble .text", { hasText: /^Долгое сообщение 1$/ }).count()) > 0
+        && (await anna.locator(".feed-top", { hasText: "Начало переписки" }).count()) > 0;
+    }, "the first message", 60000);
+    const shown = await anna.locator(".feed .bubble.in").count();
+    if (shown !== 350) throw new Error(`${shown} messages shown`);
+  });
+
+  await step("a phone shows the list, then the dialog with its composer, then the list again", async () => {
+    const phone = await signIn("anna", { width: 390, height: 844 });
+    await phone.waitForSelector(".dialog-item", { timeout: STEP });
+    await shot(phone, "phone-list");
+    await phone.locator(".dialog-item").first().click();
+    await phone.waitForSelector(".feed .bubble", { timeout: STEP });
+    const box = await phone.locator(".composer textarea").boundingBox();
+    if (!box || box.y + box.height > 844 || box.y < 300) throw new Error(`the composer is at ${JSON.stringify(box)}`);
+    if (await phone.locator(".list-pane").isVisible()) throw new Error("the list stays beside the dialog");
+    const feed = await phone.locator(".feed").boundingBox();
+    if (!feed || feed.height < 300) throw new Error(`the feed is ${feed && feed.height} px high`);
+    await shot(phone, "phone-dialog");
+    await accessible(phone, "the phone dialog");
+    await phone.click(".dialog-header .back");
+    await phone.waitForSelector(".list-pane .dialog-item", { state: "visible", timeout: STEP });
+    if (await phone.locator(".dialog-pane").isVisible()) throw new Error("the dialog stays over the list");
+    await phone.context().close();
+  });
+
+  await step("axe finds no critical or serious problem on the workstation, a dialog and every modal", async () => {
+    await anna.evaluate(() => { location.hash = "#/"; });
+    await anna.waitForSelector(".dialog-item", { timeout: STEP });
+    await accessible(anna, "the workstation");
+    await openFound(anna, "Мария");
+    await accessible(anna, "a dialog");
+    for (const action of ["accept", "lead", "redirect", "rename", "task", "search", "gallery"]) {
+      const button = anna.locator(`.toolbar button[data-action="${action}"]`);
+      if (action === "accept") {
+        if (await button.isEnabled()) await button.click();
+        continue;
+      }
+      if (!(await button.isEnabled())) continue;
+      await button.click();
+      await anna.waitForSelector("dialog[open]", { timeout: STEP });
+      await accessible(anna, `the ${action} modal`);
+      await anna.keyboard.press("Escape");
+      await anna.waitForSelector("dialog[open]", { state: "detached", timeout: STEP });
+    }
+    await anna.keyboard.press("Control+k");
+    await anna.waitForSelector("dialog[open]", { timeout: STEP });
+    await accessible(anna, "the jump modal");
+    await anna.keyboard.press("Escape");
+  });
+
   await step("after the server restarts the page catches up without a reload", async () => {
+    for (const page of [anna, boris]) {
+      await page.fill(".list-pane .search", "");
+      await page.click('.tabs [data-section="new"]');
+      await page.waitForSelector(".dialog-list:not([aria-busy])", { timeout: STEP });
+      await page.evaluate(() => { document.querySelector(".dialog-list").scrollTop = 0; });
+    }
     console.log("RESTART");
     await until(() => answers.includes("RESTARTED"), "the server restart", 60000);
     await inbound(6161, "Пётр", { text: "Я написал, пока сервер перезапускался" });
@@ -211,7 +439,7 @@ try {
 
   await step("the client's card opens from the dialog and lists the client's dialogs", async () => {
     await anna.goto(APP_URL + "/#/");
-    await item(anna, "Мария").click();
+    await openFound(anna, "Мария");
     await anna.click(".dialog-header .client-link");
     await anna.locator(".page.client h2", { hasText: "Мария" }).waitFor({ timeout: STEP });
     await anna.locator(".page.client .dialog-item").first().waitFor({ timeout: STEP });
@@ -227,6 +455,29 @@ try {
     await boris.locator(".grid td", { hasText: "anna" }).first().waitFor({ timeout: STEP });
     await boris.goto(APP_URL + "/#/reasons");
     await boris.locator(".grid td", { hasText: "Нет ответа" }).waitFor({ timeout: STEP });
+    await accessible(boris, "the close reasons page");
+  });
+
+  await step("axe finds no critical or serious problem on any other page", async () => {
+    for (const [hash, ready] of [["#/work", ".page.work"], ["#/report", ".chart"], ["#/accounts", ".grid"],
+      ["#/people", ".grid"], ["#/rules", ".page.admin"]]) {
+      await boris.goto(APP_URL + "/" + hash);
+      await boris.waitForSelector(ready, { timeout: STEP });
+      await accessible(boris, hash);
+    }
+    await anna.goto(APP_URL + "/#/");
+    await openFound(anna, "Мария");
+    await anna.click(".dialog-header .client-link");
+    await anna.locator(".page.client h2", { hasText: "Мария" }).waitFor({ timeout: STEP });
+    await accessible(anna, "the client card");
+    await boris.goto(APP_URL + "/monitor");
+    await boris.waitForTimeout(1500);
+    await accessible(boris, "the monitor");
+    const login = await browser.newPage({ bypassCSP: true });
+    await login.goto(APP_URL + "/");
+    await login.waitForSelector("form.login", { timeout: STEP });
+    await accessible(login, "the sign-in page");
+    await login.close();
   });
 } catch {
   exitCode = 1;

@@ -1,0 +1,200 @@
+// The composer: nothing an operator typed is ever lost, and a reply goes out once.
+//
+// - A draft per dialog lives in this browser's storage (`dialogi.draft.<id>`) with the
+//   caret: it survives live events (the composer is never rebuilt by them), switching
+//   dialogs, reloading the page and a server restart.
+// - Sending carries an `Idempotency-Key` made once per reply and kept with the draft
+//   until the server answers: a double click, a retry after a network error or a reload
+//   in between cannot send it twice. The composer is busy while it sends.
+// - The text's length (with a counter) and the files' count and sizes are checked here,
+//   before anything is sent.
+
+import { h, when, base64Of } from "./lib.js";
+import { t } from "./i18n.js";
+import * as api from "./api.js";
+
+export const MAX_TEXT = 4096;
+const MAX_FILES = 5;
+const MAX_FILE_BYTES = 10 * 1024 * 1024;
+
+function draftKey(dialogId) {
+  return `dialogi.draft.${dialogId}`;
+}
+
+/** The stored draft of a dialog: {text, start, end, key}. */
+export function loadDraft(dialogId) {
+  try {
+    return JSON.parse(localStorage.getItem(draftKey(dialogId)) || "null") || { text: "" };
+  } catch {
+    return { text: "" };
+  }
+}
+
+function saveDraft(dialogId, draft) {
+  if (!draft.text && !draft.key) localStorage.removeItem(draftKey(dialogId));
+  else localStorage.setItem(draftKey(dialogId), JSON.stringify(draft));
+}
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class Composer {
+  constructor(store, dialogId, { onSent }) {
+    this.store = store;
+    this.dialogId = dialogId;
+    this.onSent = onSent;
+    this.files = [];
+    this.busy = false;
+    this.draft = loadDraft(dialogId);
+    this.node = h("form", { class: "composer", novalidate: true });
+    this.note = h("p", { class: "window", hidden: true });
+    this.problem = h("p", { class: "composer-problem", role: "alert" });
+    this.chips = h("div", { class: "chips" });
+    this.text = h("textarea", { name: "text", rows: "3", dir: "auto", placeholder: t("composer.placeholder"),
+      "aria-label": t("composer.placeholder"), "aria-describedby": `count-${dialogId}` });
+    this.text.value = this.draft.text || "";
+    this.count = h("span", { class: "count-chars", id: `count-${dialogId}`, "aria-live": "polite" });
+    this.picker = h("input", { type: "file", multiple: true, hidden: true, "aria-hidden": "true", tabindex: "-1" });
+    this.send = h("button", { type: "submit", class: "primary" }, t("composer.send"));
+    this.readonly = h("p", { class: "readonly", hidden: true }, t("composer.readonly"));
+    this.row = h("div", { class: "compose-row" },
+      h("button", { type: "button", class: "tool", title: t("composer.attach"), "aria-label": t("composer.attach"),
+        onclick: () => this.picker.click() }, t("composer.file")),
+      this.picker, this.text, this.send);
+    this.node.append(this.note, this.readonly, this.problem, this.chips, this.row, h("div", { class: "compose-foot" }, this.count));
+    this.text.addEventListener("input", () => this.keep());
+    this.text.addEventListener("select", () => this.keep());
+    this.text.addEventListener("keyup", () => this.keep());
+    this.text.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.node.requestSubmit();
+      }
+    });
+    this.picker.addEventListener("change", () => {
+      this.addFiles([...this.picker.files]);
+      this.picker.value = "";
+    });
+    this.node.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.showCount();
+  }
+
+  /** Puts the caret back where it was when the dialog was left. */
+  restoreCaret() {
+    const end = this.text.value.length;
+    this.text.focus({ preventScroll: true });
+    this.text.setSelectionRange(Math.min(this.draft.start ?? end, end), Math.min(this.draft.end ?? end, end));
+  }
+
+  keep() {
+    this.draft.text = this.text.value;
+    this.draft.start = this.text.selectionStart;
+    this.draft.end = this.text.selectionEnd;
+    saveDraft(this.dialogId, this.draft);
+    this.showCount();
+  }
+
+  showCount() {
+    const n = [...this.text.value].length;
+    this.count.textContent = n > MAX_TEXT - 500 ? t("composer.count", { n, max: MAX_TEXT }) : "";
+    this.count.classList.toggle("over", n > MAX_TEXT);
+  }
+
+  addFiles(files) {
+    this.problem.textContent = "";
+    for (const file of files) {
+      if (file.size > MAX_FILE_BYTES) {
+        this.problem.textContent = t("composer.file_too_large", { name: file.name });
+        continue;
+      }
+      if (this.files.length >= MAX_FILES) {
+        this.problem.textContent = t("composer.too_many_files");
+        break;
+      }
+      this.files.push(file);
+    }
+    this.showChips();
+  }
+
+  showChips() {
+    this.chips.replaceChildren(...this.files.map((file, i) =>
+      h("span", { class: "chip" }, h("bdi", {}, file.name), h("button", { type: "button", class: "link", "aria-label": `${t("cancel")}: ${file.name}`,
+        onclick: () => { this.files.splice(i, 1); this.showChips(); } }, "×"))));
+  }
+
+  /** What may be done here now: `reply` (write), or read only, or nothing (closed). */
+  setMode({ closed, reply, window }) {
+    this.node.hidden = closed;
+    this.readonly.hidden = reply;
+    this.row.hidden = !reply;
+    this.chips.hidden = !reply;
+    if (window && reply) {
+      const closes = new Date(window);
+      const over = closes < new Date();
+      this.note.hidden = false;
+      this.note.className = over ? "window closed" : "window";
+      this.note.textContent = over ? t("composer.window_closed") : t("composer.window_open", { time: when(window) });
+    } else {
+      this.note.hidden = true;
+    }
+  }
+
+  setBusy(busy) {
+    this.busy = busy;
+    this.send.disabled = busy;
+    this.text.readOnly = busy;
+    this.send.textContent = busy ? t("composer.sending") : t("composer.send");
+    this.node.setAttribute("aria-busy", String(busy));
+  }
+
+  async submit() {
+    if (this.busy) return;
+    const text = this.text.value;
+    this.problem.textContent = "";
+    if (!text.trim() && !this.files.length) return;
+    if ([...text].length > MAX_TEXT) {
+      this.problem.textContent = t("composer.too_long", { max: MAX_TEXT });
+      return;
+    }
+    // The key is this reply's: kept (with the draft) until the server has answered.
+    if (!this.draft.key || this.draft.keyText !== text) {
+      this.draft.key = newKey();
+      this.draft.keyText = text;
+      saveDraft(this.dialogId, this.draft);
+    }
+    this.setBusy(true);
+    try {
+      const body = { text };
+      if (this.files.length) {
+        body.attachments = await Promise.all(this.files.map(async (file) => ({
+          file_name: file.name, mime_type: file.type || null, content_base64: await base64Of(file),
+        })));
+      }
+      const answer = await api.reply(this.dialogId, body, this.draft.key);
+      this.text.value = "";
+      this.files = [];
+      this.showChips();
+      this.draft = { text: "" };
+      saveDraft(this.dialogId, this.draft);
+      this.showCount();
+      this.onSent(answer);
+    } catch (e) {
+      // Not answered (the network, a 5xx): the key stays, so sending again cannot make a
+      // second message. Refused (4xx): nothing was sent; the next try is a new request.
+      const refused = e.status >= 400 && e.status < 500 && e.code !== "idempotency_key_in_use";
+      if (refused) {
+        delete this.draft.key;
+        saveDraft(this.dialogId, this.draft);
+      }
+      this.problem.textContent = t("composer.retry", { reason: e.text || String(e) });
+    } finally {
+      this.setBusy(false);
+      this.text.focus();
+    }
+  }
+}

@@ -1,0 +1,236 @@
+// The dialog pane: its header and actions, the messages and the composer. Opening a
+// dialog reads it once (its detail and newest messages); after that live events patch the
+// header, the buttons and the feed in place, and the composer is never rebuilt, so a
+// half-typed reply, its caret and the feed's scroll stay where they are.
+
+import { h, failed, toast } from "./lib.js";
+import { t } from "./i18n.js";
+import * as api from "./api.js";
+import * as modals from "./modals.js";
+import { Feed } from "./messages.js";
+import { Composer } from "./composer.js";
+
+/**
+ * What the caller may do on a dialog, from its row and their rights on its account: the
+ * same rules the server applies (it checks again), so a colleague's action changes the
+ * buttons without asking the server.
+ */
+export function actionsFor(row, rights, me) {
+  const mine = row.responsible.user_id === me.id;
+  const closed = row.status === "closed";
+  const takenByOther = row.status === "accepted" && !mine;
+  let canAccept = rights.send && !closed && !takenByOther && !(row.status === "accepted" && mine);
+  if (canAccept && row.status === "returned" && !rights.admin) {
+    if (row.responsible.user_id && !mine) canAccept = false;
+    if (row.responsible.role_id && !(me.role_ids || []).includes(row.responsible.role_id)) canAccept = false;
+  }
+  const manage = !closed && (rights.admin || (rights.send && !takenByOther));
+  return {
+    reply: rights.send && !closed && (canAccept || (row.status === "accepted" && mine)),
+    accept: canAccept,
+    close: manage,
+    redirect: manage,
+    rename: manage,
+    accept_lead: Boolean(row.client) && (canAccept || (row.status === "accepted" && mine)),
+    link_interest: manage && Boolean(row.client),
+  };
+}
+
+export class DialogPane {
+  constructor(store, context, { onBack, onChanged }) {
+    this.store = store;
+    this.context = context;
+    this.onBack = onBack;
+    this.onChanged = onChanged;
+    this.node = h("section", { class: "dialog-pane", "aria-label": t("dialog.pane") });
+    this.showNone();
+  }
+
+  showNone() {
+    this.dispose();
+    this.node.replaceChildren(h("div", { class: "placeholder" }, t("dialog.none")));
+  }
+
+  dispose() {
+    if (this.off) this.off();
+    if (this.feed) this.feed.dispose();
+    this.off = null;
+    this.feed = null;
+    this.composer = null;
+    this.id = null;
+  }
+
+  rights(row) {
+    const account = this.context.accounts.find((a) => a.id === row.account.id);
+    return (account && account.my_rights) || { view: true, send: false, admin: false };
+  }
+
+  /** Opens a dialog: one read of its detail and its newest messages. */
+  async open(id, { focus } = {}) {
+    this.dispose();
+    this.id = id;
+    this.node.replaceChildren(h("div", { class: "placeholder", "aria-busy": "true" }, t("list.loading")));
+    let detail;
+    try {
+      detail = await api.getDialog(id);
+    } catch (e) {
+      if (this.id === id) this.node.replaceChildren(h("div", { class: "placeholder" }, e.text || String(e)));
+      failed(e);
+      return;
+    }
+    if (this.id !== id) return;
+    this.detail = detail;
+    // The "unread" line goes before the first message after the caller's read mark.
+    const unreadFrom = detail.unread ? (detail.read_up_to ?? 0) : null;
+    this.store.putRow(detail);
+    this.window = detail.reply_window_closes_at;
+    this.requireReason = detail.require_close_reason;
+    this.header = h("header", { class: "dialog-header" });
+    this.toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": t("dialog.more") });
+    this.menu = h("details", { class: "actions-menu" }, h("summary", { "aria-label": t("dialog.more") }, "⋯"),
+      h("div", { class: "menu-items" }));
+    this.feed = new Feed(this.store, id, { unreadFrom });
+    this.composer = new Composer(this.store, id, { onSent: (answer) => this.sent(answer) });
+    this.node.replaceChildren(this.header, this.toolbar, this.feed.node, this.composer.node);
+    const offRow = this.store.on(`row:${id}`, (row) => this.update(row));
+    const offFeed = this.store.on(`feed:${id}`, () => this.markRead());
+    this.off = () => {
+      offRow();
+      offFeed();
+    };
+    this.update(this.store.rows.get(id));
+    await this.feed.loadFirst();
+    if (this.id !== id) return;
+    if (focus && this.composer && !this.composer.node.hidden && !this.composer.row.hidden) this.composer.restoreCaret();
+    else if (focus) this.feed.node.focus();
+  }
+
+  /** The dialog changed (here or anywhere): header, buttons and composer mode. */
+  update(row) {
+    if (!row || row.id !== this.id) return;
+    const rights = this.rights(row);
+    this.actions = actionsFor(row, rights, this.context.me);
+    this.renderHeader(row);
+    this.renderActions(row);
+    this.composer.setMode({
+      closed: row.status === "closed",
+      reply: this.actions.reply,
+      window: row.account.kind === "whatsapp" ? this.window : null,
+    });
+  }
+
+  renderHeader(row) {
+    const interest = row.interest_id
+      ? h("span", { class: "interest" }, t("dialog.interest", { title: row.interest_title || `#${row.interest_id}` }))
+      : null;
+    const withClient = row.client && row.dialogs_with_client > 1
+      ? h("button", { type: "button", class: "link", onclick: (e) => this.toggleEarlier(e.currentTarget, row) },
+        t("dialog.with_client", { n: row.dialogs_with_client }))
+      : null;
+    this.header.replaceChildren(
+      h("button", { type: "button", class: "back", onclick: () => this.onBack(), "aria-label": t("dialog.back") }, "←"),
+      h("div", { class: "who" },
+        h("h2", {}, h("bdi", {}, row.interlocutor.name),
+          row.client ? h("a", { class: "client-link", href: `#/clients/${row.client.id}` }, t("client.card")) : null),
+        h("div", { class: "meta" },
+          h("span", { class: `channel ${row.account.kind}` }, row.account.name), " · ",
+          h("bdi", { class: "title" }, row.title), " · ",
+          h("span", { class: `status ${row.status}` }, t(`status.${row.status}`)),
+          row.responsible.user_name ? ` · ${row.responsible.user_name}` : "",
+          row.is_lead ? h("span", { class: "badge" }, t("badge.lead")) : null),
+        withClient, this.earlier || null),
+      ...(interest ? [interest] : []));
+  }
+
+  async toggleEarlier(button, row) {
+    if (this.earlier) {
+      this.earlier.remove();
+      this.earlier = null;
+      return;
+    }
+    try {
+      const list = await api.clientDialogs(row.client.id);
+      this.earlier = h("div", { class: "earlier" }, h("h3", {}, t("dialog.earlier")), h("ul", {}, list.filter((x) => x.id !== row.id).map((x) =>
+        h("li", {}, h("a", { href: `#/dialogs/${x.id}` }, `${x.title} · ${x.account.name} · ${t(`status.${x.status}`)}`)))));
+      button.after(this.earlier);
+    } catch (e) {
+      failed(e);
+    }
+  }
+
+  buttons(row) {
+    const a = this.actions;
+    const done = (answer) => this.changed(answer);
+    const run = (fn) => () => Promise.resolve(fn()).catch(failed);
+    return [
+      { id: "accept", enabled: a.accept, run: run(async () => done(await api.accept(row.id))) },
+      { id: "lead", enabled: a.accept_lead && row.is_lead, run: run(() => modals.acceptLead(row, done)) },
+      { id: "link", enabled: a.link_interest, run: run(() => modals.linkInterest(row, done)) },
+      { id: "redirect", enabled: a.redirect, run: run(() => modals.redirect(this.context, row, done)) },
+      { id: "close", enabled: a.close, run: run(() => modals.closeDialog(this.context, row, this.requireReason, done)) },
+      { id: "rename", enabled: a.rename, run: run(() => modals.rename(row, done)) },
+      { id: "task", enabled: row.status !== "closed", run: run(() => modals.task(this.context, row)) },
+      { id: "site", enabled: row.account.kind === "vk" || row.account.kind === "telegram", run: run(() => this.openSite(row)) },
+      { id: "fetch", enabled: true, run: run(() => this.fetchNow(row)) },
+      { id: "search", enabled: Boolean(row.client), run: run(() => modals.searchClient(row)) },
+      { id: "gallery", enabled: Boolean(row.client), run: run(() => modals.gallery(row)) },
+    ];
+  }
+
+  renderActions(row) {
+    const buttons = this.buttons(row);
+    // Buttons are patched, not rebuilt: focus stays on the one the user pressed.
+    if (!this.toolbar.childElementCount) {
+      this.toolbar.append(...buttons.map((b) => h("button", { type: "button", class: "tool", dataset: { action: b.id } }, t(`action.${b.id}`))));
+      this.toolbar.append(this.menu);
+      this.menu.querySelector(".menu-items").append(...buttons.map((b) =>
+        h("button", { type: "button", class: "tool", dataset: { menuAction: b.id } }, t(`action.${b.id}`))));
+    }
+    for (const b of buttons) {
+      for (const node of this.toolbar.querySelectorAll(`[data-action="${b.id}"], [data-menu-action="${b.id}"]`)) {
+        node.disabled = !b.enabled;
+        node.onclick = () => {
+          this.menu.open = false;
+          b.run();
+        };
+      }
+    }
+  }
+
+  /** An action's answer: the dialog as it is now, for the caller. */
+  changed(detail) {
+    if (detail && detail.id) this.onChanged(detail);
+  }
+
+  sent(answer) {
+    if (answer && answer.message) this.store.applyMessage(answer.message);
+    if (answer && answer.dialog) this.changed(answer.dialog);
+  }
+
+  /** Marks what is shown as read (once per new inbound message). */
+  markRead() {
+    const feed = this.store.feed(this.id);
+    const last = [...feed.items].reverse().find((m) => m.direction === "in");
+    if (!last || document.hidden) return;
+    const id = this.id;
+    if (last.id <= (this.store.readUpTo.get(id) || 0) || this.reading === last.id) return;
+    this.reading = last.id;
+    api.markRead(id, last.id).then(() => this.store.applyRead(id, last.id), () => {});
+    // A new inbound message into a WhatsApp dialog reopens its 24-hour window.
+    const row = this.store.rows.get(id);
+    if (row && row.account.kind === "whatsapp") {
+      this.window = new Date(Date.parse(last.created_at) + 24 * 3600 * 1000).toISOString();
+      this.update(row);
+    }
+  }
+
+  async openSite(row) {
+    const link = await api.siteLink(row.id);
+    window.open(link.url, "_blank", "noopener");
+  }
+
+  async fetchNow(row) {
+    const report = await api.fetchAccount(row.account.id);
+    toast(report.polled ? t("fetch.done", { n: report.stored }) : t("fetch.webhook"));
+  }
+}

@@ -1,0 +1,196 @@
+// A dialog's messages (R31, R32): keyed bubbles patched in place (a delivery state, an
+// edit), a separator per day and one at the first unread message, links in texts made
+// clickable (http(s) only, `rel="noopener noreferrer"`), every text isolated with
+// `dir="auto"`. Scrolling up loads older messages with the `before` cursor until the
+// first one; the view stays where the reader is.
+
+import { h, when, failed } from "./lib.js";
+import { t } from "./i18n.js";
+import * as api from "./api.js";
+
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/gi;
+
+/** A text with its http(s) links as links. */
+export function linkified(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer" }, match[0]));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
+
+function dayLabel(iso) {
+  const date = new Date(iso);
+  const today = new Date();
+  const yesterday = new Date(today);
+  yesterday.setDate(today.getDate() - 1);
+  if (date.toDateString() === today.toDateString()) return t("feed.today");
+  if (date.toDateString() === yesterday.toDateString()) return t("feed.yesterday");
+  return date.toLocaleDateString(document.documentElement.lang, { day: "numeric", month: "long", year: "numeric" });
+}
+
+export class Feed {
+  constructor(store, dialogId, { unreadFrom }) {
+    this.store = store;
+    this.dialogId = dialogId;
+    this.unreadFrom = unreadFrom;
+    this.nodes = new Map();
+    this.node = h("ol", { class: "feed", tabindex: "0", "aria-label": t("feed.label") });
+    this.top = h("li", { class: "feed-top", "aria-hidden": "true" });
+    this.node.append(this.top);
+    this.older = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) this.loadOlder();
+    }, { root: this.node, rootMargin: "300px" });
+    this.off = store.on(`feed:${dialogId}`, (change) => this.onFeed(change));
+  }
+
+  dispose() {
+    this.off();
+    this.older.disconnect();
+  }
+
+  async loadFirst() {
+    try {
+      this.store.putMessages(this.dialogId, await api.listMessages(this.dialogId), false);
+    } catch (e) {
+      failed(e);
+    }
+  }
+
+  async loadOlder() {
+    const feed = this.store.feed(this.dialogId);
+    if (this.loading || feed.complete || !feed.loaded) return;
+    this.loading = true;
+    this.top.textContent = t("feed.older");
+    try {
+      this.store.putMessages(this.dialogId, await api.listMessages(this.dialogId, feed.before), true);
+    } catch (e) {
+      failed(e);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  onFeed(change) {
+    const feed = this.store.feed(this.dialogId);
+    const nearBottom = this.node.scrollHeight - this.node.scrollTop - this.node.clientHeight < 80;
+    // Keep what the reader sees in place when older messages arrive above it.
+    const fromBottom = this.node.scrollHeight - this.node.scrollTop;
+    for (const id of change.changed || []) {
+      const message = feed.items.find((m) => m.id === id);
+      const old = this.nodes.get(id);
+      if (message && old) {
+        const fresh = this.bubble(message);
+        old.replaceWith(fresh);
+        this.nodes.set(id, fresh);
+      }
+    }
+    // A new view of a dialog seen before renders everything its store already holds.
+    if (!this.placed || (change.added && change.added.length)) this.render(feed);
+    this.top.textContent = feed.complete ? t("feed.beginning") : "";
+    if (feed.complete) this.older.unobserve(this.top);
+    else this.older.observe(this.top);
+    if (change.older) {
+      this.node.scrollTop = this.node.scrollHeight - fromBottom;
+    } else if (!this.placed || nearBottom) {
+      this.placed = true;
+      this.toFirstUnreadOrBottom();
+    }
+  }
+
+  /** Puts every loaded message in order with its separators; keeps existing bubbles. */
+  render(feed) {
+    const wanted = [this.top];
+    let day = null;
+    let unreadShown = false;
+    for (const message of feed.items) {
+      const label = dayLabel(message.created_at);
+      if (label !== day) {
+        day = label;
+        wanted.push(this.separator(`day:${label}`, label, "day"));
+      }
+      if (!unreadShown && this.unreadFrom != null && message.id > this.unreadFrom && message.direction === "in") {
+        unreadShown = true;
+        wanted.push(this.separator("unread", t("feed.unread"), "unread"));
+      }
+      let node = this.nodes.get(message.id);
+      if (!node) {
+        node = this.bubble(message);
+        this.nodes.set(message.id, node);
+      }
+      wanted.push(node);
+    }
+    let cursor = this.node.firstElementChild;
+    for (const node of wanted) {
+      if (node === cursor) cursor = cursor.nextElementSibling;
+      else this.node.insertBefore(node, cursor);
+    }
+    while (cursor) {
+      const next = cursor.nextElementSibling;
+      cursor.remove();
+      cursor = next;
+    }
+  }
+
+  separator(key, text, kind) {
+    this.separators = this.separators || new Map();
+    let node = this.separators.get(key);
+    if (!node) {
+      node = h("li", { class: `separator ${kind}` }, h("span", {}, text));
+      this.separators.set(key, node);
+    }
+    return node;
+  }
+
+  toFirstUnreadOrBottom() {
+    const unread = this.separators && this.separators.get("unread");
+    if (unread && unread.isConnected) unread.scrollIntoView({ block: "start" });
+    else this.node.scrollTop = this.node.scrollHeight;
+  }
+
+  systemText(m) {
+    const data = m.system_data || {};
+    const who = m.author ? m.author.name : t("system.someone");
+    if (m.system_kind === "rule") {
+      const results = (data.actions || []).map((a) => `${a.action}${a.ok ? "" : ` ✗ ${a.error}`}`).join(", ");
+      return `${t("system.rule", { name: data.name || "" })}${results ? `: ${results}` : ""}${data.error ? ` ✗ ${data.error}` : ""}`;
+    }
+    const text = t(`system.${m.system_kind}`, { who, title: data.title || (data.interest_id ? `#${data.interest_id}` : "") });
+    const comment = data.comment ? ` — «${data.comment}»` : "";
+    return `${data.automatic ? `${text} (${t("system.auto")})` : text}${comment}`;
+  }
+
+  bubble(m) {
+    if (m.direction === "system") {
+      return h("li", { class: "system", dataset: { id: m.id } }, h("bdi", {}, this.systemText(m)), " · ",
+        h("time", { datetime: m.created_at }, when(m.created_at)));
+    }
+    const attachments = (m.attachments || []).map((a) => {
+      if (a.kind === "image") {
+        return h("a", { class: "thumb", href: a.url, target: "_blank", rel: "noopener noreferrer" },
+          h("img", { src: a.url, alt: a.file_name || t("attachment.image"), loading: "lazy" }));
+      }
+      if (a.kind === "link") {
+        // Only http(s) links are clickable; anything else is shown as text.
+        if (!/^https?:\/\//i.test(a.url || "")) return h("span", { class: "file" }, h("bdi", {}, a.file_name || a.url || ""));
+        return h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("bdi", {}, a.file_name || a.url));
+      }
+      return h("a", { class: "file", href: a.url, download: a.file_name }, h("bdi", {}, a.file_name));
+    });
+    const delivery = m.direction === "out" && m.delivery
+      ? h("span", { class: `delivery ${m.delivery}`, title: m.delivery_error || "" }, t(`delivery.${m.delivery}`))
+      : null;
+    // Who wrote it: the operator of a reply, or the member of a group conversation.
+    const author = (m.author && m.author.name) || (m.sender && m.sender.name);
+    return h("li", { class: `bubble ${m.direction}`, dataset: { id: m.id } },
+      author ? h("div", { class: "author", dir: "auto" }, author) : null,
+      m.text ? h("div", { class: "text", dir: "auto" }, linkified(m.text)) : null,
+      attachments.length ? h("div", { class: "attachments" }, attachments) : null,
+      h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at)), m.edited_at ? " ✎" : "", delivery,
+        m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null));
+  }
+}

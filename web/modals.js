@@ -1,0 +1,156 @@
+// The dialog's actions that ask something first (R22–R28, R31–R33): close with a reason,
+// redirect, rename, accept a lead, link an interest, a task, search the client's
+// conversations, the attachments gallery. Each calls the API and hands the answer (the
+// dialog as it is now) to `done`; the modal gives focus back where it was.
+
+import { h, when, toast, modal, field } from "./lib.js";
+import { t } from "./i18n.js";
+import * as api from "./api.js";
+
+export function closeDialog(context, dialog, requireReason, done) {
+  const reasons = context.reasons.filter((r) => !r.archived);
+  // No reason is chosen for the operator: a required one must be picked.
+  const select = h("select", { name: "reason_id", required: requireReason },
+    h("option", { value: "" }, requireReason ? t("close.choose") : t("close.none")),
+    reasons.map((r) => h("option", { value: r.id }, r.name)));
+  modal({
+    title: t("action.close"),
+    submitLabel: t("action.close"),
+    body: [field(t("close.reason"), select), field(t("close.comment"), h("textarea", { name: "comment", rows: "2" }))],
+    submit: async (data) => {
+      const body = {};
+      if (data.get("reason_id")) body.reason_id = Number(data.get("reason_id"));
+      else if (requireReason) throw new Error(t("error.reason_required"));
+      if (data.get("comment")) body.comment = data.get("comment");
+      done(await api.closeDialog(dialog.id, body));
+    },
+  });
+}
+
+export function redirect(context, dialog, done) {
+  // Only people who may answer on the account (the server refuses anyone else).
+  const users = context.users.filter((u) => !u.disabled && u.id !== context.me.id);
+  const select = h("select", { name: "to", required: true },
+    h("option", { value: "" }, t("redirect.choose")),
+    h("optgroup", { label: t("redirect.user") }, users.map((u) => h("option", { value: `user:${u.id}` }, u.display_name))),
+    h("optgroup", { label: t("redirect.role") }, context.roles.map((r) => h("option", { value: `role:${r.id}` }, r.name))));
+  modal({
+    title: t("action.redirect"),
+    submitLabel: t("action.redirect"),
+    body: [field(t("redirect.to"), select), field(t("close.comment"), h("textarea", { name: "comment", rows: "2" }))],
+    submit: async (data) => {
+      if (!data.get("to")) throw new Error(t("redirect.choose"));
+      const [kind, id] = String(data.get("to")).split(":");
+      const body = kind === "user" ? { user_id: Number(id) } : { role_id: Number(id) };
+      if (data.get("comment")) body.comment = data.get("comment");
+      done(await api.redirect(dialog.id, body));
+    },
+  });
+}
+
+export function rename(dialog, done) {
+  modal({
+    title: t("action.rename"),
+    body: [field(t("rename.title"), h("input", { name: "title", value: dialog.custom_title ? dialog.title : "", maxlength: "300" }))],
+    submit: async (data) => {
+      const title = String(data.get("title")).trim();
+      done(await api.rename(dialog.id, title || null));
+    },
+  });
+}
+
+export function acceptLead(dialog, done) {
+  modal({
+    title: t("action.lead"),
+    submitLabel: t("action.lead"),
+    body: [
+      field(t("lead.title"), h("input", { name: "title", required: true, maxlength: "300" })),
+      field(t("lead.description"), h("textarea", { name: "description", rows: "3" })),
+      h("div", { class: "row" },
+        field(t("lead.amount"), h("input", { name: "amount", type: "number", min: "0", step: "0.01" })),
+        field(t("lead.currency"), h("input", { name: "currency", value: "RUB", maxlength: "3", pattern: "[A-Z]{3}" }))),
+    ],
+    submit: async (data) => {
+      const body = { title: data.get("title"), description: data.get("description") || "" };
+      if (data.get("amount")) {
+        body.amount_minor = Math.round(Number(data.get("amount")) * 100);
+        body.currency = data.get("currency");
+      }
+      done(await api.acceptLead(dialog.id, body));
+    },
+  });
+}
+
+export async function linkInterest(dialog, done) {
+  const interests = await api.activeInterests(dialog.client.id);
+  if (!interests.length) {
+    toast(t("link.none"));
+    return;
+  }
+  modal({
+    title: t("action.link"),
+    body: [field(t("link.interest"), h("select", { name: "interest_id" }, interests.map((i) =>
+      h("option", { value: i.id, selected: i.id === dialog.interest_id }, i.title))))],
+    submit: async (data) => done(await api.linkInterest(dialog.id, Number(data.get("interest_id")))),
+  });
+}
+
+export function task(context, dialog) {
+  const me = context.me.id;
+  const people = context.users.filter((u) => !u.disabled);
+  const assignees = h("fieldset", { class: "people" }, h("legend", {}, t("task.assignees")),
+    people.map((u) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "assignee_ids", value: u.id }), u.display_name)));
+  const kind = h("select", { name: "kind" },
+    h("option", { value: "personal" }, t("task.personal")),
+    h("option", { value: "assignment" }, t("task.assignment")));
+  assignees.hidden = true;
+  kind.addEventListener("change", () => { assignees.hidden = kind.value !== "assignment"; });
+  modal({
+    title: t("action.task"),
+    body: [field(t("task.kind"), kind), field(t("task.title"), h("input", { name: "title", required: true, maxlength: "300" })),
+      field(t("task.due"), h("input", { name: "due", type: "datetime-local" })), assignees],
+    submit: async (data) => {
+      const body = { kind: data.get("kind"), title: data.get("title") };
+      if (data.get("due")) body.due_at = new Date(String(data.get("due"))).toISOString();
+      body.assignee_ids = body.kind === "assignment" ? data.getAll("assignee_ids").map(Number) : [me];
+      await api.createTask(dialog.id, body);
+      toast(t("ok"));
+    },
+  });
+}
+
+export function searchClient(dialog) {
+  const client = dialog.client;
+  const results = h("ol", { class: "search-results", "aria-live": "polite" });
+  modal({
+    title: `${t("action.search")}: ${client.name}`,
+    wide: true,
+    submitLabel: t("search.query"),
+    body: [field(t("search.query"), h("input", { name: "q", type: "search", required: true })), results],
+    submit: async (data) => {
+      const found = await api.clientMessages(client.id, String(data.get("q")));
+      results.replaceChildren(...(found.length ? found.map((m) => h("li", {},
+        h("a", { href: `#/dialogs/${m.dialog_id}` }, when(m.created_at)), " ", h("bdi", {}, m.text))) : [h("li", {}, t("search.empty"))]));
+      return "keep";
+    },
+  });
+}
+
+export function gallery(dialog) {
+  const client = dialog.client;
+  const grid = h("div", { class: "gallery", "aria-live": "polite" });
+  const kinds = ["", "image", "file", "link"];
+  const tabs = h("div", { class: "tabs", role: "tablist" }, kinds.map((kind) =>
+    h("button", { type: "button", role: "tab", "aria-selected": String(kind === ""), dataset: { kind },
+      onclick: () => load(kind) }, t(`gallery.${kind || "all"}`))));
+  const load = async (kind) => {
+    for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.kind === kind));
+    const list = await api.clientAttachments(client.id, kind);
+    grid.replaceChildren(...(list.length ? list.map((a) => a.kind === "image"
+      ? h("a", { class: "thumb", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("img", { src: a.url, alt: a.file_name || t("attachment.image"), loading: "lazy" }))
+      : h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("bdi", {}, a.file_name || a.url)))
+      : [h("p", { class: "empty" }, t("gallery.empty"))]));
+  };
+  modal({ title: t("action.gallery"), wide: true, body: [tabs, grid] });
+  load("").catch(() => {});
+}
