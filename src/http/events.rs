@@ -540,14 +540,29 @@ fn counters_frame(counters: &mut Counters, now: Counters, cursor: i64) -> Option
     })
 }
 
-/// The operator's event stream: `message`, `dialog`, `counters` (and `task`) events with
-/// ids; resumable with `Last-Event-ID`; `resync` when it cannot resume.
+/// The operator's event stream, resumable with `Last-Event-ID`. Each event carries what a
+/// client needs to update in place, with no request of its own:
+/// - `dialog`: `dialog_id`, `status`, `responsible_user_id`, `responsible_role_id`,
+///   `title`, `interest_id`, `last_message_at`, `last_message_preview`,
+///   `last_inbound_message_id`, `version`, and `row` — the dialog exactly as
+///   `GET /dialogs` lists it (DialogItem) but without anyone's read mark (`read_up_to`
+///   null; compare `last_inbound_message_id` with your own);
+/// - `message`: `dialog_id`, `message_id`, `direction`, `system_kind`, `preview`, and
+///   `message` — the message as `GET /dialogs/{id}/messages` returns it (MessageItem);
+/// - `delivery`: `dialog_id`, `message_id`, `delivery` (`sent`, `delivered`, `read`,
+///   `failed`), `error`;
+/// - `read` (the caller's own marks, from any of their tabs): `dialog_id`,
+///   `last_read_message_id`, `unread`;
+/// - `counters`: `new`, `in_work`, `all` (dialogs with unread messages per section);
+/// - `task`: a task of the caller changed;
+/// - `resync`: the stream cannot resume from the given id: read everything again.
 #[utoipa::path(
     tag = "events",
     params(EventsQuery),
     responses(
         (status = 200, description = "text/event-stream", content_type = "text/event-stream"),
         (status = 401, body = crate::error::ErrorBody),
+        (status = 429, description = "the caller has as many streams open as a user or a credential may", body = crate::error::ErrorBody),
         (status = 503, description = "too many open streams", body = crate::error::ErrorBody),
     )
 )]

@@ -19,7 +19,7 @@ use crate::helpers::spawn_app_with;
 
 const PASSWORD: &str = "operator-password-1";
 
-fn chromium() -> String {
+pub(crate) fn chromium() -> String {
     std::env::var("DIALOGI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
 }
 
@@ -64,10 +64,6 @@ async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
         .env("TG_SECRET", TG_SECRET)
         .env("PASSWORD", PASSWORD)
         .env("CHROMIUM", chromium())
-        .env(
-            "SCREENSHOTS",
-            std::env::var("SCREENSHOTS").unwrap_or_default(),
-        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

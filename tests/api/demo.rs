@@ -321,6 +321,34 @@ async fn r28_the_demo_lives_offline_its_channels_deliver_and_its_clients_write_b
         "a simulated client answered a real account's dialog"
     );
 
+    // The same demo in a real browser: it says it is a demo, clients write while the page
+    // is open, a dialog opens on a desktop and on a phone. With SCREENSHOTS=1 this writes
+    // README's screenshots.
+    let e2e = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let browser = tokio::process::Command::new("node")
+        .arg(e2e.join("demo.mjs"))
+        .env("APP_URL", &base)
+        .env("LOGIN", "admin")
+        .env("PASSWORD", "demo-admin-password")
+        .env("CHROMIUM", crate::browser::chromium())
+        .env(
+            "SCREENSHOTS",
+            std::env::var("SCREENSHOTS").unwrap_or_default(),
+        )
+        .kill_on_drop(true)
+        .output();
+    let browser = tokio::time::timeout(Duration::from_secs(180), browser)
+        .await
+        .expect("the demo's browser run finishes within 3 minutes")
+        .expect("node runs (install Node.js)");
+    let output = String::from_utf8_lossy(&browser.stdout);
+    println!("{output}");
+    assert!(
+        browser.status.success(),
+        "the demo in the browser: {output}{}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&data);

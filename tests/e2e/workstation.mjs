@@ -1,7 +1,7 @@
 // The workstation in headless Chromium, as two operators (anna and boris) in two browser
 // contexts, against the app and a fake Telegram started by tests/api/browser.rs.
 // Every step waits for what the user would see; a step that does not happen in time fails
-// the run with its name. With SCREENSHOTS=1 the main screens are written to docs/screenshots.
+// the run with its name. (README's screenshots come from the living demo: demo.mjs.)
 // Accessibility is checked with axe-core on every page and modal (no critical or serious
 // violation allowed); the page's own requests are counted while events arrive.
 
@@ -10,9 +10,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
-const { APP_URL, FAKE_URL, HOOK_PATH, TG_SECRET, PASSWORD, CHROMIUM, SCREENSHOTS } = process.env;
+const { APP_URL, FAKE_URL, HOOK_PATH, TG_SECRET, PASSWORD, CHROMIUM } = process.env;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SHOTS = path.join(HERE, "../../docs/screenshots");
 const AXE = path.join(HERE, "node_modules/axe-core/axe.min.js");
 // Generous: the test shares two cores with the rest of the suite.
 const STEP = 30000;
@@ -57,10 +56,6 @@ async function until(check, what, timeout = STEP) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function shot(page, name) {
-  if (SCREENSHOTS === "1") await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 }
 
 /** axe-core on what the page shows now: no critical or serious violation. */
@@ -117,7 +112,6 @@ try {
   await step("both operators sign in and see the live indicator", async () => {
     anna = await operator("anna");
     boris = await operator("boris");
-    await shot(anna, "empty-inbox");
   });
 
   await step("an inbound message appears live for both, its HTML shown as text", async () => {
@@ -155,7 +149,6 @@ try {
       return sent.some((c) => c.body.chat_id === 4242 && c.body.text === "Добрый день! Сейчас посмотрю ваш заказ.");
     }, "sendMessage to chat 4242");
     await anna.waitForSelector(".feed .delivery.sent", { timeout: STEP });
-    await shot(anna, "dialog");
   });
 
   await step("boris cannot write in anna's dialog", async () => {
@@ -186,7 +179,6 @@ try {
     if (!(await boris.locator('.modal select[name="reason_id"]:invalid').count())) throw new Error("a reason was preselected");
     if (!(await boris.locator("dialog[open]").count())) throw new Error("the dialog closed without a reason");
     await boris.selectOption('.modal select[name="reason_id"]', { index: 1 });
-    await shot(boris, "close-with-reason");
     await boris.click(".modal button[type=submit]");
     await boris.waitForSelector(".dialog-header .status.closed", { timeout: STEP });
   });
@@ -217,7 +209,6 @@ try {
       const img = document.querySelector(".modal .gallery img");
       return img && img.complete && img.naturalWidth > 0;
     }), "the photo loads");
-    await shot(anna, "gallery");
     await anna.keyboard.press("Escape");
   });
 
@@ -367,7 +358,6 @@ try {
   await step("a phone shows the list, then the dialog with its composer, then the list again", async () => {
     const phone = await signIn("anna", { width: 390, height: 844 });
     await phone.waitForSelector(".dialog-item", { timeout: STEP });
-    await shot(phone, "phone-list");
     await phone.locator(".dialog-item").first().click();
     await phone.waitForSelector(".feed .bubble", { timeout: STEP });
     const box = await phone.locator(".composer textarea").boundingBox();
@@ -375,7 +365,6 @@ try {
     if (await phone.locator(".list-pane").isVisible()) throw new Error("the list stays beside the dialog");
     const feed = await phone.locator(".feed").boundingBox();
     if (!feed || feed.height < 300) throw new Error(`the feed is ${feed && feed.height} px high`);
-    await shot(phone, "phone-dialog");
     await accessible(phone, "the phone dialog");
     await phone.click(".dialog-header .back");
     await phone.waitForSelector(".list-pane .dialog-item", { state: "visible", timeout: STEP });
@@ -422,7 +411,6 @@ try {
       await item(page, "пока сервер перезапускался").waitFor({ timeout: 30000 });
       await page.waitForSelector("#live.online", { timeout: 30000 });
     }
-    await shot(anna, "workstation");
   });
 
   await step("no script from a client ever ran", async () => {
@@ -432,7 +420,6 @@ try {
   await step("my work and the close-reason report render", async () => {
     await boris.goto(APP_URL + "/#/report");
     await boris.waitForSelector(".chart .bar", { timeout: STEP });
-    await shot(boris, "report");
     await boris.goto(APP_URL + "/#/work");
     await boris.waitForSelector(".page.work", { timeout: STEP });
   });
@@ -443,7 +430,6 @@ try {
     await anna.click(".dialog-header .client-link");
     await anna.locator(".page.client h2", { hasText: "Мария" }).waitFor({ timeout: STEP });
     await anna.locator(".page.client .dialog-item").first().waitFor({ timeout: STEP });
-    await shot(anna, "client-card");
     await anna.goto(APP_URL + "/#/rules");
     await anna.waitForSelector(".page.admin .grid", { timeout: STEP });
   });
