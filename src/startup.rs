@@ -132,6 +132,8 @@ impl Application {
                 .service(http::assets::monitor_page)
                 .service(http::assets::workstation_page)
                 .service(http::assets::web_asset)
+                .service(http::assets::manifest)
+                .service(http::assets::service_worker)
                 .default_service(web::to(http::not_found))
                 .wrap(from_fn(http::bodies::paced))
                 .wrap(headers)

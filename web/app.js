@@ -17,14 +17,28 @@ let stream = null;
 let workstation = null;
 
 async function boot() {
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
   try {
     const me = await api("GET", "/api/v1/me");
     setCsrf(me.csrf_token);
     await start(me);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return signIn();
-    root.replaceChildren(h("p", { class: "fatal" }, error.message));
+    if (error instanceof ApiError && error.status === 0) return offline();
+    root.replaceChildren(h("p", { class: "fatal" }, error.text || error.message));
   }
+}
+
+/** The page came from the kept copy and the server cannot be reached: say so, and come
+ * back by itself when the network does. */
+function offline() {
+  root.classList.remove("booting");
+  root.removeAttribute("aria-busy");
+  root.replaceChildren(h("main", { class: "offline-page" },
+    h("h1", {}, t("offline.title")), h("p", {}, t("offline.text"))));
+  const retry = () => api("GET", "/healthz").then(() => location.reload(), () => {});
+  window.addEventListener("online", retry);
+  setInterval(retry, 10000);
 }
 
 function signIn() {

@@ -9,25 +9,25 @@ use actix_web::{HttpRequest, HttpResponse, get};
 use sha2::{Digest, Sha256};
 
 struct Asset {
-    body: &'static str,
+    body: &'static [u8],
     content_type: &'static str,
 }
 
 const MONITOR_HTML: Asset = Asset {
-    body: include_str!("../../web/monitor.html"),
+    body: include_bytes!("../../web/monitor.html"),
     content_type: "text/html; charset=utf-8",
 };
 const MONITOR_JS: Asset = Asset {
-    body: include_str!("../../web/monitor.js"),
+    body: include_bytes!("../../web/monitor.js"),
     content_type: "text/javascript; charset=utf-8",
 };
 const MONITOR_CSS: Asset = Asset {
-    body: include_str!("../../web/monitor.css"),
+    body: include_bytes!("../../web/monitor.css"),
     content_type: "text/css; charset=utf-8",
 };
 
-fn etag(body: &str) -> String {
-    let digest = Sha256::digest(body.as_bytes());
+fn etag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
 }
@@ -71,7 +71,7 @@ pub async fn workstation_page(req: HttpRequest) -> HttpResponse {
 }
 
 const INDEX_HTML: Asset = Asset {
-    body: include_str!("../../web/index.html"),
+    body: include_bytes!("../../web/index.html"),
     content_type: "text/html; charset=utf-8",
 };
 
@@ -84,7 +84,7 @@ macro_rules! web {
         (
             $name,
             Asset {
-                body: include_str!(concat!("../../web/", $name)),
+                body: include_bytes!(concat!("../../web/", $name)),
                 content_type: $content_type,
             },
         )
@@ -92,7 +92,9 @@ macro_rules! web {
 }
 
 /// Every file under `/assets/`, compiled in: (name, asset).
-const ASSETS: [(&str, Asset); 19] = [
+const PNG: &str = "image/png";
+
+const ASSETS: [(&str, Asset); 21] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
     web!("app.css", CSS),
@@ -112,7 +114,33 @@ const ASSETS: [(&str, Asset); 19] = [
     web!("pages.js", JS),
     web!("admin.js", JS),
     web!("crm.js", JS),
+    web!("icon-192.png", PNG),
+    web!("icon-512.png", PNG),
 ];
+
+const MANIFEST: Asset = Asset {
+    body: include_bytes!("../../web/manifest.webmanifest"),
+    content_type: "application/manifest+json",
+};
+const SERVICE_WORKER: Asset = Asset {
+    body: include_bytes!("../../web/sw.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
+
+/// The web app manifest: the workstation installs as an app (PWA).
+#[get("/manifest.webmanifest")]
+pub async fn manifest(req: HttpRequest) -> HttpResponse {
+    static TAG: OnceLock<String> = OnceLock::new();
+    serve(&req, &MANIFEST, &TAG)
+}
+
+/// The service worker, at the root so its scope is the whole workstation: it keeps the
+/// page's files for when the server cannot be reached (never the API).
+#[get("/sw.js")]
+pub async fn service_worker(req: HttpRequest) -> HttpResponse {
+    static TAG: OnceLock<String> = OnceLock::new();
+    serve(&req, &SERVICE_WORKER, &TAG)
+}
 
 /// A file of the web client (scripts, styles); 404 for anything not compiled in.
 #[get("/assets/{name}")]

@@ -372,6 +372,27 @@ try {
     await phone.context().close();
   });
 
+  await step("it installs as an app and, without a network, opens and says it is offline", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: "ru-RU" });
+    const page = await context.newPage();
+    await page.goto(APP_URL + "/");
+    const manifest = await page.evaluate(async () => {
+      const link = document.querySelector('link[rel="manifest"]');
+      return (await fetch(link.href)).json();
+    });
+    if (manifest.display !== "standalone" || !manifest.icons.some((i) => i.sizes === "512x512")) {
+      throw new Error(`the manifest: ${JSON.stringify(manifest)}`);
+    }
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    await page.waitForTimeout(500);
+    await context.setOffline(true);
+    await page.reload();
+    await page.locator(".offline-page h1", { hasText: "Нет связи" }).waitFor({ timeout: STEP });
+    await context.setOffline(false);
+    await page.waitForSelector("form.login", { timeout: STEP });
+    await context.close();
+  });
+
   await step("axe finds no critical or serious problem on the workstation, a dialog and every modal", async () => {
     await anna.evaluate(() => { location.hash = "#/"; });
     await anna.waitForSelector(".dialog-item", { timeout: STEP });
