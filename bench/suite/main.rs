@@ -6,7 +6,7 @@
 //!
 //! Run everything: `bash bench/run` (README.md). One scenario:
 //! `cargo bench --bench dialogi-bench -- ingest` (ingest, sse, capacity, queries, actors,
-//! pacing, soak — the soak runs once, `BENCH_SOAK_SECS` long, default 600 — and report). `BENCH_RUNS` (default 2) sets the repetitions.
+//! pacing, operators, soak — the soak runs once, `BENCH_SOAK_SECS` long, default 600 — and report). `BENCH_RUNS` (default 2) sets the repetitions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +18,7 @@ mod broadcaster;
 mod capacity;
 mod ingest;
 mod load;
+mod operators;
 mod pacing;
 mod queries;
 mod report;
@@ -25,8 +26,15 @@ mod soak;
 mod sse;
 mod util;
 
-const SCENARIOS: [&str; 7] = [
-    "ingest", "sse", "capacity", "queries", "actors", "pacing", "soak",
+const SCENARIOS: [&str; 8] = [
+    "ingest",
+    "sse",
+    "capacity",
+    "queries",
+    "actors",
+    "pacing",
+    "operators",
+    "soak",
 ];
 
 fn main() {
@@ -36,6 +44,7 @@ fn main() {
             "ingest-client" => load::ingest_client(),
             "broadcaster" => broadcaster::serve(),
             "actor-memory" => actors::actor_memory_role(),
+            "operator-client" => operators::operator_client(),
             other => panic!("unknown BENCH_ROLE {other}"),
         }
         return;
@@ -61,6 +70,7 @@ fn main() {
             "queries" => queries::section(runs),
             "actors" => actors::run(runs),
             "pacing" => pacing::run(runs),
+            "operators" => operators::run(runs),
             "soak" => soak::run(runs),
             "report" => {
                 report::write(&SCENARIOS);
