@@ -89,7 +89,7 @@ export class DialogPane {
     this.toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": t("dialog.more") });
     this.menu = h("details", { class: "actions-menu" }, h("summary", { "aria-label": t("dialog.more") }, "⋯"),
       h("div", { class: "menu-items" }));
-    this.feed = new Feed(this.store, id, { unreadFrom });
+    this.feed = new Feed(this.store, id, { unreadFrom, context: this.context });
     this.composer = new Composer(this.store, id, { onSent: (answer) => this.sent(answer) });
     this.node.replaceChildren(this.header, this.toolbar, this.feed.node, this.composer.node);
     const offRow = this.store.on(`row:${id}`, (row) => this.update(row));

@@ -34,10 +34,11 @@ function dayLabel(iso) {
 }
 
 export class Feed {
-  constructor(store, dialogId, { unreadFrom }) {
+  constructor(store, dialogId, { unreadFrom, context }) {
     this.store = store;
     this.dialogId = dialogId;
     this.unreadFrom = unreadFrom;
+    this.context = context;
     this.nodes = new Map();
     this.node = h("ol", { class: "feed", tabindex: "0", "aria-label": t("feed.label") });
     this.top = h("li", { class: "feed-top", "aria-hidden": "true" });
@@ -160,8 +161,22 @@ export class Feed {
       return `${t("system.rule", { name: data.name || "" })}${results ? `: ${results}` : ""}${data.error ? ` ✗ ${data.error}` : ""}`;
     }
     const text = t(`system.${m.system_kind}`, { who, title: data.title || (data.interest_id ? `#${data.interest_id}` : "") });
+    // What the operator chose, as they chose it: the reason of a close, who a redirect
+    // went to, and the comment (R25, R26).
+    const context = this.context || {};
+    let detail = "";
+    if (m.system_kind === "closed" && data.reason_id) {
+      const reason = (context.reasons || []).find((r) => r.id === data.reason_id);
+      if (reason) detail += `: ${reason.name}`;
+    }
+    if (m.system_kind === "redirected" && data.to) {
+      const to = data.to.user_id
+        ? (context.users || []).find((u) => u.id === data.to.user_id)
+        : (context.roles || []).find((r) => r.id === data.to.role_id);
+      if (to) detail += ` → ${to.display_name || to.name}`;
+    }
     const comment = data.comment ? ` — «${data.comment}»` : "";
-    return `${data.automatic ? `${text} (${t("system.auto")})` : text}${comment}`;
+    return `${data.automatic ? `${text} (${t("system.auto")})` : text}${detail}${comment}`;
   }
 
   bubble(m) {

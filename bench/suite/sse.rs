@@ -171,9 +171,12 @@ fn start(server: Server) -> Running {
     }
 }
 
-/// Publishes one ~100-byte event carrying its send time to a baseline's `/pub`.
+/// Publishes one event carrying its send time to a baseline's `/pub`: ~100 bytes, or
+/// `BENCH_SSE_EVENT_BYTES` (to compare at the size of Dialogi's frames, which carry the
+/// dialog's row and the whole message).
 fn publish_marked(port: u16) {
-    let body = format!("ts={}; {}", epoch_micros(), "x".repeat(80));
+    let padding = env_number("BENCH_SSE_EVENT_BYTES", 100).saturating_sub(20);
+    let body = format!("ts={}; {}", epoch_micros(), "x".repeat(padding));
     http(port, "POST", "/pub", &[], &body);
 }
 

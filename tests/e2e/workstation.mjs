@@ -164,6 +164,8 @@ try {
     await anna.selectOption('select[name="to"]', boss);
     await anna.click(".modal button[type=submit]");
     await anna.waitForSelector(".dialog-header .status.returned", { timeout: STEP });
+    // The system line says to whom (R26).
+    await anna.locator(".feed .system", { hasText: "→ boris" }).waitFor({ timeout: STEP });
     await boris.click('.tabs [data-section="new"]');
     await item(boris, "Добрый день").locator(".status.returned").waitFor({ timeout: STEP });
   });
@@ -179,8 +181,11 @@ try {
     if (!(await boris.locator('.modal select[name="reason_id"]:invalid').count())) throw new Error("a reason was preselected");
     if (!(await boris.locator("dialog[open]").count())) throw new Error("the dialog closed without a reason");
     await boris.selectOption('.modal select[name="reason_id"]', { index: 1 });
+    const reason = await boris.locator('.modal select[name="reason_id"] option').nth(1).textContent();
     await boris.click(".modal button[type=submit]");
     await boris.waitForSelector(".dialog-header .status.closed", { timeout: STEP });
+    // The system line says why (R25).
+    await boris.locator(".feed .system", { hasText: reason }).waitFor({ timeout: STEP });
   });
 
   await step("search finds it by a word and by the client's name", async () => {
