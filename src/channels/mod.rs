@@ -130,9 +130,12 @@ pub enum WebhookError {
 /// An outbound message taken from the outbox.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// The outbox key, the same on every retry (VK `random_id` is derived from it).
+    /// The outbox key, the same on every retry.
     pub delivery_key: String,
     pub outbox_id: i64,
+    /// VK's `random_id` for this reply: the same on every retry, unique across
+    /// installations (`domain::outbox::vk_random_id`).
+    pub random_id: i32,
     /// The interlocutor's id on the channel (chat id, peer id, user id, wa_id).
     pub recipient: String,
     pub text: String,

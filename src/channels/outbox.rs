@@ -177,6 +177,10 @@ impl Sender {
             let outgoing = Outgoing {
                 delivery_key: item.delivery_key.clone(),
                 outbox_id: item.id,
+                random_id: crate::domain::outbox::vk_random_id(
+                    &self.channels.installation_secret().await?,
+                    item.id,
+                ),
                 recipient: item.recipient.clone(),
                 text: item.text.clone(),
                 last_inbound_at: item.last_inbound_at,

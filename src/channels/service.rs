@@ -135,6 +135,8 @@ struct Inner {
     integration_enabled: AtomicBool,
     /// Wakes paused loops when the global switch turns on.
     switched: Notify,
+    /// The installation's secret, read (or made) once.
+    secret: tokio::sync::OnceCell<Arc<[u8]>>,
 }
 
 struct Running {
@@ -168,6 +170,7 @@ impl Channels {
                 running: Mutex::new(HashMap::new()),
                 integration_enabled: AtomicBool::new(true),
                 switched: Notify::new(),
+                secret: tokio::sync::OnceCell::new(),
             }),
         };
         let events = hub.subscribe();
@@ -204,6 +207,19 @@ impl Channels {
             }
         });
         (channels, arbiter)
+    }
+
+    /// The installation's secret (`db::settings::installation_secret`), read once.
+    pub(super) async fn installation_secret(&self) -> Result<Arc<[u8]>, DbError> {
+        let pool = self.inner.pool.clone();
+        self.inner
+            .secret
+            .get_or_try_init(|| async move {
+                let secret = db::run(&pool, db::settings::installation_secret).await?;
+                Ok(Arc::from(secret))
+            })
+            .await
+            .cloned()
     }
 
     pub fn integration_enabled(&self) -> bool {

@@ -1,7 +1,8 @@
 //! VK community messages: the Callback API (confirmation handshake, `secret` in the body,
 //! answer `ok`, `event_id` as the delivery's id) and the Bots Long Poll API (`failed`
-//! 1/2/3), `messages.send` with a `random_id` derived from the outbox row so a retry is
-//! never delivered twice.
+//! 1/2/3), `messages.send` with a `random_id` derived from the installation's secret and
+//! the outbox row, so a retry is never delivered twice and another installation's reply
+//! is never taken for a repeat.
 //!
 //! Ids: a message is its VK id (unique per community) in a private chat, and
 //! `{peer_id}_{conversation_message_id}` in a group conversation (where VK sends `id: 0`).
@@ -368,8 +369,8 @@ impl Channel for Vk {
     }
 
     async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
-        // The same outbox row always carries the same random_id: VK drops a repeat.
-        let random_id = (outgoing.outbox_id % i64::from(i32::MAX)).max(1);
+        // The same reply always carries the same random_id: VK drops a repeat.
+        let random_id = outgoing.random_id;
         let mut attachments = Vec::with_capacity(outgoing.files.len());
         for file in &outgoing.files {
             match self.upload(file, &outgoing.recipient).await {

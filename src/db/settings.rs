@@ -8,6 +8,9 @@ use super::DbError;
 use super::schema::settings;
 
 pub const INTEGRATION_ENABLED: &str = "integration_enabled";
+/// The installation's random secret (hex), made on first use: what channel keys that must
+/// differ between installations are derived from (VK `random_id`). Never shown.
+pub const INSTALLATION_SECRET: &str = "installation_secret";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = settings, check_for_backend(diesel::pg::Pg))]
@@ -58,4 +61,28 @@ pub fn put_many(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The installation's secret, made (32 random bytes) the first time it is asked for; two
+/// processes asking at once agree on one.
+pub fn installation_secret(conn: &mut PgConnection) -> Result<Vec<u8>, DbError> {
+    if let Some(value) = get(conn, INSTALLATION_SECRET)?
+        && let Some(secret) = value.as_str().and_then(|s| hex::decode(s).ok())
+    {
+        return Ok(secret);
+    }
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh)
+        .map_err(|_| DbError::Invariant("no randomness for the installation secret"))?;
+    diesel::insert_into(settings::table)
+        .values((
+            settings::key.eq(INSTALLATION_SECRET),
+            settings::value.eq(serde_json::Value::String(hex::encode(fresh))),
+            settings::updated_at.eq(Utc::now()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    get(conn, INSTALLATION_SECRET)?
+        .and_then(|value| value.as_str().and_then(|s| hex::decode(s).ok()))
+        .ok_or(DbError::Invariant("the installation secret is not hex"))
 }

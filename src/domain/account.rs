@@ -115,6 +115,31 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
             )));
         }
     }
+    // Telegram accepts a webhook secret of 1–256 of `A-Z a-z 0-9 _ -` only; anything else
+    // would be saved and fail later at `setWebhook`, where only the log would say so.
+    if kind == "telegram"
+        && let Some(secret) = object.get("webhook_secret").and_then(Value::as_str)
+        && !telegram_secret_ok(secret)
+    {
+        return Err(invalid(
+            "credentials: `webhook_secret` is 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
+        ));
+    }
+    // WhatsApp's phone number id and VK's community id are numbers.
+    let digits = |name: &str| {
+        object.get(name).is_none_or(|value| match value {
+            Value::Number(n) => n.as_u64().is_some_and(|n| n > 0),
+            Value::String(s) => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s != "0",
+            _ => false,
+        })
+    };
+    for (field, for_kind) in [("phone_number_id", "whatsapp"), ("group_id", "vk")] {
+        if kind == for_kind && !digits(field) {
+            return Err(invalid(format!(
+                "credentials: `{field}` is the positive number {kind} shows for the account"
+            )));
+        }
+    }
     for url_field in ["public_url", "api_url"] {
         if let Some(url) = object.get(url_field).and_then(Value::as_str)
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -127,11 +152,48 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
     Ok(())
 }
 
+fn telegram_secret_ok(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn r48_credentials_are_checked_against_the_platforms_rules_when_saved() {
+        let telegram = |secret: &str| {
+            validate_credentials(
+                "telegram",
+                &json!({"token": "1:a", "webhook_secret": secret}),
+            )
+        };
+        assert!(telegram("tg-secret_1").is_ok());
+        assert!(telegram(&"a".repeat(256)).is_ok());
+        assert!(telegram("with space").is_err());
+        assert!(telegram("секрет").is_err());
+        assert!(telegram(&"a".repeat(257)).is_err());
+        assert!(
+            validate_credentials("vk", &json!({"group_id": "12x", "access_token": "t"})).is_err()
+        );
+        assert!(validate_credentials("vk", &json!({"group_id": 0, "access_token": "t"})).is_err());
+        assert!(
+            validate_credentials("vk", &json!({"group_id": "4242", "access_token": "t"})).is_ok()
+        );
+        let whatsapp = |id: serde_json::Value| {
+            validate_credentials(
+                "whatsapp",
+                &json!({"phone_number_id": id, "access_token": "t", "app_secret": "s", "verify_token": "v"}),
+            )
+        };
+        assert!(whatsapp(json!("106540352242922")).is_ok());
+        assert!(whatsapp(json!("+7 900")).is_err());
+    }
 
     #[test]
     fn r1_each_kind_needs_its_own_credentials() {

@@ -7,6 +7,7 @@ pub mod account;
 pub mod dialog;
 pub mod ids;
 pub mod media;
+pub mod outbox;
 pub mod people;
 pub mod rules;
 pub mod sections;

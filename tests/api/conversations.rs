@@ -191,3 +191,45 @@ async fn r48_vk_conversation_messages_are_each_stored_once_with_their_author_by_
     );
     assert_every_conversation_message_once(&conversation_dialogs(&app, account).await);
 }
+
+#[actix_web::test]
+async fn r48_vk_random_ids_differ_between_installations() {
+    // Two installations (a reinstall, a restored backup) each send their first reply: VK
+    // must not take the second for a repeat of the first.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let app = crate::helpers::spawn_app().await;
+        let fake = FakeChannel::start().await;
+        let account = vk_account(&app, &fake, "callback").await;
+        let event = vk_event(
+            "first",
+            "message_new",
+            private_message(1, 77, "Здравствуйте"),
+        );
+        hook(
+            &app,
+            &format!("/hooks/vk/{account}"),
+            &serde_json::to_vec(&event).unwrap(),
+            &[],
+        )
+        .await;
+        let dialog = app.count("SELECT max(id) FROM dialogs");
+        let answer = app
+            .admin()
+            .await
+            .post(
+                &format!("/api/v1/dialogs/{dialog}/messages"),
+                json!({"text": "Добрый день"}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        let sent = fake.wait_calls("messages.send", 1, WAIT).await;
+        ids.push(sent[0].body["random_id"].as_str().unwrap().to_owned());
+        assert_eq!(
+            app.count("SELECT id FROM outbox"),
+            1,
+            "both are the first outbox row"
+        );
+    }
+    assert_ne!(ids[0], ids[1], "the same random_id from two installations");
+}
