@@ -179,7 +179,7 @@ fn measure(count: usize) -> Measured {
 
 /// The Chromium page, signed in as `op1`, on the clients' core; `None` (reported as not
 /// measured) when Node.js, playwright-core or Chromium is missing.
-fn start_page(port: u16) -> Option<PageRole> {
+fn start_page(port: u16) -> Option<Role> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/operators-page.mjs");
     let chromium = std::env::var("DIALOGI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let child = Command::new("taskset")
@@ -200,67 +200,9 @@ fn start_page(port: u16) -> Option<PageRole> {
         .stderr(Stdio::inherit())
         .spawn()
         .ok()?;
-    let page = PageRole::new(child);
+    let page = Role::steer(child);
     page.expect("ready", Duration::from_secs(60));
     Some(page)
-}
-
-/// The page's process, steered like a client role.
-struct PageRole {
-    proc: util::Proc,
-    stdin: Option<std::process::ChildStdin>,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl PageRole {
-    fn new(mut child: std::process::Child) -> Self {
-        use std::io::BufRead;
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let pid = child.id();
-        PageRole {
-            proc: util::Proc {
-                child,
-                pid,
-                folder: None,
-            },
-            stdin,
-            lines,
-        }
-    }
-
-    fn expect(&self, prefix: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no '{prefix}' line from the page in {within:?}"));
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        use std::io::Write;
-        if let Some(stdin) = self.stdin.as_mut() {
-            let _ = writeln!(stdin, "{line}");
-            let _ = stdin.flush();
-        }
-    }
 }
 
 pub fn run(runs: usize) -> String {

@@ -251,7 +251,12 @@ impl Role {
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command.spawn().expect("start a client role");
+        Role::steer(command.spawn().expect("start a client role"))
+    }
+
+    /// Any child started with piped stdin and stdout (a Node.js script, say), steered
+    /// like a client role.
+    pub fn steer(mut child: Child) -> Role {
         let stdout = child.stdout.take().unwrap();
         let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();

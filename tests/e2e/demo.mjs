@@ -3,34 +3,19 @@
 // the page is open, and a dialog opens with its messages and composer, on a desktop and
 // on a phone. With SCREENSHOTS=1 the README's screenshots are written to docs/screenshots.
 
-import { chromium } from "playwright-core";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { step, launch } from "./steps.mjs";
 
 const { APP_URL, LOGIN, PASSWORD, CHROMIUM, SCREENSHOTS } = process.env;
 const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../docs/screenshots");
 const STEP = 30000;
 
-async function step(name, run) {
-  const started = Date.now();
-  try {
-    await run();
-    console.log(`ok ${name} (${Date.now() - started} ms)`);
-  } catch (error) {
-    console.log(`FAILED ${name}: ${error.message}`);
-    throw error;
-  }
-}
-
 async function shot(page, name) {
   if (SCREENSHOTS === "1") await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 }
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch(CHROMIUM);
 
 async function signIn(viewport) {
   const page = await (await browser.newContext({ viewport, locale: "ru-RU" })).newPage();

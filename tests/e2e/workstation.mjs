@@ -5,10 +5,10 @@
 // Accessibility is checked with axe-core on every page and modal (no critical or serious
 // violation allowed); the page's own requests are counted while events arrive.
 
-import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { step, until as waitUntil, launch } from "./steps.mjs";
 
 const { APP_URL, FAKE_URL, HOOK_PATH, TG_SECRET, PASSWORD, CHROMIUM } = process.env;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -38,25 +38,7 @@ async function fakeCalls(suffix) {
   return calls.filter((c) => c.path.toLowerCase().endsWith(suffix));
 }
 
-async function step(name, run) {
-  const started = Date.now();
-  try {
-    await run();
-    console.log(`ok ${name} (${Date.now() - started} ms)`);
-  } catch (error) {
-    console.log(`FAILED ${name}: ${error.message}`);
-    throw error;
-  }
-}
-
-async function until(check, what, timeout = STEP) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (check, what, timeout = STEP) => waitUntil(check, what, timeout);
 
 /** axe-core on what the page shows now: no critical or serious violation. */
 async function accessible(page, what) {
@@ -67,11 +49,7 @@ async function accessible(page, what) {
   if (found.length) throw new Error(`axe on ${what}: ${found.join("; ")}`);
 }
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch(CHROMIUM);
 const alerts = [];
 async function operator(login) {
   return signIn(login, { width: 1280, height: 720 });
