@@ -4,7 +4,8 @@
 //! script asks (it prints `RESTART` and waits for `RESTARTED`).
 //!
 //! Needs Node.js, `npm ci --prefix tests/e2e` and Chromium (`/usr/bin/chromium`, or
-//! `DIALOGI_CHROMIUM`); `.ci/run` installs them. Without them the test fails and says so.
+//! `DIALOGI_CHROMIUM`); `bash scripts/test` installs them. Without them the test fails and
+//! says so.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -28,11 +29,11 @@ async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
     assert!(
         e2e.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run `npm ci --prefix tests/e2e` (.ci/run does)"
+        "playwright-core is missing: run `npm ci --prefix tests/e2e` (`bash scripts/test` does)"
     );
     assert!(
         Path::new(&chromium()).exists(),
-        "Chromium is missing at {}: install Debian's `chromium` (.ci/run does) or set DIALOGI_CHROMIUM",
+        "Chromium is missing at {}: install Debian's `chromium` (`bash scripts/test` does) or set DIALOGI_CHROMIUM",
         chromium()
     );
     let mut app = spawn_app_with(|config| {

@@ -28,7 +28,7 @@ async fn schemathesis_finds_no_server_error_no_schema_violation_and_no_undocumen
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
         _ => panic!(
             "schemathesis is not installed: `pip install schemathesis=={VERSION}` (the test \
-             command's .ci/run installs it)"
+             command, `bash scripts/test`, installs it)"
         ),
     };
     // Generated requests sign in and fail to sign in many times.
