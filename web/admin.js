@@ -19,9 +19,26 @@ const checkbox = (name, checked) => h("label", { class: "check" }, h("input", { 
 export async function accounts(page, context) {
   const list = h("tbody");
   const canCreate = context.me.is_admin;
+  // R2: the program's one switch for every channel, with what it stops said next to it.
+  const switchBox = h("input", { type: "checkbox", disabled: !context.me.is_admin, "aria-describedby": "integration-hint" });
+  const integration = h("div", { class: "integration" },
+    h("label", { class: "check" }, switchBox, t("settings.integration")),
+    h("p", { class: "hint", id: "integration-hint" }, t("settings.integration_hint")));
+  api("GET", "/api/v1/settings").then((settings) => { switchBox.checked = settings.integration_enabled !== false; }, failed);
+  switchBox.addEventListener("change", async () => {
+    try {
+      const saved = await api("PUT", "/api/v1/settings", { integration_enabled: switchBox.checked });
+      switchBox.checked = saved.integration_enabled !== false;
+      toast(switchBox.checked ? t("settings.integration_on") : t("settings.integration_off"));
+    } catch (e) {
+      switchBox.checked = !switchBox.checked;
+      failed(e);
+    }
+  });
   page.replaceChildren(h("div", { class: "page admin" },
     h("div", { class: "page-head" }, h("h2", {}, t("nav.accounts")),
       canCreate ? h("button", { type: "button", class: "primary", onclick: () => edit(null) }, t("account.add")) : null),
+    integration,
     h("table", { class: "grid" }, h("thead", {}, h("tr", {},
       h("th", {}, t("account.name")), h("th", {}, t("account.kind")), h("th", {}, t("account.state")), h("th", {}, ""))), list)));
 

@@ -144,4 +144,8 @@ export default {
   "dialog.pane": "Dialog",
   "feed.label": "Messages",
   "attachment.image": "Image",
+  "settings.integration": "Use the integration with messengers",
+  "settings.integration_hint": "Off: Dialogi stops receiving and sending messages on every account: webhooks are refused and the messengers retry later, polling stops, replies wait in the queue. Everything else keeps working.",
+  "settings.integration_on": "Integration on: messages are received and sent again",
+  "settings.integration_off": "Integration off: no message is received or sent",
 };

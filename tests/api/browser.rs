@@ -64,6 +64,7 @@ async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
         .env("HOOK_PATH", format!("/hooks/telegram/{account}"))
         .env("TG_SECRET", TG_SECRET)
         .env("PASSWORD", PASSWORD)
+        .env("ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
         .env("CHROMIUM", chromium())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

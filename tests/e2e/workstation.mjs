@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { step, until as waitUntil, launch } from "./steps.mjs";
 
-const { APP_URL, FAKE_URL, HOOK_PATH, TG_SECRET, PASSWORD, CHROMIUM } = process.env;
+const { APP_URL, FAKE_URL, HOOK_PATH, TG_SECRET, PASSWORD, ADMIN_PASSWORD, CHROMIUM } = process.env;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const AXE = path.join(HERE, "node_modules/axe-core/axe.min.js");
 // Generous: the test shares two cores with the rest of the suite.
@@ -55,7 +55,7 @@ async function operator(login) {
   return signIn(login, { width: 1280, height: 720 });
 }
 
-async function signIn(login, viewport) {
+async function signIn(login, viewport, password = PASSWORD) {
   // bypassCSP lets the test inject axe-core; the app's own scripts are all from 'self'.
   const context = await browser.newContext({ viewport, locale: "ru-RU", bypassCSP: true });
   const page = await context.newPage();
@@ -66,7 +66,7 @@ async function signIn(login, viewport) {
   page.on("pageerror", (error) => console.log(`page error (${login}): ${error.message}`));
   await page.goto(APP_URL + "/");
   await page.fill("input[name=login]", login);
-  await page.fill("input[name=password]", PASSWORD);
+  await page.fill("input[name=password]", password);
   await page.click("form.login button[type=submit]");
   await page.waitForSelector(".workstation", { timeout: STEP });
   await page.waitForSelector("#live.online", { timeout: STEP });
@@ -446,6 +446,26 @@ try {
     await boris.goto(APP_URL + "/#/reasons");
     await boris.locator(".grid td", { hasText: "Нет ответа" }).waitFor({ timeout: STEP });
     await accessible(boris, "the close reasons page");
+  });
+
+  await step("the administrator switches the integration off and on (R2); operators cannot", async () => {
+    await boris.goto(APP_URL + "/#/accounts");
+    await boris.waitForSelector(".integration input[type=checkbox]", { timeout: STEP });
+    if (await boris.locator(".integration input[type=checkbox]").isEnabled()) throw new Error("an operator may switch it");
+    const admin = await signIn("admin", { width: 1280, height: 720 }, ADMIN_PASSWORD);
+    await admin.goto(APP_URL + "/#/accounts");
+    const box = admin.locator(".integration input[type=checkbox]");
+    await until(() => box.isChecked(), "the switch shows on");
+    await box.uncheck();
+    await admin.locator(".toast", { hasText: "Интеграция выключена" }).waitFor({ timeout: STEP });
+    const refused = await fetch(APP_URL + HOOK_PATH, { method: "POST",
+      headers: { "content-type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET },
+      body: JSON.stringify({ update_id: 999999, message: { message_id: 999999, date: 1, chat: { id: 1, type: "private", first_name: "X" }, text: "x" } }) });
+    if (refused.status !== 503) throw new Error(`with the integration off a webhook got ${refused.status}`);
+    await accessible(admin, "the accounts page with the switch");
+    await box.check();
+    await admin.locator(".toast", { hasText: "Интеграция включена" }).waitFor({ timeout: STEP });
+    await admin.context().close();
   });
 
   await step("axe finds no critical or serious problem on any other page", async () => {
