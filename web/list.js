@@ -126,6 +126,14 @@ export class ListPane {
       if (more) this.loadingMore = false;
       else this.list.removeAttribute("aria-busy");
     }
+    // The end of the list still in view (a tall window, a fast scroll): the observer
+    // reports only changes, so the next page is asked for here.
+    requestAnimationFrame(() => {
+      const bottom = this.list.getBoundingClientRect().bottom + 400;
+      if (this.store.list.cursor && this.sentinel.isConnected && this.sentinel.getBoundingClientRect().top < bottom) {
+        this.load(true);
+      }
+    });
   }
 
   async loadCounters() {

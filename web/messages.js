@@ -71,9 +71,15 @@ export class Feed {
       this.store.putMessages(this.dialogId, await api.listMessages(this.dialogId, feed.before), true);
     } catch (e) {
       failed(e);
+      return;
     } finally {
       this.loading = false;
     }
+    // Still at the top (the reader keeps scrolling up faster than pages arrive): the
+    // observer reports only changes, so the next page is asked for here.
+    requestAnimationFrame(() => {
+      if (this.node.isConnected && this.node.scrollTop < 300) this.loadOlder();
+    });
   }
 
   onFeed(change) {
