@@ -127,11 +127,7 @@ async fn r28_the_demo_lives_offline_its_channels_deliver_and_its_clients_write_b
     use std::time::Duration;
 
     let db = TestDatabase::create();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let data = std::env::temp_dir().join(format!("dialogi-demo-{}-{port}", std::process::id()));
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_dialogi"))
         .args(["--demo", "--demo-activity", "1-2", "--listen"])
@@ -146,26 +142,12 @@ async fn r28_the_demo_lives_offline_its_channels_deliver_and_its_clients_write_b
         .spawn()
         .expect("start dialogi --demo");
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
     let ready = within(Duration::from_secs(60), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     })
     .await;
     assert!(ready, "the demo server did not start");
-    let login = http
-        .post(format!("{base}/api/v1/session"))
-        .json(&json!({"login": "admin", "password": "demo-admin-password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let csrf = login.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (http, csrf) = crate::helpers::sign_in_at(&base, "admin", "demo-admin-password").await;
     let accounts: Value = http
         .get(format!("{base}/api/v1/accounts"))
         .send()

@@ -96,13 +96,6 @@ fn a_second_cluster_on_the_same_folder_is_refused_while_the_first_runs() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn start_server(data_dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_dialogi"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -156,7 +149,7 @@ fn stop_with(server: &mut Child, signal: Signal) -> String {
 async fn the_server_runs_on_its_own_postgres_reuses_it_and_leaves_nothing_behind() {
     let dir = scratch_dir("serve");
     let data = dir.path().join("data");
-    let port = free_port();
+    let port = crate::helpers::free_port();
 
     let mut server = start_server(&data, port);
     wait_ready(port, &mut server).await;

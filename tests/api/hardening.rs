@@ -282,7 +282,7 @@ fn big_body(bytes: usize) -> Vec<u8> {
 /// The real binary on a database of its own, for what must be measured in its own
 /// process (memory, connections): (child, port).
 async fn start_binary(app: &TestApp, extra: &[&str]) -> (std::process::Child, u16) {
-    let port = free_port();
+    let port = crate::helpers::free_port();
     let data = crate::helpers::data_dir_of(&app.db).join(format!("binary-{port}"));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_dialogi"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -308,14 +308,6 @@ async fn start_binary(app: &TestApp, extra: &[&str]) -> (std::process::Child, u1
     (child, port)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -328,21 +320,12 @@ async fn h4_sixteen_concurrent_oversized_keyed_bodies_hold_no_memory() {
     let app = spawn_app().await;
     let (mut child, port) = start_binary(&app, &[]).await;
     let base = format!("http://127.0.0.1:{port}");
-    let admin = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let login = admin
-        .post(format!("{base}/api/v1/session"))
-        .json(&json!({"login": crate::helpers::ADMIN_LOGIN, "password": crate::helpers::ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let csrf = login.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (admin, csrf) = crate::helpers::sign_in_at(
+        &base,
+        crate::helpers::ADMIN_LOGIN,
+        crate::helpers::ADMIN_PASSWORD,
+    )
+    .await;
     let before = rss_bytes(child.id());
     const BODY: usize = 69 * 1024 * 1024;
     let mut sends = Vec::new();

@@ -812,3 +812,33 @@ impl Client {
         (status, Some(EventStream { events }))
     }
 }
+
+/// A free port on 127.0.0.1, for a server process a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Signs in at a server started as its own process: a client keeping the session cookie,
+/// and the session's CSRF token.
+pub async fn sign_in_at(base: &str, login: &str, password: &str) -> (reqwest::Client, String) {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let answer = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(answer.status(), StatusCode::OK, "signing in as {login}");
+    let body: Value = answer.json().await.expect("a JSON answer");
+    let csrf = body["csrf_token"]
+        .as_str()
+        .expect("a CSRF token")
+        .to_owned();
+    (http, csrf)
+}
