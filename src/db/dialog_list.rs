@@ -416,16 +416,82 @@ pub fn one(
 }
 
 /// These dialogs as list rows without anyone's read mark (the live `dialog` events carry
-/// them; each client knows its own read marks).
-pub fn rows_of(conn: &mut PgConnection, dialog_ids: &[i64]) -> Result<Vec<ListRow>, DbError> {
+/// them; each client knows its own read marks), each with how many dialogs its client
+/// has, in one trip.
+pub fn rows_of(
+    conn: &mut PgConnection,
+    dialog_ids: &[i64],
+) -> Result<Vec<(ListRow, i64)>, DbError> {
     if dialog_ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(joined!(0_i64)
+    type Counted = (
+        DialogRow,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        bool,
+        Option<String>,
+        i64,
+    );
+    let (d, a, k, i, cn, ck, r, u, rc, it) = row_columns!();
+    let rows: Vec<Counted> = joined!(0_i64)
         .filter(dialogs::id.eq_any(dialog_ids))
-        .select(row_columns!())
-        .load(conn)?)
+        .select((
+            d,
+            a,
+            k,
+            i,
+            cn,
+            ck,
+            r,
+            u,
+            rc,
+            it,
+            sql::<BigInt>(DIALOGS_WITH_CLIENT_SQL),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                dialog,
+                account_name,
+                account_kind,
+                interlocutor_name,
+                client_name,
+                client_kind,
+                read_up_to,
+                responsible_name,
+                require_close_reason,
+                interest_title,
+                count,
+            )| {
+                let row = ListRow {
+                    dialog,
+                    account_name,
+                    account_kind,
+                    interlocutor_name,
+                    client_name,
+                    client_kind,
+                    read_up_to,
+                    responsible_name,
+                    require_close_reason,
+                    interest_title,
+                };
+                (row, count)
+            },
+        )
+        .collect())
 }
+
+/// How many dialogs the row's client has (the dialog itself when it has none).
+const DIALOGS_WITH_CLIENT_SQL: &str = "GREATEST(1, (SELECT count(*) FROM dialogs AS same_client \
+     WHERE same_client.client_id = dialogs.client_id))";
 
 /// How many dialogs with unread messages each active status has, over `visible` accounts
 /// (R14: always every account the user can see, whatever the list's filter).

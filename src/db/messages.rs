@@ -102,12 +102,30 @@ pub fn feed_items(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<FeedItem>,
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(MessageRow, Option<String>)> = messages::table
+    // One trip: a message with several attachments comes once per attachment.
+    let rows: Vec<(MessageRow, Option<String>, Option<AttachmentRow>)> = messages::table
         .left_join(users::table.on(users::id.nullable().eq(messages::author_user_id)))
+        .left_join(attachments::table.on(attachments::message_id.eq(messages::id)))
         .filter(messages::id.eq_any(ids))
-        .select((MessageRow::as_select(), users::display_name.nullable()))
+        .order((messages::id.asc(), attachments::id.asc()))
+        .select((
+            MessageRow::as_select(),
+            users::display_name.nullable(),
+            Option::<AttachmentRow>::as_select(),
+        ))
         .load(conn)?;
-    with_attachments(conn, rows)
+    let mut items: Vec<FeedItem> = Vec::with_capacity(ids.len());
+    for (message, author_name, attachment) in rows {
+        match items.last_mut() {
+            Some(item) if item.message.id == message.id => item.attachments.extend(attachment),
+            _ => items.push(FeedItem {
+                message,
+                author_name,
+                attachments: attachment.into_iter().collect(),
+            }),
+        }
+    }
+    Ok(items)
 }
 
 fn with_attachments(

@@ -264,22 +264,10 @@ pub fn enrich(
     if dialog_ids.is_empty() && message_ids.is_empty() {
         return Ok(());
     }
-    let rows = db::dialog_list::rows_of(conn, &dialog_ids)?;
-    let mut clients: Vec<i64> = rows.iter().filter_map(|r| r.dialog.client_id).collect();
-    clients.sort_unstable();
-    clients.dedup();
-    let counts: HashMap<i64, i64> = db::clients::dialog_counts(conn, &clients)?
-        .into_iter()
-        .collect();
-    let rows: HashMap<i64, Value> = rows
+    let rows: HashMap<i64, Value> = db::dialog_list::rows_of(conn, &dialog_ids)?
         .iter()
-        .map(|row| {
-            let count = row
-                .dialog
-                .client_id
-                .and_then(|c| counts.get(&c).copied())
-                .unwrap_or(1);
-            let item = super::dialogs::item_of(row, count);
+        .map(|(row, count)| {
+            let item = super::dialogs::item_of(row, *count);
             (
                 row.dialog.id,
                 serde_json::to_value(item).unwrap_or(Value::Null),

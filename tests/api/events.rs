@@ -535,9 +535,35 @@ async fn r37_events_carry_the_list_row_and_the_whole_message_so_nothing_is_fetch
     let mut stream = stream.unwrap();
     stream.next(WAIT).await.expect("the opening counters");
 
-    // A second message: the message event holds it as the feed shows it, the dialog
-    // event the row as the list shows it.
-    app.inbound(account, "7", "Второе сообщение").await;
+    // A second message, with two files: the message event holds it as the feed shows it,
+    // the dialog event the row as the list shows it.
+    let file = |name: &str| dialogi::db::dialogs::NewAttachment {
+        kind: "file".into(),
+        file_name: name.into(),
+        mime_type: Some("application/pdf".into()),
+        size_bytes: Some(1000),
+        channel_file_id: Some(format!("file-{name}")),
+        url: None,
+        storage_path: None,
+    };
+    app.engine
+        .inbound(
+            account,
+            dialogi::actors::Inbound {
+                sender: dialogi::db::clients::Sender {
+                    external_id: "7".into(),
+                    display_name: "Клиент 7".into(),
+                    username: None,
+                },
+                channel_message_id: "two-files".into(),
+                text: "Второе сообщение".into(),
+                sent_at: None,
+                attachments: vec![file("счёт.pdf"), file("акт.pdf")],
+                author: None,
+            },
+        )
+        .await
+        .expect("stored");
     let (mut message, mut row) = (None, None);
     stream
         .until(WAIT, |e| {
@@ -566,6 +592,13 @@ async fn r37_events_carry_the_list_row_and_the_whole_message_so_nothing_is_fetch
         message["message"], newest,
         "the event's message is the feed's"
     );
+    let files: Vec<&str> = newest["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["счёт.pdf", "акт.pdf"]);
     let row = row.expect("a dialog event with its row")["row"].clone();
     let list = anna.get("/api/v1/dialogs?section=all").await;
     let mut listed_now = list.body["items"][0].clone();
