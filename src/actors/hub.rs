@@ -8,10 +8,6 @@
 //! case one was lost across a reconnect) reads `WHERE id > last ORDER BY id`. Event ids
 //! are in commit order (see `db::events`), so this never skips one.
 //!
-//! With an [`Enricher`] (the operators' payloads), a second thread on a connection of its
-//! own completes what the pump read and publishes it, in order, while the pump reads on;
-//! reads that queued up meanwhile are completed in one trip.
-//!
 //! Fan-out is a `tokio::sync::broadcast` ring: a subscriber that falls behind gets
 //! `Lagged` and is cut off (it reconnects and replays from the table); it never slows the
 //! pump, the writers or the other subscribers. Each event travels as one shared
@@ -123,31 +119,10 @@ impl Hub {
             born: Instant::now(),
             stop: AtomicBool::new(false),
         });
-        // With an enricher, the pump reads and a second thread completes and publishes, each
-        // on its own connection: an event waits for one read and one completion, not for
-        // the completion of the batch before it as well.
-        let publish = match enrich {
-            None => Publish::Direct,
-            Some(enrich) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Read>(PIPELINE);
-                let completer = Arc::clone(&inner);
-                let url = database_url.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("event-completer".into())
-                    .spawn(move || run_completer(&completer, &url, &enrich, &rx));
-                match spawned {
-                    Ok(_) => Publish::Through(tx),
-                    Err(error) => {
-                        tracing::error!(error = %error, "cannot start the event completer; events go without payloads");
-                        Publish::Direct
-                    }
-                }
-            }
-        };
         let pump = Arc::clone(&inner);
         let spawned = std::thread::Builder::new()
             .name("event-pump".into())
-            .spawn(move || run_pump(&pump, &database_url, retention, &publish));
+            .spawn(move || run_pump(&pump, &database_url, retention, enrich.as_ref()));
         if let Err(error) = spawned {
             tracing::error!(error = %error, "cannot start the event pump; no live events");
         }
@@ -182,76 +157,7 @@ impl Hub {
     }
 }
 
-/// A batch the pump read, and when (in milliseconds after the hub was born) the read that
-/// found nothing more began; 0 while more follow.
-struct Read {
-    events: Vec<StoredEvent>,
-    began: u64,
-}
-
-/// Where the pump's reads go.
-enum Publish {
-    /// Straight to the subscribers.
-    Direct,
-    /// To the completer, which publishes them.
-    Through(std::sync::mpsc::SyncSender<Read>),
-}
-
-/// How many reads may wait for the completer before the pump waits for it.
-const PIPELINE: usize = 64;
-
-impl Inner {
-    fn publish(&self, read: Read) {
-        for event in read.events {
-            self.latest.store(event.id, Ordering::Release);
-            // No subscribers is not an error.
-            let _ = self.tx.send(Arc::new(Published::new(event)));
-        }
-        // Every event committed before this read began is published now.
-        if read.began > 0 {
-            self.read_at.store(read.began, Ordering::Release);
-        }
-    }
-}
-
-/// Completes and publishes what the pump read, in order. Reads that queued up while it
-/// worked are completed together: one trip for all of them.
-fn run_completer(
-    inner: &Inner,
-    database_url: &str,
-    enrich: &Enricher,
-    rx: &std::sync::mpsc::Receiver<Read>,
-) {
-    let mut conn: Option<PgConnection> = None;
-    while let Ok(first) = rx.recv() {
-        let mut read = first;
-        while let Ok(next) = rx.try_recv() {
-            read.events.extend(next.events);
-            if next.began > 0 {
-                read.began = next.began;
-            }
-        }
-        if !read.events.is_empty() {
-            if conn.is_none() {
-                conn = PgConnection::establish(database_url)
-                    .inspect_err(|error| {
-                        tracing::warn!(error = %error, "event completer cannot connect; events go without payloads");
-                    })
-                    .ok();
-            }
-            if let Some(c) = conn.as_mut()
-                && let Err(error) = enrich(c, &mut read.events)
-            {
-                tracing::warn!(error = %error, "events published without their payloads");
-                // A broken connection is opened again for the next batch.
-                conn = None;
-            }
-        }
-        inner.publish(read);
-    }
-}
-
-fn run_pump(inner: &Inner, database_url: &str, retention: Duration, publish: &Publish) {
+fn run_pump(inner: &Inner, database_url: &str, retention: Duration, enrich: Option<&Enricher>) {
     let mut last: Option<i64> = None;
     while !inner.stop.load(Ordering::Acquire) {
         let mut conn = match PgConnection::establish(database_url) {
@@ -283,7 +189,7 @@ fn run_pump(inner: &Inner, database_url: &str, retention: Duration, publish: &Pu
         };
         last = Some(from);
         inner.latest.store(from, Ordering::Release);
-        if let Err(error) = pump_connected(inner, &mut conn, &mut last, retention, publish) {
+        if let Err(error) = pump_connected(inner, &mut conn, &mut last, retention, enrich) {
             tracing::warn!(error = %error, "event pump lost its connection; reconnecting");
             std::thread::sleep(RECONNECT);
         }
@@ -295,7 +201,7 @@ fn pump_connected(
     conn: &mut PgConnection,
     last: &mut Option<i64>,
     retention: Duration,
-    publish: &Publish,
+    enrich: Option<&Enricher>,
 ) -> Result<(), crate::db::DbError> {
     let mut pruned: Option<Instant> = None;
     let mut swept = Instant::now();
@@ -334,30 +240,25 @@ fn pump_connected(
         let began = u64::try_from(inner.born.elapsed().as_millis()).unwrap_or(u64::MAX);
         loop {
             let after = last.unwrap_or(0);
-            let events = events::after(conn, after, BATCH)?;
-            let full = events.len() as i64 == BATCH;
-            if let Some(event) = events.last() {
-                *last = Some(event.id);
+            let mut batch = events::after(conn, after, BATCH)?;
+            let full = batch.len() as i64 == BATCH;
+            if let Some(enrich) = enrich
+                && let Err(error) = enrich(conn, &mut batch)
+            {
+                tracing::warn!(error = %error, "events published without their payloads");
             }
-            // The last read of a sweep goes on even when empty: it says when the table was
-            // read, once what came before it is published.
-            let read = Read {
-                events,
-                began: if full { 0 } else { began.max(1) },
-            };
-            match publish {
-                Publish::Direct => inner.publish(read),
-                Publish::Through(tx) => {
-                    if tx.send(read).is_err() {
-                        tracing::error!("the event completer stopped; no live events");
-                        return Ok(());
-                    }
-                }
+            for event in batch {
+                *last = Some(event.id);
+                inner.latest.store(event.id, Ordering::Release);
+                // No subscribers is not an error.
+                let _ = inner.tx.send(Arc::new(Published::new(event)));
             }
             if !full {
                 break;
             }
         }
+        // Every event committed before this read began is published now.
+        inner.read_at.store(began.max(1), Ordering::Release);
     }
     Ok(())
 }
