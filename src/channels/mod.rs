@@ -86,6 +86,12 @@ pub enum Update {
     Unblocked {
         external_id: String,
     },
+    /// The interlocutor read every message we sent them up to this one, by the channel's
+    /// id (VK `message_read`: ids grow within a community, so "up to" is a comparison).
+    ReadUpTo {
+        external_id: String,
+        up_to: i64,
+    },
     /// A delivery state of one of our outbound messages.
     Delivery {
         /// The channel's id of our message (Viber `message_token`, WhatsApp `wamid`).

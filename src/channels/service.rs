@@ -438,6 +438,12 @@ impl Channels {
                 .await?;
                 self.forget_recalled();
             }
+            Update::ReadUpTo { external_id, up_to } => {
+                db::run(pool, move |conn| {
+                    rows::read_up_to(conn, account_id, &external_id, up_to)
+                })
+                .await?;
+            }
             Update::Delivery {
                 channel_message_id,
                 delivery_key,

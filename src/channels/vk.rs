@@ -9,6 +9,9 @@
 //! The interlocutor is the `peer_id`: a person, or a conversation named after its title,
 //! whose messages each carry their author (`from_id`). Names come from `users.get`,
 //! `groups.getById` and `messages.getConversationsById`, remembered per account.
+//!
+//! VK reports no delivery to a device; `message_read` (the person read the chat up to a
+//! message) marks our messages there read.
 
 use std::time::Duration;
 
@@ -523,6 +526,16 @@ fn translate(envelope: &Value) -> Option<Update> {
             text: object["text"].as_str().unwrap_or("").to_owned(),
             edited_at: unix(object["update_time"].as_i64()).unwrap_or_else(Utc::now),
         }),
+        // Reading in a private chat; a conversation's reads are its members' own.
+        "message_read" => {
+            let peer = object["peer_id"]
+                .as_i64()
+                .filter(|p| *p < CONVERSATION_PEERS)?;
+            Some(Update::ReadUpTo {
+                external_id: peer.to_string(),
+                up_to: object["read_message_id"].as_i64()?,
+            })
+        }
         "message_allow" => Some(Update::Unblocked {
             external_id: object["user_id"].as_i64()?.to_string(),
         }),
@@ -690,5 +703,21 @@ mod tests {
             vk().dialog_link("326596496", None).as_deref(),
             Some("https://vk.com/gim202308925?sel=326596496")
         );
+    }
+
+    #[test]
+    fn r44_vk_message_read_is_reading_up_to_a_message_in_a_private_chat_only() {
+        let read = |peer: i64| {
+            let body = format!(
+                r#"{{"type":"message_read","object":{{"from_id":{peer},"peer_id":{peer},"read_message_id":41}},"group_id":202308925,"event_id":"e{peer}","v":"5.199","secret":"s3cret"}}"#
+            );
+            vk().webhook(&post(&body)).unwrap().updates
+        };
+        let private = read(326596496);
+        let [Update::ReadUpTo { external_id, up_to }] = private.as_slice() else {
+            panic!("one read expected: {private:?}");
+        };
+        assert_eq!((external_id.as_str(), *up_to), ("326596496", 41));
+        assert!(read(2_000_000_001).is_empty(), "a conversation's reading");
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::DbError;
 use super::events::{self, NewEvent};
 use super::schema::{
-    channel_receipts, failed_updates, interlocutors, message_edits, messages, outbox,
+    channel_receipts, dialogs, failed_updates, interlocutors, message_edits, messages, outbox,
 };
 
 /// An outbox row taken for sending, with what the channel needs.
@@ -328,6 +328,49 @@ pub fn delivery_reported(
             .execute(conn)?;
         }
         advance(conn, account_id, dialog_id, message_id, state, error)
+    })
+}
+
+/// How many of our messages one report of reading may mark at most (the newest).
+const READ_AT_MOST: i64 = 500;
+
+/// The interlocutor `external_id` read our messages on the account up to the channel's
+/// message id `up_to` (ids that grow, as VK's): each one sent or delivered up to there
+/// becomes read, with its `delivery` event. Returns how many changed.
+pub fn read_up_to(
+    conn: &mut PgConnection,
+    account_id: i64,
+    external_id: &str,
+    up_to: i64,
+) -> Result<usize, DbError> {
+    conn.transaction(|conn| {
+        let found: Vec<(i64, i64)> = messages::table
+            .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
+            .inner_join(interlocutors::table.on(interlocutors::id.eq(dialogs::interlocutor_id)))
+            .filter(messages::account_id.eq(account_id))
+            .filter(interlocutors::external_id.eq(external_id))
+            .filter(messages::direction.eq("out"))
+            .filter(messages::delivery.eq_any(["sent", "delivered"]))
+            // CASE: only a number is compared (group conversations' keys are not).
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "CASE WHEN messages.channel_message_id ~ '^[0-9]{1,18}$' \
+                     THEN messages.channel_message_id::bigint <= ",
+                )
+                .bind::<BigInt, _>(up_to)
+                .sql(" ELSE false END"),
+            )
+            .order(messages::id.desc())
+            .limit(READ_AT_MOST)
+            .select((messages::id, messages::dialog_id))
+            .load(conn)?;
+        let mut changed = 0;
+        for (message_id, dialog_id) in found.into_iter().rev() {
+            if advance(conn, account_id, dialog_id, message_id, "read", None)? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
     })
 }
 

@@ -169,14 +169,17 @@ impl Clients {
         let Some(account) = self.account(sent.account_id).cloned() else {
             return;
         };
+        // Viber and WhatsApp report delivery and reading, VK only reading; Telegram
+        // tells a bot neither.
         let reports = matches!(account.kind.as_str(), "viber" | "whatsapp");
+        let reads = reports || account.kind == "vk";
         if reports {
             tokio::time::sleep(self.between(Duration::from_millis(600), Duration::from_secs(2)))
                 .await;
             self.report(&account, &sent, "delivered").await;
         }
         if !answer {
-            if reports {
+            if reads {
                 tokio::time::sleep(self.between(Duration::from_secs(2), Duration::from_secs(5)))
                     .await;
                 self.report(&account, &sent, "read").await;
@@ -205,7 +208,7 @@ impl Clients {
         };
         // Reading takes a moment; then the client types.
         tokio::time::sleep(self.between(Duration::from_secs(2), Duration::from_secs(5))).await;
-        if reports {
+        if reads {
             self.report(&account, &sent, "read").await;
         }
         let Some(person) = person else {
@@ -428,10 +431,18 @@ impl Clients {
         self.post(account, &body).await;
     }
 
-    /// A delivery state of an operator's message, as Viber and WhatsApp report it.
+    /// A delivery state of an operator's message, as Viber and WhatsApp report it (VK:
+    /// the person read the chat up to it).
     async fn report(&self, account: &AccountRow, sent: &Sent, state: &str) {
         let now = chrono::Utc::now().timestamp();
         let body = match account.kind.as_str() {
+            "vk" => {
+                let peer: i64 = sent.recipient.parse().unwrap_or(0);
+                let read: i64 = sent.channel_message_id.parse().unwrap_or(0);
+                json!({"type": "message_read", "event_id": format!("demoread{read}"), "v": "5.199",
+                    "group_id": account.credentials["group_id"], "secret": account.credentials["secret"],
+                    "object": {"from_id": peer, "peer_id": peer, "read_message_id": read}})
+            }
             "viber" => {
                 let token: i64 = sent.channel_message_id.parse().unwrap_or(0);
                 json!({"event": if state == "read" { "seen" } else { "delivered" },

@@ -932,6 +932,73 @@ async fn r1_vk_retries_after_server_errors_with_the_same_random_id() {
 }
 
 #[actix_web::test]
+async fn r44_vk_message_read_marks_our_replies_in_that_chat_read_up_to_the_one_named() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = vk_account(&app, &fake, "callback").await;
+    let path = format!("/hooks/vk/{account}");
+    let body = serde_json::to_vec(&vk_event(
+        "r1",
+        "message_new",
+        vk_message(1, 77, "Здравствуйте", json!([])),
+    ))
+    .unwrap();
+    hook(&app, &path, &body, &[]).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let first = reply(&app, dialog, "Первый ответ").await;
+    eventually(&app, &delivery_query(first), "sent").await;
+    let second = reply(&app, dialog, "Второй ответ").await;
+    eventually(&app, &delivery_query(second), "sent").await;
+    let id_of = |message: i64| -> i64 {
+        text_of(
+            &app,
+            &format!("SELECT channel_message_id FROM messages WHERE id = {message}"),
+        )
+        .unwrap()
+        .parse()
+        .unwrap()
+    };
+    let (first_id, second_id) = (id_of(first), id_of(second));
+    assert!(first_id < second_id);
+
+    // Another chat's reading changes nothing here; this chat's, up to the first reply,
+    // marks only that one; a conversation's reading is ignored.
+    for (event, peer, up_to) in [
+        ("r2", 78, second_id),
+        ("r3", 77, first_id),
+        ("r4", 2_000_000_001, second_id),
+    ] {
+        let read = vk_event(
+            event,
+            "message_read",
+            json!({"from_id": peer, "peer_id": peer, "read_message_id": up_to}),
+        );
+        let (status, answer) = hook(&app, &path, &serde_json::to_vec(&read).unwrap(), &[]).await;
+        assert_eq!((status, answer.as_str()), (StatusCode::OK, "ok"));
+    }
+    eventually(&app, &delivery_query(first), "read").await;
+    assert_eq!(
+        text_of(&app, &delivery_query(second)).as_deref(),
+        Some("sent")
+    );
+    let read = vk_event(
+        "r5",
+        "message_read",
+        json!({"from_id": 77, "peer_id": 77, "read_message_id": second_id}),
+    );
+    hook(&app, &path, &serde_json::to_vec(&read).unwrap(), &[]).await;
+    eventually(&app, &delivery_query(second), "read").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM events WHERE kind = 'delivery' AND dialog_id = {dialog} \
+             AND payload->>'delivery' = 'read'"
+        )),
+        2,
+        "one delivery event per message read"
+    );
+}
+
+#[actix_web::test]
 async fn r1_vk_long_poll_receives_and_a_denied_user_fails_the_send() {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;

@@ -85,6 +85,14 @@ fn the_demo_fills_an_empty_database_with_a_living_company_once() {
               AND r.last_read_message_id >= d.last_inbound_message_id)"
         ) > 0
     );
+    // One operator is away (R46), the others at work.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM users WHERE status = 'away' AND status_since < now()"
+        ),
+        1
+    );
 
     let dialogs = count(&mut conn, "SELECT count(*) FROM dialogs");
     let again = dialogi::demo::fill(&mut conn);
@@ -204,9 +212,9 @@ async fn r28_the_demo_lives_offline_its_channels_deliver_and_its_clients_write_b
         let message = reply.json::<Value>().await.unwrap()["message"]["id"]
             .as_i64()
             .unwrap();
-        // Viber and WhatsApp report delivery and reading; Telegram and VK have no receipts
-        // for bots, so "sent" is as far as they go.
-        let last_state = if matches!(kind.as_str(), "viber" | "whatsapp") {
+        // Viber and WhatsApp report delivery and reading, VK reading (`message_read`);
+        // Telegram tells a bot neither, so "sent" is as far as it goes.
+        let last_state = if matches!(kind.as_str(), "viber" | "whatsapp" | "vk") {
             "read"
         } else {
             "sent"
