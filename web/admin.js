@@ -195,7 +195,8 @@ export async function people(page, context) {
       context.roles = roleList.items || roleList;
       const roleName = (id) => (context.roles.find((r) => r.id === id) || {}).name || `#${id}`;
       users.replaceChildren(...context.users.map((u) => h("tr", { class: u.disabled ? "disabled" : "" },
-        h("td", {}, u.login), h("td", {}, u.display_name, u.is_admin ? h("span", { class: "badge" }, "admin") : null),
+        h("td", {}, u.login), h("td", {}, u.display_name, u.is_admin ? h("span", { class: "badge" }, "admin") : null,
+          u.status === "away" ? h("span", { class: "badge away" }, t("status.away")) : null),
         h("td", {}, u.role_ids.map(roleName).join(", ")),
         h("td", {}, admin ? h("button", { type: "button", onclick: () => toggle(u) }, u.disabled ? t("people.enable") : t("people.disable")) : null))));
       roles.replaceChildren(...context.roles.map((r) => h("li", {}, r.name)));

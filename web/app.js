@@ -92,7 +92,7 @@ async function start(me) {
       h("a", { href: "#/rules", dataset: { route: "rules" } }, t("nav.rules")),
       h("a", { href: "/monitor" }, t("nav.monitor"))),
     live,
-    h("span", { class: "who" }, me.display_name),
+    statusButton(me),
     h("button", { type: "button", class: "link", onclick: switchLanguage }, t("lang")),
     h("button", { type: "button", class: "link", onclick: signOut }, t("nav.signout")));
   const main = h("main", { id: "page" });
@@ -104,6 +104,36 @@ async function start(me) {
   workstation = new Workstation(context);
   connect();
   route();
+}
+
+/**
+ * The signed-in user's name with their status (R46): one press says "away", the next
+ * "at work again". Colleagues see it where they choose someone.
+ */
+function statusButton(me) {
+  const button = h("button", { type: "button", class: "who" });
+  const show = (status) => {
+    const away = status === "away";
+    button.className = `who status ${away ? "away" : "online"}`;
+    button.replaceChildren(me.display_name, h("span", { class: "status-mark" }, t(away ? "status.away" : "status.online")));
+    button.title = t(away ? "status.set_online" : "status.set_away");
+  };
+  show(me.status);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const user = await api("PUT", "/api/v1/me/status", { status: me.status === "away" ? "online" : "away" });
+      me.status = user.status;
+      const known = context.users.find((u) => u.id === user.id);
+      if (known) known.status = user.status;
+      show(user.status);
+    } catch (e) {
+      failed(e);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 async function signOut() {

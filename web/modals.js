@@ -27,12 +27,17 @@ export function closeDialog(context, dialog, requireReason, done) {
   });
 }
 
+/** A colleague's name, with "away" beside it when they said so (R46). */
+function withStatus(user) {
+  return user.status === "away" ? `${user.display_name} — ${t("status.away")}` : user.display_name;
+}
+
 export function redirect(context, dialog, done) {
   // Only people who may answer on the account (the server refuses anyone else).
   const users = context.users.filter((u) => !u.disabled && u.id !== context.me.id);
   const select = h("select", { name: "to", required: true },
     h("option", { value: "" }, t("redirect.choose")),
-    h("optgroup", { label: t("redirect.user") }, users.map((u) => h("option", { value: `user:${u.id}` }, u.display_name))),
+    h("optgroup", { label: t("redirect.user") }, users.map((u) => h("option", { value: `user:${u.id}` }, withStatus(u)))),
     h("optgroup", { label: t("redirect.role") }, context.roles.map((r) => h("option", { value: `role:${r.id}` }, r.name))));
   modal({
     title: t("action.redirect"),
@@ -99,7 +104,7 @@ export function task(context, dialog) {
   const me = context.me.id;
   const people = context.users.filter((u) => !u.disabled);
   const assignees = h("fieldset", { class: "people" }, h("legend", {}, t("task.assignees")),
-    people.map((u) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "assignee_ids", value: u.id }), u.display_name)));
+    people.map((u) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "assignee_ids", value: u.id }), withStatus(u))));
   const kind = h("select", { name: "kind" },
     h("option", { value: "personal" }, t("task.personal")),
     h("option", { value: "assignment" }, t("task.assignment")));

@@ -372,6 +372,8 @@ diesel::table! {
         locale -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        status -> Text,
+        status_since -> Timestamptz,
     }
 }
 

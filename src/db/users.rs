@@ -19,6 +19,9 @@ pub struct UserRow {
     pub locale: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// R46: `online` or `away`, set by the user.
+    pub status: String,
+    pub status_since: DateTime<Utc>,
 }
 
 #[derive(Debug, Insertable)]
@@ -44,6 +47,29 @@ pub struct UserChanges {
     pub disabled: Option<bool>,
     pub locale: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Sets a user's status (R46) and returns the row; since when changes only with it.
+pub fn set_status(
+    conn: &mut PgConnection,
+    user_id: i64,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<UserRow>, DbError> {
+    Ok(diesel::update(users::table.find(user_id))
+        .set((
+            users::status_since.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
+                "CASE WHEN status = ",
+            )
+            .bind::<diesel::sql_types::Text, _>(status)
+            .sql(" THEN status_since ELSE ")
+            .bind::<diesel::sql_types::Timestamptz, _>(now)
+            .sql(" END")),
+            users::status.eq(status),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+        .optional()?)
 }
 
 diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);

@@ -120,6 +120,31 @@ impl DisplayName {
     }
 }
 
+/// R46: whether a user is at work or away, as they set it by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Online,
+    Away,
+}
+
+impl UserStatus {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "online" => Ok(Self::Online),
+            "away" => Ok(Self::Away),
+            _ => Err(Invalid::new("status", "`online` or `away`")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+        }
+    }
+}
+
 /// What an API token may do. A token acts as its user, narrowed to its scopes; a browser
 /// session has every scope. Admin routes still need the user to be an administrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

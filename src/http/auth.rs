@@ -19,7 +19,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use governor::clock::{Clock, DefaultClock};
@@ -27,12 +27,12 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
 use super::AppState;
-use super::dto::{LoginRequest, MeResponse, SessionResponse};
+use super::dto::{LoginRequest, MeResponse, SessionResponse, SetStatusRequest, UserResponse};
 use super::known::Identity;
 use super::users::{department_response, role_responses, user_response};
 use crate::db::{self, audit, tokens, users};
 use crate::domain::UserId;
-use crate::domain::people::Scope;
+use crate::domain::people::{Scope, UserStatus};
 use crate::error::ApiError;
 use crate::security;
 
@@ -565,6 +565,43 @@ pub async fn get_me(
     })
     .await?;
     Ok(web::Json(me))
+}
+
+/// Sets the caller's own status (R46): `online` (at work) or `away`. Colleagues see it
+/// beside the name where they choose someone (a redirect, a task); a later distribution
+/// of new dialogs may skip whoever is away.
+#[utoipa::path(
+    tag = "session",
+    request_body = SetStatusRequest,
+    responses(
+        (status = 200, body = UserResponse),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+    )
+)]
+#[put("/me/status")]
+pub async fn set_my_status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<SetStatusRequest>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    let status = UserStatus::parse(&body.status)?;
+    let user_id = caller.user_id.0;
+    let user = db::run(&state.pool, move |conn| {
+        diesel::Connection::transaction(conn, |conn| {
+            let Some(user) = users::set_status(conn, user_id, status.as_str(), Utc::now())? else {
+                return Ok(None);
+            };
+            let role_ids = users::roles_of(conn, &[user_id])?
+                .into_iter()
+                .map(|(_, role_id)| role_id)
+                .collect();
+            Ok(Some(user_response(user, role_ids)))
+        })
+    })
+    .await?
+    .ok_or(ApiError::NotFound("user"))?;
+    Ok(web::Json(user))
 }
 
 fn me_response(

@@ -296,6 +296,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(auth::create_session)
                 .service(auth::delete_session)
                 .service(auth::get_me)
+                .service(auth::set_my_status)
                 // One scope per collection: a request is matched against its own
                 // collection's routes only (each route with an id is a regex to try).
                 .service(

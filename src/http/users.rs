@@ -32,6 +32,8 @@ pub fn user_response(row: users::UserRow, role_ids: Vec<i64>) -> UserResponse {
         disabled: row.disabled,
         locale: row.locale,
         created_at: row.created_at,
+        status: row.status,
+        status_since: row.status_since,
     }
 }
 

@@ -179,3 +179,67 @@ async fn references_to_missing_roles_and_departments_are_refused() {
     assert_eq!(again.error(), "role_taken");
     assert_eq!(app.count("SELECT count(*) FROM users"), 1);
 }
+
+#[actix_web::test]
+async fn r46_a_user_sets_themselves_away_and_colleagues_see_it_where_they_choose_someone() {
+    let app = spawn_app().await;
+    let anna_id = app.add_user("anna", "anna-password", false).await;
+    app.add_user("boris", "boris-password", false).await;
+    let anna = app.login("anna", "anna-password").await;
+    let boris = app.login("boris", "boris-password").await;
+    let status_of = |users: &serde_json::Value, id: i64| {
+        users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == id)
+            .map(|u| (u["status"].clone(), u["status_since"].clone()))
+            .unwrap()
+    };
+    let (status, since) = status_of(&boris.get("/api/v1/users").await.body, anna_id);
+    assert_eq!(status, "online", "everyone starts at work");
+
+    let away = anna
+        .put("/api/v1/me/status", json!({"status": "away"}))
+        .await;
+    assert_eq!(away.status, StatusCode::OK, "{}", away.text);
+    assert_eq!(away.body["id"], anna_id);
+    assert_eq!(away.body["status"], "away");
+    let (status, away_since) = status_of(&boris.get("/api/v1/users").await.body, anna_id);
+    assert_eq!(status, "away");
+    assert_ne!(away_since, since);
+    assert_eq!(anna.get("/api/v1/me").await.body["status"], "away");
+
+    // Saying it again keeps since when; a status that does not exist changes nothing.
+    let again = anna
+        .put("/api/v1/me/status", json!({"status": "away"}))
+        .await;
+    assert_eq!(again.body["status_since"], away_since);
+    let wrong = anna
+        .put("/api/v1/me/status", json!({"status": "busy"}))
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.text.contains("status"), "{}", wrong.text);
+    assert_eq!(
+        status_of(&boris.get("/api/v1/users").await.body, anna_id).0,
+        "away"
+    );
+
+    // A read-only token cannot change its user's status; a write token can.
+    let read = app.token_for(anna_id, &["read"]).await;
+    let by_read = app
+        .with_token(&read)
+        .put("/api/v1/me/status", json!({"status": "online"}))
+        .await;
+    assert_eq!(by_read.status, StatusCode::FORBIDDEN);
+    let write = app.token_for(anna_id, &["read", "write"]).await;
+    let back = app
+        .with_token(&write)
+        .put("/api/v1/me/status", json!({"status": "online"}))
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.text);
+    assert_eq!(
+        status_of(&boris.get("/api/v1/users").await.body, anna_id).0,
+        "online"
+    );
+}

@@ -7,6 +7,8 @@ pub struct Operator {
     pub department: usize,
     pub role: usize,
     pub locale: &'static str,
+    /// Away (R46) since this many minutes before the demo starts.
+    pub away_for_minutes: Option<i64>,
 }
 
 pub const OPERATORS: [Operator; 5] = [
@@ -16,6 +18,7 @@ pub const OPERATORS: [Operator; 5] = [
         department: 0,
         role: 0,
         locale: "ru",
+        away_for_minutes: None,
     },
     Operator {
         login: "boris",
@@ -23,6 +26,7 @@ pub const OPERATORS: [Operator; 5] = [
         department: 0,
         role: 0,
         locale: "ru",
+        away_for_minutes: None,
     },
     Operator {
         login: "john",
@@ -30,6 +34,7 @@ pub const OPERATORS: [Operator; 5] = [
         department: 0,
         role: 0,
         locale: "en",
+        away_for_minutes: None,
     },
     Operator {
         login: "elena",
@@ -37,6 +42,7 @@ pub const OPERATORS: [Operator; 5] = [
         department: 1,
         role: 1,
         locale: "ru",
+        away_for_minutes: None,
     },
     Operator {
         login: "dmitry",
@@ -44,6 +50,7 @@ pub const OPERATORS: [Operator; 5] = [
         department: 1,
         role: 1,
         locale: "ru",
+        away_for_minutes: Some(40),
     },
 ];
 

@@ -104,6 +104,13 @@ fn fill_in_transaction(
                 users::password_hash.eq(password_hash),
                 users::department_id.eq(department_ids[operator.department]),
                 users::locale.eq(operator.locale),
+                users::status.eq(if operator.away_for_minutes.is_some() {
+                    "away"
+                } else {
+                    "online"
+                }),
+                users::status_since
+                    .eq(now - chrono::Duration::minutes(operator.away_for_minutes.unwrap_or(0))),
             ))
             .returning(users::id)
             .get_result(conn)?;

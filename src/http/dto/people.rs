@@ -65,6 +65,18 @@ pub struct UserResponse {
     /// The language of the user's interface: `ru` or `en`.
     pub locale: String,
     pub created_at: DateTime<Utc>,
+    /// R46: `online` (at work) or `away`, as the user set it (`PUT /me/status`).
+    pub status: String,
+    /// Since when the status holds.
+    pub status_since: DateTime<Utc>,
+}
+
+/// The caller's status (R46).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatusRequest {
+    /// `online` (at work) or `away`.
+    pub status: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
