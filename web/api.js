@@ -31,3 +31,4 @@ export const clientAttachments = (clientId, kind) =>
   api("GET", `/api/v1/clients/${clientId}/attachments${kind ? `?kind=${kind}` : ""}`);
 export const activeInterests = (clientId) =>
   api("GET", `/api/v1/interests?${new URLSearchParams({ client_id: clientId, status: "active" })}`);
+export const listUsers = () => api("GET", "/api/v1/users?limit=200");

@@ -32,9 +32,20 @@ function withStatus(user) {
   return user.status === "away" ? `${user.display_name} — ${t("status.away")}` : user.display_name;
 }
 
-export function redirect(context, dialog, done) {
+/** Colleagues as they are now: their status (R46) may have changed since sign-in. */
+async function colleagues(context) {
+  try {
+    const answer = await api.listUsers();
+    context.users = answer.items || answer;
+  } catch {
+    // The list read at sign-in will do.
+  }
+  return context.users;
+}
+
+export async function redirect(context, dialog, done) {
   // Only people who may answer on the account (the server refuses anyone else).
-  const users = context.users.filter((u) => !u.disabled && u.id !== context.me.id);
+  const users = (await colleagues(context)).filter((u) => !u.disabled && u.id !== context.me.id);
   const select = h("select", { name: "to", required: true },
     h("option", { value: "" }, t("redirect.choose")),
     h("optgroup", { label: t("redirect.user") }, users.map((u) => h("option", { value: `user:${u.id}` }, withStatus(u)))),
@@ -100,9 +111,9 @@ export async function linkInterest(dialog, done) {
   });
 }
 
-export function task(context, dialog) {
+export async function task(context, dialog) {
   const me = context.me.id;
-  const people = context.users.filter((u) => !u.disabled);
+  const people = (await colleagues(context)).filter((u) => !u.disabled);
   const assignees = h("fieldset", { class: "people" }, h("legend", {}, t("task.assignees")),
     people.map((u) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "assignee_ids", value: u.id }), withStatus(u))));
   const kind = h("select", { name: "kind" },

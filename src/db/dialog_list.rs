@@ -436,8 +436,11 @@ pub fn rows_of(
         Option<String>,
         bool,
         Option<String>,
-        i64,
+        Option<i64>,
     );
+    // A subquery of diesel's own (not SQL text): the statement stays prepared and its
+    // plan cached, which a literal would prevent.
+    diesel::alias!(dialogs as same_client: SameClient);
     let (d, a, k, i, cn, ck, r, u, rc, it) = row_columns!();
     let rows: Vec<Counted> = joined!(0_i64)
         .filter(dialogs::id.eq_any(dialog_ids))
@@ -452,7 +455,10 @@ pub fn rows_of(
             u,
             rc,
             it,
-            sql::<BigInt>(DIALOGS_WITH_CLIENT_SQL),
+            same_client
+                .filter(same_client.field(dialogs::client_id).eq(dialogs::client_id))
+                .count()
+                .single_value(),
         ))
         .load(conn)?;
     Ok(rows
@@ -483,15 +489,11 @@ pub fn rows_of(
                     require_close_reason,
                     interest_title,
                 };
-                (row, count)
+                (row, count.unwrap_or(0).max(1))
             },
         )
         .collect())
 }
-
-/// How many dialogs the row's client has (the dialog itself when it has none).
-const DIALOGS_WITH_CLIENT_SQL: &str = "GREATEST(1, (SELECT count(*) FROM dialogs AS same_client \
-     WHERE same_client.client_id = dialogs.client_id))";
 
 /// How many dialogs with unread messages each active status has, over `visible` accounts
 /// (R14: always every account the user can see, whatever the list's filter).

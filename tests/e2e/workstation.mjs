@@ -136,6 +136,20 @@ try {
     if (await boris.locator('button[data-action="accept"]').isEnabled()) throw new Error("boris may take it");
   });
 
+  await step("r46: boris marks himself away and anna sees it where she hands the dialog over", async () => {
+    await boris.click(".top .who");
+    await boris.waitForSelector(".top .who.away", { timeout: STEP });
+    await anna.click('button[data-action="redirect"]');
+    const option = anna.locator('select[name="to"] option', { hasText: "boris" });
+    await option.waitFor({ state: "attached", timeout: STEP });
+    const label = await option.textContent();
+    if (!label.includes("нет на месте")) throw new Error(`boris in the redirect picker: ${label}`);
+    await anna.keyboard.press("Escape");
+    await anna.waitForSelector("dialog[open]", { state: "detached", timeout: STEP });
+    await boris.click(".top .who");
+    await boris.waitForSelector(".top .who.online", { timeout: STEP });
+  });
+
   await step("anna redirects it to boris, who sees it in New as returned", async () => {
     await anna.click('button[data-action="redirect"]');
     const boss = await anna.locator('select[name="to"] option', { hasText: "boris" }).getAttribute("value");
