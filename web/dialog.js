@@ -139,7 +139,19 @@ export class DialogPane {
           row.responsible.user_name ? ` · ${row.responsible.user_name}` : "",
           row.is_lead ? h("span", { class: "badge" }, t("badge.lead")) : null),
         withClient, this.earlier || null),
-      ...(interest ? [interest] : []));
+      ...(interest ? [interest] : []),
+      ...(row.status === "closed" ? [this.closedWith(row)].filter(Boolean) : []));
+  }
+
+  /** A closed dialog says why (R25): the reason chosen and the comment given. */
+  closedWith(row) {
+    const reason = (this.context.reasons || []).find((r) => r.id === row.close_reason_id);
+    const line = [...this.store.feed(row.id).items].reverse().find((m) => m.system_kind === "closed");
+    const comment = (line && line.system_data && line.system_data.comment)
+      || (this.detail && this.detail.id === row.id ? this.detail.close_comment : null);
+    if (!reason && !comment) return null;
+    return h("div", { class: "closed-with" }, t("dialog.closed_with"), " ",
+      reason ? h("strong", {}, reason.name) : null, comment ? ` — «${comment}»` : "");
   }
 
   async toggleEarlier(button, row) {

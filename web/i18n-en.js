@@ -11,6 +11,8 @@ export default {
   "status.online": "at work", "status.away": "away",
   "status.set_away": "Mark yourself away (colleagues see it when they hand a dialog over)",
   "status.set_online": "Mark yourself at work again",
+  "dialog.closed_with": "Closed:",
+  "report.everyone": "Everyone", "report.empty": "No dialogs were closed with a reason in this period. Change the period or the filters.",
   "live.online": "live", "live.offline": "offline — reconnecting…",
   "section.new": "New", "section.in_work": "In work", "section.all": "All",
   "search": "Search text, client name, number", "filter.account": "All accounts", "filter.user": "Anyone responsible",

@@ -2,7 +2,7 @@
 // for, R6/R27/R28) and the analysis of close reasons with its chart (R35).
 
 import { h, api, when, failed, toast } from "./lib.js";
-import { t } from "./i18n.js";
+import { t, lang } from "./i18n.js";
 
 /** "My work": the caller's open tasks and their dialogs; it follows the live stream. */
 export async function myWork(page) {
@@ -57,6 +57,8 @@ export async function report(page, context) {
     h("label", { class: "field" }, h("span", {}, t("report.to")), h("input", { type: "date", name: "to" })),
     h("label", { class: "field" }, h("span", {}, t("filter.account")), h("select", { name: "account_id" },
       h("option", { value: "" }, t("filter.account")), context.accounts.map((a) => h("option", { value: a.id }, a.name)))),
+    h("label", { class: "field" }, h("span", {}, t("filter.user")), h("select", { name: "user_id" },
+      h("option", { value: "" }, t("report.everyone")), context.users.map((u) => h("option", { value: u.id }, u.display_name)))),
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "leads_only" }), t("report.leads")),
     h("button", { type: "submit", class: "primary" }, t("ok")));
   const csv = h("a", { class: "secondary button", href: "/api/v1/reports/close-reasons?format=csv", download: "close-reasons.csv" }, t("report.csv"));
@@ -68,6 +70,7 @@ export async function report(page, context) {
     if (data.get("from")) params.set("from", new Date(String(data.get("from"))).toISOString());
     if (data.get("to")) params.set("to", new Date(String(data.get("to"))).toISOString());
     if (data.get("account_id")) params.set("account_id", String(data.get("account_id")));
+    if (data.get("user_id")) params.set("user_id", String(data.get("user_id")));
     if (data.get("leads_only")) params.set("leads_only", "true");
     return params;
   };
@@ -76,13 +79,17 @@ export async function report(page, context) {
     csv.href = `/api/v1/reports/close-reasons?${params}&format=csv`;
     try {
       const result = await api("GET", `/api/v1/reports/close-reasons?${params}`);
+      if (!result.total) {
+        output.replaceChildren(h("p", { class: "placeholder" }, t("report.empty")));
+        return;
+      }
       output.replaceChildren(
         h("p", { class: "total" }, t("report.total", { n: result.total })),
         chart(result.rows),
         table(result.rows),
         group(t("report.by_account"), result.by_account),
         group(t("report.by_user"), result.by_user),
-        group(t("report.by_period"), result.by_period));
+        group(t("report.by_period"), result.by_period.map((g) => ({ ...g, name: month(g.name) }))));
     } catch (e) {
       failed(e);
     }
@@ -92,6 +99,13 @@ export async function report(page, context) {
     load();
   });
   load();
+}
+
+/** A period's start ("2026-12-01") as its month in the user's language ("декабрь 2026 г."). */
+function month(start) {
+  const date = new Date(`${start}T00:00:00Z`);
+  if (Number.isNaN(date.getTime())) return start;
+  return new Intl.DateTimeFormat(lang, { month: "long", year: "numeric", timeZone: "UTC" }).format(date);
 }
 
 const percent = (share) => `${(share * 100).toFixed(1)}%`;

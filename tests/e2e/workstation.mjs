@@ -172,12 +172,18 @@ try {
     await boris.click(".modal button[type=submit]");
     if (!(await boris.locator('.modal select[name="reason_id"]:invalid').count())) throw new Error("a reason was preselected");
     if (!(await boris.locator("dialog[open]").count())) throw new Error("the dialog closed without a reason");
+    // A fresh installation offers a list of reasons, not one (R25).
+    const offered = await boris.locator('.modal select[name="reason_id"] option').count();
+    if (offered < 4) throw new Error(`only ${offered - 1} close reasons offered`);
     await boris.selectOption('.modal select[name="reason_id"]', { index: 1 });
     const reason = await boris.locator('.modal select[name="reason_id"] option').nth(1).textContent();
+    await boris.fill('.modal textarea[name="comment"]', "клиент всё узнал");
     await boris.click(".modal button[type=submit]");
     await boris.waitForSelector(".dialog-header .status.closed", { timeout: STEP });
-    // The system line says why (R25).
+    // The system line and the header say why, with the comment (R25).
     await boris.locator(".feed .system", { hasText: reason }).waitFor({ timeout: STEP });
+    await boris.locator(".dialog-header .closed-with", { hasText: reason }).waitFor({ timeout: STEP });
+    await boris.locator(".dialog-header .closed-with", { hasText: "клиент всё узнал" }).waitFor({ timeout: STEP });
   });
 
   await step("search finds it by a word and by the client's name", async () => {
@@ -438,6 +444,19 @@ try {
   await step("my work and the close-reason report render", async () => {
     await boris.goto(APP_URL + "/#/report");
     await boris.waitForSelector(".chart .bar", { timeout: STEP });
+    // R35: periods read as months in Russian; the user filter narrows the report to what
+    // one user closed; a period without closes says so instead of showing empty tables.
+    const periods = await boris.locator(".report-output details").nth(2).textContent();
+    if (/\d{4}-\d{2}-\d{2}/.test(periods) || !/г\./.test(periods)) throw new Error(`periods: ${periods}`);
+    const total = async () => Number((await boris.locator(".report-output .total").textContent()).replace(/\D+/g, ""));
+    const everyone = await total();
+    const borisValue = await boris.locator('select[name="user_id"] option', { hasText: "boris" }).getAttribute("value");
+    await boris.selectOption('select[name="user_id"]', borisValue);
+    await boris.click(".report-filters button[type=submit]");
+    await until(async () => (await total()) < everyone, "the user filter narrows the report");
+    await boris.fill('input[name="from"]', "2100-01-01");
+    await boris.click(".report-filters button[type=submit]");
+    await boris.locator(".report-output .placeholder").waitFor({ timeout: STEP });
     await boris.goto(APP_URL + "/#/work");
     await boris.waitForSelector(".page.work", { timeout: STEP });
   });

@@ -200,10 +200,4 @@ pub const INTEREST_TITLES: [&str; 6] = [
     "Annual supply contract",
     "Пробная партия",
 ];
-pub const EXTRA_CLOSE_REASONS: [&str; 5] = [
-    "Вопрос решён",
-    "Спам",
-    "Дорого",
-    "Выбрали конкурента",
-    "Не целевое обращение",
-];
+pub const EXTRA_CLOSE_REASONS: [&str; 3] = ["Дорого", "Выбрали конкурента", "Не целевое обращение"];

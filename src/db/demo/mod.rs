@@ -135,7 +135,7 @@ fn fill_in_transaction(
                     .map(|(i, name)| {
                         (
                             close_reasons::name.eq(*name),
-                            close_reasons::position.eq(i as i32 + 1),
+                            close_reasons::position.eq(i as i32 + 6),
                         )
                     })
                     .collect::<Vec<_>>(),
