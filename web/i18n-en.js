@@ -13,6 +13,7 @@ export default {
   "status.set_online": "Mark yourself at work again",
   "dialog.closed_with": "Closed:",
   "report.everyone": "Everyone", "report.empty": "No dialogs were closed with a reason in this period. Change the period or the filters.",
+  "report.user": "Closed by",
   "live.online": "live", "live.offline": "offline — reconnecting…",
   "section.new": "New", "section.in_work": "In work", "section.all": "All",
   "search": "Search text, client name, number", "filter.account": "All accounts", "filter.user": "Anyone responsible",

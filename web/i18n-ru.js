@@ -13,6 +13,7 @@ export default {
   "status.set_online": "Отметить, что вы снова на месте",
   "dialog.closed_with": "Закрыт:",
   "report.everyone": "Все пользователи", "report.empty": "За выбранный период закрытых диалогов с причиной нет. Измените период или фильтры.",
+  "report.user": "Кто закрыл",
   "live.online": "на связи", "live.offline": "нет связи — переподключение…",
   "section.new": "Новые", "section.in_work": "В работе", "section.all": "Все",
   "search": "Поиск по тексту, имени клиента, номеру", "filter.account": "Все аккаунты", "filter.user": "Все ответственные",

@@ -57,7 +57,7 @@ export async function report(page, context) {
     h("label", { class: "field" }, h("span", {}, t("report.to")), h("input", { type: "date", name: "to" })),
     h("label", { class: "field" }, h("span", {}, t("filter.account")), h("select", { name: "account_id" },
       h("option", { value: "" }, t("filter.account")), context.accounts.map((a) => h("option", { value: a.id }, a.name)))),
-    h("label", { class: "field" }, h("span", {}, t("filter.user")), h("select", { name: "user_id" },
+    h("label", { class: "field" }, h("span", {}, t("report.user")), h("select", { name: "user_id" },
       h("option", { value: "" }, t("report.everyone")), context.users.map((u) => h("option", { value: u.id }, u.display_name)))),
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "leads_only" }), t("report.leads")),
     h("button", { type: "submit", class: "primary" }, t("ok")));
