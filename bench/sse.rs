@@ -100,6 +100,7 @@ fn inbound(marker: &str, n: usize) -> Inbound {
         sent_at: None,
         attachments: Vec::new(),
         author: None,
+        extras: Default::default(),
     }
 }
 

@@ -112,6 +112,7 @@ fn main() {
                         sent_at: None,
                         attachments: Vec::new(),
                         author: None,
+                        extras: Default::default(),
                     },
                 )
                 .await

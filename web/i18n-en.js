@@ -14,6 +14,8 @@ export default {
   "dialog.closed_with": "Closed:",
   "report.everyone": "Everyone", "report.empty": "No dialogs were closed with a reason in this period. Change the period or the filters.",
   "report.user": "Closed by",
+  "content.contact": "Contact", "content.sticker": "Sticker", "content.dice": "rolled {n}",
+  "content.unsupported": "A message of the kind “{kind}”: Dialogi does not show these yet, open it in the messenger",
   "live.online": "live", "live.offline": "offline — reconnecting…",
   "section.new": "New", "section.in_work": "In work", "section.all": "All",
   "search": "Search text, client name, number", "filter.account": "All accounts", "filter.user": "Anyone responsible",

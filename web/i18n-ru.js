@@ -14,6 +14,8 @@ export default {
   "dialog.closed_with": "Закрыт:",
   "report.everyone": "Все пользователи", "report.empty": "За выбранный период закрытых диалогов с причиной нет. Измените период или фильтры.",
   "report.user": "Кто закрыл",
+  "content.contact": "Контакт", "content.sticker": "Стикер", "content.dice": "выпало {n}",
+  "content.unsupported": "Сообщение вида «{kind}»: Dialogi пока не показывает такие, откройте его в мессенджере",
   "live.online": "на связи", "live.offline": "нет связи — переподключение…",
   "section.new": "Новые", "section.in_work": "В работе", "section.all": "Все",
   "search": "Поиск по тексту, имени клиента, номеру", "filter.account": "Все аккаунты", "filter.user": "Все ответственные",

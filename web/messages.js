@@ -209,9 +209,45 @@ export class Feed {
     const author = (m.author && m.author.name) || (m.sender && m.sender.name);
     return h("li", { class: `bubble ${m.direction}`, dataset: { id: m.id } },
       author ? h("div", { class: "author", dir: "auto" }, author) : null,
+      ...extrasOf(m),
       m.text ? h("div", { class: "text", dir: "auto" }, linkified(m.text)) : null,
       attachments.length ? h("div", { class: "attachments" }, attachments) : null,
       h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at)), m.edited_at ? " ✎" : "", delivery,
         m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null));
   }
+}
+
+/** What a message holds besides text and files (R48): the message it answers, a place, a
+ * contact card, a sticker, a poll, a dice roll, or the name of a kind not shown yet. */
+function extrasOf(m) {
+  const extras = m.extras || {};
+  const quote = extras.quote
+    ? h("blockquote", { class: "quote", dir: "auto" },
+      extras.quote.author ? h("div", { class: "author" }, extras.quote.author) : null, extras.quote.text)
+    : null;
+  const c = extras.content;
+  if (!c) return [quote];
+  let body = null;
+  if (c.kind === "location") {
+    const [lat, lon] = [Number(c.latitude), Number(c.longitude)];
+    const place = [c.title, c.address].filter(Boolean).join(", ");
+    const href = `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`;
+    body = h("a", { class: "content location", href, target: "_blank", rel: "noopener noreferrer" },
+      "📍 ", h("bdi", {}, place || `${lat.toFixed(5)}, ${lon.toFixed(5)}`));
+  } else if (c.kind === "contact") {
+    body = h("div", { class: "content contact" },
+      h("div", { class: "name" }, "👤 ", h("bdi", {}, c.name || t("content.contact"))),
+      (c.phones || []).map((p) => h("a", { href: `tel:${String(p).replace(/[^\d+]/g, "")}` }, p)),
+      (c.emails || []).map((e) => h("a", { href: `mailto:${encodeURIComponent(e).replace("%40", "@")}` }, e)));
+  } else if (c.kind === "sticker") {
+    body = h("div", { class: "content sticker", role: "img", "aria-label": t("content.sticker") }, c.emoji || "🖼");
+  } else if (c.kind === "poll") {
+    body = h("div", { class: "content poll" }, h("div", { class: "question" }, "📊 ", h("bdi", {}, c.question)),
+      h("ul", {}, (c.options || []).map((o) => h("li", { dir: "auto" }, o))));
+  } else if (c.kind === "dice") {
+    body = h("div", { class: "content dice" }, `${c.emoji} ${t("content.dice", { n: c.value })}`);
+  } else {
+    body = h("div", { class: "content unsupported" }, t("content.unsupported", { kind: c.platform_kind || c.kind }));
+  }
+  return [quote, body];
 }

@@ -63,6 +63,9 @@ pub struct Inbound {
     pub attachments: Vec<NewAttachment>,
     /// Who wrote it, in a group conversation (the sender is then the conversation).
     pub author: Option<Sender>,
+    /// A place, a card, a sticker, a poll, the quoted message (R48).
+    /// Boxed: most messages have none, and an update should stay small.
+    pub extras: Box<crate::domain::content::Extras>,
 }
 
 impl Message for Inbound {
@@ -312,6 +315,7 @@ async fn deliver(
                 sender: inbound.author.as_ref().map(|author| {
                     serde_json::json!({"external_id": author.external_id, "name": author.display_name})
                 }),
+                extras: (*inbound.extras).clone(),
             }),
             ..DialogCommand::new(system(), Command::Inbound)
         };

@@ -27,6 +27,7 @@ use super::{
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
 use crate::db::dialogs::NewAttachment;
+use crate::domain::content::{Content, Extras, Quote};
 use crate::security::secrets_equal;
 
 const DEFAULT_API: &str = "https://api.telegram.org";
@@ -367,7 +368,116 @@ fn inbound(message: &Message) -> Inbound {
         sent_at: Some(message.date),
         attachments,
         author: None,
+        extras: Box::new(extras(message)),
     }
+}
+
+/// The Bot API's names of a message's content, for one Dialogi does not show yet.
+const CONTENT_FIELDS: [&str; 14] = [
+    "animation",
+    "video_note",
+    "game",
+    "story",
+    "invoice",
+    "checklist",
+    "giveaway",
+    "paid_media",
+    "successful_payment",
+    "new_chat_members",
+    "left_chat_member",
+    "pinned_message",
+    "new_chat_title",
+    "new_chat_photo",
+];
+
+fn platform_kind(message: &Message) -> String {
+    let raw = serde_json::to_value(message).unwrap_or_default();
+    CONTENT_FIELDS
+        .iter()
+        .find(|field| raw.get(**field).is_some())
+        .map_or_else(|| "unknown".to_owned(), |field| (*field).to_owned())
+}
+
+fn has_files(message: &Message) -> bool {
+    message.photo().is_some()
+        || message.document().is_some()
+        || message.voice().is_some()
+        || message.audio().is_some()
+        || message.video().is_some()
+}
+
+/// What the message holds besides text and files (R48), and the message it answers.
+fn extras(message: &Message) -> Extras {
+    let location =
+        |l: &teloxide_core::types::Location, title: Option<&str>, address: Option<&str>| {
+            Content::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                title: title.map(str::to_owned),
+                address: address.map(str::to_owned),
+            }
+        };
+    let content = if let Some(venue) = message.venue() {
+        Some(location(
+            &venue.location,
+            Some(&venue.title),
+            Some(&venue.address),
+        ))
+    } else if let Some(place) = message.location() {
+        Some(location(place, None, None))
+    } else if let Some(contact) = message.contact() {
+        let name = [
+            Some(contact.first_name.as_str()),
+            contact.last_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        Some(Content::Contact {
+            name,
+            phones: vec![contact.phone_number.clone()],
+            emails: Vec::new(),
+        })
+    } else if let Some(sticker) = message.sticker() {
+        Some(Content::Sticker {
+            emoji: sticker.emoji.clone(),
+        })
+    } else if let Some(poll) = message.poll() {
+        Some(Content::Poll {
+            question: poll.question.clone(),
+            options: poll.options.iter().map(|o| o.text.clone()).collect(),
+        })
+    } else if let Some(dice) = message.dice() {
+        Some(Content::Dice {
+            emoji: serde_json::to_value(dice.emoji)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "🎲".to_owned()),
+            value: i64::from(dice.value),
+        })
+    } else if body(message).trim().is_empty() && !has_files(message) {
+        // Nothing we know: say what it was rather than store an empty bubble.
+        Some(Content::Unsupported {
+            platform_kind: platform_kind(message),
+        })
+    } else {
+        None
+    };
+    let quote = message.reply_to_message().map(|quoted| {
+        let author = quoted.from.as_ref().map(|user| user.full_name());
+        let text = quoted.text().or(quoted.caption()).unwrap_or_default();
+        let text = if text.trim().is_empty() {
+            extras(quoted)
+                .content
+                .map(|c| c.summary())
+                .unwrap_or_default()
+        } else {
+            text.to_owned()
+        };
+        Quote::new(author, &text)
+    });
+    Extras { content, quote }
 }
 
 /// What a failed Telegram call means for the outbox.

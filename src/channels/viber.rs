@@ -19,6 +19,7 @@ use super::{
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
 use crate::db::dialogs::NewAttachment;
+use crate::domain::content::{Content, Extras};
 
 const DEFAULT_API: &str = "https://chatapi.viber.com/pa";
 pub const SIGNATURE_HEADER: &str = "X-Viber-Content-Signature";
@@ -331,8 +332,10 @@ fn inbound(event: &Value) -> Option<Inbound> {
         url: message["media"].as_str().map(str::to_owned),
         storage_path: None,
     };
-    let mut text = message["text"].as_str().unwrap_or("").to_owned();
-    let attachments = match message["type"].as_str().unwrap_or("text") {
+    let text = message["text"].as_str().unwrap_or("").to_owned();
+    let kind = message["type"].as_str().unwrap_or("text");
+    let mut content = None;
+    let attachments = match kind {
         "picture" => vec![media("image", "photo.jpg")],
         "video" => vec![media("video", "video.mp4")],
         "file" => vec![media("file", "file")],
@@ -347,24 +350,37 @@ fn inbound(event: &Value) -> Option<Inbound> {
             storage_path: None,
         }],
         "contact" => {
-            text = format!(
-                "{} {}",
-                message["contact"]["name"].as_str().unwrap_or(""),
-                message["contact"]["phone_number"].as_str().unwrap_or("")
-            )
-            .trim()
-            .to_owned();
+            let card = &message["contact"];
+            content = Some(Content::Contact {
+                name: card["name"].as_str().unwrap_or_default().to_owned(),
+                phones: card["phone_number"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect(),
+                emails: Vec::new(),
+            });
             Vec::new()
         }
         "location" => {
-            text = format!(
-                "📍 {}, {}",
-                message["location"]["lat"], message["location"]["lon"]
-            );
+            content = Some(Content::Location {
+                latitude: message["location"]["lat"].as_f64()?,
+                longitude: message["location"]["lon"].as_f64()?,
+                title: None,
+                address: None,
+            });
             Vec::new()
         }
         _ => Vec::new(),
     };
+    if kind == "sticker" {
+        content = Some(Content::Sticker { emoji: None });
+    } else if content.is_none() && text.trim().is_empty() && attachments.is_empty() {
+        // Nothing we know: say what it was rather than store an empty bubble.
+        content = Some(Content::Unsupported {
+            platform_kind: kind.to_owned(),
+        });
+    }
     Some(Inbound {
         sender: Sender {
             external_id: sender["id"].as_str()?.to_owned(),
@@ -376,6 +392,10 @@ fn inbound(event: &Value) -> Option<Inbound> {
         sent_at: millis(&event["timestamp"]),
         attachments,
         author: None,
+        extras: Box::new(Extras {
+            content,
+            quote: None,
+        }),
     })
 }
 

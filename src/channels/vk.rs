@@ -28,6 +28,7 @@ use super::{
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
 use crate::db::dialogs::NewAttachment;
+use crate::domain::content::{Content, Extras, Quote};
 use crate::security::secrets_equal;
 
 const DEFAULT_API: &str = "https://api.vk.com/method";
@@ -566,10 +567,35 @@ fn message_key(message: &Value) -> Option<String> {
 fn inbound(message: &Value) -> Option<Inbound> {
     let peer = message["peer_id"].as_i64()?;
     let from = message["from_id"].as_i64().unwrap_or(peer);
-    let attachments = message["attachments"]
+    let items = message["attachments"]
         .as_array()
-        .map(|list| list.iter().filter_map(attachment).collect())
+        .cloned()
         .unwrap_or_default();
+    let attachments: Vec<NewAttachment> = items.iter().filter_map(attachment).collect();
+    let text = message["text"].as_str().unwrap_or("").to_owned();
+    let content = content_of(
+        message,
+        &items,
+        text.trim().is_empty() && attachments.is_empty(),
+    );
+    let quote = message
+        .get("reply_message")
+        .filter(|quoted| quoted.is_object())
+        .map(|quoted| {
+            let words = quoted["text"].as_str().unwrap_or_default();
+            let items = quoted["attachments"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let words = if words.trim().is_empty() {
+                content_of(quoted, &items, true)
+                    .map(|c| c.summary())
+                    .unwrap_or_default()
+            } else {
+                words.to_owned()
+            };
+            Quote::new(None, &words)
+        });
     // VK does not send names: the service asks for them (`lookup_name`).
     let nameless = |id: i64| Sender {
         external_id: id.to_string(),
@@ -580,10 +606,74 @@ fn inbound(message: &Value) -> Option<Inbound> {
         // The dialog is with the conversation; each message names its author.
         sender: nameless(peer),
         channel_message_id: message_key(message)?,
-        text: message["text"].as_str().unwrap_or("").to_owned(),
+        text,
         sent_at: unix(message["date"].as_i64()),
         attachments,
         author: (peer >= CONVERSATION_PEERS).then(|| nameless(from)),
+        extras: Box::new(Extras { content, quote }),
+    })
+}
+
+/// What a message holds besides text and files (R48): its place (`geo`), or the first
+/// attachment that is a sticker or a poll; when `bare` (no text, no file) and nothing
+/// else is known, the kind VK named.
+fn content_of(message: &Value, items: &[Value], bare: bool) -> Option<Content> {
+    if let Some(geo) = message.get("geo").filter(|g| g.is_object()) {
+        let place = &geo["place"];
+        let words = |field: &str| {
+            place[field]
+                .as_str()
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+        };
+        let address = [words("city"), words("country")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Some(Content::Location {
+            latitude: geo["coordinates"]["latitude"].as_f64()?,
+            longitude: geo["coordinates"]["longitude"].as_f64()?,
+            title: words("title"),
+            address: (!address.is_empty()).then_some(address),
+        });
+    }
+    for item in items {
+        match item["type"].as_str().unwrap_or_default() {
+            "sticker" => return Some(Content::Sticker { emoji: None }),
+            "poll" => {
+                let poll = &item["poll"];
+                return Some(Content::Poll {
+                    question: poll["question"].as_str().unwrap_or_default().to_owned(),
+                    options: poll["answers"]
+                        .as_array()
+                        .map(|answers| {
+                            answers
+                                .iter()
+                                .filter_map(|a| a["text"].as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+            }
+            _ => {}
+        }
+    }
+    if !bare {
+        return None;
+    }
+    let kind = items
+        .first()
+        .and_then(|item| item["type"].as_str())
+        .or_else(|| {
+            message["fwd_messages"]
+                .as_array()
+                .filter(|f| !f.is_empty())
+                .map(|_| "fwd_messages")
+        })
+        .unwrap_or("unknown");
+    Some(Content::Unsupported {
+        platform_kind: kind.to_owned(),
     })
 }
 
@@ -623,6 +713,48 @@ fn attachment(item: &Value) -> Option<NewAttachment> {
                 .map(str::to_owned),
             storage_path: None,
         }),
+        "sticker" | "graffiti" => {
+            let url = if item["type"] == "sticker" {
+                item["sticker"]["images"]
+                    .as_array()?
+                    .iter()
+                    .max_by_key(|i| i["width"].as_i64().unwrap_or(0))?["url"]
+                    .as_str()
+            } else {
+                item["graffiti"]["url"].as_str()
+            };
+            Some(NewAttachment {
+                kind: "image".into(),
+                file_name: format!("{}.png", item["type"].as_str().unwrap_or("image")),
+                mime_type: Some("image/png".into()),
+                size_bytes: None,
+                channel_file_id: None,
+                url: url.map(str::to_owned),
+                storage_path: None,
+            })
+        }
+        // A video or a wall post lives on VK: a link to it.
+        "video" | "wall" => {
+            let kind = item["type"].as_str()?;
+            let object = &item[kind];
+            let owner = object["owner_id"].as_i64().or(object["from_id"].as_i64())?;
+            let id = object["id"].as_i64()?;
+            let title = object["title"]
+                .as_str()
+                .or(object["text"].as_str())
+                .map(|t| t.chars().take(200).collect::<String>())
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| format!("{kind}{owner}_{id}"));
+            Some(NewAttachment {
+                kind: "link".into(),
+                file_name: title,
+                mime_type: None,
+                size_bytes: None,
+                channel_file_id: None,
+                url: Some(format!("https://vk.com/{kind}{owner}_{id}")),
+                storage_path: None,
+            })
+        }
         "link" => Some(NewAttachment {
             kind: "link".into(),
             file_name: item["link"]["title"].as_str().unwrap_or("").to_owned(),

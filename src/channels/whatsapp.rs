@@ -22,6 +22,7 @@ use super::{
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
 use crate::db::dialogs::NewAttachment;
+use crate::domain::content::{Content, Extras};
 use crate::security::secrets_equal;
 
 const DEFAULT_API: &str = "https://graph.facebook.com";
@@ -457,14 +458,46 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
         ),
         _ => ("", Vec::new()),
     };
-    let text = if kind == "location" {
-        format!(
-            "📍 {}, {}",
-            message["location"]["latitude"], message["location"]["longitude"]
-        )
-    } else {
-        text.to_owned()
+    let content = match kind {
+        "location" => {
+            let place = &message["location"];
+            let words = |field: &str| place[field].as_str().map(str::to_owned);
+            Some(Content::Location {
+                latitude: place["latitude"].as_f64()?,
+                longitude: place["longitude"].as_f64()?,
+                title: words("name"),
+                address: words("address"),
+            })
+        }
+        "contacts" => message["contacts"].get(0).map(|card| {
+            let all = |list: &str, field: &str| {
+                card[list]
+                    .as_array()
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|item| item[field].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            Content::Contact {
+                name: card["name"]["formatted_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                phones: all("phones", "phone"),
+                emails: all("emails", "email"),
+            }
+        }),
+        "sticker" => Some(Content::Sticker { emoji: None }),
+        // Nothing we know: say what it was rather than store an empty bubble.
+        _ if text.is_empty() && attachments.is_empty() => Some(Content::Unsupported {
+            platform_kind: kind.to_owned(),
+        }),
+        _ => None,
     };
+    let text = text.to_owned();
     Some(Inbound {
         sender: Sender {
             external_id: from.to_owned(),
@@ -476,6 +509,10 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
         sent_at: seconds(&message["timestamp"]),
         attachments,
         author: None,
+        extras: Box::new(Extras {
+            content,
+            quote: None,
+        }),
     })
 }
 

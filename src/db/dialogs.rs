@@ -265,6 +265,8 @@ pub enum NewContent {
         attachments: Vec<NewAttachment>,
         /// Who wrote it in a group conversation (`{"external_id", "name"}`).
         sender: Option<serde_json::Value>,
+        /// A place, a card, a sticker, a poll, the quoted message (R48).
+        extras: crate::domain::content::Extras,
     },
     Reply {
         text: String,
@@ -329,9 +331,21 @@ struct Line {
     system_data: Option<serde_json::Value>,
     attachments: Vec<NewAttachment>,
     sender: Option<serde_json::Value>,
+    /// `messages.content`, and its line for the list when the text is empty (R48).
+    content: Option<serde_json::Value>,
+    summary: Option<String>,
 }
 
 impl Line {
+    /// The list's preview of this message: its text, else what it holds, else a clip for
+    /// files.
+    fn preview(&self) -> String {
+        match &self.summary {
+            Some(summary) if self.text.trim().is_empty() => preview(summary, false),
+            _ => preview(&self.text, !self.attachments.is_empty()),
+        }
+    }
+
     fn system(kind: &'static str, author: Option<i64>, data: serde_json::Value) -> Self {
         Self {
             direction: "system",
@@ -344,6 +358,8 @@ impl Line {
             system_data: Some(data),
             attachments: Vec::new(),
             sender: None,
+            content: None,
+            summary: None,
         }
     }
 }
@@ -476,6 +492,7 @@ fn lines_of(conn: &mut PgConnection, change: &Change) -> Result<(Vec<Line>, Opti
             channel_sent_at,
             attachments,
             sender,
+            extras,
         }) => lines.push(Line {
             direction: "in",
             author: None,
@@ -487,6 +504,8 @@ fn lines_of(conn: &mut PgConnection, change: &Change) -> Result<(Vec<Line>, Opti
             system_data: None,
             attachments: attachments.clone(),
             sender: sender.clone(),
+            content: extras.to_json(),
+            summary: extras.content.as_ref().map(|c| c.summary()),
         }),
         Some(NewContent::Reply { text, attachments }) => lines.push(Line {
             direction: "out",
@@ -499,6 +518,8 @@ fn lines_of(conn: &mut PgConnection, change: &Change) -> Result<(Vec<Line>, Opti
             system_data: None,
             attachments: attachments.clone(),
             sender: None,
+            content: None,
+            summary: None,
         }),
         None => {}
     }
@@ -580,6 +601,7 @@ fn write_all(
                     messages::system_kind.eq(line.system_kind),
                     messages::system_data.eq(&line.system_data),
                     messages::sender.eq(&line.sender),
+                    messages::content.eq(&line.content),
                     messages::created_at.eq(change.now),
                 )
             })
@@ -628,7 +650,7 @@ fn write_all(
                 .events
                 .iter()
                 .any(|e| matches!(e, Event::Closed { .. })),
-            preview: last_content.map(|l| preview(&l.text, !l.attachments.is_empty())),
+            preview: last_content.map(Line::preview),
             direction: last_content.map(|l| l.direction),
             last_inbound: message_ids
                 .iter()
@@ -712,7 +734,7 @@ fn write_all(
                     "message_id": id,
                     "direction": line.direction,
                     "system_kind": line.system_kind,
-                    "preview": preview(&line.text, !line.attachments.is_empty()),
+                    "preview": line.preview(),
                 }),
             })
             .collect();

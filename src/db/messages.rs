@@ -24,6 +24,8 @@ pub struct MessageRow {
     pub edited_at: Option<DateTime<Utc>>,
     /// Who wrote it in a group conversation: `{"external_id", "name"}`.
     pub sender: Option<serde_json::Value>,
+    /// What it holds besides text and files (`domain::content::Extras`, R48).
+    pub content: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

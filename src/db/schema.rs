@@ -277,6 +277,7 @@ diesel::table! {
         channel_sent_at -> Nullable<Timestamptz>,
         edited_at -> Nullable<Timestamptz>,
         sender -> Nullable<Jsonb>,
+        content -> Nullable<Jsonb>,
     }
 }
 

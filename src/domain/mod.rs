@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod account;
+pub mod content;
 pub mod dialog;
 pub mod ids;
 pub mod media;

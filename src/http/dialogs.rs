@@ -412,6 +412,7 @@ pub fn message_item(feed: FeedItem) -> MessageItem {
                 name: sender["name"].as_str().unwrap_or_default().to_owned(),
             })
         }),
+        extras: m.content,
     }
 }
 

@@ -1525,3 +1525,287 @@ async fn r1_viber_and_whatsapp_deliveries_twenty_times_at_once_are_stored_once()
         );
     }
 }
+
+// ---------------------------------------------------------------- R48: what messages hold
+
+/// The messages' `extras.content` kinds of the account's one dialog, oldest first, and the
+/// list's preview of it.
+async fn kinds_and_preview(app: &TestApp, account: i64) -> (Vec<Value>, Value) {
+    let (dialog, messages) = only_dialog(app, account).await;
+    let list = app.admin().await.get("/api/v1/dialogs?section=all").await;
+    let preview = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == dialog)
+        .map(|d| d["last_message_preview"].clone())
+        .unwrap();
+    (
+        messages
+            .iter()
+            .filter(|m| m["direction"] == "in")
+            .map(|m| m["extras"].clone())
+            .collect(),
+        preview,
+    )
+}
+
+#[actix_web::test]
+async fn r48_telegram_places_cards_stickers_polls_dice_quotes_and_unknown_kinds_are_stored_and_shown()
+ {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let message = |id: i64, fields: Value| {
+        let mut message = json!({"message_id": id, "date": 1_700_000_100 + id,
+            "chat": {"id": 501, "type": "private", "first_name": "Ольга"},
+            "from": {"id": 501, "is_bot": false, "first_name": "Ольга", "last_name": "Сидорова"}});
+        for (key, value) in fields.as_object().unwrap() {
+            message[key] = value.clone();
+        }
+        json!({"update_id": 9000 + id, "message": message})
+    };
+    let updates = [
+        message(
+            1,
+            json!({"location": {"latitude": 55.751244, "longitude": 37.618423}}),
+        ),
+        message(
+            2,
+            json!({"venue": {"location": {"latitude": 59.9386, "longitude": 30.3141},
+            "title": "Офис", "address": "Невский проспект, 1"},
+            "location": {"latitude": 59.9386, "longitude": 30.3141}}),
+        ),
+        message(
+            3,
+            json!({"contact": {"phone_number": "+79001234567", "first_name": "Иван",
+            "last_name": "Петров", "user_id": 777}}),
+        ),
+        message(
+            4,
+            json!({"sticker": {"file_id": "CAACAgIAAxk", "file_unique_id": "AgADs", "type": "regular",
+            "width": 512, "height": 512, "is_animated": false, "is_video": false, "emoji": "😀",
+            "file_size": 20000}}),
+        ),
+        message(
+            5,
+            json!({"poll": {"id": "5000", "question": "Когда удобно?",
+            "options": [{"text": "Утром", "voter_count": 0}, {"text": "Вечером", "voter_count": 0}],
+            "total_voter_count": 0, "is_closed": false, "is_anonymous": true, "type": "regular",
+            "allows_multiple_answers": false}}),
+        ),
+        message(6, json!({"dice": {"emoji": "🎯", "value": 6}})),
+        message(
+            7,
+            json!({"text": "Да, подходит", "reply_to_message": {"message_id": 1, "date": 1_700_000_000,
+            "chat": {"id": 501, "type": "private", "first_name": "Ольга"},
+            "from": {"id": 100, "is_bot": true, "first_name": "Магазин"},
+            "text": "Завтра в 10:00 удобно?"}}),
+        ),
+        message(
+            8,
+            json!({"story": {"chat": {"id": 501, "type": "private", "first_name": "Ольга"}, "id": 3}}),
+        ),
+    ];
+    for update in &updates {
+        assert_eq!(
+            telegram_hook(&app, account, update, TG_SECRET).await,
+            StatusCode::OK,
+            "{update}"
+        );
+    }
+    let (extras, preview) = kinds_and_preview(&app, account).await;
+    assert_eq!(extras.len(), 8, "{extras:?}");
+    assert_eq!(
+        extras[0]["content"],
+        json!({"kind": "location", "latitude": 55.751244, "longitude": 37.618423})
+    );
+    assert_eq!(
+        extras[1]["content"],
+        json!({"kind": "location", "latitude": 59.9386, "longitude": 30.3141,
+            "title": "Офис", "address": "Невский проспект, 1"})
+    );
+    assert_eq!(
+        extras[2]["content"],
+        json!({"kind": "contact", "name": "Иван Петров", "phones": ["+79001234567"]})
+    );
+    assert_eq!(
+        extras[3]["content"],
+        json!({"kind": "sticker", "emoji": "😀"})
+    );
+    assert_eq!(
+        extras[4]["content"],
+        json!({"kind": "poll", "question": "Когда удобно?", "options": ["Утром", "Вечером"]})
+    );
+    assert_eq!(
+        extras[5]["content"],
+        json!({"kind": "dice", "emoji": "🎯", "value": 6})
+    );
+    assert_eq!(
+        extras[6],
+        json!({"quote": {"author": "Магазин", "text": "Завтра в 10:00 удобно?"}})
+    );
+    assert_eq!(
+        extras[7]["content"],
+        json!({"kind": "unsupported", "platform_kind": "story"})
+    );
+    assert_eq!(
+        preview, "⚠ story",
+        "the list says what the last message was"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM dialogs WHERE last_message_preview = ''"),
+        0
+    );
+}
+
+#[actix_web::test]
+async fn r48_vk_places_stickers_polls_posts_quotes_and_unknown_kinds_are_stored_and_shown() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = vk_account(&app, &fake, "callback").await;
+    let path = format!("/hooks/vk/{account}");
+    let mut geo = vk_message(1, 77, "", json!([]));
+    geo["message"]["geo"] = json!({"type": "point",
+        "coordinates": {"latitude": 55.75, "longitude": 37.61},
+        "place": {"title": "Кремль", "city": "Москва", "country": "Россия"}});
+    let sticker = vk_message(
+        2,
+        77,
+        "",
+        json!([{"type": "sticker", "sticker": {"product_id": 1, "sticker_id": 9,
+        "images": [{"url": "https://vk.com/sticker/1-9-64", "width": 64, "height": 64},
+                   {"url": "https://vk.com/sticker/1-9-128", "width": 128, "height": 128}]}}]),
+    );
+    let poll = vk_message(
+        3,
+        77,
+        "",
+        json!([{"type": "poll", "poll": {"id": 5, "owner_id": 77,
+        "question": "Цвет?", "answers": [{"id": 1, "text": "Синий", "votes": 0, "rate": 0.0},
+        {"id": 2, "text": "Красный", "votes": 0, "rate": 0.0}], "votes": 0, "anonymous": false}}]),
+    );
+    let wall = vk_message(
+        4,
+        77,
+        "",
+        json!([{"type": "wall", "wall": {"id": 12, "owner_id": -4242, "from_id": -4242,
+        "text": "Распродажа до пятницы", "date": 1_612_000_000}}]),
+    );
+    let mut reply = vk_message(5, 77, "Беру", json!([]));
+    reply["message"]["reply_message"] = json!({"date": 1_612_685_000, "from_id": -4242, "id": 900,
+        "peer_id": 77, "text": "Осталось две штуки", "conversation_message_id": 900, "attachments": []});
+    let graffiti_less = vk_message(
+        6,
+        77,
+        "",
+        json!([{"type": "market", "market": {"id": 3, "owner_id": -4242, "title": "Чайник"}}]),
+    );
+    for (i, object) in [geo, sticker, poll, wall, reply, graffiti_less]
+        .into_iter()
+        .enumerate()
+    {
+        let event = vk_event(&format!("r48-{i}"), "message_new", object);
+        let (status, body) = hook(&app, &path, &serde_json::to_vec(&event).unwrap(), &[]).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    }
+    let (extras, preview) = kinds_and_preview(&app, account).await;
+    assert_eq!(extras.len(), 6, "{extras:?}");
+    assert_eq!(
+        extras[0]["content"],
+        json!({"kind": "location", "latitude": 55.75, "longitude": 37.61,
+            "title": "Кремль", "address": "Москва, Россия"})
+    );
+    assert_eq!(extras[1]["content"], json!({"kind": "sticker"}));
+    assert_eq!(
+        extras[2]["content"],
+        json!({"kind": "poll", "question": "Цвет?", "options": ["Синий", "Красный"]})
+    );
+    assert_eq!(extras[3], Value::Null, "a wall post is a link, not extras");
+    assert_eq!(extras[4], json!({"quote": {"text": "Осталось две штуки"}}));
+    assert_eq!(
+        extras[5]["content"],
+        json!({"kind": "unsupported", "platform_kind": "market"})
+    );
+    assert_eq!(preview, "⚠ market");
+    let (_, messages) = only_dialog(&app, account).await;
+    let sticker_file = &messages[1]["attachments"][0];
+    assert_eq!(sticker_file["kind"], "image", "{sticker_file}");
+    let post = &messages[3]["attachments"][0];
+    assert_eq!(
+        (post["kind"].as_str(), post["file_name"].as_str()),
+        (Some("link"), Some("Распродажа до пятницы"))
+    );
+}
+
+#[actix_web::test]
+async fn r48_whatsapp_and_viber_places_cards_and_unknown_kinds_are_stored_and_shown() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let whatsapp = whatsapp_account(&app, &fake).await;
+    for (id, message) in [
+        (
+            "wamid.L1",
+            json!({"type": "location", "location": {"latitude": 43.5855, "longitude": 39.7231,
+            "name": "Склад", "address": "Сочи, Морская, 5"}}),
+        ),
+        (
+            "wamid.C1",
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Анна Смирнова",
+            "first_name": "Анна"}, "phones": [{"phone": "+7 900 111-22-33", "type": "CELL"}],
+            "emails": [{"email": "anna@example.com", "type": "WORK"}]}]}),
+        ),
+        (
+            "wamid.U1",
+            json!({"type": "unsupported", "errors": [{"code": 131051,
+            "title": "Message type unknown"}]}),
+        ),
+    ] {
+        assert_eq!(
+            whatsapp_hook(&app, whatsapp, &wa_message(id, "79005550000", message)).await,
+            StatusCode::OK
+        );
+    }
+    let (extras, preview) = kinds_and_preview(&app, whatsapp).await;
+    assert_eq!(
+        extras
+            .iter()
+            .map(|e| e["content"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!({"kind": "location", "latitude": 43.5855, "longitude": 39.7231,
+                "title": "Склад", "address": "Сочи, Морская, 5"}),
+            json!({"kind": "contact", "name": "Анна Смирнова", "phones": ["+7 900 111-22-33"],
+                "emails": ["anna@example.com"]}),
+            json!({"kind": "unsupported", "platform_kind": "unsupported"}),
+        ]
+    );
+    assert_eq!(preview, "⚠ unsupported");
+
+    let viber = viber_account(&app, &fake).await;
+    for (token, message) in [
+        (
+            7_100_000_000_000_000_001_u64,
+            json!({"type": "location", "location": {"lat": 55.7, "lon": 37.6}}),
+        ),
+        (
+            7_100_000_000_000_000_002,
+            json!({"type": "contact", "contact": {"name": "Пётр", "phone_number": "+79009998877"}}),
+        ),
+    ] {
+        assert_eq!(
+            viber_hook(&app, viber, &viber_message(token, "dasha==", message)).await,
+            StatusCode::OK
+        );
+    }
+    let (extras, preview) = kinds_and_preview(&app, viber).await;
+    assert_eq!(
+        extras[0]["content"],
+        json!({"kind": "location", "latitude": 55.7, "longitude": 37.6})
+    );
+    assert_eq!(
+        extras[1]["content"],
+        json!({"kind": "contact", "name": "Пётр", "phones": ["+79009998877"]})
+    );
+    assert_eq!(preview, "👤 Пётр, +79009998877");
+}

@@ -185,6 +185,7 @@ fn inbound_change(conn: &mut PgConnection, dialog: i64, key: &str) -> db::dialog
             channel_sent_at: None,
             attachments: Vec::new(),
             sender: None,
+            extras: Default::default(),
         }),
         close_reason_id: None,
         comment: None,

@@ -1063,6 +1063,7 @@ async fn r32_a_clients_attachments_from_every_dialog_are_listed_with_a_filter() 
                     attachment("link", "", Some("https://example.org/catalog")),
                 ],
                 author: None,
+                extras: Default::default(),
             },
         )
         .await

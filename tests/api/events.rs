@@ -560,6 +560,7 @@ async fn r37_events_carry_the_list_row_and_the_whole_message_so_nothing_is_fetch
                 sent_at: None,
                 attachments: vec![file("счёт.pdf"), file("акт.pdf")],
                 author: None,
+                extras: Default::default(),
             },
         )
         .await

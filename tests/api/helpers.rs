@@ -663,6 +663,7 @@ impl TestApp {
                     sent_at: None,
                     attachments: Vec::new(),
                     author: None,
+                    extras: Default::default(),
                 },
             )
             .await

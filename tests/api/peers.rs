@@ -73,6 +73,7 @@ async fn inbound_bursts_through_two_processes_open_one_dialog_and_store_each_mes
         sent_at: None,
         attachments: Vec::new(),
         author: None,
+        extras: Default::default(),
     };
     let sends = (0..40).map(|i| {
         let engine = if i % 2 == 0 {

@@ -437,6 +437,28 @@ try {
     }
   });
 
+  await step("r48: a place, a contact card, a sticker and a quoted reply are shown as what they are", async () => {
+    await inbound(880, "Вера", { location: { latitude: 55.751244, longitude: 37.618423 } });
+    await inbound(880, "Вера", { contact: { phone_number: "+79001234567", first_name: "Иван", last_name: "Петров" } });
+    await inbound(880, "Вера", { sticker: { file_id: "CAAC", file_unique_id: "s1", type: "regular", width: 512, height: 512,
+      is_animated: false, is_video: false, emoji: "😀" } });
+    await inbound(880, "Вера", { text: "Да, беру", reply_to_message: { message_id: 1, date: 1700000000,
+      chat: { id: 880, type: "private", first_name: "Вера" }, from: { id: 1, is_bot: true, first_name: "Магазин" },
+      text: "Осталась одна штука" } });
+    await openFound(anna, "Вера");
+    const map = anna.locator(".feed .content.location");
+    await map.waitFor({ timeout: STEP });
+    const href = await map.getAttribute("href");
+    if (!href.startsWith("https://www.openstreetmap.org/?mlat=55.751244&mlon=37.618423")) throw new Error(`map link: ${href}`);
+    if ((await map.getAttribute("rel")) !== "noopener noreferrer") throw new Error("the map link opens without noopener");
+    await anna.locator('.feed .content.contact a[href="tel:+79001234567"]', { hasText: "+79001234567" }).waitFor({ timeout: STEP });
+    await anna.locator(".feed .content.contact", { hasText: "Иван Петров" }).waitFor({ timeout: STEP });
+    await anna.locator(".feed .content.sticker", { hasText: "😀" }).waitFor({ timeout: STEP });
+    await anna.locator(".feed .bubble", { hasText: "Да, беру" }).locator("blockquote.quote", { hasText: "Осталась одна штука" })
+      .waitFor({ timeout: STEP });
+    await accessible(anna, "a dialog with places, cards, stickers and quotes");
+  });
+
   await step("no script from a client ever ran", async () => {
     if (alerts.length) throw new Error(`alerts: ${alerts.join(", ")}`);
   });

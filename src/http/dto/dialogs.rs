@@ -175,6 +175,14 @@ pub struct MessageItem {
     pub system_data: Option<serde_json::Value>,
     /// Inbound messages of a group conversation: the member who wrote it.
     pub sender: Option<ChatMember>,
+    /// What it holds besides text and files (R48), when anything: `content` is one of
+    /// `{"kind": "location", latitude, longitude, title?, address?}`,
+    /// `{"kind": "contact", name, phones?, emails?}`, `{"kind": "sticker", emoji?}`,
+    /// `{"kind": "poll", question, options}`, `{"kind": "dice", emoji, value}`,
+    /// `{"kind": "unsupported", platform_kind}`; `quote` is the message it answers,
+    /// `{author?, text}`.
+    #[schema(value_type = Option<Object>)]
+    pub extras: Option<serde_json::Value>,
 }
 
 /// A member of a group conversation on the channel.
