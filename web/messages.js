@@ -213,6 +213,9 @@ export class Feed {
       m.text ? h("div", { class: "text", dir: "auto" }, linkified(m.text)) : null,
       attachments.length ? h("div", { class: "attachments" }, attachments) : null,
       h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at)), m.edited_at ? " ✎" : "", delivery,
+        m.extras && m.extras.reaction
+          ? h("span", { class: "reaction", title: t("content.reaction") }, m.extras.reaction)
+          : null,
         m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null));
   }
 }

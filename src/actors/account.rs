@@ -315,7 +315,7 @@ async fn deliver(
                 sender: inbound.author.as_ref().map(|author| {
                     serde_json::json!({"external_id": author.external_id, "name": author.display_name})
                 }),
-                extras: (*inbound.extras).clone(),
+                extras: inbound.extras.clone(),
             }),
             ..DialogCommand::new(system(), Command::Inbound)
         };

@@ -86,6 +86,12 @@ pub enum Update {
     Unblocked {
         external_id: String,
     },
+    /// The interlocutor reacted to a message (by the channel's id), or took the reaction
+    /// back (`None`).
+    Reaction {
+        channel_message_id: String,
+        emoji: Option<String>,
+    },
     /// The interlocutor read every message we sent them up to this one, by the channel's
     /// id (VK `message_read`: ids grow within a community, so "up to" is a comparison).
     ReadUpTo {

@@ -438,6 +438,15 @@ impl Channels {
                 .await?;
                 self.forget_recalled();
             }
+            Update::Reaction {
+                channel_message_id,
+                emoji,
+            } => {
+                db::run(pool, move |conn| {
+                    rows::reacted(conn, account_id, &channel_message_id, emoji.as_deref())
+                })
+                .await?;
+            }
             Update::ReadUpTo { external_id, up_to } => {
                 db::run(pool, move |conn| {
                     rows::read_up_to(conn, account_id, &external_id, up_to)

@@ -477,7 +477,11 @@ fn extras(message: &Message) -> Extras {
         };
         Quote::new(author, &text)
     });
-    Extras { content, quote }
+    Extras {
+        content,
+        quote,
+        reaction: None,
+    }
 }
 
 /// What a failed Telegram call means for the outbox.

@@ -395,6 +395,7 @@ fn inbound(event: &Value) -> Option<Inbound> {
         extras: Box::new(Extras {
             content,
             quote: None,
+            reaction: None,
         }),
     })
 }

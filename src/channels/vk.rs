@@ -610,7 +610,11 @@ fn inbound(message: &Value) -> Option<Inbound> {
         sent_at: unix(message["date"].as_i64()),
         attachments,
         author: (peer >= CONVERSATION_PEERS).then(|| nameless(from)),
-        extras: Box::new(Extras { content, quote }),
+        extras: Box::new(Extras {
+            content,
+            quote,
+            reaction: None,
+        }),
     })
 }
 

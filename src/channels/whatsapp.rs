@@ -377,6 +377,19 @@ fn translate(notification: &Value, phone_number_id: &str) -> Vec<Update> {
                 .filter_map(|c| Some((c["wa_id"].as_str()?, c["profile"]["name"].as_str()?)))
                 .collect();
             for message in value["messages"].as_array().into_iter().flatten() {
+                // A reaction belongs to the message it reacts to; an empty emoji takes it back.
+                if message["type"] == "reaction" {
+                    if let Some(target) = message["reaction"]["message_id"].as_str() {
+                        updates.push(Update::Reaction {
+                            channel_message_id: target.to_owned(),
+                            emoji: message["reaction"]["emoji"]
+                                .as_str()
+                                .filter(|e| !e.is_empty())
+                                .map(str::to_owned),
+                        });
+                    }
+                    continue;
+                }
                 if let Some(inbound) = inbound(message, &names) {
                     updates.push(Update::Message(inbound));
                 }
@@ -452,10 +465,6 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
                 .unwrap_or(""),
             Vec::new(),
         ),
-        "reaction" => (
-            message["reaction"]["emoji"].as_str().unwrap_or(""),
-            Vec::new(),
-        ),
         _ => ("", Vec::new()),
     };
     let content = match kind {
@@ -512,6 +521,7 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
         extras: Box::new(Extras {
             content,
             quote: None,
+            reaction: None,
         }),
     })
 }

@@ -266,7 +266,7 @@ pub enum NewContent {
         /// Who wrote it in a group conversation (`{"external_id", "name"}`).
         sender: Option<serde_json::Value>,
         /// A place, a card, a sticker, a poll, the quoted message (R48).
-        extras: crate::domain::content::Extras,
+        extras: Box<crate::domain::content::Extras>,
     },
     Reply {
         text: String,

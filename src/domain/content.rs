@@ -114,11 +114,14 @@ pub struct Extras {
     /// The message this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<Quote>,
+    /// The interlocutor's reaction to this message (an emoji).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<String>,
 }
 
 impl Extras {
     pub fn is_empty(&self) -> bool {
-        self.content.is_none() && self.quote.is_none()
+        self.content.is_none() && self.quote.is_none() && self.reaction.is_none()
     }
 
     /// As stored: `None` when there is nothing to keep.
@@ -190,6 +193,7 @@ mod tests {
                 value: 6,
             }),
             quote: Some(Quote::new(Some("Анна".into()), "  Привет  ")),
+            reaction: None,
         };
         assert_eq!(
             extras.to_json(),

@@ -1809,3 +1809,71 @@ async fn r48_whatsapp_and_viber_places_cards_and_unknown_kinds_are_stored_and_sh
     );
     assert_eq!(preview, "👤 Пётр, +79009998877");
 }
+
+#[actix_web::test]
+async fn r48_a_whatsapp_reaction_shows_on_its_message_and_taking_it_back_removes_it() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = whatsapp_account(&app, &fake).await;
+    let text = |body: &str| json!({"type": "text", "text": {"body": body}});
+    whatsapp_hook(
+        &app,
+        account,
+        &wa_message("wamid.Q1", "79005550001", text("Сколько стоит доставка?")),
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let ours = reply(&app, dialog, "300 рублей").await;
+    eventually(&app, &delivery_query(ours), "sent").await;
+    let our_wamid = text_of(
+        &app,
+        &format!("SELECT channel_message_id FROM messages WHERE id = {ours}"),
+    )
+    .unwrap();
+    let react = |id: &str, target: &str, emoji: &str| {
+        wa_message(
+            id,
+            "79005550001",
+            json!({"type": "reaction", "reaction": {"message_id": target, "emoji": emoji}}),
+        )
+    };
+    assert_eq!(
+        whatsapp_hook(&app, account, &react("wamid.R1", &our_wamid, "👍")).await,
+        StatusCode::OK
+    );
+    let reaction_of = |messages: &[Value], id: i64| {
+        messages
+            .iter()
+            .find(|m| m["id"] == id)
+            .map(|m| m["extras"]["reaction"].clone())
+            .unwrap()
+    };
+    let said = |messages: &[Value]| {
+        messages
+            .iter()
+            .filter(|m| m["direction"] != "system")
+            .count()
+    };
+    let (_, messages) = only_dialog(&app, account).await;
+    assert_eq!(said(&messages), 2, "a reaction is not a message of its own");
+    assert_eq!(reaction_of(&messages, ours), "👍");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM events WHERE kind = 'message' AND (payload->>'message_id')::bigint = {ours} \
+             AND payload->>'reaction' = '👍'"
+        )),
+        1,
+        "open dialogs learn of it live"
+    );
+
+    // Taken back (an empty emoji); a reaction to a message we do not have changes nothing.
+    whatsapp_hook(&app, account, &react("wamid.R2", &our_wamid, "")).await;
+    whatsapp_hook(&app, account, &react("wamid.R3", "wamid.UNKNOWN", "😡")).await;
+    let (_, messages) = only_dialog(&app, account).await;
+    assert_eq!(said(&messages), 2);
+    assert_eq!(reaction_of(&messages, ours), Value::Null);
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE content::text LIKE '%😡%'"),
+        0
+    );
+}
