@@ -292,18 +292,29 @@ fn body(message: &Message) -> String {
 
 fn inbound(message: &Message) -> Inbound {
     let from = message.from.as_ref();
+    // A group, a supergroup or a channel is the dialog's interlocutor, named after its
+    // title; each message names the member who wrote it (R48).
+    let shared = !message.chat.is_private();
     let display_name = match from {
-        Some(user) => user.full_name(),
-        None => message
+        Some(user) if !shared => user.full_name(),
+        _ => message
             .chat
             .title()
             .or(message.chat.first_name())
             .unwrap_or_default()
             .to_owned(),
     };
-    let username = from
-        .and_then(|u| u.username.clone())
-        .or_else(|| message.chat.username().map(str::to_owned));
+    let author = from.filter(|_| shared).map(|user| Sender {
+        external_id: user.id.0.to_string(),
+        display_name: user.full_name(),
+        username: user.username.clone(),
+    });
+    let username = if shared {
+        message.chat.username().map(str::to_owned)
+    } else {
+        from.and_then(|u| u.username.clone())
+            .or_else(|| message.chat.username().map(str::to_owned))
+    };
     let mut attachments = Vec::new();
     // Sizes come smallest first: the last is the full picture.
     if let Some(photo) = message.photo().and_then(|sizes| sizes.last()) {
@@ -367,7 +378,7 @@ fn inbound(message: &Message) -> Inbound {
         text: body(message),
         sent_at: Some(message.date),
         attachments,
-        author: None,
+        author,
         extras: Box::new(extras(message)),
     }
 }

@@ -1877,3 +1877,47 @@ async fn r48_a_whatsapp_reaction_shows_on_its_message_and_taking_it_back_removes
         0
     );
 }
+
+#[actix_web::test]
+async fn r48_a_telegram_group_is_one_dialog_named_after_its_title_with_each_members_messages() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let group = |update: i64, from: i64, first: &str, text: &str| {
+        json!({"update_id": update, "message": {"message_id": update, "date": 1_700_000_500 + update,
+            "chat": {"id": -1_001_234_567_890_i64, "type": "supergroup", "title": "Оптовые клиенты"},
+            "from": {"id": from, "is_bot": false, "first_name": first},
+            "text": text}})
+    };
+    for update in [
+        group(1, 11, "Анна", "Когда поставка?"),
+        group(2, 12, "Борис", "И мне интересно"),
+    ] {
+        assert_eq!(
+            telegram_hook(&app, account, &update, TG_SECRET).await,
+            StatusCode::OK
+        );
+    }
+    let (dialog, messages) = only_dialog(&app, account).await;
+    let detail = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/dialogs/{dialog}"))
+        .await;
+    assert_eq!(detail.body["interlocutor"]["name"], "Оптовые клиенты");
+    let senders: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["direction"] == "in")
+        .map(|m| m["sender"]["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(senders, ["Анна", "Борис"]);
+
+    // A private chat stays named after the person, with no sender on its messages.
+    telegram_hook(&app, account, &tg_text(3, 77, 3, "Привет"), TG_SECRET).await;
+    let private = app.count(&format!(
+        "SELECT count(*) FROM messages m JOIN dialogs d ON d.id = m.dialog_id \
+         JOIN interlocutors i ON i.id = d.interlocutor_id \
+         WHERE m.account_id = {account} AND i.display_name = 'Иван Петров' AND m.sender IS NULL"
+    ));
+    assert_eq!(private, 1);
+}
