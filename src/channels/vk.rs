@@ -567,28 +567,16 @@ fn message_key(message: &Value) -> Option<String> {
 fn inbound(message: &Value) -> Option<Inbound> {
     let peer = message["peer_id"].as_i64()?;
     let from = message["from_id"].as_i64().unwrap_or(peer);
-    let items = message["attachments"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let attachments: Vec<NewAttachment> = items.iter().filter_map(attachment).collect();
+    let attachments: Vec<NewAttachment> = items_of(message).iter().filter_map(attachment).collect();
     let text = message["text"].as_str().unwrap_or("").to_owned();
-    let content = content_of(
-        message,
-        &items,
-        text.trim().is_empty() && attachments.is_empty(),
-    );
+    let content = content_of(message, text.trim().is_empty() && attachments.is_empty());
     let quote = message
         .get("reply_message")
         .filter(|quoted| quoted.is_object())
         .map(|quoted| {
             let words = quoted["text"].as_str().unwrap_or_default();
-            let items = quoted["attachments"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
             let words = if words.trim().is_empty() {
-                content_of(quoted, &items, true)
+                content_of(quoted, true)
                     .map(|c| c.summary())
                     .unwrap_or_default()
             } else {
@@ -618,10 +606,16 @@ fn inbound(message: &Value) -> Option<Inbound> {
     })
 }
 
+/// A message's attachments as VK lists them.
+fn items_of(message: &Value) -> &[Value] {
+    message["attachments"].as_array().map_or(&[], Vec::as_slice)
+}
+
 /// What a message holds besides text and files (R48): its place (`geo`), or the first
 /// attachment that is a sticker or a poll; when `bare` (no text, no file) and nothing
 /// else is known, the kind VK named.
-fn content_of(message: &Value, items: &[Value], bare: bool) -> Option<Content> {
+fn content_of(message: &Value, bare: bool) -> Option<Content> {
+    let items = items_of(message);
     if let Some(geo) = message.get("geo").filter(|g| g.is_object()) {
         let place = &geo["place"];
         let words = |field: &str| {

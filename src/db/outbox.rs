@@ -87,6 +87,18 @@ pub fn next_due(
         .first(conn)?)
 }
 
+/// The `message` event of a stored message that changed (an edit, a reaction): the event
+/// pump adds the message as it is now.
+fn changed_message_event(account_id: i64, dialog_id: i64, payload: serde_json::Value) -> NewEvent {
+    NewEvent {
+        kind: "message",
+        account_id: Some(account_id),
+        dialog_id: Some(dialog_id),
+        user_id: None,
+        payload,
+    }
+}
+
 fn delivery_event(
     account_id: i64,
     dialog_id: i64,
@@ -366,14 +378,12 @@ pub fn reacted(
             .execute(conn)?;
         events::append(
             conn,
-            &[NewEvent {
-                kind: "message",
-                account_id: Some(account_id),
-                dialog_id: Some(dialog_id),
-                user_id: None,
-                payload: json!({"dialog_id": dialog_id, "message_id": id, "direction": direction,
+            &[changed_message_event(
+                account_id,
+                dialog_id,
+                json!({"dialog_id": dialog_id, "message_id": id, "direction": direction,
                     "system_kind": null, "reaction": emoji}),
-            }],
+            )],
         )?;
         Ok(true)
     })
@@ -456,19 +466,17 @@ pub fn message_edited(
             .execute(conn)?;
         events::append(
             conn,
-            &[NewEvent {
-                kind: "message",
-                account_id: Some(account_id),
-                dialog_id: Some(dialog_id),
-                user_id: None,
-                payload: json!({
+            &[changed_message_event(
+                account_id,
+                dialog_id,
+                json!({
                     "dialog_id": dialog_id,
                     "message_id": id,
                     "direction": "in",
                     "edited": true,
                     "preview": super::dialogs::preview(text, false),
                 }),
-            }],
+            )],
         )?;
         Ok(true)
     })
