@@ -11,14 +11,15 @@
 //! Fan-out is a `tokio::sync::broadcast` ring: a subscriber that falls behind gets
 //! `Lagged` and is cut off (it reconnects and replays from the table); it never slows the
 //! pump, the writers or the other subscribers. Each event travels as one shared
-//! [`Published`], which keeps its SSE frame once the first stream has written it, so ten
-//! thousand streams serialize an event once, not ten thousand times.
+//! [`Published`], which keeps its SSE event once the first stream has made it, so ten
+//! thousand streams serialize an event's JSON once, not ten thousand times (actix-web-lab's
+//! responder then only frames that text for each stream).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use actix_web::web::Bytes;
+use actix_web_lab::sse;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use tokio::sync::broadcast;
 
@@ -39,7 +40,7 @@ pub struct Published {
     pub event: StoredEvent,
     /// When this process received it: how long a stream has left it waiting.
     pub at: std::time::Instant,
-    frames: [OnceLock<Bytes>; 2],
+    frames: [OnceLock<sse::Event>; 2],
 }
 
 /// Who a frame is for: operators and dashboards get different frames of one event.
@@ -58,9 +59,13 @@ impl Published {
         }
     }
 
-    /// The event's wire form for `audience`: made by the first subscriber that asks,
-    /// shared after.
-    pub fn frame(&self, audience: Audience, make: impl FnOnce(&StoredEvent) -> Bytes) -> Bytes {
+    /// The event as `audience` gets it (name, id, its payload serialized): made by the
+    /// first subscriber that asks, shared after; a clone shares the serialized text.
+    pub fn frame(
+        &self,
+        audience: Audience,
+        make: impl FnOnce(&StoredEvent) -> sse::Event,
+    ) -> sse::Event {
         self.frames[audience as usize]
             .get_or_init(|| make(&self.event))
             .clone()

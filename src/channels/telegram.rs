@@ -12,12 +12,12 @@ use chrono::Utc;
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use teloxide_core::payloads::{
+use teloxide::payloads::{
     GetUpdatesSetters, SendDocumentSetters, SendPhotoSetters, SetWebhookSetters,
 };
-use teloxide_core::requests::Requester;
-use teloxide_core::types::{ChatId, FileId, InputFile, Message, Update, UpdateKind};
-use teloxide_core::{ApiError, Bot, RequestError};
+use teloxide::requests::Requester;
+use teloxide::types::{ChatId, FileId, InputFile, Message, Update, UpdateKind};
+use teloxide::{ApiError, Bot, RequestError};
 
 use super::net::{self, Downloaded};
 use super::{
@@ -419,15 +419,14 @@ fn has_files(message: &Message) -> bool {
 
 /// What the message holds besides text and files (R48), and the message it answers.
 fn extras(message: &Message) -> Extras {
-    let location =
-        |l: &teloxide_core::types::Location, title: Option<&str>, address: Option<&str>| {
-            Content::Location {
-                latitude: l.latitude,
-                longitude: l.longitude,
-                title: title.map(str::to_owned),
-                address: address.map(str::to_owned),
-            }
-        };
+    let location = |l: &teloxide::types::Location, title: Option<&str>, address: Option<&str>| {
+        Content::Location {
+            latitude: l.latitude,
+            longitude: l.longitude,
+            title: title.map(str::to_owned),
+            address: address.map(str::to_owned),
+        }
+    };
     let content = if let Some(venue) = message.venue() {
         Some(location(
             &venue.location,

@@ -14,16 +14,15 @@
 //! behind the hub's whole buffer) is cut off; it reconnects and replays. Streams beyond the
 //! configured cap get a fast 503.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::web::{Bytes, BytesMut};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, get, web};
+use actix_web_lab::sse;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -46,8 +45,8 @@ const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 const RETRY_MS: u64 = 3000;
 /// How long a client may stay too far behind (a full queue, `--stream-queue` events) before it counts as too slow.
 const SLOW_AFTER: Duration = Duration::from_secs(5);
-/// At most this much of waiting events goes out in one write.
-const BATCH_BYTES: usize = 64 * 1024;
+/// At most this many waiting events are taken from the hub at one wake.
+const BATCH_EVENTS: usize = 64;
 /// The most events a reconnect replays; further behind, the client must reload (`resync`).
 const MAX_REPLAY: i64 = 10_000;
 
@@ -153,24 +152,20 @@ fn token_id_of(caller: &Caller) -> i64 {
     }
 }
 
-/// One SSE frame. `data` is one line of JSON (serde_json never writes a raw newline).
-pub fn frame(id: Option<i64>, event: &str, data: &impl serde::Serialize) -> Bytes {
-    let mut out = String::with_capacity(96);
-    if let Some(id) = id {
-        out.push_str("id: ");
-        out.push_str(&id.to_string());
-        out.push('\n');
+/// One SSE event; actix-web-lab's responder writes it out (`id:`, `event:`, `data:`).
+/// `data` is one line of JSON (serde_json never writes a raw newline).
+pub fn frame(id: Option<i64>, event: &'static str, data: &impl serde::Serialize) -> sse::Event {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    let data = sse::Data::new(data).event(event);
+    match id {
+        Some(id) => data.id(id.to_string()),
+        None => data,
     }
-    out.push_str("event: ");
-    out.push_str(event);
-    out.push_str("\ndata: ");
-    out.push_str(&serde_json::to_string(data).unwrap_or_else(|_| "null".into()));
-    out.push_str("\n\n");
-    Bytes::from(out)
+    .into()
 }
 
 /// An event's frame on the operators' stream.
-fn operator_frame(event: &StoredEvent) -> Bytes {
+fn operator_frame(event: &StoredEvent) -> sse::Event {
     let name = match event.kind.as_str() {
         "read" => "read",
         "message" => "message",
@@ -210,26 +205,30 @@ fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> Result<Option<i64>, 
     }
 }
 
-fn sse_response<S>(body: S) -> HttpResponse
+/// The event stream as actix-web-lab's `sse` responder serves it: `retry:` first, a
+/// `: keep-alive` comment when nothing was sent for `KEEP_ALIVE`, and the SSE headers.
+fn sse_response<S>(req: &HttpRequest, events: S) -> HttpResponse
 where
-    S: futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static,
+    S: futures_util::Stream<Item = sse::Event> + 'static,
 {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
+    sse::Sse::from_infallible_stream(events)
+        .with_retry_duration(Duration::from_millis(RETRY_MS))
+        .with_keep_alive(KEEP_ALIVE)
+        .customize()
+        // Tells a buffering proxy in front (nginx) to pass each event on at once.
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(body)
+        .respond_to(req)
+        .map_into_boxed_body()
 }
 
-/// A response body fed through a queue by a task of its own (the dashboards' stream).
-fn queued_body(
-    rx: mpsc::Receiver<Bytes>,
+/// The dashboards' stream: events fed through a queue by a task of its own; the permit
+/// is held as long as the response.
+fn queued_events(
+    rx: mpsc::Receiver<sse::Event>,
     permit: StreamPermit,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+) -> impl futures_util::Stream<Item = sse::Event> {
     futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
-        rx.recv()
-            .await
-            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), (rx, permit)))
+        rx.recv().await.map(|event| (event, (rx, permit)))
     })
 }
 
@@ -521,7 +520,7 @@ async fn count_now(
 
 /// A `counters` frame when the value changed (labelled with the stream's place:
 /// resuming from it loses nothing).
-fn counters_frame(counters: &mut Counters, now: Counters, cursor: i64) -> Option<Bytes> {
+fn counters_frame(counters: &mut Counters, now: Counters, cursor: i64) -> Option<sse::Event> {
     (now != *counters).then(|| {
         *counters = now;
         frame(Some(cursor), "counters", &now)
@@ -591,27 +590,24 @@ pub async fn operator_events(
         }
         None => (Vec::new(), 0, 0),
     };
-    let mut opening = BytesMut::from(format!("retry: {RETRY_MS}\n\n").as_bytes());
     let mut cursor = last.unwrap_or_else(|| state.hub.latest_id().max(0));
     // Too far behind, older than what retention kept, or an id this database never gave.
     let cannot_resume = last
         .is_some_and(|after| backlog.len() as i64 > MAX_REPLAY || after < pruned || after > newest);
     if cannot_resume {
-        opening.extend_from_slice(&frame(
+        drop(permit);
+        let resync = frame(
             None,
             "resync",
             &json!({"reason": "the stream cannot resume from that id; reload"}),
-        ));
-        let opening = opening.freeze();
-        return Ok(sse_response(futures_util::stream::once(async move {
-            drop(permit);
-            Ok(opening)
-        })));
+        );
+        return Ok(sse_response(&req, futures_util::stream::iter([resync])));
     }
+    let mut pending = VecDeque::with_capacity(backlog.len() + 1);
     for event in &backlog {
         cursor = event.id;
         if viewer.sees(event) {
-            opening.extend_from_slice(&operator_frame(event));
+            pending.push_back(operator_frame(event));
         }
     }
     let (counters, complete) = counters_of(
@@ -621,7 +617,7 @@ pub async fn operator_events(
         cursor,
     )
     .await?;
-    opening.extend_from_slice(&frame(Some(cursor), "counters", &counters));
+    pending.push_back(frame(Some(cursor), "counters", &counters));
     let now = Instant::now();
     let follow = Follow {
         slow_behind: state.config.stream_queue.max(1),
@@ -629,69 +625,36 @@ pub async fn operator_events(
         state: state.clone(),
         viewer,
         live,
-        opening: Some(opening.freeze()),
+        pending,
         cursor,
         counters,
         dirty: !complete,
         counting: None,
-        timer: Box::pin(tokio::time::sleep_until(now + KEEP_ALIVE)),
-        keep_alive_at: now + KEEP_ALIVE,
+        timer: Box::pin(tokio::time::sleep_until(
+            now + state.config.stream_recheck(),
+        )),
         counters_at: now,
         _permit: permit,
     };
-    Ok(sse_response(futures_util::stream::unfold(
-        follow,
-        |mut follow| async move {
-            let bytes = follow.next_frame().await?;
-            Some((Ok::<_, std::convert::Infallible>(bytes), follow))
-        },
-    )))
-}
-
-/// Frames that go out in one write: one shared frame as it is, several copied together.
-#[derive(Default)]
-struct Batch {
-    first: Option<Bytes>,
-    more: Option<BytesMut>,
-}
-
-impl Batch {
-    fn push(&mut self, frame: Bytes) {
-        match (&self.first, &mut self.more) {
-            (None, _) => self.first = Some(frame),
-            (Some(first), None) => {
-                let mut more = BytesMut::with_capacity(first.len() + frame.len());
-                more.extend_from_slice(first);
-                more.extend_from_slice(&frame);
-                self.more = Some(more);
-            }
-            (Some(_), Some(more)) => more.extend_from_slice(&frame),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match (&self.first, &self.more) {
-            (_, Some(more)) => more.len(),
-            (Some(first), None) => first.len(),
-            (None, None) => 0,
-        }
-    }
-
-    fn finish(self) -> Option<Bytes> {
-        self.more.map(BytesMut::freeze).or(self.first)
-    }
+    Ok(sse_response(
+        &req,
+        futures_util::stream::unfold(follow, |mut follow| async move {
+            let event = follow.next_event().await?;
+            Some((event, follow))
+        }),
+    ))
 }
 
 /// Queues a frame for the client; false when the client is gone or does not read. A
 /// client that leaves its queue full for `SLOW_AFTER` is cut off (it reconnects and
 /// replays) rather than have events held for it. The usual case — room in the queue —
 /// costs no timer.
-async fn deliver(tx: &mpsc::Sender<Bytes>, bytes: Bytes) -> bool {
-    match tx.try_send(bytes) {
+async fn deliver(tx: &mpsc::Sender<sse::Event>, event: sse::Event) -> bool {
+    match tx.try_send(event) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Closed(_)) => false,
-        Err(mpsc::error::TrySendError::Full(bytes)) => matches!(
-            tokio::time::timeout(SLOW_AFTER, tx.send(bytes)).await,
+        Err(mpsc::error::TrySendError::Full(event)) => matches!(
+            tokio::time::timeout(SLOW_AFTER, tx.send(event)).await,
             Ok(Ok(()))
         ),
     }
@@ -699,14 +662,15 @@ async fn deliver(tx: &mpsc::Sender<Bytes>, bytes: Bytes) -> bool {
 
 /// One operator's live stream, polled as the response body itself: no task and no queue
 /// of its own. The hub's broadcast is the queue, and the client's reading paces the
-/// polls: a frame is made only when the connection can take it, and whatever waited
-/// meanwhile goes out in one write.
+/// polls: an event is taken only when the connection can take it, and whatever waited
+/// meanwhile is taken with it (up to `BATCH_EVENTS`), so the writer fills one buffer.
 struct Follow {
     state: web::Data<AppState>,
     viewer: Viewer,
     live: broadcast::Receiver<Arc<Published>>,
-    /// The opening frames (`retry`, the replay, the counters), sent first in one write.
-    opening: Option<Bytes>,
+    /// Events taken and not yet handed to the responder: first the replay and the
+    /// counters, then each batch taken from the hub.
+    pending: VecDeque<sse::Event>,
     cursor: i64,
     /// The counters last sent.
     counters: Counters,
@@ -714,9 +678,9 @@ struct Follow {
     dirty: bool,
     /// Counters being counted beside the stream, so events never wait for that query.
     counting: Option<oneshot::Receiver<Result<Counters, ApiError>>>,
-    /// One timer for the keep-alive, the counters' next turn and the access re-check.
+    /// One timer for the counters' next turn and the access re-check (the keep-alive is
+    /// the responder's).
     timer: Pin<Box<tokio::time::Sleep>>,
-    keep_alive_at: Instant,
     counters_at: Instant,
     recheck_at: Instant,
     /// A client this many events behind for `SLOW_AFTER` is cut off.
@@ -732,21 +696,20 @@ enum Woke {
 }
 
 impl Follow {
-    /// The next bytes for the client; `None` ends the stream (the client left or fell
+    /// The next event for the client; `None` ends the stream (the client left or fell
     /// behind, lost access, or the hub stopped: it reconnects and replays).
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        if let Some(opening) = self.opening.take() {
-            return Some(opening);
-        }
+    async fn next_event(&mut self) -> Option<sse::Event> {
         loop {
-            let mut wake = self.keep_alive_at.min(self.recheck_at);
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            let mut wake = self.recheck_at;
             if self.dirty && self.counting.is_none() {
                 wake = wake.min(self.counters_at);
             }
-            // Re-arm only for an earlier wake or once the timer has fired: the keep-alive
-            // moves with every frame, and re-arming per frame would cost every stream a
-            // trip to the timer wheel per event. A timer that fires early finds nothing
-            // due and is re-armed then.
+            // Re-arm only for an earlier wake or once the timer has fired: re-arming per
+            // event would cost every stream a trip to the timer wheel per event. A timer
+            // that fires early finds nothing due and is re-armed then.
             let deadline = self.timer.deadline();
             if wake < deadline || deadline <= Instant::now() {
                 self.timer.as_mut().reset(wake);
@@ -761,34 +724,31 @@ impl Follow {
                     }
                 }, if self.counting.is_some() => Woke::Counted(result),
             };
-            let bytes = match woke {
+            match woke {
                 Woke::Event(received) => self.events(received.ok()?).await?,
                 Woke::Timer => self.timers().await?,
                 Woke::Counted(result) => {
                     self.counting = None;
-                    match result {
-                        Ok(Ok(now)) => counters_frame(&mut self.counters, now, self.cursor),
-                        _ => None,
+                    if let Ok(Ok(now)) = result {
+                        self.pending
+                            .extend(counters_frame(&mut self.counters, now, self.cursor));
                     }
                 }
-            };
-            if let Some(bytes) = bytes {
-                self.keep_alive_at = Instant::now() + KEEP_ALIVE;
-                return Some(bytes);
             }
         }
     }
 
-    /// This event and whatever else is already waiting, as one write (`Some(None)` when
-    /// none of it is for this user); `None` ends the stream.
-    async fn events(&mut self, first: Arc<Published>) -> Option<Option<Bytes>> {
+    /// Takes this event and whatever else is already waiting into `pending` (nothing
+    /// when none of it is for this user); `None` ends the stream.
+    async fn events(&mut self, first: Arc<Published>) -> Option<()> {
         // Behind by a queue's worth of events for `SLOW_AFTER`: too slow, cut off.
         if self.live.len() >= self.slow_behind && first.at.elapsed() >= SLOW_AFTER {
             return None;
         }
-        let mut batch = Batch::default();
         let mut next = Some(first);
+        let mut taken = 0;
         while let Some(event) = next.take() {
+            taken += 1;
             if event.id > self.cursor {
                 self.cursor = event.id;
                 if matches!(event.kind.as_str(), "access" | "credentials") {
@@ -813,11 +773,12 @@ impl Follow {
                 } else {
                     self.dirty |= self.viewer.moves_counters(&event);
                     if self.viewer.sees(&event) {
-                        batch.push(event.frame(Audience::Operators, operator_frame));
+                        self.pending
+                            .push_back(event.frame(Audience::Operators, operator_frame));
                     }
                 }
             }
-            if batch.len() < BATCH_BYTES {
+            if taken < BATCH_EVENTS {
                 next = match self.live.try_recv() {
                     Ok(event) => Some(event),
                     Err(broadcast::error::TryRecvError::Empty) => None,
@@ -825,11 +786,11 @@ impl Follow {
                 };
             }
         }
-        Some(batch.finish())
+        Some(())
     }
 
-    /// Whatever the timer found due: the access re-check, the counters, the keep-alive.
-    async fn timers(&mut self) -> Option<Option<Bytes>> {
+    /// Whatever the timer found due: the access re-check, the counters.
+    async fn timers(&mut self) -> Option<()> {
         let now = Instant::now();
         if now >= self.recheck_at {
             self.recheck_at = now + self.state.config.stream_recheck();
@@ -838,42 +799,38 @@ impl Follow {
                 return None;
             }
             self.dirty = true;
-            return Some(None);
+            return Some(());
         }
         if self.dirty && self.counting.is_none() && now >= self.counters_at {
             self.counters_at = now + COUNTERS_EVERY;
             self.dirty = false;
-            return Some(
-                match self
-                    .state
-                    .counters_cache
-                    .lookup(self.viewer.user_id, self.cursor)
-                {
-                    Cached::Current(value) => {
-                        counters_frame(&mut self.counters, value, self.cursor)
-                    }
-                    Cached::Recent(value) => {
-                        self.dirty = true;
-                        counters_frame(&mut self.counters, value, self.cursor)
-                    }
-                    Cached::Due => {
-                        let visible = self.viewer.visible.iter().copied().collect();
-                        let (state, user_id, cursor) =
-                            (self.state.clone(), self.viewer.user_id, self.cursor);
-                        let (tx, rx) = oneshot::channel();
-                        self.counting = Some(rx);
-                        actix_web::rt::spawn(async move {
-                            let _ = tx.send(count_now(&state, user_id, visible, cursor).await);
-                        });
-                        None
-                    }
-                },
-            );
+            match self
+                .state
+                .counters_cache
+                .lookup(self.viewer.user_id, self.cursor)
+            {
+                Cached::Current(value) => {
+                    self.pending
+                        .extend(counters_frame(&mut self.counters, value, self.cursor))
+                }
+                Cached::Recent(value) => {
+                    self.dirty = true;
+                    self.pending
+                        .extend(counters_frame(&mut self.counters, value, self.cursor));
+                }
+                Cached::Due => {
+                    let visible = self.viewer.visible.iter().copied().collect();
+                    let (state, user_id, cursor) =
+                        (self.state.clone(), self.viewer.user_id, self.cursor);
+                    let (tx, rx) = oneshot::channel();
+                    self.counting = Some(rx);
+                    actix_web::rt::spawn(async move {
+                        let _ = tx.send(count_now(&state, user_id, visible, cursor).await);
+                    });
+                }
+            }
         }
-        if now >= self.keep_alive_at {
-            return Some(Some(Bytes::from_static(b": keep-alive\n\n")));
-        }
-        Some(None)
+        Some(())
     }
 }
 
@@ -902,10 +859,9 @@ pub async fn monitor_events(
         token_id: token_id_of(&caller.0),
         visible: access.visible().into_iter().collect(),
     };
-    let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1) + 1);
-    let _ = tx.try_send(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
+    let (tx, rx) = mpsc::channel(state.config.stream_queue.max(1));
     actix_web::rt::spawn(follow_monitor(state.clone(), viewer, live, tx));
-    Ok(sse_response(queued_body(rx, permit)))
+    Ok(sse_response(&req, queued_events(rx, permit)))
 }
 
 /// A dashboard's stream. Like an operator's, it depends on its credential and its user's
@@ -916,15 +872,15 @@ async fn follow_monitor(
     state: web::Data<AppState>,
     mut viewer: Viewer,
     mut live: broadcast::Receiver<Arc<Published>>,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<sse::Event>,
 ) {
     let mut figures_tick = tokio::time::interval(state.config.monitor_interval());
-    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
-    keep_alive.reset();
     let mut recheck = tokio::time::interval(state.config.stream_recheck());
     recheck.reset();
     loop {
-        let bytes = tokio::select! {
+        let event = tokio::select! {
+            // The client left: stop at once rather than at the next figures.
+            () = tx.closed() => return,
             received = live.recv() => match received {
                 Ok(event) if matches!(event.kind.as_str(), "access" | "credentials") => {
                     let still = if event.user_id == Some(viewer.user_id) {
@@ -957,7 +913,6 @@ async fn follow_monitor(
                 }
                 continue;
             }
-            _ = keep_alive.tick() => Bytes::from_static(b": keep-alive\n\n"),
             _ = figures_tick.tick() => {
                 let mut accounts: Vec<i64> = viewer.visible.iter().copied().collect();
                 accounts.sort_unstable();
@@ -976,7 +931,7 @@ async fn follow_monitor(
                 }
             }
         };
-        if !deliver(&tx, bytes).await {
+        if !deliver(&tx, event).await {
             return;
         }
     }
@@ -986,16 +941,18 @@ async fn follow_monitor(
 mod tests {
     use super::*;
 
-    #[test]
-    fn frames_carry_id_event_and_one_line_of_data() {
-        let bytes = frame(Some(7), "message", &json!({"text": "две\nстроки"}));
+    #[actix_web::test]
+    async fn frames_carry_id_event_and_one_line_of_data() {
+        let events = futures_util::stream::iter([
+            frame(Some(7), "message", &json!({"text": "две\nстроки"})),
+            frame(None, "resync", &json!({})),
+        ]);
+        let body = sse::Sse::from_infallible_stream(events);
+        let bytes = actix_web::body::to_bytes(body).await.unwrap();
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
-            "id: 7\nevent: message\ndata: {\"text\":\"две\\nстроки\"}\n\n"
-        );
-        assert_eq!(
-            std::str::from_utf8(&frame(None, "resync", &json!({}))).unwrap(),
-            "event: resync\ndata: {}\n\n"
+            "id: 7\nevent: message\ndata: {\"text\":\"две\\nстроки\"}\n\n\
+             event: resync\ndata: {}\n\n"
         );
     }
 }
