@@ -10,6 +10,7 @@
 //! - [`actors`]: the registry, account and dialog actors; every change goes through them.
 //! - [`channels`]: Telegram, VK, Viber, WhatsApp: webhooks, polling, the outbox sender.
 //! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
+//! - [`backup`]: `dialogi backup` / `restore`: one archive of the database dump and media.
 //! - [`http`]: routes, wire types (`dto`) and thin handlers.
 //! - [`demo`]: the demo company for `dialogi demo` / `--demo`, and its living demo: the
 //!   four messengers simulated on loopback and clients who write back.
@@ -20,6 +21,7 @@
 //! types, converted explicitly.
 
 pub mod actors;
+pub mod backup;
 pub mod channels;
 pub mod config;
 pub mod db;

@@ -1,9 +1,11 @@
-//! The `dialogi` command: serve (the default), migrate, demo data, users and API tokens.
+//! The `dialogi` command: serve (the default), migrate, demo data, backup and restore,
+//! users and API tokens.
 //!
 //! Every command finds its database the same way: `DATABASE_URL` when set, otherwise the
 //! embedded PostgreSQL under the data folder, started for the command and stopped after it.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -15,7 +17,7 @@ use dialogi::db::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
 use dialogi::db::{self, users};
 use dialogi::domain::people::{DisplayName, Login, Password, parse_scopes};
 use dialogi::startup::Application;
-use dialogi::{demo, security, telemetry};
+use dialogi::{backup, demo, security, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +44,23 @@ enum Command {
     /// Fill an empty database with a demo company (departments, operators, four channel
     /// accounts, clients and a few hundred dialogs)
     Demo,
+    /// Write one archive with everything of this installation: a consistent dump of the
+    /// database (the server may keep running) and the media files
+    Backup {
+        /// The archive to write (must not exist yet)
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore an archive written by `dialogi backup` into an empty database and data
+    /// folder, then apply any newer migrations
+    Restore {
+        /// The archive to read
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace what the database and the media folder hold (it is deleted)
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage users
     #[command(subcommand)]
     User(UserCommand),
@@ -90,7 +109,13 @@ fn main() -> anyhow::Result<()> {
     telemetry::init(cli.config.log_format);
     // The embedded cluster is started on this (main) thread, which lives until the end:
     // PostgreSQL is tied to it and stops if the process dies.
-    let database = Database::open(&cli.config)?;
+    // A command other than serving or restoring may use the cluster of a server that is
+    // running on the same data folder (a backup while it serves, a new user).
+    let shared = !matches!(
+        cli.command,
+        None | Some(Command::Serve | Command::Restore { .. })
+    );
+    let database = Database::open(&cli.config, shared)?;
     let result = run(cli, &database);
     database.close();
     result
@@ -106,6 +131,18 @@ fn run(cli: Cli, database: &Database) -> anyhow::Result<()> {
             println!("Migrations applied: {applied}. The database is up to date.");
             Ok(())
         }
+        Command::Backup { to } => {
+            let summary = backup::backup(&url, &config.data_dir, &to)?;
+            println!(
+                "Backup written to {}: the database ({}), {} media files ({}).",
+                to.display(),
+                megabytes(summary.database_bytes),
+                summary.media_files,
+                megabytes(summary.media_bytes),
+            );
+            Ok(())
+        }
+        Command::Restore { from, force } => restore(&url, &config, &from, force),
         Command::Demo => {
             migrate(&url)?;
             let mut conn = connect(&url)?;
@@ -268,6 +305,39 @@ fn migrate(url: &str) -> anyhow::Result<usize> {
     Ok(applied)
 }
 
+/// `dialogi restore`: refuses a database or media folder that holds anything unless
+/// `--force`, restores, then migrates (an archive from an older version comes up to date).
+fn restore(url: &str, config: &Config, from: &Path, force: bool) -> anyhow::Result<()> {
+    let manifest = backup::read_manifest(from)?;
+    let in_use = backup::database_in_use(url)? || backup::media_in_use(&config.data_dir)?;
+    if in_use {
+        if !force {
+            bail!(
+                "the database or the media folder ({}) already holds data; restore into an \
+                 empty installation, or add --force to replace what is there",
+                config.data_dir.join("media").display()
+            );
+        }
+        backup::wipe(url, &config.data_dir)?;
+    }
+    let summary = backup::restore(url, &config.data_dir, from)?;
+    let applied = migrate(url)?;
+    println!(
+        "Restored the backup of {} (Dialogi {}): the database ({}), {} media files ({}); \
+         {applied} newer migrations applied.",
+        manifest.created_at.format("%Y-%m-%d %H:%M UTC"),
+        manifest.dialogi_version,
+        megabytes(summary.database_bytes),
+        summary.media_files,
+        megabytes(summary.media_bytes),
+    );
+    Ok(())
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
 fn host_of(listen: &str) -> &str {
     listen.rsplit_once(':').map_or(listen, |(host, _)| host)
 }
@@ -279,10 +349,20 @@ struct Database {
 }
 
 impl Database {
-    fn open(config: &Config) -> anyhow::Result<Self> {
+    /// `shared`: when the embedded cluster is already running (a server serves on this
+    /// data folder), connect to it rather than refuse.
+    fn open(config: &Config, shared: bool) -> anyhow::Result<Self> {
         if let Some(url) = &config.database_url {
             return Ok(Self {
                 url: url.expose().to_owned(),
+                embedded: None,
+            });
+        }
+        if shared && embedded::postmaster_alive(&config.data_dir.join("postgres")) {
+            let root = std::fs::canonicalize(&config.data_dir)
+                .with_context(|| format!("cannot read {}", config.data_dir.display()))?;
+            return Ok(Self {
+                url: embedded::socket_url(&root.join("run"), embedded::DATABASE),
                 embedded: None,
             });
         }

@@ -1,7 +1,8 @@
 //! What the channels share on the wire: the HTTP client, signature checks, bounded media
 //! downloads, and turning HTTP failures into send outcomes.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -24,11 +25,17 @@ pub fn call_timeout(configured: Option<u64>) -> Duration {
         .map_or(CALL_TIMEOUT, Duration::from_secs)
 }
 
-/// An HTTP client for one account's API calls. Redirects are followed only within the
-/// same host, so a channel cannot bounce a call (and its token) elsewhere.
-pub fn client(timeout: Duration) -> Result<Client, ChannelError> {
+/// An HTTP client for one account's API calls and media downloads. Redirects are followed
+/// only within the same host, so a channel cannot bounce a call (and its token) elsewhere.
+/// Every name it connects to is resolved once, by [`CheckedResolver`], and the connection
+/// goes to the addresses that were checked: a name that answers a public address to a
+/// check and an inside one to the connection (DNS rebinding) cannot slip through.
+pub fn client(timeout: Duration, api: &Url) -> Result<Client, ChannelError> {
     Client::builder()
         .timeout(timeout)
+        .dns_resolver(Arc::new(CheckedResolver {
+            api_host: api.host_str().map(str::to_ascii_lowercase),
+        }))
         .connect_timeout(Duration::from_secs(5))
         .redirect(same_host_redirects())
         .user_agent(concat!("dialogi/", env!("CARGO_PKG_VERSION")))
@@ -48,6 +55,34 @@ fn same_host_redirects() -> redirect::Policy {
             attempt.stop()
         }
     })
+}
+
+/// Resolves names for an account's client: the account's own API host as it resolves (an
+/// administrator configured it: a proxy or, in tests, a fake on this machine), any other
+/// name only when every address it has is public ([`is_public`]), and then exactly those
+/// addresses, so the check and the connection see the same answer.
+#[derive(Debug)]
+struct CheckedResolver {
+    api_host: Option<String>,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let exempt = self.api_host.as_deref() == Some(host.as_str());
+        Box::pin(async move {
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addresses.is_empty() {
+                return Err(format!("{host} has no address").into());
+            }
+            if !exempt && !addresses.iter().all(|a| is_public(a.ip())) {
+                return Err(format!("{host} resolves inside this network; not fetched").into());
+            }
+            let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
+        })
+    }
 }
 
 /// Parses a base URL from the credentials (`api_url`), or the channel's default.
@@ -159,7 +194,9 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// Resolves a media URL's host and refuses it when any address is not public (a public
-/// name that points inside). The channel's own API origin is exempt (the tests' fakes).
+/// name that points inside), before a download is tried, with a clear reason. The
+/// channel's own API origin is exempt (the tests' fakes). The guarantee is the client's
+/// resolver ([`client`]), which checks the addresses it then connects to.
 pub async fn resolves_publicly(url: &Url, api: &Url) -> bool {
     let same_origin = url.host_str() == api.host_str()
         && url.port_or_known_default() == api.port_or_known_default();
@@ -296,6 +333,52 @@ mod tests {
         assert!(hmac_matches(key, body, expected));
         assert!(!hmac_matches(key, &body[1..], expected));
         assert!(!hmac_matches(key, body, "zz"));
+    }
+
+    #[tokio::test]
+    async fn h_dns_a_name_that_resolves_inside_is_never_connected_to_but_the_api_host_is() {
+        // A listener on loopback stands in for a service inside the network; `localhost`
+        // is a name that resolves to it (what a rebinding name answers the second time).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = vec![0; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        let elsewhere = Url::parse("https://api.telegram.org").unwrap();
+        let client = client(Duration::from_secs(5), &elsewhere).unwrap();
+        let refused = client
+            .get(format!("http://localhost:{port}/file"))
+            .send()
+            .await;
+        assert!(refused.is_err(), "a name resolving to loopback is refused");
+        assert_eq!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "never connected"
+        );
+        // The account's own API host (configured by an administrator) is reached.
+        let api = Url::parse(&format!("http://localhost:{port}")).unwrap();
+        let answer = super::client(Duration::from_secs(5), &api)
+            .unwrap()
+            .get(format!("http://LOCALHOST:{port}/file"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.text().await.unwrap(), "ok");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

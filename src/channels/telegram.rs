@@ -63,13 +63,13 @@ impl Telegram {
     pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
         let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         // A send that hangs is given up after the call timeout, not after a long poll's.
-        let http = net::client(net::call_timeout(credentials.timeout_secs))?;
+        let http = net::client(net::call_timeout(credentials.timeout_secs), &api)?;
         let bot =
             Bot::with_client(credentials.token.clone(), http.clone()).set_api_url(api.clone());
         // The poller's timeout must outlast a long poll's wait.
         let poller = Bot::with_client(
             credentials.token.clone(),
-            net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?,
+            net::client(net::CALL_TIMEOUT + Duration::from_secs(30), &api)?,
         )
         .set_api_url(api.clone());
         Ok(Self {

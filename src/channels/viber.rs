@@ -47,9 +47,10 @@ pub struct Viber {
 
 impl Viber {
     pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
+        let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         Ok(Self {
-            api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
-            http: net::client(net::call_timeout(credentials.timeout_secs))?,
+            http: net::client(net::call_timeout(credentials.timeout_secs), &api)?,
+            api,
             credentials,
         })
     }

@@ -76,10 +76,11 @@ impl Vk {
         }
         .filter(|id| *id > 0)
         .ok_or_else(|| ChannelError::Unsupported("group_id: a positive number".into()))?;
+        let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         Ok(Self {
             group_id,
-            api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
-            http: net::client(net::CALL_TIMEOUT + Duration::from_secs(30))?,
+            http: net::client(net::CALL_TIMEOUT + Duration::from_secs(30), &api)?,
+            api,
             call_timeout: net::call_timeout(credentials.timeout_secs),
             credentials,
             names: std::sync::Mutex::default(),

@@ -65,10 +65,11 @@ impl WhatsApp {
                 "phone_number_id: the digits of the number's id".into(),
             ));
         }
+        let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         Ok(Self {
             phone_number_id,
-            api: net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?,
-            http: net::client(net::call_timeout(credentials.timeout_secs))?,
+            http: net::client(net::call_timeout(credentials.timeout_secs), &api)?,
+            api,
             credentials,
         })
     }

@@ -311,7 +311,7 @@ pub fn postmaster_pid(pgdata: &Path) -> Option<Pid> {
 
 /// The directory with `initdb` and `postgres`: `PATH` first, then the newest
 /// `/usr/lib/postgresql/<version>/bin`.
-fn find_bin_dir() -> Option<PathBuf> {
+pub fn find_bin_dir() -> Option<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
