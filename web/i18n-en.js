@@ -17,6 +17,7 @@ export default {
   "content.contact": "Contact", "content.sticker": "Sticker", "content.dice": "rolled {n}",
   "content.unsupported": "A message of the kind “{kind}”: Dialogi does not show these yet, open it in the messenger",
   "content.reaction": "The client's reaction",
+  "content.deleted": "The client deleted this message", "content.edited": "Edited",
   "live.online": "live", "live.offline": "offline — reconnecting…",
   "section.new": "New", "section.in_work": "In work", "section.all": "All",
   "search": "Search text, client name, number", "filter.account": "All accounts", "filter.user": "Anyone responsible",

@@ -17,6 +17,7 @@ export default {
   "content.contact": "Контакт", "content.sticker": "Стикер", "content.dice": "выпало {n}",
   "content.unsupported": "Сообщение вида «{kind}»: Dialogi пока не показывает такие, откройте его в мессенджере",
   "content.reaction": "Реакция клиента",
+  "content.deleted": "Клиент удалил это сообщение", "content.edited": "Изменено",
   "live.online": "на связи", "live.offline": "нет связи — переподключение…",
   "section.new": "Новые", "section.in_work": "В работе", "section.all": "Все",
   "search": "Поиск по тексту, имени клиента, номеру", "filter.account": "Все аккаунты", "filter.user": "Все ответственные",

@@ -210,9 +210,11 @@ export class Feed {
     return h("li", { class: `bubble ${m.direction}`, dataset: { id: m.id } },
       author ? h("div", { class: "author", dir: "auto" }, author) : null,
       ...extrasOf(m),
+      m.deleted_at ? h("div", { class: "deleted" }, t("content.deleted")) : null,
       m.text ? h("div", { class: "text", dir: "auto" }, linkified(m.text)) : null,
       attachments.length ? h("div", { class: "attachments" }, attachments) : null,
-      h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at)), m.edited_at ? " ✎" : "", delivery,
+      h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at)),
+        m.edited_at ? h("span", { class: "edited", title: t("content.edited"), "aria-label": t("content.edited") }, "✎") : null, delivery,
         m.extras && m.extras.reaction
           ? h("span", { class: "reaction", title: t("content.reaction") }, m.extras.reaction)
           : null,

@@ -78,6 +78,12 @@ pub enum Update {
         text: String,
         edited_at: DateTime<Utc>,
     },
+    /// The interlocutor deleted a message (WhatsApp `revoke`): the stored one is marked
+    /// deleted, its text kept as an edit.
+    Deleted {
+        channel_message_id: String,
+        deleted_at: DateTime<Utc>,
+    },
     /// The person blocked the bot, unsubscribed or denied messages: sends fail at once.
     Blocked {
         external_id: String,

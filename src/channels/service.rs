@@ -422,6 +422,15 @@ impl Channels {
                 })
                 .await?;
             }
+            Update::Deleted {
+                channel_message_id,
+                deleted_at,
+            } => {
+                db::run(pool, move |conn| {
+                    rows::message_deleted(conn, account_id, &channel_message_id, deleted_at)
+                })
+                .await?;
+            }
             Update::Blocked { external_id } | Update::Unblocked { external_id }
                 if external_id.is_empty() => {}
             Update::Blocked { external_id } => {

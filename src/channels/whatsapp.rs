@@ -391,6 +391,46 @@ fn translate(notification: &Value, phone_number_id: &str) -> Vec<Update> {
                     }
                     continue;
                 }
+                // An edit or a deletion changes the message it names, by its wamid.
+                let original = |field: &str| {
+                    message[field]["original_message_id"]
+                        .as_str()
+                        .map(str::to_owned)
+                };
+                let at = message["timestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                    .unwrap_or_else(Utc::now);
+                match message["type"].as_str() {
+                    Some("edit") => {
+                        if let Some(channel_message_id) = original("edit") {
+                            let edited = &message["edit"]["message"];
+                            let text = edited["text"]["body"]
+                                .as_str()
+                                .or(edited[edited["type"].as_str().unwrap_or("text")]["caption"]
+                                    .as_str())
+                                .unwrap_or("")
+                                .to_owned();
+                            updates.push(Update::Edited {
+                                channel_message_id,
+                                text,
+                                edited_at: at,
+                            });
+                        }
+                        continue;
+                    }
+                    Some("revoke") => {
+                        if let Some(channel_message_id) = original("revoke") {
+                            updates.push(Update::Deleted {
+                                channel_message_id,
+                                deleted_at: at,
+                            });
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
                 if let Some(inbound) = inbound(message, &names) {
                     updates.push(Update::Message(inbound));
                 }

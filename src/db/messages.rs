@@ -26,6 +26,8 @@ pub struct MessageRow {
     pub sender: Option<serde_json::Value>,
     /// What it holds besides text and files (`domain::content::Extras`, R48).
     pub content: Option<serde_json::Value>,
+    /// When the interlocutor deleted it (its text is then in `message_edits`).
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -432,7 +432,8 @@ pub fn read_up_to(
     })
 }
 
-/// The interlocutor edited a message: the old text is kept in `message_edits`.
+/// The interlocutor edited a message: its old text goes to `message_edits`, the new one
+/// takes its place, and the list's preview follows when it is the dialog's newest message.
 pub fn message_edited(
     conn: &mut PgConnection,
     account_id: i64,
@@ -441,45 +442,161 @@ pub fn message_edited(
     edited_at: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     conn.transaction(|conn| {
-        let found: Option<(i64, i64, String)> = messages::table
-            .filter(messages::account_id.eq(account_id))
-            .filter(messages::channel_message_id.eq(channel_message_id))
-            .select((messages::id, messages::dialog_id, messages::text))
-            .for_update()
-            .first(conn)
-            .optional()?;
-        let Some((id, dialog_id, old_text)) = found else {
+        let Some(found) = find_for_change(conn, account_id, channel_message_id)? else {
             return Ok(false);
         };
-        if old_text == text {
+        if found.text == text || found.deleted {
             return Ok(false);
         }
-        diesel::insert_into(message_edits::table)
-            .values((
-                message_edits::message_id.eq(id),
-                message_edits::old_text.eq(&old_text),
-                message_edits::edited_at.eq(edited_at),
-            ))
-            .execute(conn)?;
-        diesel::update(messages::table.find(id))
+        keep_old_text(conn, found.id, &found.text, edited_at)?;
+        diesel::update(messages::table.find(found.id))
             .set((messages::text.eq(text), messages::edited_at.eq(edited_at)))
             .execute(conn)?;
-        events::append(
+        let preview = super::dialogs::preview(text, found.has_files);
+        changed_with_preview(
             conn,
-            &[changed_message_event(
-                account_id,
-                dialog_id,
-                json!({
-                    "dialog_id": dialog_id,
-                    "message_id": id,
-                    "direction": "in",
-                    "edited": true,
-                    "preview": super::dialogs::preview(text, false),
-                }),
-            )],
+            account_id,
+            &found,
+            json!({
+                "dialog_id": found.dialog_id,
+                "message_id": found.id,
+                "direction": found.direction,
+                "edited": true,
+                "preview": preview,
+            }),
+            preview.clone(),
         )?;
         Ok(true)
     })
+}
+
+/// The interlocutor deleted a message on the channel (WhatsApp `revoke`): the row stays,
+/// marked deleted, its text kept in `message_edits`; the preview follows when it is the
+/// dialog's newest message.
+pub fn message_deleted(
+    conn: &mut PgConnection,
+    account_id: i64,
+    channel_message_id: &str,
+    deleted_at: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    conn.transaction(|conn| {
+        let Some(found) = find_for_change(conn, account_id, channel_message_id)? else {
+            return Ok(false);
+        };
+        if found.deleted {
+            return Ok(false);
+        }
+        if !found.text.is_empty() {
+            keep_old_text(conn, found.id, &found.text, deleted_at)?;
+        }
+        diesel::update(messages::table.find(found.id))
+            .set((messages::text.eq(""), messages::deleted_at.eq(deleted_at)))
+            .execute(conn)?;
+        changed_with_preview(
+            conn,
+            account_id,
+            &found,
+            json!({
+                "dialog_id": found.dialog_id,
+                "message_id": found.id,
+                "direction": found.direction,
+                "deleted": true,
+                "preview": DELETED_PREVIEW,
+            }),
+            DELETED_PREVIEW.to_owned(),
+        )?;
+        Ok(true)
+    })
+}
+
+/// What the list shows for a dialog whose newest message was deleted.
+pub const DELETED_PREVIEW: &str = "🗑";
+
+/// A stored message about to change, locked.
+struct Found {
+    id: i64,
+    dialog_id: i64,
+    direction: String,
+    text: String,
+    deleted: bool,
+    has_files: bool,
+}
+
+fn find_for_change(
+    conn: &mut PgConnection,
+    account_id: i64,
+    channel_message_id: &str,
+) -> Result<Option<Found>, DbError> {
+    let found: Option<(i64, i64, String, String, Option<DateTime<Utc>>)> = messages::table
+        .filter(messages::account_id.eq(account_id))
+        .filter(messages::channel_message_id.eq(channel_message_id))
+        .select((
+            messages::id,
+            messages::dialog_id,
+            messages::direction,
+            messages::text,
+            messages::deleted_at,
+        ))
+        .for_update()
+        .first(conn)
+        .optional()?;
+    let Some((id, dialog_id, direction, text, deleted_at)) = found else {
+        return Ok(None);
+    };
+    let has_files = diesel::select(diesel::dsl::exists(
+        attachments::table.filter(attachments::message_id.eq(id)),
+    ))
+    .get_result(conn)?;
+    Ok(Some(Found {
+        id,
+        dialog_id,
+        direction,
+        text,
+        deleted: deleted_at.is_some(),
+        has_files,
+    }))
+}
+
+fn keep_old_text(
+    conn: &mut PgConnection,
+    message_id: i64,
+    old_text: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(message_edits::table)
+        .values((
+            message_edits::message_id.eq(message_id),
+            message_edits::old_text.eq(old_text),
+            message_edits::edited_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The message's event, and when it is its dialog's newest message, the list's preview
+/// set to `preview` with the dialog's event (the list row follows).
+fn changed_with_preview(
+    conn: &mut PgConnection,
+    account_id: i64,
+    found: &Found,
+    payload: serde_json::Value,
+    preview: String,
+) -> Result<(), DbError> {
+    let mut changes = vec![changed_message_event(account_id, found.dialog_id, payload)];
+    let newest: Option<i64> = messages::table
+        .filter(messages::dialog_id.eq(found.dialog_id))
+        .filter(messages::system_kind.is_null())
+        .select(diesel::dsl::max(messages::id))
+        .first(conn)?;
+    if newest == Some(found.id) {
+        let row: super::dialogs::DialogRow = diesel::update(dialogs::table.find(found.dialog_id))
+            .set(dialogs::last_message_preview.eq(preview))
+            .returning(super::dialogs::DialogRow::as_returning())
+            .get_result(conn)?;
+        changes.push(super::dialogs::dialog_event(&row));
+    }
+    events::append(conn, &changes)?;
+    Ok(())
 }
 
 /// The person blocked or unblocked the bot (or unsubscribed, or denied messages).

@@ -278,6 +278,7 @@ diesel::table! {
         edited_at -> Nullable<Timestamptz>,
         sender -> Nullable<Jsonb>,
         content -> Nullable<Jsonb>,
+        deleted_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -401,6 +401,7 @@ pub fn message_item(feed: FeedItem) -> MessageItem {
         }),
         created_at: m.created_at,
         edited_at: m.edited_at,
+        deleted_at: m.deleted_at,
         attachments: feed.attachments.into_iter().map(attachment_item).collect(),
         delivery: m.delivery,
         delivery_error: m.delivery_error,

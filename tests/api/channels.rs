@@ -1879,6 +1879,117 @@ async fn r48_a_whatsapp_reaction_shows_on_its_message_and_taking_it_back_removes
 }
 
 #[actix_web::test]
+async fn r48_a_whatsapp_edit_and_revoke_change_the_original_and_the_list_preview_follows() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = whatsapp_account(&app, &fake).await;
+    let text = |body: &str| json!({"type": "text", "text": {"body": body}});
+    whatsapp_hook(
+        &app,
+        account,
+        &wa_message("wamid.E1", "79005550002", text("Нужна 1 коробка")),
+    )
+    .await;
+    whatsapp_hook(
+        &app,
+        account,
+        &wa_message("wamid.E2", "79005550002", text("И доставка завтра")),
+    )
+    .await;
+    let preview = || {
+        text_of(
+            &app,
+            &format!("SELECT last_message_preview FROM dialogs WHERE account_id = {account}"),
+        )
+    };
+    assert_eq!(preview().as_deref(), Some("И доставка завтра"));
+
+    // The client edits the newest message: the message changes, its old text is kept,
+    // and the list's preview follows (with a dialog event, so open lists update).
+    let edit = |id: &str, original: &str, body: &str| {
+        wa_message(
+            id,
+            "79005550002",
+            json!({"type": "edit", "edit": {"original_message_id": original,
+                "message": {"type": "text", "text": {"body": body}}}}),
+        )
+    };
+    assert_eq!(
+        whatsapp_hook(
+            &app,
+            account,
+            &edit("wamid.E3", "wamid.E2", "И доставка послезавтра")
+        )
+        .await,
+        StatusCode::OK
+    );
+    let (dialog, messages) = only_dialog(&app, account).await;
+    let texts: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["direction"] == "in")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Нужна 1 коробка", "И доставка послезавтра"],
+        "an edit is no message of its own"
+    );
+    assert_eq!(preview().as_deref(), Some("И доставка послезавтра"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM message_edits WHERE old_text = 'И доставка завтра'"),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM events WHERE kind = 'dialog' AND dialog_id = {dialog} \
+             AND payload->>'last_message_preview' = 'И доставка послезавтра'"
+        )),
+        1
+    );
+    // An older message's edit changes it and leaves the preview alone.
+    whatsapp_hook(
+        &app,
+        account,
+        &edit("wamid.E4", "wamid.E1", "Нужно 2 коробки"),
+    )
+    .await;
+    assert_eq!(preview().as_deref(), Some("И доставка послезавтра"));
+
+    // The client deletes the first message: the row stays, marked deleted and emptied,
+    // its text kept in the history; a repeat changes nothing.
+    let revoke = |id: &str, original: &str| {
+        wa_message(
+            id,
+            "79005550002",
+            json!({"type": "revoke", "revoke": {"original_message_id": original}}),
+        )
+    };
+    whatsapp_hook(&app, account, &revoke("wamid.E5", "wamid.E1")).await;
+    whatsapp_hook(&app, account, &revoke("wamid.E5", "wamid.E1")).await;
+    let (_, messages) = only_dialog(&app, account).await;
+    let first = messages.iter().find(|m| m["direction"] == "in").unwrap();
+    assert_eq!(first["text"], "");
+    assert!(first["deleted_at"].is_string(), "{first}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM message_edits WHERE old_text = 'Нужно 2 коробки'"),
+        1
+    );
+    assert_eq!(
+        preview().as_deref(),
+        Some("И доставка послезавтра"),
+        "not the newest"
+    );
+    // Deleting the newest one: the preview says so.
+    whatsapp_hook(&app, account, &revoke("wamid.E6", "wamid.E2")).await;
+    assert_eq!(preview().as_deref(), Some("🗑"));
+    // Edits and deletions of messages we never stored change nothing.
+    whatsapp_hook(&app, account, &edit("wamid.E7", "wamid.UNKNOWN", "?")).await;
+    whatsapp_hook(&app, account, &revoke("wamid.E8", "wamid.UNKNOWN")).await;
+    let (_, after) = only_dialog(&app, account).await;
+    assert_eq!(after.len(), messages.len());
+}
+
+#[actix_web::test]
 async fn r48_a_telegram_group_is_one_dialog_named_after_its_title_with_each_members_messages() {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;

@@ -165,6 +165,9 @@ pub struct MessageItem {
     pub author: Option<AuthorRef>,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
+    /// When the interlocutor deleted the message on the channel (WhatsApp); its text is
+    /// then empty and kept in the edit history.
+    pub deleted_at: Option<DateTime<Utc>>,
     pub attachments: Vec<AttachmentItem>,
     /// Outbound only: `pending`, `sent`, `delivered`, `read` or `failed`.
     pub delivery: Option<String>,
