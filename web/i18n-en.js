@@ -18,6 +18,8 @@ export default {
   "content.unsupported": "A message of the kind “{kind}”: Dialogi does not show these yet, open it in the messenger",
   "content.reaction": "The client's reaction",
   "content.deleted": "The client deleted this message", "content.edited": "Edited",
+  "content.forwarded": "A forwarded message", "content.forwardedFrom": "Forwarded from {from}",
+  "content.typedOn": "Sent from {platform}, not from Dialogi",
   "live.online": "live", "live.offline": "offline — reconnecting…",
   "section.new": "New", "section.in_work": "In work", "section.all": "All",
   "search": "Search text, client name, number", "filter.account": "All accounts", "filter.user": "Anyone responsible",

@@ -18,6 +18,8 @@ export default {
   "content.unsupported": "Сообщение вида «{kind}»: Dialogi пока не показывает такие, откройте его в мессенджере",
   "content.reaction": "Реакция клиента",
   "content.deleted": "Клиент удалил это сообщение", "content.edited": "Изменено",
+  "content.forwarded": "Пересланное сообщение", "content.forwardedFrom": "Переслано от {from}",
+  "content.typedOn": "Отправлено из {platform}, не из Dialogi",
   "live.online": "на связи", "live.offline": "нет связи — переподключение…",
   "section.new": "Новые", "section.in_work": "В работе", "section.all": "Все",
   "search": "Поиск по тексту, имени клиента, номеру", "filter.account": "Все аккаунты", "filter.user": "Все ответственные",

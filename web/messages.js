@@ -224,14 +224,26 @@ export class Feed {
 
 /** What a message holds besides text and files (R48): the message it answers, a place, a
  * contact card, a sticker, a poll, a dice roll, or the name of a kind not shown yet. */
+/** The platforms' own names (the same in every language). */
+const PLATFORMS = { vk: "VK", telegram: "Telegram", viber: "Viber", whatsapp: "WhatsApp", max: "MAX" };
+
 function extrasOf(m) {
   const extras = m.extras || {};
   const quote = extras.quote
     ? h("blockquote", { class: "quote", dir: "auto" },
       extras.quote.author ? h("div", { class: "author" }, extras.quote.author) : null, extras.quote.text)
     : null;
+  // Forwarded messages: who wrote each first, and its words (none on Telegram, where the
+  // forwarded message is this one's own text).
+  const forwarded = (extras.forwarded || []).map((f) =>
+    h("blockquote", { class: "forwarded", dir: "auto" },
+      h("div", { class: "author" }, "↪ ", f.from ? t("content.forwardedFrom", { from: f.from }) : t("content.forwarded")),
+      f.text ? h("div", {}, linkified(f.text)) : null));
+  const typedOn = extras.typed_on
+    ? h("div", { class: "typed-on" }, t("content.typedOn", { platform: PLATFORMS[extras.typed_on] || extras.typed_on }))
+    : null;
   const c = extras.content;
-  if (!c) return [quote];
+  if (!c) return [typedOn, ...forwarded, quote];
   let body = null;
   if (c.kind === "location") {
     const [lat, lon] = [Number(c.latitude), Number(c.longitude)];
@@ -254,5 +266,5 @@ function extrasOf(m) {
   } else {
     body = h("div", { class: "content unsupported" }, t("content.unsupported", { kind: c.platform_kind || c.kind }));
   }
-  return [quote, body];
+  return [typedOn, ...forwarded, quote, body];
 }

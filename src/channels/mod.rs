@@ -25,6 +25,7 @@ use serde_json::Value;
 
 pub use self::service::{Channels, FetchReport};
 use crate::actors::Inbound;
+use crate::db::dialogs::NewAttachment;
 
 /// A request to one of our webhook routes, as received: the raw body (signatures are
 /// computed over these exact bytes), the headers that matter and the query string.
@@ -83,6 +84,18 @@ pub enum Update {
     Deleted {
         channel_message_id: String,
         deleted_at: DateTime<Utc>,
+    },
+    /// A message to the interlocutor typed outside Dialogi, on the platform itself (VK
+    /// `message_reply`); ours come back this way too and are recognised and skipped.
+    TypedOutside {
+        external_id: String,
+        channel_message_id: String,
+        text: String,
+        sent_at: Option<DateTime<Utc>>,
+        attachments: Vec<NewAttachment>,
+        /// The platform's deduplication key as sent (VK `random_id`), to recognise ours.
+        random_id: Option<i64>,
+        platform: &'static str,
     },
     /// The person blocked the bot, unsubscribed or denied messages: sends fail at once.
     Blocked {

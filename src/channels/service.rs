@@ -422,6 +422,38 @@ impl Channels {
                 })
                 .await?;
             }
+            Update::TypedOutside {
+                external_id,
+                channel_message_id,
+                mut text,
+                sent_at,
+                attachments,
+                random_id,
+                platform,
+            } => {
+                make_text_storable(&mut text);
+                let secret = self.installation_secret().await?;
+                db::run(pool, move |conn| {
+                    let ours = |outbox_id: i64| {
+                        random_id
+                            == Some(i64::from(crate::domain::outbox::vk_random_id(
+                                &secret, outbox_id,
+                            )))
+                    };
+                    rows::typed_outside(
+                        conn,
+                        account_id,
+                        &external_id,
+                        &channel_message_id,
+                        &text,
+                        sent_at,
+                        &attachments,
+                        ours,
+                        platform,
+                    )
+                })
+                .await?;
+            }
             Update::Deleted {
                 channel_message_id,
                 deleted_at,

@@ -16,7 +16,7 @@ use teloxide::payloads::{
     GetUpdatesSetters, SendDocumentSetters, SendPhotoSetters, SetWebhookSetters,
 };
 use teloxide::requests::Requester;
-use teloxide::types::{ChatId, FileId, InputFile, Message, Update, UpdateKind};
+use teloxide::types::{ChatId, FileId, InputFile, Message, MessageOrigin, Update, UpdateKind};
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::net::{self, Downloaded};
@@ -27,7 +27,7 @@ use super::{
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
 use crate::db::dialogs::NewAttachment;
-use crate::domain::content::{Content, Extras, Quote};
+use crate::domain::content::{Content, Extras, Forward, Quote};
 use crate::security::secrets_equal;
 
 const DEFAULT_API: &str = "https://api.telegram.org";
@@ -487,10 +487,27 @@ fn extras(message: &Message) -> Extras {
         };
         Quote::new(author, &text)
     });
+    // A forwarded message: its text is this message's; who wrote it first, as Telegram
+    // tells (a user, a hidden user's name, a chat or a channel).
+    let forwarded = message
+        .forward_origin()
+        .map(|origin| {
+            let from = match origin {
+                MessageOrigin::User { sender_user, .. } => Some(sender_user.full_name()),
+                MessageOrigin::HiddenUser {
+                    sender_user_name, ..
+                } => Some(sender_user_name.clone()),
+                MessageOrigin::Chat { sender_chat, .. } => sender_chat.title().map(str::to_owned),
+                MessageOrigin::Channel { chat, .. } => chat.title().map(str::to_owned),
+            };
+            vec![Forward::new(from, "")]
+        })
+        .unwrap_or_default();
     Extras {
         content,
         quote,
-        reaction: None,
+        forwarded,
+        ..Extras::default()
     }
 }
 

@@ -395,8 +395,7 @@ fn inbound(event: &Value) -> Option<Inbound> {
         author: None,
         extras: Box::new(Extras {
             content,
-            quote: None,
-            reaction: None,
+            ..Extras::default()
         }),
     })
 }

@@ -28,7 +28,7 @@ use super::{
 use crate::actors::Inbound;
 use crate::db::clients::Sender;
 use crate::db::dialogs::NewAttachment;
-use crate::domain::content::{Content, Extras, Quote};
+use crate::domain::content::{Content, Extras, Forward, Quote};
 use crate::security::secrets_equal;
 
 const DEFAULT_API: &str = "https://api.vk.com/method";
@@ -523,6 +523,20 @@ fn translate(envelope: &Value) -> Option<Update> {
             let message = object.get("message").unwrap_or(object);
             Some(Update::Message(inbound(message)?))
         }
+        // What a community administrator typed in VK itself (our own sends come back as
+        // this too: the service tells them apart by id and random_id).
+        "message_reply" => {
+            let reply = inbound(object)?;
+            Some(Update::TypedOutside {
+                external_id: reply.sender.external_id,
+                channel_message_id: reply.channel_message_id,
+                text: reply.text,
+                sent_at: reply.sent_at,
+                attachments: reply.attachments,
+                random_id: object["random_id"].as_i64().filter(|id| *id != 0),
+                platform: "vk",
+            })
+        }
         "message_edit" => Some(Update::Edited {
             channel_message_id: message_key(object)?,
             text: object["text"].as_str().unwrap_or("").to_owned(),
@@ -602,9 +616,46 @@ fn inbound(message: &Value) -> Option<Inbound> {
         extras: Box::new(Extras {
             content,
             quote,
-            reaction: None,
+            forwarded: forwarded(message),
+            ..Extras::default()
         }),
     })
+}
+
+/// The messages forwarded with this one (`fwd_messages`), each with its text or, when it
+/// has none, what it holds; the author as VK names them (`id…`: VK sends ids, not names).
+fn forwarded(message: &Value) -> Vec<Forward> {
+    message["fwd_messages"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .take(Forward::MAX)
+        .map(|item| {
+            let words = item["text"].as_str().unwrap_or_default();
+            let words = if words.trim().is_empty() {
+                let files = items_of(item).len();
+                content_of(item, true)
+                    .map(|c| c.summary())
+                    .unwrap_or_else(|| {
+                        if files > 0 {
+                            "📎".to_owned()
+                        } else {
+                            String::new()
+                        }
+                    })
+            } else {
+                words.to_owned()
+            };
+            let from = item["from_id"].as_i64().map(|id| {
+                if id < 0 {
+                    format!("club{}", -id)
+                } else {
+                    format!("id{id}")
+                }
+            });
+            Forward::new(from, &words)
+        })
+        .collect()
 }
 
 /// A message's attachments as VK lists them.

@@ -561,8 +561,7 @@ fn inbound(message: &Value, names: &HashMap<&str, &str>) -> Option<Inbound> {
         author: None,
         extras: Box::new(Extras {
             content,
-            quote: None,
-            reaction: None,
+            ..Extras::default()
         }),
     })
 }

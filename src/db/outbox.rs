@@ -509,6 +509,106 @@ pub fn message_deleted(
     })
 }
 
+/// A message typed outside Dialogi, on the platform (VK `message_reply`), to the
+/// interlocutor `external_id`. Stored in their newest dialog as an outbound message that
+/// was sent (`extras.typed_on` names the platform), with the list row following — unless
+/// it is one of ours coming back: a message we already have (its id), or one whose
+/// `random_id` is one we gave one of the account's latest sends (it may come back before
+/// our send's answer is recorded). Nothing is stored when the person has no dialog.
+#[allow(clippy::too_many_arguments)]
+pub fn typed_outside(
+    conn: &mut PgConnection,
+    account_id: i64,
+    external_id: &str,
+    channel_message_id: &str,
+    text: &str,
+    sent_at: Option<DateTime<Utc>>,
+    attachments: &[super::dialogs::NewAttachment],
+    ours: impl Fn(i64) -> bool,
+    platform: &str,
+) -> Result<bool, DbError> {
+    /// How many of the account's latest sends a `random_id` is compared with.
+    const RECENT_SENDS: i64 = 500;
+    conn.transaction(|conn| {
+        let known = diesel::select(diesel::dsl::exists(
+            messages::table
+                .filter(messages::account_id.eq(account_id))
+                .filter(messages::channel_message_id.eq(channel_message_id)),
+        ))
+        .get_result::<bool>(conn)?;
+        if known {
+            return Ok(false);
+        }
+        let recent: Vec<i64> = outbox::table
+            .filter(outbox::account_id.eq(account_id))
+            .order(outbox::id.desc())
+            .limit(RECENT_SENDS)
+            .select(outbox::id)
+            .load(conn)?;
+        if recent.into_iter().any(&ours) {
+            return Ok(false);
+        }
+        let dialog: Option<i64> = super::schema::dialogs::table
+            .inner_join(interlocutors::table)
+            .filter(dialogs::account_id.eq(account_id))
+            .filter(interlocutors::external_id.eq(external_id))
+            .order(dialogs::id.desc())
+            .select(dialogs::id)
+            .first(conn)
+            .optional()?;
+        let Some(dialog_id) = dialog else {
+            return Ok(false);
+        };
+        let extras = crate::domain::content::Extras {
+            typed_on: Some(platform.to_owned()),
+            ..Default::default()
+        };
+        let now = Utc::now();
+        let inserted: Option<i64> = diesel::insert_into(messages::table)
+            .values((
+                messages::dialog_id.eq(dialog_id),
+                messages::account_id.eq(account_id),
+                messages::direction.eq("out"),
+                messages::text.eq(text),
+                messages::channel_message_id.eq(channel_message_id),
+                messages::delivery.eq("sent"),
+                messages::channel_sent_at.eq(sent_at),
+                messages::created_at.eq(now),
+                messages::content.eq(extras.to_json()),
+            ))
+            .on_conflict_do_nothing()
+            .returning(messages::id)
+            .get_result(conn)
+            .optional()?;
+        let Some(message_id) = inserted else {
+            return Ok(false);
+        };
+        super::messages::insert_attachments(conn, message_id, attachments)?;
+        let preview = super::dialogs::preview(text, !attachments.is_empty());
+        let row: super::dialogs::DialogRow = diesel::update(dialogs::table.find(dialog_id))
+            .set((
+                dialogs::last_message_at.eq(now),
+                dialogs::last_message_preview.eq(&preview),
+                dialogs::last_message_direction.eq("out"),
+            ))
+            .returning(super::dialogs::DialogRow::as_returning())
+            .get_result(conn)?;
+        events::append(
+            conn,
+            &[
+                changed_message_event(
+                    account_id,
+                    dialog_id,
+                    json!({"dialog_id": dialog_id, "message_id": message_id, "direction": "out",
+                        "system_kind": null, "preview": preview}),
+                ),
+                super::dialogs::dialog_event(&row),
+            ],
+        )?;
+        Ok(true)
+    })
+}
+
 /// What the list shows for a dialog whose newest message was deleted.
 pub const DELETED_PREVIEW: &str = "🗑";
 

@@ -106,6 +106,29 @@ impl Quote {
     }
 }
 
+/// A message forwarded into this one: who wrote it first, when the platform says, and its
+/// words (empty when the forwarded message is this one's own text, as on Telegram).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forward {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+}
+
+impl Forward {
+    /// The most forwarded messages kept with one message, and of each one's text.
+    pub const MAX: usize = 20;
+    const MAX_CHARS: usize = 4096;
+
+    pub fn new(from: Option<String>, text: &str) -> Self {
+        Self {
+            from: from.filter(|f| !f.trim().is_empty()),
+            text: text.trim().chars().take(Self::MAX_CHARS).collect(),
+        }
+    }
+}
+
 /// All a message carries besides text and files, as stored (`messages.content`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Extras {
@@ -117,11 +140,22 @@ pub struct Extras {
     /// The interlocutor's reaction to this message (an emoji).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction: Option<String>,
+    /// Messages forwarded with it (Telegram: this message itself, from someone else).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwarded: Vec<Forward>,
+    /// Typed outside Dialogi, on the platform itself (a VK community administrator in
+    /// VK): the platform's name (`vk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typed_on: Option<String>,
 }
 
 impl Extras {
     pub fn is_empty(&self) -> bool {
-        self.content.is_none() && self.quote.is_none() && self.reaction.is_none()
+        self.content.is_none()
+            && self.quote.is_none()
+            && self.reaction.is_none()
+            && self.forwarded.is_empty()
+            && self.typed_on.is_none()
     }
 
     /// As stored: `None` when there is nothing to keep.
@@ -193,7 +227,7 @@ mod tests {
                 value: 6,
             }),
             quote: Some(Quote::new(Some("Анна".into()), "  Привет  ")),
-            reaction: None,
+            ..Extras::default()
         };
         assert_eq!(
             extras.to_json(),

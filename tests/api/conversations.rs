@@ -233,3 +233,190 @@ async fn r48_vk_random_ids_differ_between_installations() {
     }
     assert_ne!(ids[0], ids[1], "the same random_id from two installations");
 }
+
+/// A `message_reply` object as VK sends it for a message from the community to `peer`.
+fn community_message(id: i64, peer: i64, random_id: i64, text: &str) -> Value {
+    json!({"date": 1_700_000_500 + id, "from_id": -4242, "id": id, "out": 1, "peer_id": peer,
+        "text": text, "conversation_message_id": id, "fwd_messages": [], "important": false,
+        "is_hidden": false, "attachments": [], "random_id": random_id})
+}
+
+async fn vk_post(app: &TestApp, account: i64, event: &Value) -> StatusCode {
+    hook(
+        app,
+        &format!("/hooks/vk/{account}"),
+        &serde_json::to_vec(event).unwrap(),
+        &[],
+    )
+    .await
+    .0
+}
+
+#[actix_web::test]
+async fn r48_a_reply_typed_in_vk_shows_as_sent_from_vk_and_ours_coming_back_are_not_doubled() {
+    let app = crate::helpers::spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = vk_account(&app, &fake, "callback").await;
+    vk_post(
+        &app,
+        account,
+        &vk_event(
+            "n1",
+            "message_new",
+            private_message(1, 77, "Сколько стоит?"),
+        ),
+    )
+    .await;
+    let dialog = app.count("SELECT max(id) FROM dialogs");
+    let answer = app
+        .admin()
+        .await
+        .post(
+            &format!("/api/v1/dialogs/{dialog}/messages"),
+            json!({"text": "Сейчас уточню"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    let sent = fake.wait_calls("messages.send", 1, WAIT).await;
+    let our_random: i64 = sent[0].body["random_id"].as_str().unwrap().parse().unwrap();
+    eventually(
+        &app,
+        "SELECT delivery FROM messages WHERE direction = 'out'",
+        "sent",
+    )
+    .await;
+    let our_id: i64 = crate::channels::text_of(
+        &app,
+        "SELECT channel_message_id FROM messages WHERE direction = 'out'",
+    )
+    .unwrap()
+    .parse()
+    .unwrap();
+
+    // VK reports our own send back: under its id, and (had it come before our send's
+    // answer was recorded) under an id we do not know yet with our random_id.
+    for (event, id) in [("r1", our_id), ("r2", our_id + 1000)] {
+        let echo = community_message(id, 77, our_random, "Сейчас уточню");
+        assert_eq!(
+            vk_post(&app, account, &vk_event(event, "message_reply", echo)).await,
+            StatusCode::OK
+        );
+    }
+    let outbound = "SELECT count(*) FROM messages WHERE direction = 'out'";
+    assert_eq!(app.count(outbound), 1, "our reply is not doubled");
+
+    // A community administrator answers in VK itself: the operators see it.
+    let typed = community_message(our_id + 1, 77, 987_654_321, "Цена 500 ₽ — ответил в VK");
+    vk_post(
+        &app,
+        account,
+        &vk_event("r3", "message_reply", typed.clone()),
+    )
+    .await;
+    vk_post(&app, account, &vk_event("r3-again", "message_reply", typed)).await;
+    assert_eq!(app.count(outbound), 2, "stored once");
+    let feed = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/dialogs/{dialog}/messages"))
+        .await;
+    let last = feed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|m| m["direction"] == "out")
+        .unwrap()
+        .clone();
+    assert_eq!(last["text"], "Цена 500 ₽ — ответил в VK");
+    assert_eq!(last["extras"]["typed_on"], "vk", "{last}");
+    assert_eq!(last["delivery"], "sent");
+    assert!(last["author"].is_null(), "no operator wrote it");
+    assert_eq!(
+        crate::channels::text_of(
+            &app,
+            &format!("SELECT last_message_preview FROM dialogs WHERE id = {dialog}")
+        )
+        .as_deref(),
+        Some("Цена 500 ₽ — ответил в VK"),
+        "the list follows"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM events WHERE kind = 'message' AND dialog_id = {dialog} \
+             AND payload->>'direction' = 'out' AND payload->>'preview' = 'Цена 500 ₽ — ответил в VK'"
+        )),
+        1,
+        "open dialogs learn of it live"
+    );
+
+    // To someone who never wrote to the community: there is no dialog to show it in.
+    vk_post(
+        &app,
+        account,
+        &vk_event(
+            "r4",
+            "message_reply",
+            community_message(our_id + 2, 88, 5, "Рассылка"),
+        ),
+    )
+    .await;
+    assert_eq!(app.count(outbound), 2);
+    assert_eq!(app.count("SELECT count(*) FROM dialogs"), 1);
+}
+
+#[actix_web::test]
+async fn r48_forwarded_messages_keep_who_wrote_them_first_on_telegram_and_vk() {
+    let app = crate::helpers::spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let telegram = crate::channels::telegram_account(&app, &fake, "webhook").await;
+    let forwarded = json!({"update_id": 900, "message": {"message_id": 31, "date": 1_700_000_900,
+        "chat": {"id": 501, "type": "private", "first_name": "Олег"},
+        "from": {"id": 501, "is_bot": false, "first_name": "Олег"},
+        "forward_origin": {"type": "user", "date": 1_699_990_000,
+            "sender_user": {"id": 777, "is_bot": false, "first_name": "Мария", "last_name": "Сидорова"}},
+        "text": "Счёт № 42 на 15 000 ₽"}});
+    let status =
+        crate::channels::telegram_hook(&app, telegram, &forwarded, crate::channels::TG_SECRET)
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let channel_post = json!({"update_id": 901, "message": {"message_id": 32, "date": 1_700_000_901,
+        "chat": {"id": 501, "type": "private", "first_name": "Олег"},
+        "from": {"id": 501, "is_bot": false, "first_name": "Олег"},
+        "forward_origin": {"type": "channel", "date": 1_699_990_100, "message_id": 7,
+            "chat": {"id": -100_555, "type": "channel", "title": "Новости магазина"}},
+        "text": "Скидки до пятницы"}});
+    crate::channels::telegram_hook(&app, telegram, &channel_post, crate::channels::TG_SECRET).await;
+    let (_, messages) = crate::channels::only_dialog(&app, telegram).await;
+    let said: Vec<&Value> = messages.iter().filter(|m| m["direction"] == "in").collect();
+    assert_eq!(said[0]["text"], "Счёт № 42 на 15 000 ₽");
+    assert_eq!(
+        said[0]["extras"]["forwarded"],
+        json!([{"from": "Мария Сидорова"}])
+    );
+    assert_eq!(
+        said[1]["extras"]["forwarded"],
+        json!([{"from": "Новости магазина"}])
+    );
+
+    let vk = vk_account(&app, &fake, "callback").await;
+    let mut message = private_message(5, 78, "Посмотрите, что мне прислали");
+    message["message"]["fwd_messages"] = json!([
+        {"date": 1_699_000_000, "from_id": 333, "text": "Ваш заказ готов", "attachments": [],
+         "conversation_message_id": 12, "peer_id": 333, "id": 0},
+        {"date": 1_699_000_100, "from_id": -4242, "text": "",
+         "attachments": [{"type": "sticker", "sticker": {"sticker_id": 9, "product_id": 1,
+            "images": [{"url": "https://vk.com/s/9.png", "width": 128, "height": 128}]}}]}
+    ]);
+    vk_post(&app, vk, &vk_event("f1", "message_new", message)).await;
+    let (_, messages) = crate::channels::only_dialog(&app, vk).await;
+    let item = messages.iter().find(|m| m["direction"] == "in").unwrap();
+    assert_eq!(item["text"], "Посмотрите, что мне прислали");
+    let forwarded = item["extras"]["forwarded"].as_array().unwrap();
+    assert_eq!(forwarded.len(), 2, "{item}");
+    assert_eq!(
+        forwarded[0],
+        json!({"from": "id333", "text": "Ваш заказ готов"})
+    );
+    // A forwarded sticker without words: what it is, as the list would say it.
+    assert_eq!(forwarded[1], json!({"from": "club4242", "text": "🖼"}));
+}

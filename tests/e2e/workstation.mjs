@@ -438,7 +438,7 @@ try {
     }
   });
 
-  await step("r48: a place, a contact card, a sticker and a quoted reply are shown as what they are", async () => {
+  await step("r48: a place, a contact card, a sticker, a quoted reply and a forwarded message are shown as what they are", async () => {
     await inbound(880, "Вера", { location: { latitude: 55.751244, longitude: 37.618423 } });
     await inbound(880, "Вера", { contact: { phone_number: "+79001234567", first_name: "Иван", last_name: "Петров" } });
     await inbound(880, "Вера", { sticker: { file_id: "CAAC", file_unique_id: "s1", type: "regular", width: 512, height: 512,
@@ -446,6 +446,8 @@ try {
     await inbound(880, "Вера", { text: "Да, беру", reply_to_message: { message_id: 1, date: 1700000000,
       chat: { id: 880, type: "private", first_name: "Вера" }, from: { id: 1, is_bot: true, first_name: "Магазин" },
       text: "Осталась одна штука" } });
+    await inbound(880, "Вера", { text: "Счёт на оплату № 42", forward_origin: { type: "user", date: 1700000000,
+      sender_user: { id: 9, is_bot: false, first_name: "Бухгалтерия" } } });
     await openFound(anna, "Вера");
     const map = anna.locator(".feed .content.location");
     await map.waitFor({ timeout: STEP });
@@ -457,8 +459,10 @@ try {
     await anna.locator(".feed .content.sticker", { hasText: "😀" }).waitFor({ timeout: STEP });
     await anna.locator(".feed .bubble", { hasText: "Да, беру" }).locator("blockquote.quote", { hasText: "Осталась одна штука" })
       .waitFor({ timeout: STEP });
+    await anna.locator(".feed .bubble", { hasText: "Счёт на оплату № 42" })
+      .locator("blockquote.forwarded", { hasText: "Переслано от Бухгалтерия" }).waitFor({ timeout: STEP });
     // The messages only: the list beside them is still taking the new rows in.
-    await accessible(anna, "messages with places, cards, stickers and quotes", ".feed");
+    await accessible(anna, "messages with places, cards, stickers, quotes and forwards", ".feed");
   });
 
   await step("no script from a client ever ran", async () => {
