@@ -14,6 +14,8 @@ export const listMessages = (id, before, limit = 50) =>
   api("GET", dialog(id, `/messages?${new URLSearchParams(before ? { limit, before } : { limit })}`));
 /** A reply; `key` is its Idempotency-Key, the same on every retry of this reply. */
 export const reply = (id, body, key) => api("POST", dialog(id, "/messages"), body, { "Idempotency-Key": key });
+export const editMessage = (id, messageId, text) => api("PATCH", dialog(id, `/messages/${messageId}`), { text });
+export const deleteMessage = (id, messageId) => api("DELETE", dialog(id, `/messages/${messageId}`));
 export const markRead = (id, upTo) => api("POST", dialog(id, "/read"), { up_to_message_id: upTo });
 export const accept = (id) => api("POST", dialog(id, "/accept"), {});
 export const closeDialog = (id, body) => api("POST", dialog(id, "/close"), body);

@@ -4,7 +4,7 @@
 // `dir="auto"`. Scrolling up loads older messages with the `before` cursor until the
 // first one; the view stays where the reader is.
 
-import { h, when, failed } from "./lib.js";
+import { h, when, failed, modal, field } from "./lib.js";
 import { t } from "./i18n.js";
 import * as api from "./api.js";
 
@@ -210,7 +210,7 @@ export class Feed {
     return h("li", { class: `bubble ${m.direction}`, dataset: { id: m.id } },
       author ? h("div", { class: "author", dir: "auto" }, author) : null,
       ...extrasOf(m),
-      m.deleted_at ? h("div", { class: "deleted" }, t("content.deleted")) : null,
+      m.deleted_at ? h("div", { class: "deleted" }, t(m.direction === "out" ? "content.deletedOurs" : "content.deleted")) : null,
       m.text ? h("div", { class: "text", dir: "auto" }, linkified(m.text)) : null,
       attachments.length ? h("div", { class: "attachments" }, attachments) : null,
       h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at)),
@@ -218,12 +218,45 @@ export class Feed {
         m.extras && m.extras.reaction
           ? h("span", { class: "reaction", title: t("content.reaction") }, m.extras.reaction)
           : null,
-        m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null));
+        m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null,
+        ...this.changeButtons(m)));
+  }
+
+  /**
+   * Edit and delete for the operator's own reply once it reached a channel that allows
+   * changing it (Telegram, VK); elsewhere nothing is offered.
+   */
+  changeButtons(m) {
+    const me = this.context && this.context.me;
+    const row = this.store.rows.get(this.dialogId);
+    const kind = row && row.account && row.account.kind;
+    const mine = m.direction === "out" && m.author && me && m.author.user_id === me.id;
+    const reached = ["sent", "delivered", "read"].includes(m.delivery);
+    if (!mine || !reached || m.deleted_at || !CHANGEABLE.includes(kind)) return [];
+    const apply = (message) => this.store.applyMessage(message);
+    const edit = () => modal({
+      title: t("message.edit"),
+      body: [field(t("message.text"), h("textarea", { name: "text", required: true, maxlength: "4096", rows: "4" }, m.text))],
+      submit: async (data) => apply(await api.editMessage(this.dialogId, m.id, String(data.get("text")))),
+    });
+    const remove = () => modal({
+      title: t("message.delete"),
+      body: [h("p", {}, t("message.deleteExplained"))],
+      submitLabel: t("message.deleteConfirm"),
+      submit: async () => apply(await api.deleteMessage(this.dialogId, m.id)),
+    });
+    return [
+      h("button", { type: "button", class: "link change", onclick: edit, "aria-label": t("message.edit") }, t("message.editShort")),
+      h("button", { type: "button", class: "link change", onclick: remove, "aria-label": t("message.delete") }, t("message.deleteShort")),
+    ];
   }
 }
 
 /** What a message holds besides text and files (R48): the message it answers, a place, a
  * contact card, a sticker, a poll, a dice roll, or the name of a kind not shown yet. */
+/** The channels where an operator may edit and delete a reply already sent. */
+const CHANGEABLE = ["telegram", "vk"];
+
 /** The platforms' own names (the same in every language). */
 const PLATFORMS = { vk: "VK", telegram: "Telegram", viber: "Viber", whatsapp: "WhatsApp", max: "MAX" };
 

@@ -278,6 +278,28 @@ pub trait Channel {
     async fn lookup_name(&self, _external_id: &str) -> Option<(String, Option<String>)> {
         None
     }
+    /// Changes the text of our message `channel_message_id` to `recipient`, where the
+    /// platform allows it (`domain::account::edits_sent_messages`).
+    async fn edit(
+        &self,
+        _recipient: &str,
+        _channel_message_id: &str,
+        _text: &str,
+    ) -> Result<(), ChannelError> {
+        Err(cannot_change())
+    }
+    /// Deletes our message for everyone, where the platform allows it.
+    async fn delete(
+        &self,
+        _recipient: &str,
+        _channel_message_id: &str,
+    ) -> Result<(), ChannelError> {
+        Err(cannot_change())
+    }
+}
+
+fn cannot_change() -> ChannelError {
+    ChannelError::Unsupported("this channel does not let a sent message be changed".into())
 }
 
 /// A connected account of any kind.
@@ -364,6 +386,23 @@ impl AnyChannel {
 
     pub async fn lookup_name(&self, external_id: &str) -> Option<(String, Option<String>)> {
         each!(self, c => c.lookup_name(external_id).await)
+    }
+
+    pub async fn edit(
+        &self,
+        recipient: &str,
+        channel_message_id: &str,
+        text: &str,
+    ) -> Result<(), ChannelError> {
+        each!(self, c => c.edit(recipient, channel_message_id, text).await)
+    }
+
+    pub async fn delete(
+        &self,
+        recipient: &str,
+        channel_message_id: &str,
+    ) -> Result<(), ChannelError> {
+        each!(self, c => c.delete(recipient, channel_message_id).await)
     }
 }
 

@@ -418,7 +418,13 @@ impl Channels {
             } => {
                 make_text_storable(&mut text);
                 db::run(pool, move |conn| {
-                    rows::message_edited(conn, account_id, &channel_message_id, &text, edited_at)
+                    db::changes::message_edited(
+                        conn,
+                        account_id,
+                        &channel_message_id,
+                        &text,
+                        edited_at,
+                    )
                 })
                 .await?;
             }
@@ -440,7 +446,7 @@ impl Channels {
                                 &secret, outbox_id,
                             )))
                     };
-                    rows::typed_outside(
+                    db::changes::typed_outside(
                         conn,
                         account_id,
                         &external_id,
@@ -459,7 +465,7 @@ impl Channels {
                 deleted_at,
             } => {
                 db::run(pool, move |conn| {
-                    rows::message_deleted(conn, account_id, &channel_message_id, deleted_at)
+                    db::changes::message_deleted(conn, account_id, &channel_message_id, deleted_at)
                 })
                 .await?;
             }

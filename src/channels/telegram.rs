@@ -16,7 +16,9 @@ use teloxide::payloads::{
     GetUpdatesSetters, SendDocumentSetters, SendPhotoSetters, SetWebhookSetters,
 };
 use teloxide::requests::Requester;
-use teloxide::types::{ChatId, FileId, InputFile, Message, MessageOrigin, Update, UpdateKind};
+use teloxide::types::{
+    ChatId, FileId, InputFile, Message, MessageId, MessageOrigin, Update, UpdateKind,
+};
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::net::{self, Downloaded};
@@ -189,6 +191,29 @@ impl Channel for Telegram {
         ))
     }
 
+    async fn edit(
+        &self,
+        _recipient: &str,
+        channel_message_id: &str,
+        text: &str,
+    ) -> Result<(), ChannelError> {
+        let (chat, id) = chat_and_message(channel_message_id)?;
+        self.bot
+            .edit_message_text(chat, id, text)
+            .await
+            .map(drop)
+            .map_err(request_error)
+    }
+
+    async fn delete(&self, _recipient: &str, channel_message_id: &str) -> Result<(), ChannelError> {
+        let (chat, id) = chat_and_message(channel_message_id)?;
+        self.bot
+            .delete_message(chat, id)
+            .await
+            .map(drop)
+            .map_err(request_error)
+    }
+
     async fn register_webhook(&self, account_id: i64) -> Result<(), ChannelError> {
         if !self.webhook_mode() {
             // Polling and a webhook exclude each other: make sure none is set.
@@ -280,6 +305,13 @@ fn translate(update: Update) -> Option<Happened> {
 
 fn message_key(message: &Message) -> String {
     format!("{}:{}", message.chat.id.0, message.id.0)
+}
+
+/// The chat and message of a key made by [`message_key`].
+fn chat_and_message(key: &str) -> Result<(ChatId, MessageId), ChannelError> {
+    key.split_once(':')
+        .and_then(|(chat, id)| Some((ChatId(chat.parse().ok()?), MessageId(id.parse().ok()?))))
+        .ok_or_else(|| ChannelError::Unsupported("not a Telegram message of ours".into()))
 }
 
 fn body(message: &Message) -> String {

@@ -399,6 +399,41 @@ impl Channel for Vk {
         }
     }
 
+    async fn edit(
+        &self,
+        recipient: &str,
+        channel_message_id: &str,
+        text: &str,
+    ) -> Result<(), ChannelError> {
+        self.call(
+            "messages.edit",
+            &[
+                ("peer_id", recipient.to_owned()),
+                ("message_id", our_message_id(channel_message_id)?),
+                ("message", text.to_owned()),
+                ("group_id", self.group_id.to_string()),
+            ],
+        )
+        .await
+        .map(drop)
+        .map_err(VkFailure::into_channel_error)
+    }
+
+    async fn delete(&self, recipient: &str, channel_message_id: &str) -> Result<(), ChannelError> {
+        self.call(
+            "messages.delete",
+            &[
+                ("peer_id", recipient.to_owned()),
+                ("message_ids", our_message_id(channel_message_id)?),
+                ("delete_for_all", "1".to_owned()),
+                ("group_id", self.group_id.to_string()),
+            ],
+        )
+        .await
+        .map(drop)
+        .map_err(VkFailure::into_channel_error)
+    }
+
     async fn check(&self) -> Result<String, ChannelError> {
         let answer = self
             .call("groups.getById", &[("group_id", self.group_id.to_string())])
@@ -560,6 +595,16 @@ fn translate(envelope: &Value) -> Option<Update> {
         }),
         _ => None,
     }
+}
+
+/// The VK id of a message we sent (`messages.send` answers it).
+fn our_message_id(channel_message_id: &str) -> Result<String, ChannelError> {
+    channel_message_id
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(|id| id.to_string())
+        .ok_or_else(|| ChannelError::Unsupported("not a VK message of ours".into()))
 }
 
 /// Peer ids from here on are group conversations (2000000000 + the chat's number).

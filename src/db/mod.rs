@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod changes;
 pub mod clients;
 pub mod crm;
 pub mod demo;

@@ -7,6 +7,13 @@ use super::people::Invalid;
 
 pub const KINDS: [&str; 4] = ["telegram", "vk", "viber", "whatsapp"];
 
+/// Whether an operator may edit and delete a reply already sent, on this kind of channel:
+/// Telegram (`editMessageText`, `deleteMessage`) and VK (`messages.edit`,
+/// `messages.delete`) allow it; Viber and WhatsApp's Cloud API do not.
+pub fn edits_sent_messages(kind: &str) -> bool {
+    matches!(kind, "telegram" | "vk")
+}
+
 /// (required, optional) credential fields of each kind.
 fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
     match kind {

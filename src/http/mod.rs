@@ -19,6 +19,7 @@ pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod known;
+pub mod message_changes;
 pub mod reports;
 pub mod rules;
 pub mod settings;
@@ -315,7 +316,9 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(dialog_actions::accept_lead)
                         .service(dialog_actions::link_interest)
                         .service(dialog_actions::create_task)
-                        .service(dialog_actions::site_link),
+                        .service(dialog_actions::site_link)
+                        .service(message_changes::edit_message)
+                        .service(message_changes::delete_message),
                 )
                 .service(events::operator_events)
                 .service(events::monitor_events)

@@ -1879,6 +1879,245 @@ async fn r48_a_whatsapp_reaction_shows_on_its_message_and_taking_it_back_removes
 }
 
 #[actix_web::test]
+async fn r48_an_operator_edits_and_deletes_a_sent_reply_on_telegram_and_vk_and_cannot_on_viber_or_whatsapp()
+ {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let admin = app.admin().await;
+    let path = |dialog: i64, message: i64| format!("/api/v1/dialogs/{dialog}/messages/{message}");
+    // One sign-in for the whole test (sign-ins are rate limited per login).
+    let send = async |dialog: i64, text: &str| -> i64 {
+        let answer = admin
+            .post(
+                &format!("/api/v1/dialogs/{dialog}/messages"),
+                json!({"text": text}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        answer.body["message"]["id"].as_i64().unwrap()
+    };
+    let dialog_of = |account: i64| {
+        app.count(&format!(
+            "SELECT id FROM dialogs WHERE account_id = {account}"
+        ))
+    };
+    let preview = |dialog: i64| {
+        text_of(
+            &app,
+            &format!("SELECT last_message_preview FROM dialogs WHERE id = {dialog}"),
+        )
+    };
+
+    // Telegram.
+    let telegram = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(
+        &app,
+        telegram,
+        &tg_text(70, 7001, 1, "Сколько стоит?"),
+        TG_SECRET,
+    )
+    .await;
+    let dialog = dialog_of(telegram);
+    let ours = send(dialog, "Цена 100 ₽").await;
+    eventually(&app, &delivery_query(ours), "sent").await;
+    let key = text_of(
+        &app,
+        &format!("SELECT channel_message_id FROM messages WHERE id = {ours}"),
+    )
+    .unwrap();
+    let (chat, telegram_id) = key.split_once(':').unwrap();
+
+    let edited = admin
+        .patch(&path(dialog, ours), json!({"text": "Цена 120 ₽"}))
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+    assert_eq!(edited.body["text"], "Цена 120 ₽");
+    assert!(edited.body["edited_at"].is_string());
+    let call = fake
+        .calls("editmessagetext")
+        .pop()
+        .expect("Telegram was asked to edit");
+    assert_eq!(call.body["text"], "Цена 120 ₽");
+    assert_eq!(call.body["chat_id"].to_string(), chat);
+    assert_eq!(call.body["message_id"].to_string(), telegram_id);
+    assert_eq!(
+        preview(dialog).as_deref(),
+        Some("Цена 120 ₽"),
+        "the list follows"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM message_edits WHERE old_text = 'Цена 100 ₽'"),
+        1
+    );
+
+    // Telegram refuses (too old): nothing changes here, and the operator is told why.
+    let refused = admin
+        .patch(&path(dialog, ours), json!({"text": "refuse-me"}))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY, "{}", refused.text);
+    assert!(refused.text.contains("can't be edited"), "{}", refused.text);
+    assert_eq!(
+        text_of(
+            &app,
+            &format!("SELECT text FROM messages WHERE id = {ours}")
+        )
+        .as_deref(),
+        Some("Цена 120 ₽")
+    );
+    // Bad input changes nothing either.
+    for bad in [
+        json!({"text": "   "}),
+        json!({"text": "x".repeat(4097)}),
+        json!({"text": 5}),
+    ] {
+        let answer = admin.patch(&path(dialog, ours), bad).await;
+        assert!(answer.status.is_client_error(), "{}", answer.text);
+    }
+    // Only the reply's author may change it, even an administrator.
+    app.add_user("colleague", "colleague-password-1", true)
+        .await;
+    let colleague = app.login("colleague", "colleague-password-1").await;
+    let answer = colleague
+        .patch(&path(dialog, ours), json!({"text": "Моя правка"}))
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text);
+    assert_eq!(
+        colleague.delete(&path(dialog, ours)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // The client's message is nobody's reply.
+    let theirs = app.count(&format!(
+        "SELECT min(id) FROM messages WHERE dialog_id = {dialog} AND direction = 'in'"
+    ));
+    assert_eq!(
+        admin.delete(&path(dialog, theirs)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A message of another dialog is not found under this one.
+    assert_eq!(
+        admin.delete(&path(dialog + 1000, ours)).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let deleted = admin.delete(&path(dialog, ours)).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    assert!(deleted.body["deleted_at"].is_string());
+    assert_eq!(deleted.body["text"], "");
+    let call = fake
+        .calls("deletemessage")
+        .pop()
+        .expect("Telegram was asked to delete");
+    assert_eq!(call.body["message_id"].to_string(), telegram_id);
+    assert_eq!(
+        admin.delete(&path(dialog, ours)).await.status,
+        StatusCode::CONFLICT,
+        "once"
+    );
+    assert_eq!(
+        admin
+            .patch(&path(dialog, ours), json!({"text": "ещё"}))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+
+    // VK.
+    let vk = vk_account(&app, &fake, "callback").await;
+    let body = serde_json::to_vec(&vk_event(
+        "e-edit",
+        "message_new",
+        vk_message(11, 8001, "Есть доставка?", json!([])),
+    ))
+    .unwrap();
+    hook(&app, &format!("/hooks/vk/{vk}"), &body, &[]).await;
+    let vk_dialog = dialog_of(vk);
+    let vk_ours = send(vk_dialog, "Да, завтра").await;
+    eventually(&app, &delivery_query(vk_ours), "sent").await;
+    let vk_id = text_of(
+        &app,
+        &format!("SELECT channel_message_id FROM messages WHERE id = {vk_ours}"),
+    )
+    .unwrap();
+    let edited = admin
+        .patch(
+            &path(vk_dialog, vk_ours),
+            json!({"text": "Да, послезавтра"}),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+    let call = fake
+        .calls("messages.edit")
+        .pop()
+        .expect("VK was asked to edit");
+    assert_eq!(call.body["message_id"], vk_id.as_str());
+    assert_eq!(call.body["peer_id"], "8001");
+    assert_eq!(call.body["message"], "Да, послезавтра");
+    let deleted = admin.delete(&path(vk_dialog, vk_ours)).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    let call = fake
+        .calls("messages.delete")
+        .pop()
+        .expect("VK was asked to delete");
+    assert_eq!(call.body["message_ids"], vk_id.as_str());
+    assert_eq!(call.body["delete_for_all"], "1");
+
+    // Viber and WhatsApp do not allow it: refused before any call.
+    let viber = viber_account(&app, &fake).await;
+    viber_hook(
+        &app,
+        viber,
+        &viber_message(
+            5_000_001,
+            "viber-client-1",
+            json!({"type": "text", "text": "Привет"}),
+        ),
+    )
+    .await;
+    let viber_dialog = dialog_of(viber);
+    let viber_ours = send(viber_dialog, "Здравствуйте").await;
+    eventually(&app, &delivery_query(viber_ours), "sent").await;
+    let whatsapp = whatsapp_account(&app, &fake).await;
+    whatsapp_hook(
+        &app,
+        whatsapp,
+        &wa_message(
+            "wamid.X1",
+            "79005550009",
+            json!({"type": "text", "text": {"body": "Привет"}}),
+        ),
+    )
+    .await;
+    let wa_dialog = dialog_of(whatsapp);
+    let wa_ours = send(wa_dialog, "Здравствуйте").await;
+    eventually(&app, &delivery_query(wa_ours), "sent").await;
+    let calls_before = fake.requests().len();
+    for (dialog, message) in [(viber_dialog, viber_ours), (wa_dialog, wa_ours)] {
+        let answer = admin
+            .patch(&path(dialog, message), json!({"text": "Правка"}))
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.text
+        );
+        assert_eq!(answer.error(), "channel_cannot_change");
+        let answer = admin.delete(&path(dialog, message)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.text
+        );
+    }
+    assert_eq!(
+        fake.requests().len(),
+        calls_before,
+        "no call to Viber or WhatsApp"
+    );
+}
+
+#[actix_web::test]
 async fn r48_a_whatsapp_edit_and_revoke_change_the_original_and_the_list_preview_follows() {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;

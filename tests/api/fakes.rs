@@ -311,6 +311,18 @@ async fn telegram(state: &State, request: &HttpRequest, path: &str, body: &Value
             json!({"id": 42, "is_bot": true, "first_name": "Test Bot", "username": "test_bot", "can_connect_to_business": false, "has_main_web_app": false, "can_join_groups": false, "can_read_all_group_messages": false, "supports_inline_queries": false}),
         ),
         "setwebhook" | "deletewebhook" => ok(json!(true)),
+        // As Telegram: a message too old (here: one whose new text asks for it) cannot
+        // be edited.
+        "editmessagetext" if body["text"].as_str().is_some_and(|t| t.contains("refuse-me")) => {
+            HttpResponse::BadRequest().json(json!({"ok": false, "error_code": 400,
+                "description": "Bad Request: message can't be edited"}))
+        }
+        "editmessagetext" => ok(json!({
+            "message_id": body["message_id"], "date": 1_700_000_000, "edit_date": 1_700_000_100,
+            "chat": {"id": body["chat_id"], "type": "private", "first_name": "Client"},
+            "text": body["text"]
+        })),
+        "deletemessage" => ok(json!(true)),
         "getfile" if body["file_id"].as_str().is_some_and(|id| id.contains("big")) => ok(json!({
             "file_id": body["file_id"], "file_unique_id": "ub", "file_size": BIG_FILE_BYTES,
             "file_path": "photos/big_1.png"
@@ -416,6 +428,11 @@ fn vk(state: &State, path: &str, body: &Value) -> HttpResponse {
                 "peer": {"id": peer, "type": "chat", "local_id": peer - 2_000_000_000},
                 "chat_settings": {"title": format!("Беседа {}", peer - 2_000_000_000), "members_count": 5, "state": "in"}
             }]}}))
+        }
+        "messages.edit" => HttpResponse::Ok().json(json!({"response": 1})),
+        "messages.delete" => {
+            let id = body["message_ids"].as_str().unwrap_or("0").to_owned();
+            HttpResponse::Ok().json(json!({"response": {id: 1}}))
         }
         "users.get" =>  HttpResponse::Ok().json(json!({"response": [{"id": 1, "first_name": "Иван", "last_name": "Петров", "screen_name": "ivan"}]})),
         "messages.send" => match next_answer(state, body) {

@@ -465,6 +465,25 @@ try {
     await accessible(anna, "messages with places, cards, stickers, quotes and forwards", ".feed");
   });
 
+  await step("r48: anna edits her reply and then deletes it for the client; Telegram is asked each time", async () => {
+    await anna.fill(".composer textarea", "Доставка 300 ₽");
+    await anna.press(".composer textarea", "Enter");
+    const bubble = anna.locator(".feed .bubble.out", { hasText: "Доставка 300 ₽" });
+    await bubble.locator(".delivery.sent").waitFor({ timeout: STEP });
+    await bubble.getByRole("button", { name: "Изменить сообщение" }).click();
+    await anna.fill("dialog.modal textarea[name=text]", "Доставка 350 ₽");
+    await anna.click("dialog.modal button[type=submit]");
+    const edited = anna.locator(".feed .bubble.out", { hasText: "Доставка 350 ₽" });
+    await edited.locator(".edited").waitFor({ timeout: STEP });
+    await until(async () => (await fakeCalls("/editmessagetext")).some((c) => c.body.text === "Доставка 350 ₽"),
+      "editMessageText with the new text");
+    await edited.getByRole("button", { name: "Удалить сообщение у клиента" }).click();
+    await anna.click("dialog.modal button[type=submit]");
+    await anna.locator(".feed .bubble.out .deleted", { hasText: "Сообщение удалено у клиента" }).waitFor({ timeout: STEP });
+    await until(async () => (await fakeCalls("/deletemessage")).length === 1, "deleteMessage");
+    await accessible(anna, "a reply edited and deleted", ".feed");
+  });
+
   await step("no script from a client ever ran", async () => {
     if (alerts.length) throw new Error(`alerts: ${alerts.join(", ")}`);
   });

@@ -228,6 +228,14 @@ pub struct ReplyRequest {
     pub attachments: Vec<UploadBody>,
 }
 
+/// A new text for a reply already sent (`PATCH /dialogs/{id}/messages/{message_id}`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    /// 1 to 4096 characters.
+    pub text: String,
+}
+
 /// A file sent by an operator, in the JSON body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
