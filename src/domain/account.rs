@@ -132,6 +132,18 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
             "credentials: `webhook_secret` is 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
         ));
     }
+    // A bot token is the bot's id, a colon and its key (`123456:ABC-DEF…` from
+    // @BotFather): a pasted URL, a space or a missing part is caught here, not at the
+    // first call.
+    if kind == "telegram"
+        && let Some(token) = object.get("token").and_then(Value::as_str)
+        && !telegram_token_ok(token)
+    {
+        return Err(Invalid::new(
+            "credentials.token",
+            "credentials: `token` is the bot's token from @BotFather: the bot's number, a colon, then letters, digits, _ and - (no spaces)",
+        ));
+    }
     // WhatsApp's phone number id and VK's community id are numbers.
     let digits = |name: &str| {
         object.get(name).is_none_or(|value| match value {
@@ -159,6 +171,17 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
     Ok(())
 }
 
+fn telegram_token_ok(token: &str) -> bool {
+    token.split_once(':').is_some_and(|(id, key)| {
+        (1..=20).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && (1..=200).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
 fn telegram_secret_ok(secret: &str) -> bool {
     (1..=256).contains(&secret.len())
         && secret
@@ -171,6 +194,26 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn r48_a_telegram_token_is_a_number_a_colon_and_a_key() {
+        let token =
+            |token: &str| validate_credentials("telegram", &json!({ "token": token })).is_ok();
+        assert!(token("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"));
+        assert!(token("7000001:demo"));
+        for bad in [
+            "abc:def",
+            "123456",
+            "123456:",
+            ":abc",
+            "123 456:abc",
+            "123:a b",
+            "https://t.me/bot1:a",
+            "123:abc\n",
+        ] {
+            assert!(!token(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn r48_credentials_are_checked_against_the_platforms_rules_when_saved() {

@@ -683,7 +683,7 @@ async fn r1_the_connection_check_names_the_bot_or_says_what_is_wrong() {
     let bad = app
         .create_account(
             "telegram",
-            json!({"credentials": {"token": "bad:token", "api_url": fake.url}}),
+            json!({"credentials": {"token": "666:revoked-token", "api_url": fake.url}}),
         )
         .await;
     let checked = admin
@@ -692,7 +692,37 @@ async fn r1_the_connection_check_names_the_bot_or_says_what_is_wrong() {
     assert_eq!(checked.body["ok"], false);
     let error = checked.body["error"].as_str().unwrap();
     assert!(error.contains("token"), "{error}");
-    assert!(!error.contains("bad:token"), "the token leaked: {error}");
+    assert!(
+        !error.contains("666:revoked-token"),
+        "the token leaked: {error}"
+    );
+    // A token that cannot be one is refused when the account is saved, naming the field.
+    for not_a_token in [
+        "https://api.telegram.org/bot123:abc",
+        "123456 ABC",
+        "abc:def",
+        "123456:",
+        " 123:abc",
+    ] {
+        let refused = admin
+            .post(
+                "/api/v1/accounts",
+                json!({"kind": "telegram", "name": "Ошибка", "credentials": {"token": not_a_token}}),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{not_a_token}: {}",
+            refused.text
+        );
+        assert!(refused.text.contains("token"), "{}", refused.text);
+        assert!(
+            !refused.text.contains(not_a_token.trim()),
+            "the value is not echoed: {}",
+            refused.text
+        );
+    }
 
     // Each channel names the account its credentials open.
     let accounts = [
