@@ -16,7 +16,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use super::{AnyChannel, ChannelError, Delivery, MediaRef, Update, outbox};
+use super::{AnyChannel, ChannelError, Delivery, DeliveryState, MediaRef, Update, outbox};
 use crate::actors::{Engine, Hub, InboundOutcome};
 use crate::db::outbox as rows;
 use crate::db::{self, DbError, DbPool, accounts::AccountRow};
@@ -514,7 +514,11 @@ impl Channels {
                         delivery_key.as_deref(),
                         state.as_str(),
                         error.as_deref(),
-                    )
+                    )?;
+                    if state == DeliveryState::Read {
+                        rows::read_through(conn, account_id, &channel_message_id)?;
+                    }
+                    Ok(())
                 })
                 .await?;
             }

@@ -371,28 +371,42 @@ fn inbound(message: &Message) -> Inbound {
             storage_path: None,
         });
     }
-    for (kind, meta, name) in [
+    // A voice note, a song, a video: with the name and type the sender's app gave, where
+    // Telegram passes them on.
+    fn mime(m: Option<&impl ToString>) -> Option<String> {
+        m.map(ToString::to_string)
+    }
+    for (kind, meta, name, mime_type) in [
         (
             "audio",
             message.voice().map(|v| &v.file),
             "voice.ogg".to_owned(),
+            message.voice().and_then(|v| mime(v.mime_type.as_ref())),
         ),
         (
             "audio",
             message.audio().map(|a| &a.file),
-            "audio".to_owned(),
+            message
+                .audio()
+                .and_then(|a| a.file_name.clone())
+                .unwrap_or_else(|| "audio".to_owned()),
+            message.audio().and_then(|a| mime(a.mime_type.as_ref())),
         ),
         (
             "video",
             message.video().map(|v| &v.file),
-            "video.mp4".to_owned(),
+            message
+                .video()
+                .and_then(|v| v.file_name.clone())
+                .unwrap_or_else(|| "video.mp4".to_owned()),
+            message.video().and_then(|v| mime(v.mime_type.as_ref())),
         ),
     ] {
         if let Some(meta) = meta {
             attachments.push(NewAttachment {
                 kind: kind.into(),
                 file_name: name,
-                mime_type: None,
+                mime_type,
                 size_bytes: Some(i64::from(meta.size)),
                 channel_file_id: Some(meta.id.0.clone()),
                 url: None,

@@ -434,6 +434,48 @@ pub fn read_up_to(
     })
 }
 
+/// The interlocutor read our message `channel_message_id`: whoever reads a chat has read
+/// what came before in it, so each of our earlier messages to them on the account that
+/// is still "sent" or "delivered" becomes read too, with its `delivery` event (Viber's
+/// `seen` and WhatsApp's `read` name only the newest). Returns how many changed.
+pub fn read_through(
+    conn: &mut PgConnection,
+    account_id: i64,
+    channel_message_id: &str,
+) -> Result<usize, DbError> {
+    conn.transaction(|conn| {
+        let read: Option<(i64, i64)> = messages::table
+            .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
+            .filter(messages::account_id.eq(account_id))
+            .filter(messages::channel_message_id.eq(channel_message_id))
+            .filter(messages::direction.eq("out"))
+            .select((messages::id, dialogs::interlocutor_id))
+            .first(conn)
+            .optional()?;
+        let Some((read_id, interlocutor_id)) = read else {
+            return Ok(0);
+        };
+        let earlier: Vec<(i64, i64)> = messages::table
+            .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
+            .filter(messages::account_id.eq(account_id))
+            .filter(dialogs::interlocutor_id.eq(interlocutor_id))
+            .filter(messages::direction.eq("out"))
+            .filter(messages::id.lt(read_id))
+            .filter(messages::delivery.eq_any(["sent", "delivered"]))
+            .order(messages::id.desc())
+            .limit(READ_AT_MOST)
+            .select((messages::id, messages::dialog_id))
+            .load(conn)?;
+        let mut changed = 0;
+        for (message_id, dialog_id) in earlier.into_iter().rev() {
+            if advance(conn, account_id, dialog_id, message_id, "read", None)? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    })
+}
+
 /// The person blocked or unblocked the bot (or unsubscribed, or denied messages).
 pub fn set_blocked(
     conn: &mut PgConnection,

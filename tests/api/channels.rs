@@ -1109,11 +1109,28 @@ async fn r1_viber_signed_text_and_picture_reply_and_delivery_states() {
     );
     fake.wait_calls("/media/photo.jpg", 1, WAIT).await;
 
+    // Two earlier replies, one delivered and one only sent: the seen of the last covers
+    // them too (Viber names only the newest message read).
+    let earlier = reply(&app, dialog, "Первый ответ").await;
+    eventually(&app, &delivery_query(earlier), "sent").await;
+    let second = reply(&app, dialog, "Второй ответ").await;
+    eventually(&app, &delivery_query(second), "sent").await;
+    let earlier_token: u64 = text_of(
+        &app,
+        &format!("SELECT channel_message_id FROM messages WHERE id = {earlier}"),
+    )
+    .unwrap()
+    .parse()
+    .unwrap();
+    let delivered = json!({"event": "delivered", "timestamp": 1_595_324_677_500_u64, "message_token": earlier_token, "user_id": sender});
+    viber_hook(&app, account, &delivered).await;
+    eventually(&app, &delivery_query(earlier), "delivered").await;
+
     let message = reply(&app, dialog, "Ответ оператора").await;
-    let sent = fake.wait_calls("/pa/send_message", 1, WAIT).await;
-    assert_eq!(sent[0].body["receiver"], sender);
-    assert_eq!(sent[0].body["text"], "Ответ оператора");
-    assert_eq!(sent[0].body["sender"]["name"], "viber account");
+    let sent = fake.wait_calls("/pa/send_message", 3, WAIT).await;
+    assert_eq!(sent[2].body["receiver"], sender);
+    assert_eq!(sent[2].body["text"], "Ответ оператора");
+    assert_eq!(sent[2].body["sender"]["name"], "viber account");
     eventually(&app, &delivery_query(message), "sent").await;
     let token = text_of(
         &app,
@@ -1124,6 +1141,16 @@ async fn r1_viber_signed_text_and_picture_reply_and_delivery_states() {
     let seen = json!({"event": "seen", "timestamp": 1_595_324_677_891_u64, "message_token": token, "user_id": sender});
     assert_eq!(viber_hook(&app, account, &seen).await, StatusCode::OK);
     eventually(&app, &delivery_query(message), "read").await;
+    eventually(&app, &delivery_query(earlier), "read").await;
+    eventually(&app, &delivery_query(second), "read").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM events WHERE kind = 'delivery' AND (payload->>'message_id')::bigint = {second} \
+             AND payload->>'delivery' = 'read'"
+        )),
+        1,
+        "open dialogs see each one read"
+    );
     // A late "delivered" does not move it back.
     let delivered = json!({"event": "delivered", "timestamp": 1_595_324_677_000_u64, "message_token": token, "user_id": sender});
     viber_hook(&app, account, &delivered).await;
@@ -1687,6 +1714,43 @@ async fn r48_telegram_places_cards_stickers_polls_dice_quotes_and_unknown_kinds_
         app.count("SELECT count(*) FROM dialogs WHERE last_message_preview = ''"),
         0
     );
+
+    // A song, a video and a voice note keep the name and type the sender's app gave.
+    let media = [
+        message(
+            9,
+            json!({"audio": {"file_id": "CQACAgI", "file_unique_id": "au1", "duration": 180,
+            "file_name": "гимн компании.mp3", "mime_type": "audio/mpeg", "file_size": 4_000_000}}),
+        ),
+        message(
+            10,
+            json!({"video": {"file_id": "BAACAgI", "file_unique_id": "vi1", "width": 640, "height": 360,
+            "duration": 12, "file_name": "распаковка.mov", "mime_type": "video/quicktime", "file_size": 900_000}}),
+        ),
+        message(
+            11,
+            json!({"voice": {"file_id": "AwACAgI", "file_unique_id": "vo1", "duration": 3,
+            "mime_type": "audio/ogg", "file_size": 9_000}}),
+        ),
+    ];
+    for update in &media {
+        telegram_hook(&app, account, update, TG_SECRET).await;
+    }
+    for (name, mime) in [
+        ("гимн компании.mp3", "audio/mpeg"),
+        ("распаковка.mov", "video/quicktime"),
+        ("voice.ogg", "audio/ogg"),
+    ] {
+        assert_eq!(
+            text_of(
+                &app,
+                &format!("SELECT mime_type FROM attachments WHERE file_name = '{name}'")
+            )
+            .as_deref(),
+            Some(mime),
+            "{name}"
+        );
+    }
 }
 
 #[actix_web::test]
