@@ -17,7 +17,8 @@ use teloxide::payloads::{
 };
 use teloxide::requests::Requester;
 use teloxide::types::{
-    ChatId, FileId, InputFile, Message, MessageId, MessageOrigin, Update, UpdateKind,
+    AllowedUpdate, ChatId, FileId, InputFile, Message, MessageId, MessageOrigin, ReactionType,
+    Update, UpdateKind,
 };
 use teloxide::{ApiError, Bot, RequestError};
 
@@ -115,6 +116,7 @@ impl Channel for Telegram {
             .poller
             .get_updates()
             .offset(i32::try_from(offset).unwrap_or(0))
+            .allowed_updates(WANTED_UPDATES)
             .timeout(u32::try_from(wait.as_secs()).unwrap_or(25))
             .limit(100)
             .await
@@ -234,6 +236,7 @@ impl Channel for Telegram {
         self.bot
             .set_webhook(url)
             .secret_token(secret.to_owned())
+            .allowed_updates(WANTED_UPDATES)
             .await
             .map_err(request_error)?;
         Ok(())
@@ -280,6 +283,14 @@ impl Channel for Telegram {
     }
 }
 
+/// The updates we ask Telegram for: reactions are sent only to a bot that asks.
+const WANTED_UPDATES: [AllowedUpdate; 4] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::EditedMessage,
+    AllowedUpdate::MessageReaction,
+    AllowedUpdate::MyChatMember,
+];
+
 /// What an update means for us; kinds we do not handle become nothing (acknowledged).
 fn translate(update: Update) -> Option<Happened> {
     match update.kind {
@@ -288,6 +299,15 @@ fn translate(update: Update) -> Option<Happened> {
             channel_message_id: message_key(&message),
             text: body(&message),
             edited_at: message.edit_date().copied().unwrap_or_else(Utc::now),
+        }),
+        // A reaction to one of the chat's messages (the client's or ours): the first emoji
+        // it holds now, or none when it was taken back.
+        UpdateKind::MessageReaction(reaction) => Some(Happened::Reaction {
+            channel_message_id: format!("{}:{}", reaction.chat.id.0, reaction.message_id.0),
+            emoji: reaction.new_reaction.iter().find_map(|r| match r {
+                ReactionType::Emoji { emoji } => Some(emoji.clone()),
+                _ => None,
+            }),
         }),
         UpdateKind::MyChatMember(change) => {
             let external_id = change.chat.id.0.to_string();

@@ -1544,6 +1544,59 @@ async fn r1_saving_a_telegram_account_with_a_public_url_sets_the_webhook_with_it
         .unwrap_or_else(|| calls[0].body.to_string());
     assert!(body.contains(&url), "{body}");
     assert!(body.contains(TG_SECRET), "{body}");
+    // Telegram sends reactions only to a bot that asks for them.
+    assert!(body.contains("message_reaction"), "{body}");
+}
+
+#[actix_web::test]
+async fn r48_a_telegram_reaction_shows_on_its_message_and_taking_it_back_removes_it() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(
+        &app,
+        account,
+        &tg_text(80, 8080, 3, "Спасибо за помощь"),
+        TG_SECRET,
+    )
+    .await;
+    let reaction = |update: i64, message: i64, emoji: &[&str]| {
+        let new: Vec<Value> = emoji
+            .iter()
+            .map(|e| json!({"type": "emoji", "emoji": e}))
+            .collect();
+        json!({"update_id": update, "message_reaction": {
+            "chat": {"id": 8080, "type": "private", "first_name": "Иван"},
+            "message_id": message, "user": {"id": 8080, "is_bot": false, "first_name": "Иван"},
+            "date": 1_700_000_300, "old_reaction": [], "new_reaction": new}})
+    };
+    let (dialog, _) = only_dialog(&app, account).await;
+    let ours = reply(&app, dialog, "Обращайтесь!").await;
+    eventually(&app, &delivery_query(ours), "sent").await;
+    let key = text_of(
+        &app,
+        &format!("SELECT channel_message_id FROM messages WHERE id = {ours}"),
+    )
+    .unwrap();
+    let our_id: i64 = key.split_once(':').unwrap().1.parse().unwrap();
+    assert_eq!(
+        telegram_hook(&app, account, &reaction(81, our_id, &["❤"]), TG_SECRET).await,
+        StatusCode::OK
+    );
+    let reaction_of = |id: i64| {
+        text_of(
+            &app,
+            &format!("SELECT content->>'reaction' FROM messages WHERE id = {id}"),
+        )
+    };
+    assert_eq!(reaction_of(ours).as_deref(), Some("❤"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        1,
+        "a reaction is no message of its own"
+    );
+    telegram_hook(&app, account, &reaction(82, our_id, &[]), TG_SECRET).await;
+    assert_eq!(reaction_of(ours), None, "taken back");
 }
 
 #[actix_web::test]
