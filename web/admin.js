@@ -11,7 +11,7 @@ const KINDS = {
   viber: ["auth_token", "public_url", "sender_name", "api_url"],
   whatsapp: ["phone_number_id", "access_token", "app_secret", "verify_token", "api_url"],
 };
-const FLAGS = ["lead_source", "require_close_reason", "create_clients", "auto_link_interests", "everyone_may_view", "enabled"];
+const FLAGS = ["lead_source", "require_close_reason", "create_clients", "auto_link_interests", "everyone_may_view", "group_chats", "enabled"];
 
 const checkbox = (name, checked) => h("label", { class: "check" }, h("input", { type: "checkbox", name, checked }), t(`account.${name}`));
 
@@ -99,7 +99,7 @@ export async function accounts(page, context) {
       wide: true,
       body: [
         h("div", { class: "row" }, field(t("account.name"), h("input", { name: "name", required: true, value: account ? account.name : "" })), field(t("account.kind"), kind)),
-        h("div", { class: "flags" }, FLAGS.map((name) => checkbox(name, account ? account[name] : ["create_clients", "enabled"].includes(name)))),
+        h("div", { class: "flags" }, FLAGS.map((name) => checkbox(name, account ? account[name] : ["create_clients", "group_chats", "enabled"].includes(name)))),
         h("div", { class: "row" },
           field(t("account.responsible"), responsible),
           field(t("account.priority"), h("input", { name: "priority", type: "number", value: account ? account.priority : 0 }))),

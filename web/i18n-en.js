@@ -69,7 +69,7 @@ export default {
   "account.credentials_hint": "Tokens are never shown; fill the fields to replace them.",
   "account.lead_source": "Lead source", "account.require_close_reason": "Close with a reason",
   "account.create_clients": "Create clients (otherwise prospects)", "account.auto_link_interests": "Link to the active interest",
-  "account.everyone_may_view": "Everyone may view", "account.enabled": "Enabled", "account.responsible": "Responsible",
+  "account.everyone_may_view": "Everyone may view", "account.group_chats": "Take messages from group chats", "account.enabled": "Enabled", "account.responsible": "Responsible",
   "account.priority": "Priority",
   "grant.view": "View", "grant.send": "Send", "grant.admin": "Administer", "grant.add": "Add",
   "people.add": "Add a user", "people.name": "Name", "people.roles": "Roles", "people.role_list": "Roles",

@@ -69,7 +69,7 @@ export default {
   "account.credentials_hint": "Токены не показываются; заполните поля, чтобы заменить их.",
   "account.lead_source": "Источник обращений", "account.require_close_reason": "Закрывать с причиной",
   "account.create_clients": "Создавать клиентов (иначе — потенциальных)", "account.auto_link_interests": "Связывать с активным интересом",
-  "account.everyone_may_view": "Все могут просматривать", "account.enabled": "Включён", "account.responsible": "Ответственный",
+  "account.everyone_may_view": "Все могут просматривать", "account.group_chats": "Принимать сообщения из групповых чатов", "account.enabled": "Включён", "account.responsible": "Ответственный",
   "account.priority": "Приоритет",
   "grant.view": "Просмотр", "grant.send": "Отправка", "grant.admin": "Администрирование", "grant.add": "Добавить",
   "people.add": "Добавить сотрудника", "people.name": "Имя", "people.roles": "Роли", "people.role_list": "Роли",

@@ -361,6 +361,21 @@ impl Channels {
         let pool = &self.inner.pool;
         match update {
             Update::Message(mut inbound) => {
+                // A group chat's message (it names its author) on an account that does not
+                // take group chats: acknowledged and dropped.
+                if inbound.author.is_some() {
+                    let takes_groups = db::run(pool, move |conn| {
+                        Ok(db::accounts::find(conn, account_id)?.is_none_or(|a| a.group_chats))
+                    })
+                    .await?;
+                    if !takes_groups {
+                        tracing::debug!(
+                            account = account_id,
+                            "a group chat's message dropped: the account takes none"
+                        );
+                        return Ok(0);
+                    }
+                }
                 // The database keeps at most 100,000 characters of a message; a longer
                 // one is cut, not refused (a refusal would be redelivered forever).
                 if inbound.text.chars().count() > MAX_TEXT_CHARS {

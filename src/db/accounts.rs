@@ -32,6 +32,8 @@ pub struct AccountRow {
     pub archived_at: Option<DateTime<Utc>>,
     /// Its channel is simulated by this server (the demo company).
     pub demo: bool,
+    /// Messages from group chats (VK conversations, Telegram groups) are taken.
+    pub group_chats: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -50,6 +52,7 @@ pub struct NewAccountRow {
     pub priority: i32,
     pub department_id: Option<i64>,
     pub enabled: bool,
+    pub group_chats: bool,
 }
 
 /// Changes to an account; `None` leaves a column as it is.
@@ -68,6 +71,7 @@ pub struct AccountChanges {
     pub priority: Option<i32>,
     pub department_id: Option<Option<i64>>,
     pub enabled: Option<bool>,
+    pub group_chats: Option<bool>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 

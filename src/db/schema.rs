@@ -77,6 +77,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         archived_at -> Nullable<Timestamptz>,
         demo -> Bool,
+        group_chats -> Bool,
     }
 }
 

@@ -46,6 +46,7 @@ pub fn account_response(row: AccountRow, rights: Rights) -> AccountResponse {
         responsible,
         auto_link_interests: row.auto_link_interests,
         everyone_may_view: row.everyone_may_view,
+        group_chats: row.group_chats,
         priority: row.priority,
         department_id: row.department_id,
         enabled: row.enabled,
@@ -186,6 +187,7 @@ pub async fn create_account(
                 priority: body.priority,
                 department_id: body.department_id,
                 enabled: body.enabled,
+                group_chats: body.group_chats,
             },
         )?;
         crate::db::events::access_changed(conn, Some(row.id), None)?;
@@ -307,6 +309,7 @@ pub async fn update_account(
             priority: body.priority,
             department_id: body.department_id,
             enabled: body.enabled,
+            group_chats: body.group_chats,
             updated_at: Some(Utc::now()),
         };
         let row = accounts::update(conn, id, &changes)?;

@@ -2417,4 +2417,38 @@ async fn r48_a_telegram_group_is_one_dialog_named_after_its_title_with_each_memb
          WHERE m.account_id = {account} AND i.display_name = 'Иван Петров' AND m.sender IS NULL"
     ));
     assert_eq!(private, 1);
+
+    // An account that takes no group chats: the group's messages are acknowledged and
+    // dropped, private ones still come.
+    let answer = app
+        .admin()
+        .await
+        .patch(
+            &format!("/api/v1/accounts/{account}"),
+            json!({"group_chats": false}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.body["group_chats"], false);
+    let before = app.count("SELECT count(*) FROM messages WHERE direction = 'in'");
+    assert_eq!(
+        telegram_hook(
+            &app,
+            account,
+            &group(4, 1001, "Анна", "Ещё вопрос"),
+            TG_SECRET
+        )
+        .await,
+        StatusCode::OK
+    );
+    telegram_hook(&app, account, &tg_text(5, 77, 5, "И ещё один"), TG_SECRET).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'in'"),
+        before + 1,
+        "only the private message"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE text = 'Ещё вопрос'"),
+        0
+    );
 }

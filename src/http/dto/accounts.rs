@@ -16,6 +16,8 @@ pub struct AccountResponse {
     pub responsible: Option<ResponsibleBody>,
     pub auto_link_interests: bool,
     pub everyone_may_view: bool,
+    /// Messages from group chats are taken.
+    pub group_chats: bool,
     pub priority: i32,
     pub department_id: Option<i64>,
     pub enabled: bool,
@@ -68,6 +70,9 @@ pub struct CreateAccountRequest {
     pub department_id: Option<i64>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Take messages from group chats (VK conversations, Telegram groups); default on.
+    #[serde(default = "yes")]
+    pub group_chats: bool,
 }
 
 fn yes() -> bool {
@@ -95,6 +100,7 @@ pub struct UpdateAccountRequest {
     #[schema(value_type = Option<i64>)]
     pub department_id: Option<Option<i64>>,
     pub enabled: Option<bool>,
+    pub group_chats: Option<bool>,
 }
 
 /// A grant on an account for a user or a role (R9).
