@@ -2452,3 +2452,78 @@ async fn r48_a_telegram_group_is_one_dialog_named_after_its_title_with_each_memb
         0
     );
 }
+
+#[actix_web::test]
+async fn r48_content_reactions_and_replies_typed_outside_arrive_the_same_by_polling() {
+    // Telegram by getUpdates: a place, a forwarded message and a reaction to it.
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let forwarded = json!({"update_id": 950, "message": {"message_id": 1, "date": 1_700_000_950,
+        "chat": {"id": 12, "type": "private", "first_name": "Пётр"},
+        "from": {"id": 12, "is_bot": false, "first_name": "Пётр"},
+        "forward_origin": {"type": "hidden_user", "date": 1_699_000_000, "sender_user_name": "Склад"},
+        "text": "Остаток: 3 шт."}});
+    let place = json!({"update_id": 951, "message": {"message_id": 2, "date": 1_700_000_951,
+        "chat": {"id": 12, "type": "private", "first_name": "Пётр"},
+        "from": {"id": 12, "is_bot": false, "first_name": "Пётр"},
+        "location": {"latitude": 59.9386, "longitude": 30.3141}}});
+    let reaction = json!({"update_id": 952, "message_reaction": {
+        "chat": {"id": 12, "type": "private", "first_name": "Пётр"}, "message_id": 1,
+        "user": {"id": 12, "is_bot": false, "first_name": "Пётр"}, "date": 1_700_000_952,
+        "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]}});
+    for update in [forwarded, place, reaction] {
+        fake.push_update(update);
+    }
+    let telegram = telegram_account(&app, &fake, "polling").await;
+    eventually(
+        &app,
+        &format!("SELECT count(*) FROM messages WHERE account_id = {telegram} AND content->>'reaction' = '👍'"),
+        "1",
+    )
+    .await;
+    let (_, messages) = only_dialog(&app, telegram).await;
+    let said: Vec<&Value> = messages.iter().filter(|m| m["direction"] == "in").collect();
+    assert_eq!(said.len(), 2);
+    assert_eq!(said[0]["extras"]["forwarded"], json!([{"from": "Склад"}]));
+    assert_eq!(said[0]["extras"]["reaction"], "👍");
+    assert_eq!(said[1]["extras"]["content"]["kind"], "location");
+    let polled = fake.calls("/getupdates");
+    assert!(
+        polled[0].body["allowed_updates"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "message_reaction")),
+        "the poller asks for reactions: {}",
+        polled[0].body
+    );
+
+    // VK by Bots Long Poll: a place with a forwarded message, then a reply typed in VK.
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let mut geo = vk_message(21, 91, "Я здесь", json!([]));
+    geo["message"]["geo"] = json!({"type": "point",
+        "coordinates": {"latitude": 55.75, "longitude": 37.61}, "place": {"title": "Кремль"}});
+    geo["message"]["fwd_messages"] =
+        json!([{"from_id": 92, "date": 1_699_000_000, "text": "Встречаемся тут"}]);
+    fake.push_update(vk_event("lp-1", "message_new", geo));
+    let typed = json!({"date": 1_700_000_990, "from_id": -4242, "id": 22, "out": 1, "peer_id": 91,
+        "text": "Уже выезжаем", "conversation_message_id": 22, "fwd_messages": [],
+        "attachments": [], "random_id": 31_337});
+    fake.push_update(vk_event("lp-2", "message_reply", typed));
+    let vk = vk_account(&app, &fake, "longpoll").await;
+    eventually(
+        &app,
+        &format!("SELECT count(*) FROM messages WHERE account_id = {vk}"),
+        "2",
+    )
+    .await;
+    let (_, messages) = only_dialog(&app, vk).await;
+    let theirs = messages.iter().find(|m| m["direction"] == "in").unwrap();
+    assert_eq!(theirs["extras"]["content"]["kind"], "location");
+    assert_eq!(
+        theirs["extras"]["forwarded"],
+        json!([{"from": "id92", "text": "Встречаемся тут"}])
+    );
+    let outside = messages.iter().find(|m| m["direction"] == "out").unwrap();
+    assert_eq!(outside["text"], "Уже выезжаем");
+    assert_eq!(outside["extras"]["typed_on"], "vk");
+}
