@@ -15,6 +15,7 @@ export const listMessages = (id, before, limit = 50) =>
 /** A reply; `key` is its Idempotency-Key, the same on every retry of this reply. */
 export const reply = (id, body, key) => api("POST", dialog(id, "/messages"), body, { "Idempotency-Key": key });
 export const editMessage = (id, messageId, text) => api("PATCH", dialog(id, `/messages/${messageId}`), { text });
+export const react = (id, messageId, emoji) => api("PUT", dialog(id, `/messages/${messageId}/reaction`), { emoji });
 export const deleteMessage = (id, messageId) => api("DELETE", dialog(id, `/messages/${messageId}`));
 export const markRead = (id, upTo) => api("POST", dialog(id, "/read"), { up_to_message_id: upTo });
 export const accept = (id) => api("POST", dialog(id, "/accept"), {});

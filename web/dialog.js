@@ -89,7 +89,12 @@ export class DialogPane {
     this.toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": t("dialog.more") });
     this.menu = h("details", { class: "actions-menu" }, h("summary", { "aria-label": t("dialog.more") }, "⋯"),
       h("div", { class: "menu-items" }));
-    this.feed = new Feed(this.store, id, { unreadFrom, context: this.context });
+    this.feed = new Feed(this.store, id, { unreadFrom, context: this.context,
+      // Whether the user may write in this dialog's account (reactions are writing).
+      canWrite: () => {
+        const row = this.store.rows.get(id);
+        return Boolean(row && this.rights(row).send);
+      } });
     this.composer = new Composer(this.store, id, { onSent: (answer) => this.sent(answer) });
     this.node.replaceChildren(this.header, this.toolbar, this.feed.node, this.composer.node);
     const offRow = this.store.on(`row:${id}`, (row) => this.update(row));

@@ -25,6 +25,8 @@ export default {
   "message.delete": "Delete the message for the client", "message.deleteShort": "Delete",
   "message.deleteExplained": "The message disappears from the client's chat. It stays here, marked deleted, with its text in the history.",
   "message.deleteConfirm": "Delete",
+  "message.react": "React to the message", "message.reactShort": "React", "message.unreact": "take back",
+  "content.ourReaction": "Your reaction",
   "live.online": "live", "live.offline": "offline — reconnecting…",
   "section.new": "New", "section.in_work": "In work", "section.all": "All",
   "search": "Search text, client name, number", "filter.account": "All accounts", "filter.user": "Anyone responsible",

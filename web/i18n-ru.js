@@ -25,6 +25,8 @@ export default {
   "message.delete": "Удалить сообщение у клиента", "message.deleteShort": "Удалить",
   "message.deleteExplained": "Сообщение исчезнет из переписки у клиента. Здесь оно останется, помеченное как удалённое, с прежним текстом в истории.",
   "message.deleteConfirm": "Удалить",
+  "message.react": "Реакция на сообщение", "message.reactShort": "Реакция", "message.unreact": "убрать",
+  "content.ourReaction": "Ваша реакция",
   "live.online": "на связи", "live.offline": "нет связи — переподключение…",
   "section.new": "Новые", "section.in_work": "В работе", "section.all": "Все",
   "search": "Поиск по тексту, имени клиента, номеру", "filter.account": "Все аккаунты", "filter.user": "Все ответственные",

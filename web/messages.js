@@ -34,8 +34,9 @@ function dayLabel(iso) {
 }
 
 export class Feed {
-  constructor(store, dialogId, { unreadFrom, context }) {
+  constructor(store, dialogId, { unreadFrom, context, canWrite }) {
     this.store = store;
+    this.canWrite = canWrite || (() => false);
     this.dialogId = dialogId;
     this.unreadFrom = unreadFrom;
     this.context = context;
@@ -219,7 +220,40 @@ export class Feed {
           ? h("span", { class: "reaction", title: t("content.reaction") }, m.extras.reaction)
           : null,
         m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null,
-        ...this.changeButtons(m)));
+        m.extras && m.extras.our_reaction
+          ? h("span", { class: "reaction ours", title: t("content.ourReaction") }, m.extras.our_reaction)
+          : null,
+        ...this.changeButtons(m),
+        ...this.reactButtons(m)));
+  }
+
+  /**
+   * A reaction to the client's message, where the channel lets a business react
+   * (Telegram, WhatsApp): a button that opens the six reactions (and "take back").
+   */
+  reactButtons(m) {
+    const row = this.store.rows.get(this.dialogId);
+    const kind = row && row.account && row.account.kind;
+    if (m.direction !== "in" || m.deleted_at || !REACTING.includes(kind) || !this.canWrite()) return [];
+    const current = m.extras && m.extras.our_reaction;
+    const choose = async (emoji) => {
+      try {
+        this.store.applyMessage(await api.react(this.dialogId, m.id, emoji));
+      } catch (error) {
+        failed(error);
+      }
+    };
+    const picker = h("span", { class: "reaction-picker", hidden: true, role: "group", "aria-label": t("message.react") },
+      REACTIONS.map((emoji) => h("button", { type: "button", class: "link", "aria-label": `${t("message.react")}: ${emoji}`,
+        "aria-pressed": String(current === emoji), onclick: () => choose(emoji) }, emoji)),
+      current ? h("button", { type: "button", class: "link", onclick: () => choose(null) }, t("message.unreact")) : null);
+    const toggle = h("button", { type: "button", class: "link change", "aria-expanded": "false",
+      onclick: () => {
+        picker.hidden = !picker.hidden;
+        toggle.setAttribute("aria-expanded", String(!picker.hidden));
+        if (!picker.hidden) picker.querySelector("button").focus();
+      } }, t("message.reactShort"));
+    return [toggle, picker];
   }
 
   /**
@@ -256,6 +290,10 @@ export class Feed {
  * contact card, a sticker, a poll, a dice roll, or the name of a kind not shown yet. */
 /** The channels where an operator may edit and delete a reply already sent. */
 const CHANGEABLE = ["telegram", "vk"];
+
+/** The channels where a business may react to a client's message, and the reactions. */
+const REACTING = ["telegram", "whatsapp"];
+const REACTIONS = ["👍", "❤", "🔥", "🙏", "👌", "😁"];
 
 /** The platforms' own names (the same in every language). */
 const PLATFORMS = { vk: "VK", telegram: "Telegram", viber: "Viber", whatsapp: "WhatsApp", max: "MAX" };

@@ -296,6 +296,18 @@ pub trait Channel {
     ) -> Result<(), ChannelError> {
         Err(cannot_change())
     }
+    /// Sets our reaction on the client's message `channel_message_id` (none takes it
+    /// back), where the platform lets a business react (`domain::account::reacts`).
+    async fn react(
+        &self,
+        _recipient: &str,
+        _channel_message_id: &str,
+        _emoji: Option<&str>,
+    ) -> Result<(), ChannelError> {
+        Err(ChannelError::Unsupported(
+            "this channel does not let a business react to a message".into(),
+        ))
+    }
 }
 
 fn cannot_change() -> ChannelError {
@@ -403,6 +415,15 @@ impl AnyChannel {
         channel_message_id: &str,
     ) -> Result<(), ChannelError> {
         each!(self, c => c.delete(recipient, channel_message_id).await)
+    }
+
+    pub async fn react(
+        &self,
+        recipient: &str,
+        channel_message_id: &str,
+        emoji: Option<&str>,
+    ) -> Result<(), ChannelError> {
+        each!(self, c => c.react(recipient, channel_message_id, emoji).await)
     }
 }
 

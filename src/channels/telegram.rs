@@ -13,7 +13,8 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use teloxide::payloads::{
-    GetUpdatesSetters, SendDocumentSetters, SendPhotoSetters, SetWebhookSetters,
+    GetUpdatesSetters, SendDocumentSetters, SendPhotoSetters, SetMessageReactionSetters,
+    SetWebhookSetters,
 };
 use teloxide::requests::Requester;
 use teloxide::types::{
@@ -202,6 +203,27 @@ impl Channel for Telegram {
         let (chat, id) = chat_and_message(channel_message_id)?;
         self.bot
             .edit_message_text(chat, id, text)
+            .await
+            .map(drop)
+            .map_err(request_error)
+    }
+
+    async fn react(
+        &self,
+        _recipient: &str,
+        channel_message_id: &str,
+        emoji: Option<&str>,
+    ) -> Result<(), ChannelError> {
+        let (chat, id) = chat_and_message(channel_message_id)?;
+        let reaction: Vec<ReactionType> = emoji
+            .map(|emoji| ReactionType::Emoji {
+                emoji: emoji.to_owned(),
+            })
+            .into_iter()
+            .collect();
+        self.bot
+            .set_message_reaction(chat, id)
+            .reaction(reaction)
             .await
             .map(drop)
             .map_err(request_error)

@@ -285,6 +285,29 @@ impl Channel for WhatsApp {
         }
     }
 
+    async fn react(
+        &self,
+        recipient: &str,
+        channel_message_id: &str,
+        emoji: Option<&str>,
+    ) -> Result<(), ChannelError> {
+        // An empty emoji takes the reaction back.
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": recipient,
+            "type": "reaction",
+            "reaction": {"message_id": channel_message_id, "emoji": emoji.unwrap_or("")},
+        });
+        match self.post_message(&body).await {
+            Ok(_) => Ok(()),
+            Err(SendOutcome::Failed { reason, .. } | SendOutcome::Retry { reason, .. }) => {
+                Err(ChannelError::Api(reason))
+            }
+            Err(SendOutcome::Sent { .. }) => Ok(()),
+        }
+    }
+
     async fn check(&self) -> Result<String, ChannelError> {
         let response = self
             .http

@@ -230,6 +230,43 @@ pub fn typed_outside(
     })
 }
 
+/// Our reaction to the client's message `message_id` (none takes it back), once the
+/// channel took it: kept in its extras, with the message's event.
+pub fn reacted_by_us(
+    conn: &mut PgConnection,
+    message_id: i64,
+    emoji: Option<&str>,
+) -> Result<(), DbError> {
+    conn.transaction(|conn| {
+        let found: Option<(i64, i64, Option<serde_json::Value>)> = messages::table
+            .find(message_id)
+            .select((messages::dialog_id, messages::account_id, messages::content))
+            .for_update()
+            .first(conn)
+            .optional()?;
+        let Some((dialog_id, account_id, content)) = found else {
+            return Ok(());
+        };
+        let mut extras: crate::domain::content::Extras = content
+            .and_then(|c| serde_json::from_value(c).ok())
+            .unwrap_or_default();
+        extras.our_reaction = emoji.map(str::to_owned);
+        diesel::update(messages::table.find(message_id))
+            .set(messages::content.eq(extras.to_json()))
+            .execute(conn)?;
+        events::append(
+            conn,
+            &[changed_message_event(
+                account_id,
+                dialog_id,
+                json!({"dialog_id": dialog_id, "message_id": message_id, "direction": "in",
+                    "system_kind": null, "our_reaction": emoji}),
+            )],
+        )?;
+        Ok(())
+    })
+}
+
 /// What the list shows for a dialog whose newest message was deleted.
 pub const DELETED_PREVIEW: &str = "🗑";
 
@@ -294,9 +331,10 @@ fn lock(conn: &mut PgConnection, id: i64) -> Result<Option<Found>, DbError> {
     }))
 }
 
-/// An operator's sent reply, as an edit or a deletion of it needs it.
+/// A stored message an operator acts on (edits, deletes, reacts to), with whom it went
+/// to or came from.
 #[derive(Debug, Clone)]
-pub struct SentReply {
+pub struct Target {
     pub id: i64,
     pub dialog_id: i64,
     pub account_id: i64,
@@ -312,11 +350,11 @@ pub struct SentReply {
 }
 
 /// The message `message_id` of dialog `dialog_id`, with whom it went to.
-pub fn sent_reply(
+pub fn target(
     conn: &mut PgConnection,
     dialog_id: i64,
     message_id: i64,
-) -> Result<Option<SentReply>, DbError> {
+) -> Result<Option<Target>, DbError> {
     type Row = (
         i64,
         i64,
@@ -363,7 +401,7 @@ pub fn sent_reply(
         attachments::table.filter(attachments::message_id.eq(id)),
     ))
     .get_result(conn)?;
-    Ok(Some(SentReply {
+    Ok(Some(Target {
         id,
         dialog_id,
         account_id,

@@ -14,6 +14,16 @@ pub fn edits_sent_messages(kind: &str) -> bool {
     matches!(kind, "telegram" | "vk")
 }
 
+/// Whether a business may react to a client's message on this kind of channel: Telegram
+/// (`setMessageReaction`) and WhatsApp (a `reaction` message) allow it.
+pub fn reacts(kind: &str) -> bool {
+    matches!(kind, "telegram" | "whatsapp")
+}
+
+/// The reactions an operator may give: ones every reacting channel takes (Telegram lets a
+/// bot use only its own list of emoji).
+pub const REACTIONS: [&str; 6] = ["👍", "❤", "🔥", "🙏", "👌", "😁"];
+
 /// (required, optional) credential fields of each kind.
 fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
     match kind {

@@ -143,6 +143,9 @@ pub struct Extras {
     /// Messages forwarded with it (Telegram: this message itself, from someone else).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarded: Vec<Forward>,
+    /// The operators' reaction to the client's message, as the channel took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub our_reaction: Option<String>,
     /// Typed outside Dialogi, on the platform itself (a VK community administrator in
     /// VK): the platform's name (`vk`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +158,7 @@ impl Extras {
             && self.quote.is_none()
             && self.reaction.is_none()
             && self.forwarded.is_empty()
+            && self.our_reaction.is_none()
             && self.typed_on.is_none()
     }
 

@@ -1,21 +1,22 @@
 //! An operator changes a reply already sent (R48): edits its text or deletes it for
-//! everyone, where the channel allows it (Telegram, VK: `domain::account::
-//! edits_sent_messages`). Only the reply's author may, and only while they may write in
-//! the dialog. The channel is asked first and only what it accepted is recorded (the old
-//! text kept in the message's edits), with the message's event, so every open workstation
-//! shows the change.
+//! everyone where the channel allows it (Telegram, VK: `domain::account::
+//! edits_sent_messages`) — only the reply's author, while they may write in the dialog;
+//! and reacts to a client's message where the channel lets a business react (Telegram,
+//! WhatsApp: `domain::account::reacts`) — anyone who may write in the dialog. The channel
+//! is asked first and only what it accepted is recorded (an old text kept in the
+//! message's edits), with the message's event, so every open workstation shows it.
 
-use actix_web::{HttpResponse, delete, patch, web};
+use actix_web::{HttpResponse, delete, patch, put, web};
 use chrono::Utc;
 
 use super::AppState;
 use super::auth::Caller;
 use super::dialog_actions::MAX_REPLY_CHARS;
 use super::dialogs::{message_item, rights_on, visible_dialog};
-use super::dto::{EditMessageRequest, MessageItem};
-use crate::db::changes::SentReply;
+use super::dto::{EditMessageRequest, MessageItem, ReactionRequest};
+use crate::db::changes::Target;
 use crate::db::{self, DbError};
-use crate::domain::account::edits_sent_messages;
+use crate::domain::account::{REACTIONS, edits_sent_messages, reacts};
 use crate::error::ApiError;
 
 /// The body of an edit is one short text.
@@ -110,6 +111,78 @@ pub async fn delete_message(
     Ok(HttpResponse::Ok().json(item(&state, dialog_id, message_id).await?))
 }
 
+/// Reacts to the client's message on the channel (Telegram, WhatsApp), or takes the
+/// reaction back; anyone who may write in the dialog may.
+#[utoipa::path(
+    tag = "dialogs",
+    params(("id" = i64, Path), ("message_id" = i64, Path)),
+    request_body = ReactionRequest,
+    responses(
+        (status = 200, body = MessageItem),
+        (status = 403, description = "no right to write in this dialog", body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "not a client's message from the channel", body = crate::error::ErrorBody),
+        (status = 422, description = "the channel does not allow it, or not one of the reactions", body = crate::error::ErrorBody),
+        (status = 502, description = "the channel refused the reaction", body = crate::error::ErrorBody),
+    )
+)]
+#[put("/{id}/messages/{message_id}/reaction")]
+pub async fn react(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+    request: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (dialog_id, message_id) = path.into_inner();
+    let (row, access) = visible_dialog(&state, &caller, dialog_id).await?;
+    if !rights_on(&access, &row).send {
+        return Err(ApiError::Forbidden(
+            "you may read this dialog but not write in it".into(),
+        ));
+    }
+    let body: ReactionRequest = super::json_body(&request, payload, MAX_EDIT_BODY).await?;
+    let emoji = body.emoji.filter(|e| !e.is_empty());
+    if emoji.as_deref().is_some_and(|e| !REACTIONS.contains(&e)) {
+        return Err(ApiError::invalid(
+            "emoji",
+            format!("emoji: one of {}, or null", REACTIONS.join(" ")),
+        ));
+    }
+    let kind = account_kind(&state, row.account_id).await?;
+    if !reacts(kind) {
+        return Err(ApiError::Invalid {
+            code: "channel_cannot_react",
+            field: None,
+            message: "this channel does not let a business react to a message".into(),
+        });
+    }
+    let target = db::run(&state.pool, move |conn| {
+        db::changes::target(conn, dialog_id, message_id)
+    })
+    .await?
+    .ok_or(ApiError::NotFound("message"))?;
+    let Some(channel_message_id) = target
+        .channel_message_id
+        .filter(|_| target.direction == "in")
+    else {
+        return Err(ApiError::conflict(
+            "not_a_client_message",
+            "only a client's message from the channel can be reacted to",
+        ));
+    };
+    channel_of(&state, row.account_id)
+        .await?
+        .react(&target.recipient, &channel_message_id, emoji.as_deref())
+        .await
+        .map_err(refused)?;
+    db::run(&state.pool, move |conn| {
+        db::changes::reacted_by_us(conn, message_id, emoji.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(item(&state, dialog_id, message_id).await?))
+}
+
 /// The reply `message_id` of the dialog, when the caller wrote it, may still write in the
 /// dialog, and the channel allows changing it; with the account's kind.
 async fn own_sent_reply(
@@ -117,10 +190,10 @@ async fn own_sent_reply(
     caller: &Caller,
     dialog_id: i64,
     message_id: i64,
-) -> Result<(SentReply, &'static str), ApiError> {
+) -> Result<(Target, &'static str), ApiError> {
     let (row, access) = visible_dialog(state, caller, dialog_id).await?;
     let reply = db::run(&state.pool, move |conn| {
-        db::changes::sent_reply(conn, dialog_id, message_id)
+        db::changes::target(conn, dialog_id, message_id)
     })
     .await?
     .ok_or(ApiError::NotFound("message"))?;

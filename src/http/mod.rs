@@ -318,7 +318,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(dialog_actions::create_task)
                         .service(dialog_actions::site_link)
                         .service(message_changes::edit_message)
-                        .service(message_changes::delete_message),
+                        .service(message_changes::delete_message)
+                        .service(message_changes::react),
                 )
                 .service(events::operator_events)
                 .service(events::monitor_events)

@@ -2527,3 +2527,140 @@ async fn r48_content_reactions_and_replies_typed_outside_arrive_the_same_by_poll
     assert_eq!(outside["text"], "Уже выезжаем");
     assert_eq!(outside["extras"]["typed_on"], "vk");
 }
+
+#[actix_web::test]
+async fn r48_an_operator_reacts_to_a_clients_message_on_telegram_and_whatsapp_not_on_vk() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let admin = app.admin().await;
+    let path =
+        |dialog: i64, message: i64| format!("/api/v1/dialogs/{dialog}/messages/{message}/reaction");
+    let theirs_in = |dialog: i64| {
+        app.count(&format!(
+            "SELECT max(id) FROM messages WHERE dialog_id = {dialog} AND direction = 'in'"
+        ))
+    };
+
+    let telegram = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(
+        &app,
+        telegram,
+        &tg_text(90, 9090, 7, "Заказ получил, спасибо!"),
+        TG_SECRET,
+    )
+    .await;
+    let dialog = app.count(&format!(
+        "SELECT id FROM dialogs WHERE account_id = {telegram}"
+    ));
+    let theirs = theirs_in(dialog);
+    let answer = admin
+        .put(&path(dialog, theirs), json!({"emoji": "🙏"}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.body["extras"]["our_reaction"], "🙏");
+    let call = fake
+        .calls("setmessagereaction")
+        .pop()
+        .expect("Telegram was asked");
+    assert_eq!(call.body["message_id"], 7);
+    assert_eq!(call.body["chat_id"], 9090);
+    assert_eq!(
+        call.body["reaction"],
+        json!([{"type": "emoji", "emoji": "🙏"}])
+    );
+    // Taken back.
+    let answer = admin
+        .put(&path(dialog, theirs), json!({"emoji": null}))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert!(
+        answer.body["extras"]["our_reaction"].is_null(),
+        "{}",
+        answer.body
+    );
+    let call = fake.calls("setmessagereaction").pop().unwrap();
+    assert!(
+        call.body["reaction"].as_array().is_none_or(Vec::is_empty),
+        "{}",
+        call.body
+    );
+    // Not one of the reactions, or not a client's message: refused, nothing asked.
+    let asked = fake.calls("setmessagereaction").len();
+    let answer = admin
+        .put(&path(dialog, theirs), json!({"emoji": "🦄"}))
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    let ours = {
+        let answer = admin
+            .post(
+                &format!("/api/v1/dialogs/{dialog}/messages"),
+                json!({"text": "Рады помочь"}),
+            )
+            .await;
+        answer.body["message"]["id"].as_i64().unwrap()
+    };
+    eventually(&app, &delivery_query(ours), "sent").await;
+    let answer = admin.put(&path(dialog, ours), json!({"emoji": "👍"})).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    assert_eq!(fake.calls("setmessagereaction").len(), asked);
+
+    let whatsapp = whatsapp_account(&app, &fake).await;
+    whatsapp_hook(
+        &app,
+        whatsapp,
+        &wa_message(
+            "wamid.RX1",
+            "79005550010",
+            json!({"type": "text", "text": {"body": "Оплатил"}}),
+        ),
+    )
+    .await;
+    let wa_dialog = app.count(&format!(
+        "SELECT id FROM dialogs WHERE account_id = {whatsapp}"
+    ));
+    let answer = admin
+        .put(
+            &path(wa_dialog, theirs_in(wa_dialog)),
+            json!({"emoji": "👍"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let call = fake
+        .calls("/messages")
+        .into_iter()
+        .rfind(|c| c.body["type"] == "reaction")
+        .expect("WhatsApp was sent a reaction");
+    assert_eq!(call.body["to"], "79005550010");
+    assert_eq!(
+        call.body["reaction"],
+        json!({"message_id": "wamid.RX1", "emoji": "👍"})
+    );
+
+    let vk = vk_account(&app, &fake, "callback").await;
+    let body = serde_json::to_vec(&vk_event(
+        "rx",
+        "message_new",
+        vk_message(31, 9191, "Привет", json!([])),
+    ))
+    .unwrap();
+    hook(&app, &format!("/hooks/vk/{vk}"), &body, &[]).await;
+    let vk_dialog = app.count(&format!("SELECT id FROM dialogs WHERE account_id = {vk}"));
+    let answer = admin
+        .put(
+            &path(vk_dialog, theirs_in(vk_dialog)),
+            json!({"emoji": "👍"}),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.error(), "channel_cannot_react");
+}

@@ -323,7 +323,7 @@ async fn telegram(state: &State, request: &HttpRequest, path: &str, body: &Value
             "chat": {"id": body["chat_id"], "type": "private", "first_name": "Client"},
             "text": body["text"]
         })),
-        "deletemessage" => ok(json!(true)),
+        "deletemessage" | "setmessagereaction" => ok(json!(true)),
         "getfile" if body["file_id"].as_str().is_some_and(|id| id.contains("big")) => ok(json!({
             "file_id": body["file_id"], "file_unique_id": "ub", "file_size": BIG_FILE_BYTES,
             "file_path": "photos/big_1.png"

@@ -465,7 +465,7 @@ try {
     await accessible(anna, "messages with places, cards, stickers, quotes and forwards", ".feed");
   });
 
-  await step("r48: anna edits her reply and then deletes it for the client; Telegram is asked each time", async () => {
+  await step("r48: anna edits her reply, deletes it for the client and reacts to the client's message; Telegram is asked each time", async () => {
     await anna.fill(".composer textarea", "Доставка 300 ₽");
     await anna.press(".composer textarea", "Enter");
     const bubble = anna.locator(".feed .bubble.out", { hasText: "Доставка 300 ₽" });
@@ -482,6 +482,13 @@ try {
     await anna.locator(".feed .bubble.out .deleted", { hasText: "Сообщение удалено у клиента" }).waitFor({ timeout: STEP });
     await until(async () => (await fakeCalls("/deletemessage")).length === 1, "deleteMessage");
     await accessible(anna, "a reply edited and deleted", ".feed");
+    // A reaction to the client's message, chosen with the keyboard.
+    const theirs = anna.locator(".feed .bubble.in", { hasText: "Да, беру" });
+    await theirs.getByRole("button", { name: "Реакция", exact: true }).click();
+    await anna.keyboard.press("Enter");
+    await theirs.locator(".reaction.ours", { hasText: "👍" }).waitFor({ timeout: STEP });
+    await until(async () => (await fakeCalls("/setmessagereaction")).some((c) => JSON.stringify(c.body.reaction).includes("👍")),
+      "setMessageReaction with 👍");
   });
 
   await step("no script from a client ever ran", async () => {

@@ -236,6 +236,14 @@ pub struct EditMessageRequest {
     pub text: String,
 }
 
+/// The operators' reaction to a client's message (`PUT …/messages/{message_id}/reaction`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionRequest {
+    /// One of 👍 ❤ 🔥 🙏 👌 😁, or null to take the reaction back.
+    pub emoji: Option<String>,
+}
+
 /// A file sent by an operator, in the JSON body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
