@@ -170,6 +170,7 @@ pub fn insert_telegram_account(
             priority: 0,
             department_id: None,
             enabled: true,
+            group_chats: true,
         },
     )
     .unwrap()
