@@ -30,7 +30,7 @@ export default {
   "live.online": "live", "live.offline": "offline — reconnecting…",
   "section.new": "New", "section.in_work": "In work", "section.all": "All",
   "search": "Search text, client name, number", "filter.account": "All accounts", "filter.user": "Anyone responsible",
-  "filter.closed": "Closed", "filter.priority": "By channel priority",
+  "filter.allOperators": "All operators", "filter.closed": "Closed", "filter.priority": "By channel priority",
   "list.empty": "Nothing here. New conversations appear by themselves.", "list.more": "More", "list.loading": "Loading…",
   "dialog.none": "Choose a dialog on the left", "dialog.with_client": "Dialogs with this client: {n}",
   "dialog.earlier": "Earlier dialogs", "dialog.interest": "Interest: {title}",

@@ -30,7 +30,7 @@ export default {
   "live.online": "на связи", "live.offline": "нет связи — переподключение…",
   "section.new": "Новые", "section.in_work": "В работе", "section.all": "Все",
   "search": "Поиск по тексту, имени клиента, номеру", "filter.account": "Все аккаунты", "filter.user": "Все ответственные",
-  "filter.closed": "Закрытые", "filter.priority": "По приоритету каналов",
+  "filter.allOperators": "Все операторы", "filter.closed": "Закрытые", "filter.priority": "По приоритету каналов",
   "list.empty": "Здесь пусто. Новые обращения появятся сами.", "list.more": "Ещё", "list.loading": "Загрузка…",
   "dialog.none": "Выберите диалог слева", "dialog.with_client": "Диалогов с клиентом: {n}",
   "dialog.earlier": "Прежние диалоги", "dialog.interest": "Интерес: {title}",

@@ -20,7 +20,7 @@ export class ListPane {
     this.onOpen = onOpen;
     this.section = localStorage.getItem("dialogi.section") || "new";
     if (!SECTIONS.includes(this.section)) this.section = "new";
-    this.filters = { q: "", account_id: "", user_id: "", department_id: "", closed: false, priority: false };
+    this.filters = { q: "", account_id: "", user_id: "", department_id: "", closed: false, priority: false, all_operators: false };
     this.selected = null;
     this.nodes = new Map();
     this.seq = 0;
@@ -56,6 +56,12 @@ export class ListPane {
     };
     this.closedToggle = check("closed", t("filter.closed"));
     this.closedToggle.hidden = this.section !== "all";
+    // "In work" is one's own (R13); a supervisor (an administrator of the program or of an
+    // account) may look at every operator's.
+    const me = this.context.me || {};
+    this.supervisor = Boolean(me.is_admin) || this.context.accounts.some((a) => a.my_rights && a.my_rights.admin);
+    this.everyoneToggle = check("all_operators", t("filter.allOperators"));
+    this.everyoneToggle.hidden = !this.supervisor || this.section !== "in_work";
     const notify = h("input", { type: "checkbox", checked: localStorage.getItem("dialogi.notify") === "on" });
     notify.addEventListener("change", async () => {
       if (notify.checked && "Notification" in window && Notification.permission === "default") {
@@ -69,7 +75,7 @@ export class ListPane {
         select("account_id", t("filter.account"), this.context.accounts.map((a) => [a.id, a.name])),
         select("user_id", t("filter.user"), this.context.users.map((u) => [u.id, u.display_name])),
         select("department_id", t("filter.department"), (this.context.departments || []).map((d) => [d.id, d.name])),
-        this.closedToggle, check("priority", t("filter.priority")),
+        this.closedToggle, this.everyoneToggle, check("priority", t("filter.priority")),
         h("label", { class: "check" }, notify, t("notify.enable"))));
     this.above = h("button", { type: "button", class: "above", hidden: true, onclick: () => this.store.revealAbove() });
     this.staleNote = h("button", { type: "button", class: "above", hidden: true, onclick: () => this.load() }, t("list.refresh"));
@@ -88,6 +94,7 @@ export class ListPane {
     localStorage.setItem("dialogi.section", section);
     for (const tab of this.tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.section === section));
     this.closedToggle.hidden = section !== "all";
+    this.everyoneToggle.hidden = !this.supervisor || section !== "in_work";
     this.load();
   }
 
@@ -101,6 +108,7 @@ export class ListPane {
     const params = { section: this.section, limit: String(PAGE) };
     for (const key of ["q", "account_id", "user_id", "department_id"]) if (f[key]) params[key] = f[key];
     if (f.closed && this.section === "all") params.closed = "true";
+    if (f.all_operators && this.section === "in_work") params.all_operators = "true";
     if (f.priority) params.priority = "true";
     if (more && this.store.list.cursor) params.cursor = this.store.list.cursor;
     return params;
@@ -155,6 +163,8 @@ export class ListPane {
       ? [...SECTION_STATUSES.all, "closed"]
       : SECTION_STATUSES[this.section];
     if (!statuses.includes(row.status)) return false;
+    const me = this.context.me || {};
+    if (this.section === "in_work" && !f.all_operators && row.responsible.user_id !== me.id) return false;
     if (f.account_id && String(row.account.id) !== String(f.account_id)) return false;
     if (f.user_id && String(row.responsible.user_id) !== String(f.user_id)) return false;
     return true;

@@ -147,8 +147,9 @@ impl State {
                     return;
                 };
                 let last_inbound = payload["last_inbound_message_id"].as_i64();
+                let responsible = payload["responsible_user_id"].as_i64();
                 self.tally
-                    .set_dialog(dialog_id, account_id, status, last_inbound);
+                    .set_dialog(dialog_id, account_id, status, responsible, last_inbound);
             }
             ("read", Some(dialog_id)) => {
                 let (Some(user_id), Some(up_to)) =

@@ -497,12 +497,14 @@ pub fn rows_of(
 
 /// How many dialogs with unread messages each active status has, over `visible` accounts
 /// (R14: always every account the user can see, whatever the list's filter).
+/// Unread active dialogs of `visible` accounts for `user_id`, by status and by whether
+/// the user is their responsible ("In work" counts only one's own, R13).
 pub fn unread_by_status(
     conn: &mut PgConnection,
     user_id: i64,
     visible: &[i64],
-) -> Result<Vec<(String, i64)>, DbError> {
-    Ok(dialogs::table
+) -> Result<Vec<(String, bool, i64)>, DbError> {
+    let rows: Vec<(String, Option<i64>, i64)> = dialogs::table
         .left_join(
             dialog_reads::table.on(dialog_reads::dialog_id
                 .eq(dialogs::id)
@@ -511,9 +513,17 @@ pub fn unread_by_status(
         .filter(dialogs::account_id.eq_any(visible))
         .filter(super::dialogs::IsActive)
         .filter(sql::<Bool>(UNREAD_SQL))
-        .group_by(dialogs::status)
-        .select((dialogs::status, diesel::dsl::count_star()))
-        .load(conn)?)
+        .group_by((dialogs::status, dialogs::responsible_user_id))
+        .select((
+            dialogs::status,
+            dialogs::responsible_user_id,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(status, responsible, n)| (status, responsible == Some(user_id), n))
+        .collect())
 }
 
 /// The dialogs the kept counters track (active, with an inbound message), read in one
@@ -525,21 +535,26 @@ pub fn tracked_dialogs(conn: &mut PgConnection) -> Result<(i64, Vec<(i64, Tracke
         .read_only()
         .run(|conn| {
             let through = super::events::latest_id(conn)?;
-            let rows: Vec<(i64, i64, String, Option<i64>)> = dialogs::table
+            type Row = (i64, i64, String, Option<i64>, Option<i64>);
+            let rows: Vec<Row> = dialogs::table
                 .filter(super::dialogs::IsActive)
                 .filter(dialogs::last_inbound_message_id.is_not_null())
                 .select((
                     dialogs::id,
                     dialogs::account_id,
                     dialogs::status,
+                    dialogs::responsible_user_id,
                     dialogs::last_inbound_message_id,
                 ))
                 .load(conn)?;
             let tracked = rows
                 .into_iter()
-                .filter_map(|(id, account_id, status, last_inbound)| {
+                .filter_map(|(id, account_id, status, responsible, last_inbound)| {
                     let status = DialogStatus::parse(&status)?;
-                    Some((id, Tracked::of(account_id, status, last_inbound)?))
+                    Some((
+                        id,
+                        Tracked::of(account_id, status, responsible, last_inbound)?,
+                    ))
                 })
                 .collect();
             Ok((through, tracked))

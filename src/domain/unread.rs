@@ -24,11 +24,12 @@ pub struct SectionCounts {
 
 impl SectionCounts {
     /// Adds `by` for one dialog in `status` (closed ones count nowhere; "All" holds every
-    /// active one).
-    fn shift(&mut self, status: DialogStatus, by: i64) {
+    /// active one; "In work" only the reader's own, R13).
+    fn shift(&mut self, status: DialogStatus, mine: bool, by: i64) {
         match Section::of(status) {
             Some(Section::New) => self.new += by,
-            Some(Section::InWork) => self.in_work += by,
+            Some(Section::InWork) if mine => self.in_work += by,
+            Some(Section::InWork) => {}
             Some(Section::All) | None => {}
         }
         if status.is_active() {
@@ -42,6 +43,8 @@ impl SectionCounts {
 pub struct Tracked {
     pub account_id: i64,
     pub status: DialogStatus,
+    /// The user it was given to (its "In work" counts for them alone).
+    pub responsible: Option<i64>,
     /// Its newest inbound message.
     pub last_inbound: i64,
 }
@@ -49,11 +52,17 @@ pub struct Tracked {
 impl Tracked {
     /// What a dialog's state makes of it: tracked only while active and with an inbound
     /// message (nothing else can be unread).
-    pub fn of(account_id: i64, status: DialogStatus, last_inbound: Option<i64>) -> Option<Self> {
+    pub fn of(
+        account_id: i64,
+        status: DialogStatus,
+        responsible: Option<i64>,
+        last_inbound: Option<i64>,
+    ) -> Option<Self> {
         match last_inbound {
             Some(last_inbound) if status.is_active() => Some(Tracked {
                 account_id,
                 status,
+                responsible,
                 last_inbound,
             }),
             _ => None,
@@ -63,6 +72,7 @@ impl Tracked {
 
 #[derive(Debug)]
 struct Reader {
+    user_id: i64,
     /// The newest message read, per dialog (a dialog's only while it is active).
     marks: HashMap<i64, i64>,
     /// The accounts the counts cover, sorted.
@@ -81,7 +91,8 @@ impl Reader {
             && self.sees(d.account_id)
             && d.last_inbound > self.marks.get(&dialog_id).copied().unwrap_or(0)
         {
-            self.counts.shift(d.status, by);
+            self.counts
+                .shift(d.status, d.responsible == Some(self.user_id), by);
         }
     }
 }
@@ -113,10 +124,11 @@ impl Tally {
         dialog_id: i64,
         account_id: i64,
         status: DialogStatus,
+        responsible: Option<i64>,
         last_inbound: Option<i64>,
     ) {
         let before = self.dialogs.get(&dialog_id).copied();
-        let now = Tracked::of(account_id, status, last_inbound);
+        let now = Tracked::of(account_id, status, responsible, last_inbound);
         let closed = !status.is_active();
         if before == now && !closed {
             return;
@@ -157,6 +169,7 @@ impl Tally {
             *mark = (*mark).max(up_to);
         }
         let mut reader = Reader {
+            user_id,
             marks: kept,
             visible: Vec::new(),
             counts: SectionCounts::default(),
@@ -205,8 +218,9 @@ mod tests {
     use super::*;
     use DialogStatus::*;
 
+    /// Reader 7's dialog when accepted (the tests' "In work" is reader 7's).
     fn tracked(account_id: i64, status: DialogStatus, last_inbound: i64) -> Option<Tracked> {
-        Tracked::of(account_id, status, Some(last_inbound))
+        Tracked::of(account_id, status, Some(7), Some(last_inbound))
     }
 
     fn counts(new: i64, in_work: i64, all: i64) -> Option<SectionCounts> {
@@ -219,22 +233,37 @@ mod tests {
         tally.add_reader(7, [(1, 3)]);
         assert_eq!(tally.counts(7, &[10]), counts(1, 0, 1));
         // Another account's dialogs count only for those who see it.
-        tally.set_dialog(2, 20, Accepted, Some(8));
+        tally.set_dialog(2, 20, Accepted, Some(7), Some(8));
         assert_eq!(tally.counts(7, &[10]), counts(1, 0, 1));
         assert_eq!(tally.counts(7, &[20, 10]), counts(1, 1, 2));
         // Reading up to the newest inbound message removes it; a later one brings it back.
         tally.mark_read(7, 1, 5);
         assert_eq!(tally.counts(7, &[10, 20]), counts(0, 1, 1));
-        tally.set_dialog(1, 10, New, Some(9));
+        tally.set_dialog(1, 10, New, None, Some(9));
         assert_eq!(tally.counts(7, &[10, 20]), counts(1, 1, 2));
         // Accepting moves it between sections; closing removes it.
-        tally.set_dialog(1, 10, Accepted, Some(9));
+        tally.set_dialog(1, 10, Accepted, Some(7), Some(9));
         assert_eq!(tally.counts(7, &[10, 20]), counts(0, 2, 2));
-        tally.set_dialog(1, 10, Closed, Some(9));
+        tally.set_dialog(1, 10, Closed, Some(7), Some(9));
         assert_eq!(tally.counts(7, &[10, 20]), counts(0, 1, 1));
         assert_eq!(tally.tracked(), 1);
         // Nobody else's counters are kept until asked for.
         assert_eq!(tally.counts(8, &[10]), None);
+    }
+
+    #[test]
+    fn r13_in_work_counts_only_the_readers_own_dialogs() {
+        let mut tally = Tally::new([]);
+        tally.add_reader(7, []);
+        tally.add_reader(8, []);
+        // Reader 8 took it: it is in 8's "In work", in everyone's "All".
+        tally.set_dialog(1, 10, Accepted, Some(8), Some(5));
+        assert_eq!(tally.counts(7, &[10]), counts(0, 0, 1));
+        assert_eq!(tally.counts(8, &[10]), counts(0, 1, 1));
+        // Redirected to 7: it moves between their "In work" counters.
+        tally.set_dialog(1, 10, Accepted, Some(7), Some(5));
+        assert_eq!(tally.counts(7, &[10]), counts(0, 1, 1));
+        assert_eq!(tally.counts(8, &[10]), counts(0, 0, 1));
     }
 
     #[test]
@@ -247,9 +276,9 @@ mod tests {
         // A dialog with nothing inbound yet is not tracked; its first inbound message
         // is newer than any mark on it, so it is unread.
         tally.mark_read(7, 3, 2);
-        tally.set_dialog(3, 10, New, None);
+        tally.set_dialog(3, 10, New, None, None);
         assert_eq!(tally.counts(7, &[10]), counts(0, 0, 0));
-        tally.set_dialog(3, 10, New, Some(6));
+        tally.set_dialog(3, 10, New, None, Some(6));
         assert_eq!(tally.counts(7, &[10]), counts(1, 0, 1));
     }
 
@@ -259,7 +288,7 @@ mod tests {
         // cover a message whose dialog change is still on its way.
         let mut tally = Tally::new([]);
         tally.add_reader(7, [(1, 5)]);
-        tally.set_dialog(1, 10, New, Some(5));
+        tally.set_dialog(1, 10, New, None, Some(5));
         assert_eq!(tally.counts(7, &[10]), counts(0, 0, 0));
         tally.remove_reader(7);
         assert!(!tally.has_reader(7));
@@ -271,7 +300,7 @@ mod tests {
 
         #[derive(Debug, Clone)]
         enum Step {
-            Dialog(i64, i64, usize, Option<i64>),
+            Dialog(i64, i64, usize, Option<i64>, Option<i64>),
             Read(i64, i64, i64),
             Join(i64, Vec<(i64, i64)>),
             Leave(i64),
@@ -280,8 +309,14 @@ mod tests {
 
         fn any_step() -> impl Strategy<Value = Step> {
             prop_oneof![
-                (0..6i64, 0..3i64, 0..4usize, proptest::option::of(1..30i64))
-                    .prop_map(|(d, a, s, l)| Step::Dialog(d, a, s, l)),
+                (
+                    0..6i64,
+                    0..3i64,
+                    0..4usize,
+                    proptest::option::of(0..3i64),
+                    proptest::option::of(1..30i64)
+                )
+                    .prop_map(|(d, a, s, r, l)| Step::Dialog(d, a, s, r, l)),
                 (0..3i64, 0..6i64, 0..30i64).prop_map(|(u, d, m)| Step::Read(u, d, m)),
                 (
                     0..3i64,
@@ -305,10 +340,10 @@ mod tests {
                 let mut readers: std::collections::HashSet<i64> = Default::default();
                 for step in steps {
                     match step {
-                        Step::Dialog(id, account, status, last) => {
+                        Step::Dialog(id, account, status, responsible, last) => {
                             let status = DialogStatus::ALL[status];
-                            tally.set_dialog(id, account, status, last);
-                            match Tracked::of(account, status, last) {
+                            tally.set_dialog(id, account, status, responsible, last);
+                            match Tracked::of(account, status, responsible, last) {
                                 Some(t) => { dialogs.insert(id, t); }
                                 None => { dialogs.remove(&id); }
                             }
@@ -346,7 +381,7 @@ mod tests {
                             for (id, d) in &dialogs {
                                 let mark = marks.get(&(user, *id)).copied().unwrap_or(0);
                                 if visible.contains(&d.account_id) && d.last_inbound > mark {
-                                    counted.shift(d.status, 1);
+                                    counted.shift(d.status, d.responsible == Some(user), 1);
                                 }
                             }
                             prop_assert_eq!(kept, Some(counted));

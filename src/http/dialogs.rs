@@ -189,7 +189,14 @@ pub async fn list_dialogs(
             .map(|s| s.as_str())
             .collect(),
         account_id: query.account_id,
-        responsible_user_id: query.user_id,
+        // "In work" is the caller's own accepted dialogs (R13: once accepted a dialog
+        // "станет доступен только ему"), unless every operator's are asked for.
+        responsible_user_id: match section {
+            Section::InWork if !query.all_operators.unwrap_or(false) => {
+                Some(query.user_id.unwrap_or(caller.user_id.0))
+            }
+            _ => query.user_id,
+        },
         responsible_of: None,
         department_id: query.department_id,
         client_id: None,
@@ -261,11 +268,12 @@ pub async fn counters_of(
     let count = |section: Section| -> i64 {
         by_status
             .iter()
-            .filter(|(status, _)| {
+            .filter(|(status, mine, _)| {
                 machine::DialogStatus::parse(status)
                     .is_some_and(|s| section.statuses(false).contains(&s))
+                    && (section != Section::InWork || *mine)
             })
-            .map(|(_, n)| n)
+            .map(|(_, _, n)| n)
             .sum()
     };
     Ok(Counters {

@@ -454,6 +454,82 @@ async fn r13_sections_list_new_in_work_and_all_with_closed_only_on_request() {
 }
 
 #[actix_web::test]
+async fn r13_r14_in_work_is_my_own_with_its_counter_and_every_operators_on_request() {
+    let (app, account, _) = company(json!({})).await;
+    let mine = app.dialog_of(account, "1", "Анна, вопрос").await;
+    let theirs = app.dialog_of(account, "2", "Борис, вопрос").await;
+    let waiting = app.dialog_of(account, "3", "Кто-нибудь?").await;
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+    anna.post(&format!("/api/v1/dialogs/{mine}/accept"), json!({}))
+        .await;
+    boris
+        .post(&format!("/api/v1/dialogs/{theirs}/accept"), json!({}))
+        .await;
+
+    // Once accepted a dialog is its taker's: "In work" lists one's own, and counts them.
+    assert_eq!(
+        ids(&anna.get("/api/v1/dialogs?section=in_work").await.body),
+        vec![mine]
+    );
+    assert_eq!(
+        ids(&boris.get("/api/v1/dialogs?section=in_work").await.body),
+        vec![theirs]
+    );
+    assert_eq!(
+        anna.get("/api/v1/dialogs/counters").await.body,
+        json!({"new": 1, "in_work": 1, "all": 3})
+    );
+    // A supervisor's view: every operator's accepted dialogs (still only what one may see),
+    // each naming its responsible.
+    let everyone = anna
+        .get("/api/v1/dialogs?section=in_work&all_operators=true")
+        .await;
+    let mut all = ids(&everyone.body);
+    all.sort_unstable();
+    assert_eq!(all, vec![mine, theirs]);
+    let names: Vec<&str> = everyone.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["responsible"]["user_name"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        names.contains(&"boris") && names.contains(&"anna"),
+        "{names:?}"
+    );
+    // Counted in the database too (a process that keeps no counters yet agrees).
+    let peer = app.spawn_peer().await;
+    assert_eq!(
+        peer.client(&boris)
+            .get("/api/v1/dialogs/counters")
+            .await
+            .body,
+        json!({"new": 1, "in_work": 1, "all": 3})
+    );
+    // Redirected to anna: it moves from boris's "In work" to hers.
+    let anna_id = app.count("SELECT id FROM users WHERE login = 'anna'");
+    let redirected = boris
+        .post(
+            &format!("/api/v1/dialogs/{theirs}/redirect"),
+            json!({"user_id": anna_id}),
+        )
+        .await;
+    assert_eq!(redirected.status, StatusCode::OK, "{}", redirected.text);
+    anna.post(&format!("/api/v1/dialogs/{theirs}/accept"), json!({}))
+        .await;
+    let mut now_mine = ids(&anna.get("/api/v1/dialogs?section=in_work").await.body);
+    now_mine.sort_unstable();
+    assert_eq!(now_mine, vec![mine, theirs]);
+    assert!(ids(&boris.get("/api/v1/dialogs?section=in_work").await.body).is_empty());
+    assert_eq!(
+        boris.get("/api/v1/dialogs/counters").await.body,
+        json!({"new": 1, "in_work": 0, "all": 3})
+    );
+    let _ = waiting;
+}
+
+#[actix_web::test]
 async fn r14_r17_counters_and_bold_items_follow_unread_messages_over_every_visible_account() {
     let (app, account, [anna_id, ..]) = company(json!({})).await;
     let vk = app.create_account("vk", json!({})).await;

@@ -555,6 +555,29 @@ try {
     await admin.context().close();
   });
 
+  await step("r13: «В работе» lists my own dialogs; a supervisor may switch to every operator's", async () => {
+    // anna took «Вера» (she replied there); boris took nothing of hers.
+    for (const page of [anna, boris]) {
+      await page.goto(APP_URL + "/#/");
+      await page.waitForSelector(".dialog-list", { timeout: STEP });
+      await page.fill(".list-pane .search", "");
+      await page.click('.tabs [data-section="in_work"]');
+    }
+    await item(anna, "Вера").waitFor({ timeout: STEP });
+    await until(async () => (await item(boris, "Вера").count()) === 0, "anna's dialog is not in boris's «В работе»");
+    await boris.click(".filters-box summary");
+    if (await boris.getByText("Все операторы").isVisible()) throw new Error("an operator is offered every operator's dialogs");
+    const admin = await signIn("admin", { width: 1280, height: 720 }, ADMIN_PASSWORD);
+    await admin.click('.tabs [data-section="in_work"]');
+    await admin.click(".filters-box summary");
+    await until(async () => (await item(admin, "Вера").count()) === 0, "the administrator's own «В работе» holds nothing of anna's");
+    await admin.getByText("Все операторы").click();
+    await item(admin, "Вера").locator("text=anna").waitFor({ timeout: STEP });
+    await accessible(admin, "every operator's dialogs in work");
+    await admin.context().close();
+    for (const page of [anna, boris]) await page.click('.tabs [data-section="all"]');
+  });
+
   await step("axe finds no critical or serious problem on any other page", async () => {
     for (const [hash, ready] of [["#/work", ".page.work"], ["#/report", ".chart"], ["#/accounts", ".grid"],
       ["#/people", ".grid"], ["#/rules", ".page.admin"]]) {

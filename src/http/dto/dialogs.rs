@@ -11,8 +11,11 @@ use crate::domain::unread::SectionCounts;
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DialogListQuery {
-    /// `new` (new and returned), `in_work` (accepted) or `all` (default).
+    /// `new` (new and returned), `in_work` (accepted by the caller; every operator's with
+    /// `all_operators=true`) or `all` (default).
     pub section: Option<String>,
+    /// In `in_work`: every operator's accepted dialogs the caller may see, not only theirs.
+    pub all_operators: Option<bool>,
     /// Show closed dialogs too (only in `all`).
     pub closed: Option<bool>,
     /// Part of a message, or of the client's, contact person's or interlocutor's name.
