@@ -685,7 +685,9 @@ impl Channels {
         });
     }
 
-    async fn refresh_switch(&self) {
+    /// Reads the integration switch (R2) again: on its `settings` event, and at once in the
+    /// process that changed it, so the answer to the change means "in effect here".
+    pub async fn refresh_switch(&self) {
         let value = db::run(&self.inner.pool, |conn| {
             db::settings::get(conn, db::settings::INTEGRATION_ENABLED)
         })

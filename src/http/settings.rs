@@ -81,5 +81,7 @@ pub async fn put_settings(
         })
     })
     .await?;
+    // In effect in this process before the answer (the others follow the event).
+    state.channels.refresh_switch().await;
     Ok(web::Json(settings_body(&rows)))
 }
