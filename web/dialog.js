@@ -177,6 +177,7 @@ export class DialogPane {
 
   buttons(row) {
     const a = this.actions;
+    const channel = (this.detail && this.detail.actions) || {};
     const done = (answer) => this.changed(answer);
     const run = (fn) => () => Promise.resolve(fn()).catch(failed);
     return [
@@ -187,8 +188,10 @@ export class DialogPane {
       { id: "close", enabled: a.close, run: run(() => modals.closeDialog(this.context, row, this.requireReason, done)) },
       { id: "rename", enabled: a.rename, run: run(() => modals.rename(row, done)) },
       { id: "task", enabled: row.status !== "closed", run: run(() => modals.task(this.context, row)) },
-      { id: "site", enabled: row.account.kind === "vk" || row.account.kind === "telegram", run: run(() => this.openSite(row)) },
-      { id: "fetch", enabled: true, run: run(() => this.fetchNow(row)) },
+      // What the channel can do (R29, R30), as the server found it when the dialog opened;
+      // a disabled button says why.
+      { id: "site", enabled: Boolean(channel.open_on_site), why: t("action.siteNone"), run: run(() => this.openSite(row)) },
+      { id: "fetch", enabled: Boolean(channel.fetch_now), why: t("action.fetchNotNeeded"), run: run(() => this.fetchNow(row)) },
       { id: "search", enabled: Boolean(row.client), run: run(() => modals.searchClient(row)) },
       { id: "gallery", enabled: Boolean(row.client), run: run(() => modals.gallery(row)) },
     ];
@@ -206,6 +209,8 @@ export class DialogPane {
     for (const b of buttons) {
       for (const node of this.toolbar.querySelectorAll(`[data-action="${b.id}"], [data-menu-action="${b.id}"]`)) {
         node.disabled = !b.enabled;
+        if (b.why && !b.enabled) node.title = b.why;
+        else node.removeAttribute("title");
         node.onclick = () => {
           this.menu.open = false;
           b.run();

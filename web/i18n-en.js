@@ -41,7 +41,7 @@ export default {
   "composer.send": "Send", "composer.window_open": "WhatsApp: free text can be sent until {time}", "composer.window_closed": "WhatsApp: more than 24 hours since the client last wrote — text will not be delivered until they write again", "composer.file": "+ file", "composer.attach": "Attach a file", "composer.readonly": "You may read this dialog but not write in it",
   "action.accept": "Accept", "action.close": "Close", "action.redirect": "Redirect", "action.rename": "Rename",
   "action.lead": "Accept lead", "action.link": "Link to interest", "action.task": "Task",
-  "action.site": "Open on the channel's site", "action.fetch": "Fetch messages", "action.search": "Search this client's dialogs",
+  "action.siteNone": "This messenger has no page with the conversation (on Telegram only clients with a username have one)", "action.fetchNotNeeded": "This account's messages arrive by themselves (webhook): there is nothing to fetch", "action.site": "Open on the channel's site", "action.fetch": "Fetch messages", "action.search": "Search this client's dialogs",
   "action.gallery": "Attachments",
   "close.reason": "Reason", "close.comment": "Comment", "close.none": "— no reason —",
   "redirect.to": "To", "redirect.user": "A user", "redirect.role": "A role",

@@ -41,7 +41,7 @@ export default {
   "composer.send": "Отправить", "composer.window_open": "WhatsApp: свободный текст можно отправлять до {time}", "composer.window_closed": "WhatsApp: прошло больше 24 часов с последнего сообщения клиента — текст не будет доставлен, пока клиент не напишет снова", "composer.file": "+ файл", "composer.attach": "Прикрепить файл", "composer.readonly": "Вы можете читать этот диалог, но не писать в него",
   "action.accept": "Принять", "action.close": "Закрыть", "action.redirect": "Перенаправить", "action.rename": "Переименовать",
   "action.lead": "Принять обращение", "action.link": "Связать с интересом", "action.task": "Задача",
-  "action.site": "Открыть на сайте канала", "action.fetch": "Получить сообщения", "action.search": "Поиск в диалогах клиента",
+  "action.siteNone": "У этого мессенджера нет страницы с перепиской (в Telegram — только у клиентов с именем пользователя)", "action.fetchNotNeeded": "Сообщения этого аккаунта приходят сами (вебхук): получать их вручную не нужно", "action.site": "Открыть на сайте канала", "action.fetch": "Получить сообщения", "action.search": "Поиск в диалогах клиента",
   "action.gallery": "Вложения",
   "close.reason": "Причина", "close.comment": "Комментарий", "close.none": "— без причины —",
   "redirect.to": "Кому", "redirect.user": "Пользователю", "redirect.role": "Роли",

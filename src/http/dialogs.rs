@@ -318,6 +318,9 @@ fn actions(row: &DialogRow, require_reason: bool, who: &Who) -> DialogActions {
         link_interest: can(Command::LinkInterest {
             interest: crate::domain::InterestId(0),
         }),
+        // What the channel can do is filled in by `detail_of`.
+        open_on_site: false,
+        fetch_now: false,
     }
 }
 
@@ -351,15 +354,25 @@ pub async fn detail_of(
             None
         };
         let (fresh, require_reason) = (row.dialog.clone(), row.require_close_reason);
+        let person = db::clients::interlocutor(conn, interlocutor_id)?;
         let item = items_of(conn, std::slice::from_ref(&row))?.pop();
-        Ok(item.map(|item| (item, fresh, require_reason, window)))
+        Ok(item.map(|item| (item, fresh, require_reason, window, person)))
     })
     .await?;
-    let Some((item, fresh, require_reason, reply_window)) = found else {
+    let Some((item, fresh, require_reason, reply_window, person)) = found else {
         return Err(ApiError::NotFound("dialog"));
     };
+    let mut actions = actions(&fresh, require_reason, &who);
+    if let Some(channel) = state.channels.channel(fresh.account_id).await {
+        actions.fetch_now = channel.polls();
+        actions.open_on_site = person.is_some_and(|p| {
+            channel
+                .dialog_link(&p.external_id, p.username.as_deref())
+                .is_some()
+        });
+    }
     Ok(DialogDetail {
-        actions: actions(&fresh, require_reason, &who),
+        actions,
         close_comment: fresh.close_comment,
         require_close_reason: require_reason,
         reply_window_closes_at: reply_window,

@@ -2664,3 +2664,61 @@ async fn r48_an_operator_reacts_to_a_clients_message_on_telegram_and_whatsapp_no
     );
     assert_eq!(answer.error(), "channel_cannot_react");
 }
+
+#[actix_web::test]
+async fn r29_r30_a_dialog_says_whether_its_channel_has_a_site_page_and_anything_to_fetch() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let admin = app.admin().await;
+    let actions = async |account: i64| {
+        let dialog = app.count(&format!(
+            "SELECT id FROM dialogs WHERE account_id = {account}"
+        ));
+        let detail = admin.get(&format!("/api/v1/dialogs/{dialog}")).await;
+        assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+        (
+            detail.body["actions"]["open_on_site"].as_bool().unwrap(),
+            detail.body["actions"]["fetch_now"].as_bool().unwrap(),
+        )
+    };
+    // Telegram by webhook, a client with a username: a profile page, nothing to fetch.
+    let webhook = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, webhook, &tg_text(40, 4040, 1, "Привет"), TG_SECRET).await;
+    assert_eq!(actions(webhook).await, (true, false));
+    // Telegram by polling, a client without a username: no page, fetching brings messages sooner.
+    fake.push_update(
+        json!({"update_id": 41, "message": {"message_id": 2, "date": 1_700_000_041,
+        "chat": {"id": 4141, "type": "private", "first_name": "Без ника"},
+        "from": {"id": 4141, "is_bot": false, "first_name": "Без ника"}, "text": "Здравствуйте"}}),
+    );
+    let polling = telegram_account(&app, &fake, "polling").await;
+    eventually(
+        &app,
+        &format!("SELECT count(*) FROM dialogs WHERE account_id = {polling}"),
+        "1",
+    )
+    .await;
+    assert_eq!(actions(polling).await, (false, true));
+    // VK by callback: its community inbox has every chat; Viber has no site at all.
+    let vk = vk_account(&app, &fake, "callback").await;
+    let body = serde_json::to_vec(&vk_event(
+        "s1",
+        "message_new",
+        vk_message(1, 4242, "Привет", json!([])),
+    ))
+    .unwrap();
+    hook(&app, &format!("/hooks/vk/{vk}"), &body, &[]).await;
+    assert_eq!(actions(vk).await, (true, false));
+    let viber = viber_account(&app, &fake).await;
+    viber_hook(
+        &app,
+        viber,
+        &viber_message(
+            7_000_001,
+            "viber-site",
+            json!({"type": "text", "text": "Привет"}),
+        ),
+    )
+    .await;
+    assert_eq!(actions(viber).await, (false, false));
+}

@@ -491,6 +491,17 @@ try {
       "setMessageReaction with 👍");
   });
 
+  await step("r29/r30: what the channel cannot do is disabled and says why, in Russian", async () => {
+    // The browser suite's Telegram account takes webhooks, and its clients have no username.
+    await openFound(anna, "Вера");
+    for (const [action, why] of [["site", "нет страницы"], ["fetch", "приходят сами"]]) {
+      const button = anna.locator(`.toolbar [data-action="${action}"]`);
+      if (!(await button.isDisabled())) throw new Error(`${action} is offered where it cannot work`);
+      const title = await button.getAttribute("title");
+      if (!title || !title.includes(why)) throw new Error(`${action} does not say why: ${title}`);
+    }
+  });
+
   await step("no script from a client ever ran", async () => {
     if (alerts.length) throw new Error(`alerts: ${alerts.join(", ")}`);
   });

@@ -106,6 +106,12 @@ pub struct DialogActions {
     pub rename: bool,
     pub accept_lead: bool,
     pub link_interest: bool,
+    /// The channel has a page for this dialog on its own site (R29): VK always, Telegram
+    /// when the person has a username.
+    pub open_on_site: bool,
+    /// The account fetches its messages (long polling), so "fetch now" can bring them
+    /// sooner (R30); a webhook account's messages come by themselves.
+    pub fetch_now: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
