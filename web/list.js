@@ -105,9 +105,11 @@ export class ListPane {
 
   query(more) {
     const f = this.filters;
-    const params = { section: this.section, limit: String(PAGE) };
+    // A search looks through every section (R15): what is found may be new, in work or,
+    // with "closed" on, closed.
+    const params = { section: f.q ? "all" : this.section, limit: String(PAGE) };
     for (const key of ["q", "account_id", "user_id", "department_id"]) if (f[key]) params[key] = f[key];
-    if (f.closed && this.section === "all") params.closed = "true";
+    if (f.closed && (this.section === "all" || f.q)) params.closed = "true";
     if (f.all_operators && this.section === "in_work") params.all_operators = "true";
     if (f.priority) params.priority = "true";
     if (more && this.store.list.cursor) params.cursor = this.store.list.cursor;

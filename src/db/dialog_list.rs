@@ -318,8 +318,12 @@ fn search_walk(
     .sql(") OFFSET 0) OR EXISTS (SELECT 1 FROM contact_persons p WHERE p.client_id = dialogs.client_id AND p.name ILIKE (SELECT ")
     .bind::<Text, _>(pattern.clone())
     .sql(") OFFSET 0) OR EXISTS (SELECT 1 FROM messages m WHERE m.dialog_id = dialogs.id AND m.text ILIKE (SELECT ")
+    .bind::<Text, _>(pattern.clone())
+    .sql(") OFFSET 0) OR dialogs.title ILIKE (SELECT ")
     .bind::<Text, _>(pattern)
-    .sql(") OFFSET 0))");
+    .sql(") OR dialogs.number = ")
+    .bind::<BigInt, _>(dialog_number(needle).unwrap_or(-1))
+    .sql(")");
     let query = scoped!(dialogs::table.select(dialogs::id).into_boxed(), filter);
     Ok(query
         .filter(bound)
@@ -360,8 +364,30 @@ fn matching_ids<QS>(needle: &str) -> Box<dyn BoxableExpression<QS, Pg, SqlType =
         .sql(" UNION SELECT d.id FROM dialogs d JOIN clients c ON c.id = d.client_id WHERE c.name ILIKE ")
         .bind::<Text, _>(pattern.clone())
         .sql(" UNION SELECT d.id FROM dialogs d JOIN contact_persons p ON p.client_id = d.client_id WHERE p.name ILIKE ")
+        .bind::<Text, _>(pattern.clone())
+        .sql(" UNION SELECT d.id FROM dialogs d WHERE d.title ILIKE ")
         .bind::<Text, _>(pattern)
+        .sql(" UNION SELECT d.id FROM dialogs d WHERE d.number = ")
+        .bind::<BigInt, _>(dialog_number(needle).unwrap_or(-1))
         .sql(")"))
+}
+
+/// A dialog's number as an operator types it: `136`, `№136`, `# 136`, `Диалог №136`.
+fn dialog_number(needle: &str) -> Option<i64> {
+    let digits = needle
+        .trim()
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .trim();
+    let prefix = &needle.trim()[..needle.trim().len() - digits.len()];
+    let prefix_ok = prefix
+        .trim()
+        .trim_end_matches(['№', '#'])
+        .trim()
+        .to_lowercase();
+    (matches!(prefix_ok.as_str(), "" | "диалог" | "dialog") && !digits.is_empty())
+        .then(|| digits.parse().ok())
+        .flatten()
+        .filter(|n| *n > 0)
 }
 
 /// `limit` rows of `part` of the list from `offset`, with everything a row shows.
@@ -573,7 +599,25 @@ pub fn read_marks(conn: &mut PgConnection, user_id: i64) -> Result<Vec<(i64, i64
 
 #[cfg(test)]
 mod tests {
-    use super::longer_walk;
+    use super::{dialog_number, longer_walk};
+
+    #[test]
+    fn r15_a_dialog_number_is_found_however_it_is_typed() {
+        for typed in [
+            "136",
+            " 136 ",
+            "№136",
+            "№ 136",
+            "#136",
+            "Диалог №136",
+            "диалог 136",
+        ] {
+            assert_eq!(dialog_number(typed), Some(136), "{typed:?}");
+        }
+        for not_a_number in ["", "Иван", "доставка 136", "0", "12a", "+7 900"] {
+            assert_eq!(dialog_number(not_a_number), None, "{not_a_number:?}");
+        }
+    }
 
     #[test]
     fn r15_a_rare_text_is_collected_after_the_first_walk() {

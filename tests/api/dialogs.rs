@@ -641,6 +641,57 @@ async fn r14_counters_kept_by_one_process_follow_every_change_made_through_anoth
 }
 
 #[actix_web::test]
+async fn r15_search_finds_a_dialog_by_its_number_and_by_the_title_an_operator_gave_it() {
+    let (app, account, _) = company(json!({})).await;
+    let renamed = app.dialog_of(account, "1", "Добрый день").await;
+    let numbered = app.dialog_of(account, "2", "Здравствуйте").await;
+    let anna = app.login("anna", PASSWORD).await;
+    let answer = anna
+        .patch(
+            &format!("/api/v1/dialogs/{renamed}"),
+            json!({"title": "Оптовый заказ из Казани"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(
+        ids(&anna.get("/api/v1/dialogs?q=оптовый").await.body),
+        vec![renamed]
+    );
+    let number = app.count(&format!("SELECT number FROM dialogs WHERE id = {numbered}"));
+    for typed in [
+        format!("{number}"),
+        format!("№{number}"),
+        format!("Диалог №{number}"),
+    ] {
+        let found = anna
+            .get(&format!("/api/v1/dialogs?q={}", url_escape(&typed)))
+            .await;
+        assert!(
+            ids(&found.body).contains(&numbered),
+            "{typed}: {}",
+            found.text
+        );
+    }
+    // A closed dialog is found when closed ones are asked for.
+    anna.post(&format!("/api/v1/dialogs/{renamed}/close"), json!({}))
+        .await;
+    assert!(ids(&anna.get("/api/v1/dialogs?q=оптовый").await.body).is_empty());
+    assert_eq!(
+        ids(&anna.get("/api/v1/dialogs?q=оптовый&closed=true").await.body),
+        vec![renamed]
+    );
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[actix_web::test]
 async fn r15_search_finds_message_text_and_names_in_any_case_and_treats_wildcards_literally() {
     let (app, account, _) = company(json!({})).await;
     let by_text = app.dialog_of(account, "1", "Нужна ДОСТАВКА в Казань").await;

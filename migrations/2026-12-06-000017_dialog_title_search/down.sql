@@ -1,0 +1,1 @@
+DROP INDEX dialogs_title_trgm;
