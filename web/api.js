@@ -25,6 +25,7 @@ export const rename = (id, title) => api("PATCH", dialog(id), { title });
 export const acceptLead = (id, body) => api("POST", dialog(id, "/lead"), body);
 export const linkInterest = (id, interestId) => api("PUT", dialog(id, "/interest"), { interest_id: interestId });
 export const createTask = (id, body) => api("POST", dialog(id, "/tasks"), body);
+export const redirectTargets = (id) => api("GET", dialog(id, "/redirect-targets"));
 export const siteLink = (id) => api("GET", dialog(id, "/site-link"));
 export const fetchAccount = (accountId) => api("POST", `/api/v1/accounts/${accountId}/fetch`, {});
 export const clientDialogs = (clientId) => api("GET", `/api/v1/clients/${clientId}/dialogs`);

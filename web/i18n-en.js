@@ -158,7 +158,7 @@ export default {
   "sent_from": "Sent from {channel}",
   "filters": "Filters",
   "close.choose": "— choose a reason —",
-  "redirect.choose": "— choose who —",
+  "redirect.nobody": "Nobody else may answer on this account", "redirect.choose": "— choose who —",
   "badge.lead": "lead",
   "dialog.pane": "Dialog",
   "feed.label": "Messages",

@@ -158,7 +158,7 @@ export default {
   "sent_from": "Отправлено из {channel}",
   "filters": "Фильтры",
   "close.choose": "— выберите причину —",
-  "redirect.choose": "— кому передать —",
+  "redirect.nobody": "Больше никто не может отвечать в этом аккаунте", "redirect.choose": "— кому передать —",
   "badge.lead": "обращение",
   "dialog.pane": "Диалог",
   "feed.label": "Сообщения",

@@ -44,12 +44,15 @@ async function colleagues(context) {
 }
 
 export async function redirect(context, dialog, done) {
-  // Only people who may answer on the account (the server refuses anyone else).
-  const users = (await colleagues(context)).filter((u) => !u.disabled && u.id !== context.me.id);
+  // Only people and roles who may answer on the account (R26; the server refuses anyone
+  // else), nothing chosen in advance.
+  const [all, targets] = await Promise.all([colleagues(context), api.redirectTargets(dialog.id)]);
+  const users = all.filter((u) => !u.disabled && targets.user_ids.includes(u.id));
+  const roles = context.roles.filter((r) => targets.role_ids.includes(r.id));
   const select = h("select", { name: "to", required: true },
-    h("option", { value: "" }, t("redirect.choose")),
-    h("optgroup", { label: t("redirect.user") }, users.map((u) => h("option", { value: `user:${u.id}` }, withStatus(u)))),
-    h("optgroup", { label: t("redirect.role") }, context.roles.map((r) => h("option", { value: `role:${r.id}` }, r.name))));
+    h("option", { value: "" }, users.length || roles.length ? t("redirect.choose") : t("redirect.nobody")),
+    users.length ? h("optgroup", { label: t("redirect.user") }, users.map((u) => h("option", { value: `user:${u.id}` }, withStatus(u)))) : null,
+    roles.length ? h("optgroup", { label: t("redirect.role") }, roles.map((r) => h("option", { value: `role:${r.id}` }, r.name))) : null);
   modal({
     title: t("action.redirect"),
     submitLabel: t("action.redirect"),

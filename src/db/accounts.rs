@@ -237,6 +237,38 @@ impl AccessMap {
 }
 
 /// The subject (user, roles, admin flag) and their rights on every live account.
+/// Who may answer on `account_id` (R26: whom a dialog may be handed to): the enabled
+/// users with a send grant (theirs or a role's) or the administrator's rights, and the
+/// roles with a send grant — in the rules of `domain::access::rights`, in two statements.
+pub fn who_may_answer(
+    conn: &mut PgConnection,
+    account_id: i64,
+) -> Result<(Vec<i64>, Vec<i64>), DbError> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let users: Vec<Id> = diesel::sql_query(
+        "SELECT u.id FROM users u WHERE NOT u.disabled AND (u.is_admin OR EXISTS ( \
+           SELECT 1 FROM account_grants g WHERE g.account_id = $1 AND g.can_send AND ( \
+             g.user_id = u.id OR g.role_id IN (SELECT r.role_id FROM user_roles r WHERE r.user_id = u.id)))) \
+         ORDER BY u.id",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(account_id)
+    .load(conn)?;
+    let roles: Vec<Id> = diesel::sql_query(
+        "SELECT DISTINCT g.role_id AS id FROM account_grants g \
+         WHERE g.account_id = $1 AND g.can_send AND g.role_id IS NOT NULL ORDER BY 1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(account_id)
+    .load(conn)?;
+    Ok((
+        users.into_iter().map(|u| u.id).collect(),
+        roles.into_iter().map(|r| r.id).collect(),
+    ))
+}
+
 pub fn access_of(conn: &mut PgConnection, user_id: i64) -> Result<AccessMap, DbError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Array, BigInt};

@@ -13,8 +13,8 @@ use super::auth::Caller;
 use super::dialogs::{detail_of, message_item, rights_on, visible_dialog, who};
 use super::dto::{
     CloseRequest, DialogDetail, LeadRequest, LinkInterestRequest, ReadRequest, ReadResponse,
-    RedirectRequest, RenameRequest, ReplyRequest, ReplyResponse, SiteLink, TaskRequest,
-    TaskResponse, UploadBody,
+    RedirectRequest, RedirectTargets, RenameRequest, ReplyRequest, ReplyResponse, SiteLink,
+    TaskRequest, TaskResponse, UploadBody,
 };
 use crate::actors::{DialogCommand, EngineError, MarkRead};
 use crate::db::dialogs::{NewAttachment, NewContent, NewInterest};
@@ -396,6 +396,25 @@ pub async fn redirect(
         )
         .await?,
     ))
+}
+
+/// Whom the dialog may be handed to (R26): the users (other than the caller) and roles
+/// who may answer on its account; anyone else the redirect refuses.
+#[utoipa::path(tag = "dialogs", params(("id" = i64, Path)), responses((status = 200, body = RedirectTargets), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/{id}/redirect-targets")]
+pub async fn redirect_targets(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<web::Json<RedirectTargets>, ApiError> {
+    let (row, _) = visible_dialog(&state, &caller, id.into_inner()).await?;
+    let account_id = row.account_id;
+    let (mut user_ids, role_ids) = db::run(&state.pool, move |conn| {
+        db::accounts::who_may_answer(conn, account_id)
+    })
+    .await?;
+    user_ids.retain(|user| *user != caller.user_id.0);
+    Ok(web::Json(RedirectTargets { user_ids, role_ids }))
 }
 
 /// Rename the dialog (R33); `title: null` goes back to the automatic name.

@@ -317,6 +317,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(dialog_actions::link_interest)
                         .service(dialog_actions::create_task)
                         .service(dialog_actions::site_link)
+                        .service(dialog_actions::redirect_targets)
                         .service(message_changes::edit_message)
                         .service(message_changes::delete_message)
                         .service(message_changes::react),

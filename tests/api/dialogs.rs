@@ -1261,3 +1261,64 @@ async fn concurrent_closes_have_one_winner_and_the_rest_learn_it_is_closed() {
         1
     );
 }
+
+#[actix_web::test]
+async fn r26_a_dialog_is_offered_only_to_those_who_may_answer_on_its_account() {
+    let (app, account, [anna_id, boris_id, vera_id]) = company(json!({})).await;
+    let admin = app.admin().await;
+    let role = admin
+        .post("/api/v1/roles", json!({"name": "Поддержка"}))
+        .await;
+    let role_id = role.body["id"].as_i64().unwrap();
+    let other_role = admin
+        .post("/api/v1/roles", json!({"name": "Бухгалтерия"}))
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.grant(
+        account,
+        json!([
+            {"user_id": anna_id, "view": true, "send": true},
+            {"user_id": boris_id, "view": true, "send": true},
+            {"user_id": vera_id, "view": true},
+            {"role_id": role_id, "send": true},
+            {"role_id": other_role, "view": true},
+        ]),
+    )
+    .await;
+    let dialog = app.dialog_of(account, "1", "Нужна консультация").await;
+    let anna = app.login("anna", PASSWORD).await;
+    let targets = anna
+        .get(&format!("/api/v1/dialogs/{dialog}/redirect-targets"))
+        .await;
+    assert_eq!(targets.status, StatusCode::OK, "{}", targets.text);
+    let users: Vec<i64> = serde_json::from_value(targets.body["user_ids"].clone()).unwrap();
+    assert!(users.contains(&boris_id), "{users:?}");
+    assert!(!users.contains(&vera_id), "a view-only user cannot take it");
+    assert!(!users.contains(&anna_id), "not to oneself");
+    assert_eq!(targets.body["role_ids"], json!([role_id]));
+    // What is offered is what the redirect accepts.
+    let refused = anna
+        .post(
+            &format!("/api/v1/dialogs/{dialog}/redirect"),
+            json!({"user_id": vera_id}),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    // Someone who cannot see the dialog learns nothing.
+    app.add_user("stranger", PASSWORD, false).await;
+    let stranger = app.login("stranger", PASSWORD).await;
+    assert_eq!(
+        stranger
+            .get(&format!("/api/v1/dialogs/{dialog}/redirect-targets"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -237,6 +237,14 @@ pub struct ReplyRequest {
     pub attachments: Vec<UploadBody>,
 }
 
+/// Whom the dialog may be redirected to (R26): the users and roles who may answer on its
+/// account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedirectTargets {
+    pub user_ids: Vec<i64>,
+    pub role_ids: Vec<i64>,
+}
+
 /// A new text for a reply already sent (`PATCH /dialogs/{id}/messages/{message_id}`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
