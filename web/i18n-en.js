@@ -52,7 +52,7 @@ export default {
   "task.due": "Due", "task.assignees": "Assignees",
   "search.query": "Search", "search.empty": "Nothing found",
   "gallery.all": "All", "gallery.image": "Images", "gallery.file": "Files", "gallery.link": "Links",
-  "gallery.empty": "No attachments",
+  "gallery.noLinks": "No links", "gallery.dialog": "Dialog No. {number}", "gallery.empty": "No attachments",
   "system.accepted": "{who} accepted the dialog", "system.closed": "{who} closed the dialog",
   "system.redirected": "{who} redirected the dialog", "system.renamed": "Renamed: {title}",
   "system.interest_linked": "Linked to the interest “{title}”", "system.lead_accepted": "{who} accepted the lead: “{title}”",

@@ -52,7 +52,7 @@ export default {
   "task.due": "Срок", "task.assignees": "Исполнители",
   "search.query": "Искать", "search.empty": "Ничего не найдено",
   "gallery.all": "Все", "gallery.image": "Изображения", "gallery.file": "Файлы", "gallery.link": "Ссылки",
-  "gallery.empty": "Вложений нет",
+  "gallery.empty": "Вложений нет", "gallery.noLinks": "Ссылок нет", "gallery.dialog": "Диалог №{number}",
   "system.accepted": "{who} принял(а) диалог", "system.closed": "{who} закрыл(а) диалог",
   "system.redirected": "{who} перенаправил(а) диалог", "system.renamed": "Диалог переименован: {title}",
   "system.interest_linked": "Диалог связан с интересом «{title}»", "system.lead_accepted": "{who} принял(а) обращение: «{title}»",

@@ -165,10 +165,20 @@ export function gallery(dialog) {
   const load = async (kind) => {
     for (const tab of tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.kind === kind));
     const list = await api.clientAttachments(client.id, kind);
-    grid.replaceChildren(...(list.length ? list.map((a) => a.kind === "image"
-      ? h("a", { class: "thumb", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("img", { src: a.url, alt: a.file_name || t("attachment.image"), loading: "lazy" }))
-      : h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("bdi", {}, a.file_name || a.url)))
-      : [h("p", { class: "empty" }, t("gallery.empty"))]));
+    // Each item says when and in which dialog it came (R32).
+    const where = (a) => h("div", { class: "where" },
+      h("time", { datetime: a.created_at }, new Date(a.created_at).toLocaleString(document.documentElement.lang,
+        { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" })),
+      " · ", h("a", { href: `#/dialogs/${a.dialog_id}` }, t("gallery.dialog", { number: a.dialog_number })));
+    const safe = (url) => /^https?:\/\//i.test(url || "") || (url || "").startsWith("/");
+    grid.replaceChildren(...(list.length ? list.map((a) => h("figure", { class: `item ${a.kind}` },
+      a.kind === "image"
+        ? h("a", { class: "thumb", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("img", { src: a.url, alt: a.file_name || t("attachment.image"), loading: "lazy" }))
+        : safe(a.url)
+          ? h("a", { class: "file", href: a.url, target: "_blank", rel: "noopener noreferrer" }, h("bdi", {}, a.file_name || a.url))
+          : h("span", { class: "file" }, h("bdi", {}, a.file_name || a.url || "")),
+      h("figcaption", {}, where(a))))
+      : [h("p", { class: "empty" }, t(kind === "link" ? "gallery.noLinks" : "gallery.empty"))]));
   };
   modal({ title: t("action.gallery"), wide: true, body: [tabs, grid] });
   load("").catch(() => {});

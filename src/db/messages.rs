@@ -179,19 +179,36 @@ pub fn search_client(
 }
 
 /// Attachments of every dialog with a client, newest first, of one kind when given (R32).
+/// Where a client's file or link was: its message, dialog (id and number) and time.
+#[derive(Debug, Clone)]
+pub struct FoundIn {
+    pub message_id: i64,
+    pub dialog_id: i64,
+    pub dialog_number: i64,
+    pub at: DateTime<Utc>,
+}
+
 pub fn client_attachments(
     conn: &mut PgConnection,
     client_id: i64,
     kind: Option<&str>,
     limit: i64,
-) -> Result<Vec<(AttachmentRow, i64)>, DbError> {
+) -> Result<Vec<(AttachmentRow, FoundIn)>, DbError> {
     let mut query = attachments::table
         .inner_join(messages::table.on(messages::id.eq(attachments::message_id)))
         .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
         .filter(dialogs::client_id.eq(client_id))
         .order(attachments::id.desc())
         .limit(limit)
-        .select((AttachmentRow::as_select(), messages::dialog_id))
+        .select((
+            AttachmentRow::as_select(),
+            (
+                messages::id,
+                messages::dialog_id,
+                dialogs::number,
+                messages::created_at,
+            ),
+        ))
         .into_boxed();
     match kind {
         // Files are everything that is neither an image nor a link.
@@ -199,7 +216,58 @@ pub fn client_attachments(
         Some(kind) => query = query.filter(attachments::kind.eq(kind.to_owned())),
         None => {}
     }
-    Ok(query.load(conn)?)
+    let rows: Vec<(AttachmentRow, (i64, i64, i64, DateTime<Utc>))> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, (message_id, dialog_id, dialog_number, at))| {
+            (
+                a,
+                FoundIn {
+                    message_id,
+                    dialog_id,
+                    dialog_number,
+                    at,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The newest messages of a client's dialogs that hold a web link in their text (R32),
+/// with where they are: at most `limit`, newest first.
+pub fn client_texts_with_links(
+    conn: &mut PgConnection,
+    client_id: i64,
+    limit: i64,
+) -> Result<Vec<(String, FoundIn)>, DbError> {
+    let rows: Vec<(String, i64, i64, i64, DateTime<Utc>)> = messages::table
+        .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
+        .filter(dialogs::client_id.eq(client_id))
+        .filter(messages::text.ilike("%http%://%"))
+        .order(messages::id.desc())
+        .limit(limit)
+        .select((
+            messages::text,
+            messages::id,
+            messages::dialog_id,
+            dialogs::number,
+            messages::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(text, message_id, dialog_id, dialog_number, at)| {
+            (
+                text,
+                FoundIn {
+                    message_id,
+                    dialog_id,
+                    dialog_number,
+                    at,
+                },
+            )
+        })
+        .collect())
 }
 
 /// An ILIKE pattern that matches `needle` literally anywhere (`%`, `_` and `\` escaped).

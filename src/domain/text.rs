@@ -54,6 +54,35 @@ pub fn file_name(name: &str) -> String {
 
 /// Whether `url` may be offered as a link to click: only `http` and `https` (a
 /// `javascript:` or `data:` link from a client would run on the page or in a new tab).
+/// The web links written in a text (R32), in order, each once: `http(s)://` up to a
+/// space, a quote or an angle bracket, without the punctuation that ends a sentence —
+/// the rule the workstation uses to make them clickable.
+pub fn links_in(text: &str) -> Vec<&str> {
+    let mut found: Vec<&str> = Vec::new();
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| lower[from..].find(scheme).map(|i| from + i))
+        .min()
+    {
+        let starts_word = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let rest = &text[at..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\''))
+            .unwrap_or(rest.len());
+        let link = rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
+        if starts_word && link.len() > "https://".len() && !found.contains(&link) {
+            found.push(link);
+        }
+        from = at + end.max(1);
+    }
+    found
+}
+
 pub fn is_web_link(url: &str) -> bool {
     let url = url.trim_start();
     let scheme_end = url.find(':').unwrap_or(0);
@@ -64,6 +93,19 @@ pub fn is_web_link(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r32_links_are_found_in_text_without_the_sentence_around_them() {
+        assert_eq!(
+            links_in(
+                "Смотрите https://shop.example/item?id=5, и HTTP://Example.org/a_(b). Ещё https://shop.example/item?id=5!"
+            ),
+            ["https://shop.example/item?id=5", "HTTP://Example.org/a_(b"]
+        );
+        assert_eq!(links_in("«https://x.ru/путь»"), ["https://x.ru/путь»"]);
+        assert!(links_in("no links, ftp://x and xhttps://y and https://").is_empty());
+        assert_eq!(links_in("(https://a.b/c)"), ["https://a.b/c"]);
+    }
 
     #[test]
     fn a_text_without_nul_is_borrowed_as_it_is() {

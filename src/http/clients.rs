@@ -105,17 +105,53 @@ pub async fn client_attachments(
     };
     let limit = limit_of(query.limit)?;
     existing_client(&state, id).await?;
-    let found = db::run(&state.pool, move |conn| {
-        messages::client_attachments(conn, id, kind.as_deref(), limit)
+    let (files, texts) = db::run(&state.pool, move |conn| {
+        let files = messages::client_attachments(conn, id, kind.as_deref(), limit)?;
+        // Links written in messages count as links too (R32).
+        let texts = match kind.as_deref() {
+            None | Some("link") => messages::client_texts_with_links(conn, id, limit)?,
+            _ => Vec::new(),
+        };
+        Ok((files, texts))
     })
     .await?;
-    Ok(web::Json(
-        found
-            .into_iter()
-            .map(|(a, dialog_id)| ClientAttachment {
-                attachment: attachment_item(a),
-                dialog_id,
-            })
-            .collect(),
-    ))
+    let item = |attachment, found: messages::FoundIn| ClientAttachment {
+        attachment,
+        dialog_id: found.dialog_id,
+        dialog_number: found.dialog_number,
+        message_id: found.message_id,
+        created_at: found.at,
+    };
+    let mut items: Vec<ClientAttachment> = files
+        .into_iter()
+        .map(|(a, found)| item(attachment_item(a), found))
+        .collect();
+    for (text, found) in texts {
+        for link in crate::domain::text::links_in(&text) {
+            let known = items.iter().any(|i| {
+                i.message_id == found.message_id && i.attachment.url.as_deref() == Some(link)
+            });
+            if !known {
+                items.push(item(
+                    super::dto::AttachmentItem {
+                        id: 0,
+                        kind: "link".into(),
+                        file_name: link.to_owned(),
+                        mime_type: None,
+                        size_bytes: None,
+                        url: Some(link.to_owned()),
+                    },
+                    found.clone(),
+                ));
+            }
+        }
+    }
+    // Newest first, whatever they came from.
+    items.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then(b.message_id.cmp(&a.message_id))
+    });
+    items.truncate(limit as usize);
+    Ok(web::Json(items))
 }

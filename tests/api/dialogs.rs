@@ -1232,6 +1232,40 @@ async fn r32_a_clients_attachments_from_every_dialog_are_listed_with_a_filter() 
         .get(&format!("/api/v1/clients/{client}/attachments?kind=file"))
         .await;
     assert_eq!(files.body[0]["file_name"], "счёт.pdf");
+
+    // Links the client wrote in their messages are collected too (R32), each with when
+    // and in which dialog, newest first; a link written twice in one message counts once.
+    app.dialog_of(
+        account,
+        "5",
+        "Вот что нашла: https://shop.example/item?id=5, и ещё https://shop.example/item?id=5.",
+    )
+    .await;
+    let links = anna
+        .get(&format!("/api/v1/clients/{client}/attachments?kind=link"))
+        .await;
+    assert_eq!(links.status, StatusCode::OK, "{}", links.text);
+    let urls: Vec<&str> = links
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://shop.example/item?id=5",
+            "https://example.org/catalog"
+        ]
+    );
+    let number = app.count(&format!(
+        "SELECT number FROM dialogs WHERE id = {dialog_id}"
+    ));
+    assert_eq!(links.body[0]["dialog_id"], dialog_id);
+    assert_eq!(links.body[0]["dialog_number"], number);
+    assert!(links.body[0]["created_at"].is_string());
+    assert_eq!(links.body[0]["id"], 0, "found in a text, not a stored file");
 }
 
 #[actix_web::test]

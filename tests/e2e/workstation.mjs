@@ -216,6 +216,21 @@ try {
     await anna.keyboard.press("Escape");
   });
 
+  await step("r32: a link the client wrote is collected under «Ссылки» with its date and dialog", async () => {
+    await inbound(5151, "Мария", { text: "Вот этот: https://shop.example/item?id=5." });
+    await anna.locator(".feed .bubble.in a[href='https://shop.example/item?id=5']").waitFor({ timeout: STEP });
+    await anna.click('button[data-action="gallery"]');
+    await anna.locator(".modal .tabs [role=tab]", { hasText: "Ссылки" }).click();
+    const tab = anna.locator(".modal .tabs [role=tab]", { hasText: "Ссылки" });
+    if ((await tab.getAttribute("aria-selected")) !== "true") throw new Error("the chosen tab does not show as chosen");
+    const link = anna.locator(".modal .gallery .item.link", { hasText: "https://shop.example/item?id=5" });
+    await link.waitFor({ timeout: STEP });
+    await link.locator(".where time").waitFor({ timeout: STEP });
+    await link.locator(".where a", { hasText: "Диалог №" }).waitFor({ timeout: STEP });
+    await accessible(anna, "the gallery's links", ".modal");
+    await anna.keyboard.press("Escape");
+  });
+
   let draftChat = 7001;
   await step("a draft survives an inbound message, a colleague's rename, switching dialogs and a reload", async () => {
     await inbound(draftChat, "Черновиков", { text: "Когда будет готов заказ?" });

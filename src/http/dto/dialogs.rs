@@ -383,9 +383,16 @@ pub struct AttachmentsQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClientAttachment {
+    /// A link found in a message's text has `id` 0 and its address as `url` and
+    /// `file_name`.
     #[serde(flatten)]
     pub attachment: AttachmentItem,
     pub dialog_id: i64,
+    /// The dialog's number (as the list shows it: «Диалог №…»).
+    pub dialog_number: i64,
+    pub message_id: i64,
+    /// When its message was written.
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
