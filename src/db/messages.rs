@@ -216,7 +216,8 @@ pub fn client_attachments(
         Some(kind) => query = query.filter(attachments::kind.eq(kind.to_owned())),
         None => {}
     }
-    let rows: Vec<(AttachmentRow, (i64, i64, i64, DateTime<Utc>))> = query.load(conn)?;
+    type Where = (i64, i64, i64, DateTime<Utc>);
+    let rows: Vec<(AttachmentRow, Where)> = query.load(conn)?;
     Ok(rows
         .into_iter()
         .map(|(a, (message_id, dialog_id, dialog_number, at))| {
