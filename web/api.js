@@ -29,6 +29,8 @@ export const redirectTargets = (id) => api("GET", dialog(id, "/redirect-targets"
 export const siteLink = (id) => api("GET", dialog(id, "/site-link"));
 export const fetchAccount = (accountId) => api("POST", `/api/v1/accounts/${accountId}/fetch`, {});
 export const clientDialogs = (clientId) => api("GET", `/api/v1/clients/${clientId}/dialogs`);
+export const clientDialogMessages = (clientId, dialogId, before) =>
+  api("GET", `/api/v1/clients/${clientId}/dialogs/${dialogId}/messages?limit=100${before ? `&before=${before}` : ""}`);
 export const clientMessages = (clientId, q) =>
   api("GET", `/api/v1/clients/${clientId}/messages?${new URLSearchParams({ q })}`);
 export const clientAttachments = (clientId, kind) =>

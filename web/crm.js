@@ -3,6 +3,7 @@
 
 import { h, api, when, failed, toast, modal, field } from "./lib.js";
 import { t } from "./i18n.js";
+import { earlierDialog } from "./messages.js";
 
 /** A client's card: #/clients/{id}. */
 export async function clientCard(page, context, id) {
@@ -47,9 +48,13 @@ export async function clientCard(page, context, id) {
           h("button", { type: "button", class: "secondary", onclick: () => addInterest(id, reload) }, t("client.add_interest"))),
         h("section", {},
           h("h3", {}, t("dialog.with_client", { n: dialogs.length })),
-          h("ul", { class: "dialog-list" }, dialogs.map((d) => h("li", { class: "dialog-item" },
-            h("a", { href: `#/dialogs/${d.id}` }, `${d.title} · ${d.account.name} · ${t(`status.${d.status}`)}`),
-            h("div", { class: "preview" }, `${when(d.last_message_at)} ${d.last_message_preview}`))))))));
+          // Every dialog with the client reads here, whatever the user's rights on its
+          // account (R10); one they may work in also opens in the workstation.
+          h("div", { class: "client-dialogs" }, dialogs.map((d) => h("div", { class: "dialog-item" },
+            earlierDialog(id, d, context),
+            h("div", { class: "preview" }, `${when(d.last_message_at)} ${d.last_message_preview}`,
+              context.accounts.some((a) => a.id === d.account.id)
+                ? [" · ", h("a", { href: `#/dialogs/${d.id}` }, t("dialog.openInWorkstation"))] : null))))))));
   } catch (e) {
     failed(e);
     page.replaceChildren(h("p", { class: "empty" }, e.message));

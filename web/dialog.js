@@ -7,7 +7,7 @@ import { h, failed, toast } from "./lib.js";
 import { t } from "./i18n.js";
 import * as api from "./api.js";
 import * as modals from "./modals.js";
-import { Feed } from "./messages.js";
+import { Feed, earlierDialog } from "./messages.js";
 import { Composer } from "./composer.js";
 
 /**
@@ -167,8 +167,10 @@ export class DialogPane {
     }
     try {
       const list = await api.clientDialogs(row.client.id);
-      this.earlier = h("div", { class: "earlier" }, h("h3", {}, t("dialog.earlier")), h("ul", {}, list.filter((x) => x.id !== row.id).map((x) =>
-        h("li", {}, h("a", { href: `#/dialogs/${x.id}` }, `${x.title} · ${x.account.name} · ${t(`status.${x.status}`)}`)))));
+      // Earlier dialogs open here, above the current one, read-only (R34): the current
+      // dialog and its draft stay where they are.
+      this.earlier = h("div", { class: "earlier" }, h("h3", {}, t("dialog.earlier")),
+        list.filter((x) => x.id !== row.id).map((x) => earlierDialog(row.client.id, x, this.context)));
       button.after(this.earlier);
     } catch (e) {
       failed(e);

@@ -288,6 +288,38 @@ export class Feed {
 
 /** What a message holds besides text and files (R48): the message it answers, a place, a
  * contact card, a sticker, a poll, a dice roll, or the name of a kind not shown yet. */
+/**
+ * Another dialog with the client, read-only (R10, R34): a disclosure that loads its
+ * messages when opened — through the client's card, so whoever may see the client may
+ * read it, whatever their rights on its account — with nothing to act on.
+ */
+export function earlierDialog(clientId, dialog, context) {
+  const summary = h("summary", {}, `${dialog.title} · ${dialog.account.name} · ${t(`status.${dialog.status}`)}`,
+    dialog.last_message_at ? ` · ${when(dialog.last_message_at)}` : "");
+  const body = h("div", { class: "earlier-feed" });
+  const node = h("details", { class: "earlier-dialog", dataset: { id: dialog.id } }, summary, body);
+  // The feed's own rendering, without its store: no edit, delete or reaction is offered.
+  const shim = Object.assign(Object.create(Feed.prototype),
+    { context, store: { rows: new Map() }, dialogId: dialog.id, canWrite: () => false });
+  let loaded = false;
+  const load = async (before) => {
+    const page = await api.clientDialogMessages(clientId, dialog.id, before);
+    const list = h("ol", { class: "feed readonly", "aria-label": t("dialog.readonly") }, page.items.map((m) => shim.bubble(m)));
+    const older = page.next_cursor
+      ? h("button", { type: "button", class: "link", onclick: () => { older.remove(); load(page.next_cursor).catch(failed); } }, t("list.more"))
+      : null;
+    body.prepend(...[older, list].filter(Boolean));
+  };
+  node.addEventListener("toggle", () => {
+    if (node.open && !loaded) {
+      loaded = true;
+      body.append(h("p", { class: "hint" }, t("dialog.readonly")));
+      load().catch(failed);
+    }
+  });
+  return node;
+}
+
 /** The channels where an operator may edit and delete a reply already sent. */
 const CHANGEABLE = ["telegram", "vk"];
 

@@ -8,7 +8,10 @@ use actix_web::{get, web};
 use super::AppState;
 use super::auth::Caller;
 use super::dialogs::{attachment_item, items_of, message_item};
-use super::dto::{AttachmentsQuery, ClientAttachment, ClientSearchQuery, DialogItem, MessageItem};
+use super::dto::{
+    AttachmentsQuery, ClientAttachment, ClientSearchQuery, DialogItem, MessageItem, MessagePage,
+    MessagesQuery,
+};
 use crate::db::dialog_list::{self, ListFilter};
 use crate::db::{self, clients, messages};
 use crate::domain::dialog::DialogStatus;
@@ -63,6 +66,32 @@ pub async fn client_dialogs(
     })
     .await?;
     Ok(web::Json(items))
+}
+
+/// One dialog's messages read from the client's card (R10, R34): "переписка с клиентами,
+/// независимо от настроек доступа, доступна для просмотра всем пользователям из карточки
+/// клиента" — every user may read the client's conversations, whatever their rights on
+/// the dialog's account; reading only (nothing here changes the dialog or its read marks).
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = i64, Path), ("dialog_id" = i64, Path), MessagesQuery),
+    responses((status = 200, body = MessagePage), (status = 404, description = "no such client, or the dialog is not theirs", body = crate::error::ErrorBody))
+)]
+#[get("/{id}/dialogs/{dialog_id}/messages")]
+pub async fn client_dialog_messages(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<(i64, i64)>,
+    query: web::Query<MessagesQuery>,
+) -> Result<web::Json<MessagePage>, ApiError> {
+    let (client_id, dialog_id) = path.into_inner();
+    let theirs = db::run(&state.pool, move |conn| db::dialogs::find(conn, dialog_id))
+        .await?
+        .is_some_and(|dialog| dialog.client_id == Some(client_id));
+    if !theirs {
+        return Err(ApiError::NotFound("dialog"));
+    }
+    super::dialogs::message_page(&state, dialog_id, &query).await
 }
 
 /// Messages in every dialog with the client that contain `q`, newest first (R31).

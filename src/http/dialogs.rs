@@ -454,6 +454,15 @@ pub async fn list_messages(
 ) -> Result<web::Json<MessagePage>, ApiError> {
     let id = id.into_inner();
     visible_dialog(&state, &caller, id).await?;
+    message_page(&state, id, &query).await
+}
+
+/// A page of a dialog's messages, oldest first, with the cursor to the older ones.
+pub async fn message_page(
+    state: &AppState,
+    id: i64,
+    query: &MessagesQuery,
+) -> Result<web::Json<MessagePage>, ApiError> {
     let limit = parse_limit(query.limit)?;
     let before = query.before;
     let mut feed = db::run(&state.pool, move |conn| {

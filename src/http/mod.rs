@@ -342,7 +342,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(crm::create_contact)
                         .service(clients::client_dialogs)
                         .service(clients::client_messages)
-                        .service(clients::client_attachments),
+                        .service(clients::client_attachments)
+                        .service(clients::client_dialog_messages),
                 )
                 .service(
                     scope("/interests")

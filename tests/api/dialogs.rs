@@ -1356,3 +1356,53 @@ async fn r26_a_dialog_is_offered_only_to_those_who_may_answer_on_its_account() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[actix_web::test]
+async fn r10_r34_anyone_reads_a_clients_dialogs_from_the_card_and_nothing_else() {
+    let (app, account, _) = company(json!({})).await;
+    let dialog = app.dialog_of(account, "1", "Вопрос про счёт").await;
+    let other = app.dialog_of(account, "2", "Чужой разговор").await;
+    let client = app.count(&format!(
+        "SELECT client_id FROM dialogs WHERE id = {dialog}"
+    ));
+    // A user with no rights on the account: the dialog itself is hidden from them…
+    app.add_user("stranger", PASSWORD, false).await;
+    let stranger = app.login("stranger", PASSWORD).await;
+    assert_eq!(
+        stranger
+            .get(&format!("/api/v1/dialogs/{dialog}/messages"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // …but its conversation reads from the client's card (R10), oldest first.
+    let read = stranger
+        .get(&format!(
+            "/api/v1/clients/{client}/dialogs/{dialog}/messages"
+        ))
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.body["items"][0]["text"], "Вопрос про счёт");
+    // Only the client's own dialogs, and no way to act through it.
+    assert_eq!(
+        stranger
+            .get(&format!(
+                "/api/v1/clients/{client}/dialogs/{other}/messages"
+            ))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        stranger
+            .post(
+                &format!("/api/v1/dialogs/{dialog}/messages"),
+                json!({"text": "Отвечу-ка я"})
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Reading it moves nobody's read mark.
+    assert_eq!(app.count("SELECT count(*) FROM dialog_reads"), 0);
+}

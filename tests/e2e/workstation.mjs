@@ -551,6 +551,24 @@ try {
     await anna.waitForSelector(".page.admin .grid", { timeout: STEP });
   });
 
+  await step("r34/r10: an earlier dialog opens inline, read-only, above the current one; the client's card reads every dialog", async () => {
+    // The client whose first dialog boris closed writes again: a second dialog.
+    await inbound(4242, XSS_NAME, { text: "Снова я, по тому же заказу" });
+    await anna.goto(APP_URL + "/#/");
+    await openFound(anna, "Снова я, по тому же заказу");
+    await anna.getByRole("button", { name: /Диалогов с клиентом/ }).click();
+    const earlier = anna.locator(".dialog-header .earlier-dialog").first();
+    await earlier.locator("summary").click();
+    await earlier.locator(".feed.readonly .bubble").first().waitFor({ timeout: STEP });
+    if (await earlier.locator("button").count()) throw new Error("an earlier dialog offers something to do");
+    await anna.locator(".composer textarea").waitFor({ timeout: STEP });
+    await accessible(anna, "an earlier dialog read inline", ".dialog-header");
+    await anna.click(".dialog-header .client-link");
+    await anna.locator(".page.client .earlier-dialog summary").first().click();
+    await anna.locator(".page.client .feed.readonly .bubble").first().waitFor({ timeout: STEP });
+    await anna.goto(APP_URL + "/#/");
+  });
+
   await step("the settings pages render: accounts, people, close reasons", async () => {
     await boris.goto(APP_URL + "/#/accounts");
     await boris.locator(".grid td", { hasText: "Telegram: продажи" }).waitFor({ timeout: STEP });
