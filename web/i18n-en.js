@@ -34,7 +34,7 @@ export default {
   "list.empty": "Nothing here. New conversations appear by themselves.", "list.more": "More", "list.loading": "Loading…",
   "dialog.none": "Choose a dialog on the left", "dialog.with_client": "Dialogs with this client: {n}",
   "dialog.readonly": "The conversation, read-only", "dialog.openInWorkstation": "open in the workstation", "dialog.earlier": "Earlier dialogs", "dialog.interest": "Interest: {title}",
-  "status.new": "new", "status.accepted": "in work", "status.returned": "returned", "status.closed": "closed",
+  "status.new": "new", "status.accepted": "in work", "status.returned": "returned", "status.toYou": "handed to you", "redirect.toYou": "The dialog “{title}” was handed to you", "status.closed": "closed",
   "delivery.pending": "sending", "delivery.sent": "sent", "delivery.delivered": "delivered",
   "delivery.read": "read", "delivery.failed": "not delivered",
   "composer.placeholder": "Message… (Enter sends, Shift+Enter adds a line)",

@@ -34,7 +34,7 @@ export default {
   "list.empty": "Здесь пусто. Новые обращения появятся сами.", "list.more": "Ещё", "list.loading": "Загрузка…",
   "dialog.none": "Выберите диалог слева", "dialog.with_client": "Диалогов с клиентом: {n}",
   "dialog.readonly": "Переписка только для чтения", "dialog.openInWorkstation": "открыть в рабочем месте", "dialog.earlier": "Прежние диалоги", "dialog.interest": "Интерес: {title}",
-  "status.new": "новый", "status.accepted": "в работе", "status.returned": "возвращён", "status.closed": "закрыт",
+  "status.new": "новый", "status.accepted": "в работе", "status.returned": "возвращён", "status.toYou": "передан вам", "redirect.toYou": "Вам передан диалог «{title}»", "status.closed": "закрыт",
   "delivery.pending": "отправляется", "delivery.sent": "отправлено", "delivery.delivered": "доставлено",
   "delivery.read": "прочитано", "delivery.failed": "не доставлено",
   "composer.placeholder": "Сообщение… (Enter — отправить, Shift+Enter — новая строка)",

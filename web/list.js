@@ -273,6 +273,12 @@ export class ListPane {
     status.className = `status ${row.status}`;
     set(".status", t(`status.${row.status}`));
     set(".who", row.responsible.user_name ? ` · ${row.responsible.user_name}` : "");
+    // Redirected to me and waiting for me to take it (R26).
+    const me = this.context.me || {};
+    const toMe = row.status === "returned" && (row.responsible.user_id === me.id
+      || (row.responsible.role_id != null && (me.role_ids || []).includes(row.responsible.role_id)));
+    node.classList.toggle("to-me", toMe);
+    if (toMe) set(".status", t("status.toYou"));
     set(".preview", row.last_message_preview);
     node.classList.toggle("unread", this.store.unread(id));
   }

@@ -7,7 +7,7 @@
 // Keyboard: ↑/↓ or J/K in the list, Enter opens, Esc goes back to the list, Ctrl+K (or
 // Cmd+K) jumps to a dialog by name or number.
 
-import { h, modal, field } from "./lib.js";
+import { h, modal, field, toast } from "./lib.js";
 import { t } from "./i18n.js";
 import { Store } from "./store.js";
 import { ListPane } from "./list.js";
@@ -149,9 +149,11 @@ export class Workstation {
         break;
       case "dialog":
         if (data && data.row) {
-          const known = store.rows.has(data.row.id);
+          const before = store.rows.get(data.row.id);
           store.applyDialog(data.row, (r) => this.list.belongs(r), this.list.atTop());
-          if (!known && data.row.status === "new") this.notifyNew(data.row);
+          if (!before && data.row.status === "new") this.notifyNew(data.row);
+          // Handed to me (R26): say so, once, whoever did it.
+          if (this.toMe(data.row) && !(before && this.toMe(before))) this.notifyRedirected(data.row);
         }
         break;
       case "message":
@@ -171,6 +173,22 @@ export class Workstation {
         break;
       default:
         break;
+    }
+  }
+
+  /** A dialog redirected to me (or to a role of mine) that waits for me to take it. */
+  toMe(row) {
+    const me = this.context.me || {};
+    return row.status === "returned" && (row.responsible.user_id === me.id
+      || (row.responsible.role_id != null && (me.role_ids || []).includes(row.responsible.role_id)));
+  }
+
+  notifyRedirected(row) {
+    toast(t("redirect.toYou", { title: row.title }));
+    if (localStorage.getItem("dialogi.notify") !== "on") return;
+    beep();
+    if ("Notification" in window && Notification.permission === "granted") {
+      new Notification(t("redirect.toYou", { title: row.title }), { body: row.last_message_preview || "", tag: `dialog-${row.id}` });
     }
   }
 

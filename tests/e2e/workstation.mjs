@@ -151,7 +151,7 @@ try {
     await boris.waitForSelector(".top .who.online", { timeout: STEP });
   });
 
-  await step("anna redirects it to boris, who sees it in New as returned", async () => {
+  await step("r26: anna redirects it to boris, who is told and sees it in New as handed to him", async () => {
     await anna.click('button[data-action="redirect"]');
     const boss = await anna.locator('select[name="to"] option', { hasText: "boris" }).getAttribute("value");
     await anna.selectOption('select[name="to"]', boss);
@@ -159,8 +159,10 @@ try {
     await anna.waitForSelector(".dialog-header .status.returned", { timeout: STEP });
     // The system line says to whom (R26).
     await anna.locator(".feed .system", { hasText: "→ boris" }).waitFor({ timeout: STEP });
+    // boris is told, and his list says it is his to take (R26).
+    await boris.locator(".toast", { hasText: "Вам передан диалог" }).waitFor({ timeout: STEP });
     await boris.click('.tabs [data-section="new"]');
-    await item(boris, "Добрый день").locator(".status.returned").waitFor({ timeout: STEP });
+    await item(boris, "Добрый день").locator(".status.returned", { hasText: "передан вам" }).waitFor({ timeout: STEP });
   });
 
   await step("boris takes it and closes it with the required reason", async () => {
