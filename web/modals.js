@@ -127,9 +127,10 @@ export async function task(context, dialog) {
   modal({
     title: t("action.task"),
     body: [field(t("task.kind"), kind), field(t("task.title"), h("input", { name: "title", required: true, maxlength: "300" })),
+      field(t("task.description"), h("textarea", { name: "description", rows: "3", maxlength: "4000" })),
       field(t("task.due"), h("input", { name: "due", type: "datetime-local" })), assignees],
     submit: async (data) => {
-      const body = { kind: data.get("kind"), title: data.get("title") };
+      const body = { kind: data.get("kind"), title: data.get("title"), description: String(data.get("description") || "") };
       if (data.get("due")) body.due_at = new Date(String(data.get("due"))).toISOString();
       body.assignee_ids = body.kind === "assignment" ? data.getAll("assignee_ids").map(Number) : [me];
       await api.createTask(dialog.id, body);

@@ -18,12 +18,24 @@ export async function myWork(page) {
     }
     try {
       const work = await api("GET", "/api/v1/my-work");
-      tasks.replaceChildren(...(work.tasks.length ? work.tasks.map((task) => h("li", { class: "task" },
-        h("span", { class: "title" }, task.title),
-        task.due_at ? h("time", { datetime: task.due_at }, when(task.due_at)) : null,
-        task.dialog_id ? h("a", { href: `#/dialogs/${task.dialog_id}` }, `#${task.dialog_id}`) : null,
-        h("button", { type: "button", class: "secondary", onclick: () => done(task.id) }, t("work.done"))))
-        : [h("li", { class: "empty" }, t("work.empty"))]));
+      // Each task says what it is about (R28): the client, the dialog (which it opens),
+      // who set it, when it is due and what is to be done.
+      const about = new Map((work.task_context || []).map((c) => [c.task_id, c]));
+      tasks.replaceChildren(...(work.tasks.length ? work.tasks.map((task) => {
+        const c = about.get(task.id) || {};
+        const overdue = task.due_at && Date.parse(task.due_at) < Date.now();
+        return h("li", { class: "task" },
+          h("div", { class: "head" },
+            h("span", { class: "title", dir: "auto" }, task.title),
+            task.due_at ? h("time", { datetime: task.due_at, class: overdue ? "overdue" : "" },
+              `${t("work.due")} ${new Date(task.due_at).toLocaleString(lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" })}`) : null),
+          task.description ? h("p", { class: "description", dir: "auto" }, task.description) : null,
+          h("div", { class: "meta" },
+            c.client_name ? h("span", { dir: "auto" }, `${t("work.client")}: ${c.client_name}`) : null,
+            task.dialog_id ? h("a", { href: `#/dialogs/${task.dialog_id}` }, c.dialog_title || t("work.dialog")) : null,
+            c.author_name ? h("span", {}, `${t("work.author")}: ${c.author_name}`) : null),
+          h("button", { type: "button", class: "secondary", onclick: () => done(task.id) }, t("work.done")));
+      }) : [h("li", { class: "empty" }, t("work.empty"))]));
       dialogs.replaceChildren(...work.dialogs.map((d) => h("li", { class: `dialog-item${d.unread ? " unread" : ""}` },
         h("a", { href: `#/dialogs/${d.id}` }, `${d.interlocutor.name} · ${d.account.name} · ${d.title}`),
         h("div", { class: "preview" }, d.last_message_preview))));

@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::AppState;
 use super::auth::Caller;
 use super::dialogs::items_of;
-use super::dto::{MyWork, TaskResponse, TasksQuery, UpdateTaskRequest};
+use super::dto::{MyWork, TaskContext, TaskResponse, TasksQuery, UpdateTaskRequest};
 use crate::db::dialog_list::{self, ListFilter};
 use crate::db::tasks::{self, CreatedTask, TaskChanges};
 use crate::db::{self, users};
@@ -133,7 +133,7 @@ pub async fn my_work(
 ) -> Result<web::Json<MyWork>, ApiError> {
     let me = caller.user_id.0;
     let visible = super::accounts::access(&state, &caller).await?.visible();
-    let (tasks, dialogs) = db::run(&state.pool, move |conn| {
+    let (tasks, dialogs, task_context) = db::run(&state.pool, move |conn| {
         let roles: Vec<i64> = users::roles_of(conn, &[me])?
             .into_iter()
             .map(|(_, role)| role)
@@ -155,11 +155,34 @@ pub async fn my_work(
         let rows = dialog_list::page(conn, &filter)?;
         let dialogs = items_of(conn, &rows)?;
         let tasks = tasks::list_for(conn, me, false, Some("open"), 500)?;
-        Ok((tasks, dialogs))
+        let mut context = Vec::with_capacity(tasks.len());
+        for task in &tasks {
+            let dialog = match task.row.dialog_id {
+                Some(id) => db::dialogs::find(conn, id)?,
+                None => None,
+            };
+            let client_id = task
+                .row
+                .client_id
+                .or(dialog.as_ref().and_then(|d| d.client_id));
+            let client_name = match client_id {
+                Some(id) => db::clients::find_client(conn, id)?.map(|c| c.name),
+                None => None,
+            };
+            let author_name = users::find(conn, task.row.author_id)?.map(|u| u.display_name);
+            context.push(TaskContext {
+                task_id: task.row.id,
+                dialog_title: dialog.as_ref().map(super::dialogs::title_of),
+                client_name,
+                author_name,
+            });
+        }
+        Ok((tasks, dialogs, context))
     })
     .await?;
     Ok(web::Json(MyWork {
         tasks: tasks.into_iter().map(task_response).collect(),
         dialogs,
+        task_context,
     }))
 }

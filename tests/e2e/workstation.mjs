@@ -523,6 +523,26 @@ try {
     if (alerts.length) throw new Error(`alerts: ${alerts.join(", ")}`);
   });
 
+  await step("r28: a task set on a dialog shows in «Моя работа» with its client, dialog, author, due time and what to do, and opens the dialog", async () => {
+    await anna.goto(APP_URL + "/#/");
+    await openFound(anna, "Вера");
+    await anna.click('button[data-action="task"]');
+    await anna.fill('.modal input[name="title"]', "Перезвонить Вере");
+    await anna.fill('.modal textarea[name="description"]', "Уточнить адрес доставки");
+    await anna.fill('.modal input[name="due"]', "2030-01-15T10:00");
+    await anna.click(".modal button[type=submit]");
+    await anna.locator(".toast", { hasText: "Готово" }).waitFor({ timeout: STEP });
+    await anna.goto(APP_URL + "/#/work");
+    const row = anna.locator(".tasks .task", { hasText: "Перезвонить Вере" });
+    await row.waitFor({ timeout: STEP });
+    for (const text of ["Уточнить адрес доставки", "Клиент: Вера", "Поставил(а): anna", "срок"]) {
+      await row.locator(`text=${text}`).first().waitFor({ timeout: STEP });
+    }
+    await accessible(anna, "my work with a task", ".tasks");
+    await row.locator("a").click();
+    await anna.locator(".dialog-header h2", { hasText: "Вера" }).waitFor({ timeout: STEP });
+  });
+
   await step("my work and the close-reason report render", async () => {
     await boris.goto(APP_URL + "/#/report");
     await boris.waitForSelector(".chart .bar", { timeout: STEP });

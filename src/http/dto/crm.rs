@@ -210,6 +210,17 @@ pub struct UpdateTaskRequest {
 pub struct MyWork {
     pub tasks: Vec<TaskResponse>,
     pub dialogs: Vec<DialogItem>,
+    /// What a task row names (R28): its dialog's title, its client, its author.
+    pub task_context: Vec<TaskContext>,
+}
+
+/// The names a task row shows beside the task's ids.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskContext {
+    pub task_id: i64,
+    pub dialog_title: Option<String>,
+    pub client_name: Option<String>,
+    pub author_name: Option<String>,
 }
 
 /// An automatic processing rule (R8). `conditions` all hold for a message to match
