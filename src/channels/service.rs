@@ -505,7 +505,7 @@ impl Channels {
                 emoji,
             } => {
                 db::run(pool, move |conn| {
-                    rows::reacted(conn, account_id, &channel_message_id, emoji.as_deref())
+                    db::changes::reacted(conn, account_id, &channel_message_id, emoji.as_deref())
                 })
                 .await?;
             }

@@ -230,40 +230,87 @@ pub fn typed_outside(
     })
 }
 
+/// The interlocutor reacted to a message of the account (ours or theirs), found by the
+/// channel's id: the emoji is kept in the message's extras (`reaction`, removed when taken
+/// back) and a `message` event carries the message as it is now. False when no such
+/// message.
+pub fn reacted(
+    conn: &mut PgConnection,
+    account_id: i64,
+    channel_message_id: &str,
+    emoji: Option<&str>,
+) -> Result<bool, DbError> {
+    let id: Option<i64> = messages::table
+        .filter(messages::account_id.eq(account_id))
+        .filter(messages::channel_message_id.eq(channel_message_id))
+        .select(messages::id)
+        .first(conn)
+        .optional()?;
+    match id {
+        Some(id) => set_reaction(conn, id, Reactor::Client, emoji),
+        None => Ok(false),
+    }
+}
+
 /// Our reaction to the client's message `message_id` (none takes it back), once the
-/// channel took it: kept in its extras, with the message's event.
+/// channel took it: kept in its extras (`our_reaction`), with the message's event.
 pub fn reacted_by_us(
     conn: &mut PgConnection,
     message_id: i64,
     emoji: Option<&str>,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
+    set_reaction(conn, message_id, Reactor::Us, emoji)
+}
+
+/// Whose reaction a message carries.
+#[derive(Clone, Copy)]
+enum Reactor {
+    Client,
+    Us,
+}
+
+/// Sets one side's reaction in the message's extras, with the message's event that names
+/// it (`reaction` or `our_reaction`), in one transaction. False when no such message.
+fn set_reaction(
+    conn: &mut PgConnection,
+    message_id: i64,
+    reactor: Reactor,
+    emoji: Option<&str>,
+) -> Result<bool, DbError> {
     conn.transaction(|conn| {
-        let found: Option<(i64, i64, Option<serde_json::Value>)> = messages::table
+        let found: Option<(i64, i64, String, Option<serde_json::Value>)> = messages::table
             .find(message_id)
-            .select((messages::dialog_id, messages::account_id, messages::content))
+            .select((
+                messages::dialog_id,
+                messages::account_id,
+                messages::direction,
+                messages::content,
+            ))
             .for_update()
             .first(conn)
             .optional()?;
-        let Some((dialog_id, account_id, content)) = found else {
-            return Ok(());
+        let Some((dialog_id, account_id, direction, content)) = found else {
+            return Ok(false);
         };
         let mut extras: crate::domain::content::Extras = content
             .and_then(|c| serde_json::from_value(c).ok())
             .unwrap_or_default();
-        extras.our_reaction = emoji.map(str::to_owned);
+        let (slot, key) = match reactor {
+            Reactor::Client => (&mut extras.reaction, "reaction"),
+            Reactor::Us => (&mut extras.our_reaction, "our_reaction"),
+        };
+        *slot = emoji.map(str::to_owned);
         diesel::update(messages::table.find(message_id))
             .set(messages::content.eq(extras.to_json()))
             .execute(conn)?;
+        let mut payload = json!({"dialog_id": dialog_id, "message_id": message_id,
+            "direction": direction, "system_kind": null});
+        payload[key] = json!(emoji);
         events::append(
             conn,
-            &[changed_message_event(
-                account_id,
-                dialog_id,
-                json!({"dialog_id": dialog_id, "message_id": message_id, "direction": "in",
-                    "system_kind": null, "our_reaction": emoji}),
-            )],
+            &[changed_message_event(account_id, dialog_id, payload)],
         )?;
-        Ok(())
+        Ok(true)
     })
 }
 
@@ -316,10 +363,7 @@ fn lock(conn: &mut PgConnection, id: i64) -> Result<Option<Found>, DbError> {
     let Some((dialog_id, account_id, direction, text, deleted_at)) = found else {
         return Ok(None);
     };
-    let has_files = diesel::select(diesel::dsl::exists(
-        attachments::table.filter(attachments::message_id.eq(id)),
-    ))
-    .get_result(conn)?;
+    let has_files = has_files(conn, id)?;
     Ok(Some(Found {
         id,
         dialog_id,
@@ -397,10 +441,7 @@ pub fn target(
     else {
         return Ok(None);
     };
-    let has_files = diesel::select(diesel::dsl::exists(
-        attachments::table.filter(attachments::message_id.eq(id)),
-    ))
-    .get_result(conn)?;
+    let has_files = has_files(conn, id)?;
     Ok(Some(Target {
         id,
         dialog_id,
@@ -414,6 +455,14 @@ pub fn target(
         has_files,
         recipient,
     }))
+}
+
+/// Whether message `id` carries files.
+fn has_files(conn: &mut PgConnection, id: i64) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        attachments::table.filter(attachments::message_id.eq(id)),
+    ))
+    .get_result(conn)?)
 }
 
 fn keep_old_text(

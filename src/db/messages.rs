@@ -188,6 +188,20 @@ pub struct FoundIn {
     pub at: DateTime<Utc>,
 }
 
+/// Where something was, as the queries select it: message, dialog, dialog number, time.
+type Where = (i64, i64, i64, DateTime<Utc>);
+
+impl From<Where> for FoundIn {
+    fn from((message_id, dialog_id, dialog_number, at): Where) -> Self {
+        Self {
+            message_id,
+            dialog_id,
+            dialog_number,
+            at,
+        }
+    }
+}
+
 pub fn client_attachments(
     conn: &mut PgConnection,
     client_id: i64,
@@ -216,21 +230,10 @@ pub fn client_attachments(
         Some(kind) => query = query.filter(attachments::kind.eq(kind.to_owned())),
         None => {}
     }
-    type Where = (i64, i64, i64, DateTime<Utc>);
     let rows: Vec<(AttachmentRow, Where)> = query.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(a, (message_id, dialog_id, dialog_number, at))| {
-            (
-                a,
-                FoundIn {
-                    message_id,
-                    dialog_id,
-                    dialog_number,
-                    at,
-                },
-            )
-        })
+        .map(|(a, found)| (a, FoundIn::from(found)))
         .collect())
 }
 
@@ -241,7 +244,7 @@ pub fn client_texts_with_links(
     client_id: i64,
     limit: i64,
 ) -> Result<Vec<(String, FoundIn)>, DbError> {
-    let rows: Vec<(String, i64, i64, i64, DateTime<Utc>)> = messages::table
+    let rows: Vec<(String, Where)> = messages::table
         .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
         .filter(dialogs::client_id.eq(client_id))
         .filter(messages::text.ilike("%http%://%"))
@@ -249,25 +252,17 @@ pub fn client_texts_with_links(
         .limit(limit)
         .select((
             messages::text,
-            messages::id,
-            messages::dialog_id,
-            dialogs::number,
-            messages::created_at,
+            (
+                messages::id,
+                messages::dialog_id,
+                dialogs::number,
+                messages::created_at,
+            ),
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(text, message_id, dialog_id, dialog_number, at)| {
-            (
-                text,
-                FoundIn {
-                    message_id,
-                    dialog_id,
-                    dialog_number,
-                    at,
-                },
-            )
-        })
+        .map(|(text, found)| (text, FoundIn::from(found)))
         .collect())
 }
 

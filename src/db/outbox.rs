@@ -345,52 +345,6 @@ pub fn delivery_reported(
     })
 }
 
-/// The interlocutor reacted to a message of the account (ours or theirs), found by the
-/// channel's id: the emoji is kept in the message's extras (`reaction`, removed when taken
-/// back) and a `message` event carries the message as it is now. False when no such
-/// message.
-pub fn reacted(
-    conn: &mut PgConnection,
-    account_id: i64,
-    channel_message_id: &str,
-    emoji: Option<&str>,
-) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
-        let found: Option<(i64, i64, Option<serde_json::Value>, String)> = messages::table
-            .filter(messages::account_id.eq(account_id))
-            .filter(messages::channel_message_id.eq(channel_message_id))
-            .select((
-                messages::id,
-                messages::dialog_id,
-                messages::content,
-                messages::direction,
-            ))
-            .for_update()
-            .first(conn)
-            .optional()?;
-        let Some((id, dialog_id, content, direction)) = found else {
-            return Ok(false);
-        };
-        let mut extras: crate::domain::content::Extras = content
-            .and_then(|c| serde_json::from_value(c).ok())
-            .unwrap_or_default();
-        extras.reaction = emoji.map(str::to_owned);
-        diesel::update(messages::table.find(id))
-            .set(messages::content.eq(extras.to_json()))
-            .execute(conn)?;
-        events::append(
-            conn,
-            &[changed_message_event(
-                account_id,
-                dialog_id,
-                json!({"dialog_id": dialog_id, "message_id": id, "direction": direction,
-                    "system_kind": null, "reaction": emoji}),
-            )],
-        )?;
-        Ok(true)
-    })
-}
-
 /// How many of our messages one report of reading may mark at most (the newest).
 const READ_AT_MOST: i64 = 500;
 
