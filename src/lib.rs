@@ -11,6 +11,8 @@
 //! - [`channels`]: Telegram, VK, Viber, WhatsApp: webhooks, polling, the outbox sender.
 //! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
 //! - [`backup`]: `dialogi backup` / `restore`: one archive of the database dump and media.
+//! - [`services`]: writes that span rows and files (the personal-data kit), and their
+//!   daily jobs.
 //! - [`http`]: routes, wire types (`dto`) and thin handlers.
 //! - [`demo`]: the demo company for `dialogi demo` / `--demo`, and its living demo: the
 //!   four messengers simulated on loopback and clients who write back.
@@ -30,5 +32,6 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod security;
+pub mod services;
 pub mod startup;
 pub mod telemetry;

@@ -104,6 +104,11 @@ impl Application {
             database_url,
             config.data_dir.clone(),
         );
+        // R47: every account's retention, daily.
+        arbiter.spawn(crate::services::personal_data::run_daily(
+            pool.clone(),
+            channels.media_dir().to_path_buf(),
+        ));
         let state = web::Data::new(AppState::new(
             Arc::new(config),
             pool,

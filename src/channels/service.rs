@@ -487,15 +487,23 @@ impl Channels {
             Update::Blocked { external_id } | Update::Unblocked { external_id }
                 if external_id.is_empty() => {}
             Update::Blocked { external_id } => {
+                // Blocking or allowing messages is the channel's consent record (R47).
                 db::run(pool, move |conn| {
-                    rows::set_blocked(conn, account_id, &external_id, true)
+                    conn.transaction(|conn| {
+                        rows::set_blocked(conn, account_id, &external_id, true)?;
+                        db::personal_data::channel_consent(conn, account_id, &external_id, false)
+                    })
                 })
                 .await?;
                 self.forget_recalled();
             }
             Update::Unblocked { external_id } => {
+                // Blocking or allowing messages is the channel's consent record (R47).
                 db::run(pool, move |conn| {
-                    rows::set_blocked(conn, account_id, &external_id, false)
+                    conn.transaction(|conn| {
+                        rows::set_blocked(conn, account_id, &external_id, false)?;
+                        db::personal_data::channel_consent(conn, account_id, &external_id, true)
+                    })
                 })
                 .await?;
                 self.forget_recalled();
@@ -597,6 +605,11 @@ impl Channels {
             attachment.mime_type.or(file.mime_type),
             attachment.file_name,
         )))
+    }
+
+    /// The folder of stored files.
+    pub fn media_dir(&self) -> &std::path::Path {
+        &self.inner.media_dir
     }
 
     /// Where a stored file of ours lives (`name` is a name we generated).

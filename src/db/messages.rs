@@ -28,6 +28,8 @@ pub struct MessageRow {
     pub content: Option<serde_json::Value>,
     /// When the interlocutor deleted it (its text is then in `message_edits`).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When its text and files were removed (retention or erasure, R47).
+    pub redacted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -20,6 +20,7 @@ pub mod messages;
 pub mod monitor;
 pub mod org;
 pub mod outbox;
+pub mod personal_data;
 pub mod prepared;
 pub mod reports;
 pub mod rules;

@@ -78,6 +78,7 @@ diesel::table! {
         archived_at -> Nullable<Timestamptz>,
         demo -> Bool,
         group_chats -> Bool,
+        retention_months -> Nullable<Int4>,
     }
 }
 
@@ -111,6 +112,7 @@ diesel::table! {
         merged_into_id -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -122,6 +124,30 @@ diesel::table! {
         archived -> Bool,
         position -> Int4,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    consents (id) {
+        id -> Int8,
+        interlocutor_id -> Int8,
+        given -> Bool,
+        source -> Text,
+        note -> Text,
+        recorded_by -> Nullable<Int8>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    data_access (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        user_id -> Int8,
+        credential_id -> Nullable<Int8>,
+        what -> Text,
+        client_id -> Nullable<Int8>,
+        dialog_id -> Nullable<Int8>,
     }
 }
 
@@ -249,6 +275,7 @@ diesel::table! {
         last_inbound_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -280,6 +307,7 @@ diesel::table! {
         sender -> Nullable<Jsonb>,
         content -> Nullable<Jsonb>,
         deleted_at -> Nullable<Timestamptz>,
+        redacted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -385,6 +413,8 @@ diesel::joinable!(account_grants -> roles (role_id));
 diesel::joinable!(account_grants -> users (user_id));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(audit_log -> users (actor_user_id));
+diesel::joinable!(consents -> interlocutors (interlocutor_id));
+diesel::joinable!(data_access -> dialogs (dialog_id));
 diesel::joinable!(channel_accounts -> departments (department_id));
 diesel::joinable!(channel_accounts -> roles (responsible_role_id));
 diesel::joinable!(channel_accounts -> users (responsible_user_id));
@@ -431,7 +461,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_merges,
     clients,
     close_reasons,
+    consents,
     contact_persons,
+    data_access,
     departments,
     dialog_reads,
     dialogs,

@@ -12,7 +12,9 @@ use super::dto::{
     AttachmentsQuery, ClientAttachment, ClientSearchQuery, DialogItem, MessageItem, MessagePage,
     MessagesQuery,
 };
+use super::personal_data::note_read;
 use crate::db::dialog_list::{self, ListFilter};
+use crate::db::personal_data::{READ_CLIENT, READ_DIALOG};
 use crate::db::{self, clients, messages};
 use crate::domain::dialog::DialogStatus;
 use crate::error::ApiError;
@@ -80,7 +82,7 @@ pub async fn client_dialogs(
 #[get("/{id}/dialogs/{dialog_id}/messages")]
 pub async fn client_dialog_messages(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<(i64, i64)>,
     query: web::Query<MessagesQuery>,
 ) -> Result<web::Json<MessagePage>, ApiError> {
@@ -91,6 +93,16 @@ pub async fn client_dialog_messages(
     if !theirs {
         return Err(ApiError::NotFound("dialog"));
     }
+    if query.before.is_none() {
+        note_read(
+            &state,
+            &caller,
+            READ_DIALOG,
+            Some(client_id),
+            Some(dialog_id),
+        )
+        .await?;
+    }
     super::dialogs::message_page(&state, dialog_id, &query).await
 }
 
@@ -99,7 +111,7 @@ pub async fn client_dialog_messages(
 #[get("/{id}/messages")]
 pub async fn client_messages(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: web::Path<i64>,
     query: web::Query<ClientSearchQuery>,
 ) -> Result<web::Json<Vec<MessageItem>>, ApiError> {
@@ -110,6 +122,7 @@ pub async fn client_messages(
     }
     let limit = limit_of(query.limit)?;
     existing_client(&state, id).await?;
+    note_read(&state, &caller, READ_CLIENT, Some(id), None).await?;
     let found = db::run(&state.pool, move |conn| {
         messages::search_client(conn, id, &needle, limit)
     })
@@ -122,7 +135,7 @@ pub async fn client_messages(
 #[get("/{id}/attachments")]
 pub async fn client_attachments(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: web::Path<i64>,
     query: web::Query<AttachmentsQuery>,
 ) -> Result<web::Json<Vec<ClientAttachment>>, ApiError> {
@@ -134,6 +147,7 @@ pub async fn client_attachments(
     };
     let limit = limit_of(query.limit)?;
     existing_client(&state, id).await?;
+    note_read(&state, &caller, READ_CLIENT, Some(id), None).await?;
     let (files, texts) = db::run(&state.pool, move |conn| {
         let files = messages::client_attachments(conn, id, kind.as_deref(), limit)?;
         // Links written in messages count as links too (R32).

@@ -197,7 +197,7 @@ pub async fn create_client(
 #[get("/{id}")]
 pub async fn get_client(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<ClientDetail>, ApiError> {
     let id = id.into_inner();
@@ -214,6 +214,14 @@ pub async fn get_client(
     })
     .await?;
     let (card, contacts, interests, dialogs) = found.ok_or(ApiError::NotFound("client"))?;
+    super::personal_data::note_read(
+        &state,
+        &caller,
+        db::personal_data::READ_CLIENT,
+        Some(id),
+        None,
+    )
+    .await?;
     Ok(web::Json(ClientDetail {
         client: card_body(card),
         contacts: contacts.into_iter().map(contact_body).collect(),

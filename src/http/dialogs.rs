@@ -388,7 +388,17 @@ pub async fn get_dialog(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<web::Json<DialogDetail>, ApiError> {
-    Ok(web::Json(detail(&state, &caller, id.into_inner()).await?))
+    let id = id.into_inner();
+    let found = detail(&state, &caller, id).await?;
+    super::personal_data::note_read(
+        &state,
+        &caller,
+        db::personal_data::READ_DIALOG,
+        None,
+        Some(id),
+    )
+    .await?;
+    Ok(web::Json(found))
 }
 
 pub fn attachment_item(a: AttachmentRow) -> AttachmentItem {
@@ -423,6 +433,7 @@ pub fn message_item(feed: FeedItem) -> MessageItem {
         created_at: m.created_at,
         edited_at: m.edited_at,
         deleted_at: m.deleted_at,
+        redacted_at: m.redacted_at,
         attachments: feed.attachments.into_iter().map(attachment_item).collect(),
         delivery: m.delivery,
         delivery_error: m.delivery_error,
@@ -454,6 +465,17 @@ pub async fn list_messages(
 ) -> Result<web::Json<MessagePage>, ApiError> {
     let id = id.into_inner();
     visible_dialog(&state, &caller, id).await?;
+    if query.before.is_none() {
+        // Opening the dialog (older pages are the same reading on).
+        super::personal_data::note_read(
+            &state,
+            &caller,
+            db::personal_data::READ_DIALOG,
+            None,
+            Some(id),
+        )
+        .await?;
+    }
     message_page(&state, id, &query).await
 }
 

@@ -20,6 +20,7 @@ pub mod health;
 pub mod idempotency;
 pub mod known;
 pub mod message_changes;
+pub mod personal_data;
 pub mod reports;
 pub mod rules;
 pub mod settings;
@@ -320,7 +321,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(dialog_actions::redirect_targets)
                         .service(message_changes::edit_message)
                         .service(message_changes::delete_message)
-                        .service(message_changes::react),
+                        .service(message_changes::react)
+                        .service(personal_data::record_consent),
                 )
                 .service(events::operator_events)
                 .service(events::monitor_events)
@@ -343,7 +345,10 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(clients::client_dialogs)
                         .service(clients::client_messages)
                         .service(clients::client_attachments)
-                        .service(clients::client_dialog_messages),
+                        .service(clients::client_dialog_messages)
+                        .service(personal_data::export_client)
+                        .service(personal_data::erase_client)
+                        .service(personal_data::client_consents),
                 )
                 .service(
                     scope("/interests")
@@ -382,7 +387,10 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(accounts::put_grants)
                         .service(accounts::check_account)
                         .service(accounts::fetch_account)
-                        .service(accounts::failed_updates),
+                        .service(accounts::failed_updates)
+                        .service(personal_data::get_retention)
+                        .service(personal_data::put_retention)
+                        .service(personal_data::run_retention),
                 )
                 .service(
                     scope("/rules")
@@ -398,7 +406,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(reports::create_close_reason)
                         .service(reports::update_close_reason),
                 )
-                .service(reports::close_reason_report),
+                .service(reports::close_reason_report)
+                .service(personal_data::access_log),
         );
 }
 

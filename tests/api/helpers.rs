@@ -583,6 +583,14 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Runs a statement on the app's database; returns the rows it touched.
+    pub fn execute(&self, sql: &str) -> usize {
+        let mut conn = self.db.connect();
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .expect("the statement runs")
+    }
+
     /// Runs SQL on the app's database and returns the first column of the first row.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]

@@ -24,5 +24,6 @@ mod faults;
 mod hardening;
 mod operations;
 mod peers;
+mod personal_data;
 mod schema;
 mod users;

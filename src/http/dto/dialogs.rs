@@ -177,6 +177,9 @@ pub struct MessageItem {
     /// When the interlocutor deleted the message on the channel (WhatsApp); its text is
     /// then empty and kept in the edit history.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When its text and files were removed: by the account's retention or when the
+    /// client's data was erased on request (R47). The message's row and times stay.
+    pub redacted_at: Option<DateTime<Utc>>,
     pub attachments: Vec<AttachmentItem>,
     /// Outbound only: `pending`, `sent`, `delivered`, `read` or `failed`.
     pub delivery: Option<String>,

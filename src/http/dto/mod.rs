@@ -7,10 +7,12 @@
 mod accounts;
 mod dialogs;
 mod people;
+mod privacy;
 
 pub use accounts::*;
 pub use dialogs::*;
 pub use people::*;
+pub use privacy::*;
 mod crm;
 pub use crm::*;
 
