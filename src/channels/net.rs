@@ -2,7 +2,7 @@
 //! downloads, and turning HTTP failures into send outcomes.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -10,6 +10,7 @@ use reqwest::{Client, Url, redirect};
 use sha2::Sha256;
 
 use super::{ChannelError, SendOutcome};
+use crate::domain::hosts::host_matches;
 
 /// The largest media file we download (Telegram's own download limit is 20 MB).
 pub const MAX_MEDIA_BYTES: u64 = 20 * 1024 * 1024;
@@ -29,18 +30,57 @@ pub fn call_timeout(configured: Option<u64>) -> Duration {
 /// only within the same host, so a channel cannot bounce a call (and its token) elsewhere.
 /// Every name it connects to is resolved once, by [`CheckedResolver`], and the connection
 /// goes to the addresses that were checked: a name that answers a public address to a
-/// check and an inside one to the connection (DNS rebinding) cannot slip through.
-pub fn client(timeout: Duration, api: &Url) -> Result<Client, ChannelError> {
+/// check and an inside one to the connection (DNS rebinding) cannot slip through. Names
+/// other than the account's API host must be allowed ([`host_allowed`]): the platform's
+/// own media hosts (`platform_hosts`) by default, the administrator's list when set.
+pub fn client(
+    timeout: Duration,
+    api: &Url,
+    platform_hosts: &'static [&'static str],
+) -> Result<Client, ChannelError> {
     Client::builder()
         .timeout(timeout)
         .dns_resolver(Arc::new(CheckedResolver {
             api_host: api.host_str().map(str::to_ascii_lowercase),
+            platform_hosts,
         }))
         .connect_timeout(Duration::from_secs(5))
         .redirect(same_host_redirects())
         .user_agent(concat!("dialogi/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ChannelError::Network(e.to_string()))
+}
+
+/// The hosts the administrator allows outbound connections to besides each account's
+/// API host (R47's "no connection the administrator did not configure"), from the
+/// `outbound_hosts` setting; `None` (the default) allows each platform's documented
+/// media hosts. Process-wide because every account's client consults it on each
+/// connection; the channel service sets it at start and whenever the settings change.
+static OUTBOUND_HOSTS: RwLock<Option<Arc<[String]>>> = RwLock::new(None);
+
+/// Puts the administrator's list in force (`None`: the platforms' defaults).
+pub fn set_outbound_hosts(hosts: Option<Vec<String>>) {
+    let list = hosts.map(|h| h.into_iter().map(|h| h.to_ascii_lowercase()).collect());
+    match OUTBOUND_HOSTS.write() {
+        Ok(mut current) => *current = list,
+        Err(poisoned) => *poisoned.into_inner() = list,
+    }
+}
+
+fn outbound_hosts() -> Option<Arc<[String]>> {
+    match OUTBOUND_HOSTS.read() {
+        Ok(current) => current.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// Whether an account's client may connect to `host` (lower case) other than its API
+/// host: listed by the administrator, or, with no list, one of the platform's hosts.
+pub fn host_allowed(host: &str, platform_hosts: &[&str]) -> bool {
+    match outbound_hosts() {
+        Some(list) => list.iter().any(|p| host_matches(p, host)),
+        None => platform_hosts.iter().any(|p| host_matches(p, host)),
+    }
 }
 
 fn same_host_redirects() -> redirect::Policy {
@@ -59,18 +99,27 @@ fn same_host_redirects() -> redirect::Policy {
 
 /// Resolves names for an account's client: the account's own API host as it resolves (an
 /// administrator configured it: a proxy or, in tests, a fake on this machine), any other
-/// name only when every address it has is public ([`is_public`]), and then exactly those
-/// addresses, so the check and the connection see the same answer.
+/// name only when it is allowed ([`host_allowed`]) and every address it has is public
+/// ([`is_public`]), and then exactly those addresses, so the check and the connection see
+/// the same answer.
 #[derive(Debug)]
 struct CheckedResolver {
     api_host: Option<String>,
+    platform_hosts: &'static [&'static str],
 }
 
 impl reqwest::dns::Resolve for CheckedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_ascii_lowercase();
         let exempt = self.api_host.as_deref() == Some(host.as_str());
+        let allowed = exempt || host_allowed(&host, self.platform_hosts);
         Box::pin(async move {
+            if !allowed {
+                return Err(format!(
+                    "{host} is not among the allowed outbound hosts (settings, outbound_hosts)"
+                )
+                .into());
+            }
             let addresses: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addresses.is_empty() {
@@ -121,6 +170,20 @@ pub struct Downloaded {
     pub mime_type: Option<String>,
 }
 
+/// Refuses, with a clear reason and before any lookup, a URL whose host the outbound
+/// policy does not allow ([`host_allowed`]; the account's API host always is).
+pub fn check_outbound(url: &Url, api: &Url, platform_hosts: &[&str]) -> Result<(), ChannelError> {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if Some(host) == api.host_str() || host_allowed(host, platform_hosts) {
+        Ok(())
+    } else {
+        Err(ChannelError::Unsupported(format!(
+            "{host} is not among the allowed outbound hosts (settings, outbound_hosts)"
+        )))
+    }
+}
+
 /// Whether a media URL given by a channel may be fetched: http(s), and not an address
 /// inside this machine or its network unless it is the channel's own API origin.
 pub fn media_url_allowed(url: &Url, api: &Url) -> bool {
@@ -139,7 +202,11 @@ pub fn media_url_allowed(url: &Url, api: &Url) -> bool {
         return false;
     }
     match host.parse::<IpAddr>() {
-        Ok(ip) => is_public(ip),
+        // An address is never a platform's host: only an administrator's list names one.
+        Ok(ip) => {
+            is_public(ip)
+                && outbound_hosts().is_some_and(|list| list.iter().any(|p| host_matches(p, host)))
+        }
         Err(_) => true,
     }
 }
@@ -358,7 +425,8 @@ mod tests {
             }
         });
         let elsewhere = Url::parse("https://api.telegram.org").unwrap();
-        let client = client(Duration::from_secs(5), &elsewhere).unwrap();
+        // Allowed by name, so it is the address check that refuses it.
+        let client = client(Duration::from_secs(5), &elsewhere, &["localhost"]).unwrap();
         let refused = client
             .get(format!("http://localhost:{port}/file"))
             .send()
@@ -371,7 +439,7 @@ mod tests {
         );
         // The account's own API host (configured by an administrator) is reached.
         let api = Url::parse(&format!("http://localhost:{port}")).unwrap();
-        let answer = super::client(Duration::from_secs(5), &api)
+        let answer = super::client(Duration::from_secs(5), &api, &[])
             .unwrap()
             .get(format!("http://LOCALHOST:{port}/file"))
             .send()

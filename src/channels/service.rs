@@ -701,15 +701,21 @@ impl Channels {
     /// Reads the integration switch (R2) again: on its `settings` event, and at once in the
     /// process that changed it, so the answer to the change means "in effect here".
     pub async fn refresh_switch(&self) {
-        let value = db::run(&self.inner.pool, |conn| {
-            db::settings::get(conn, db::settings::INTEGRATION_ENABLED)
+        let values = db::run(&self.inner.pool, |conn| {
+            Ok((
+                db::settings::get(conn, db::settings::INTEGRATION_ENABLED)?,
+                db::settings::get(conn, db::settings::OUTBOUND_HOSTS)?,
+            ))
         })
         .await;
-        let enabled = match value {
-            Ok(Some(value)) => value.as_bool().unwrap_or(true),
-            Ok(None) => true,
-            Err(_) => return,
+        let Ok((value, outbound)) = values else {
+            return;
         };
+        // R47: the administrator's outbound hosts, in force for every account's client.
+        super::net::set_outbound_hosts(
+            outbound.and_then(|hosts| serde_json::from_value::<Vec<String>>(hosts).ok()),
+        );
+        let enabled = value.and_then(|v| v.as_bool()).unwrap_or(true);
         let was = self
             .inner
             .integration_enabled

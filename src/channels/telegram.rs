@@ -34,6 +34,10 @@ use crate::db::dialogs::NewAttachment;
 use crate::domain::content::{Content, Extras, Forward, Quote};
 use crate::security::secrets_equal;
 
+/// The hosts this platform's clients connect to by default (the Bot API and its file downloads); the
+/// administrator's `outbound_hosts` setting replaces them (R47).
+pub const TELEGRAM_HOSTS: &[&str] = &["api.telegram.org"];
+
 const DEFAULT_API: &str = "https://api.telegram.org";
 pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 
@@ -67,13 +71,21 @@ impl Telegram {
     pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
         let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         // A send that hangs is given up after the call timeout, not after a long poll's.
-        let http = net::client(net::call_timeout(credentials.timeout_secs), &api)?;
+        let http = net::client(
+            net::call_timeout(credentials.timeout_secs),
+            &api,
+            TELEGRAM_HOSTS,
+        )?;
         let bot =
             Bot::with_client(credentials.token.clone(), http.clone()).set_api_url(api.clone());
         // The poller's timeout must outlast a long poll's wait.
         let poller = Bot::with_client(
             credentials.token.clone(),
-            net::client(net::CALL_TIMEOUT + Duration::from_secs(30), &api)?,
+            net::client(
+                net::CALL_TIMEOUT + Duration::from_secs(30),
+                &api,
+                TELEGRAM_HOSTS,
+            )?,
         )
         .set_api_url(api.clone());
         Ok(Self {

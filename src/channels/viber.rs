@@ -21,6 +21,10 @@ use crate::db::clients::Sender;
 use crate::db::dialogs::NewAttachment;
 use crate::domain::content::{Content, Extras};
 
+/// The hosts this platform's clients connect to by default (the REST API and the media CDN); the
+/// administrator's `outbound_hosts` setting replaces them (R47).
+pub const VIBER_HOSTS: &[&str] = &["chatapi.viber.com", "*.viber.com"];
+
 const DEFAULT_API: &str = "https://chatapi.viber.com/pa";
 pub const SIGNATURE_HEADER: &str = "X-Viber-Content-Signature";
 
@@ -49,7 +53,11 @@ impl Viber {
     pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
         let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         Ok(Self {
-            http: net::client(net::call_timeout(credentials.timeout_secs), &api)?,
+            http: net::client(
+                net::call_timeout(credentials.timeout_secs),
+                &api,
+                VIBER_HOSTS,
+            )?,
             api,
             credentials,
         })
@@ -277,6 +285,7 @@ impl Channel for Viber {
             .ok_or_else(|| {
                 ChannelError::Unsupported("the Viber media URL is not allowed".into())
             })?;
+        net::check_outbound(&url, &self.api, VIBER_HOSTS)?;
         if !net::resolves_publicly(&url, &self.api).await {
             return Err(ChannelError::Unsupported(
                 "the file's address is not on the public internet".into(),

@@ -31,6 +31,19 @@ use crate::db::dialogs::NewAttachment;
 use crate::domain::content::{Content, Extras, Forward, Quote};
 use crate::security::secrets_equal;
 
+/// The hosts this platform's clients connect to by default (the API, the long poll server and the CDNs of photos, documents, audio and video); the
+/// administrator's `outbound_hosts` setting replaces them (R47).
+pub const VK_HOSTS: &[&str] = &[
+    "api.vk.com",
+    "*.vk.com",
+    "*.userapi.com",
+    "*.vkuser.net",
+    "*.vk-cdn.net",
+    "*.vkuseraudio.net",
+    "*.vkuservideo.net",
+    "*.mycdn.me",
+];
+
 const DEFAULT_API: &str = "https://api.vk.com/method";
 const DEFAULT_VERSION: &str = "5.199";
 
@@ -79,7 +92,7 @@ impl Vk {
         let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         Ok(Self {
             group_id,
-            http: net::client(net::CALL_TIMEOUT + Duration::from_secs(30), &api)?,
+            http: net::client(net::CALL_TIMEOUT + Duration::from_secs(30), &api, VK_HOSTS)?,
             api,
             call_timeout: net::call_timeout(credentials.timeout_secs),
             credentials,
@@ -458,6 +471,7 @@ impl Channel for Vk {
             .and_then(|u| Url::parse(u).ok())
             .filter(|u| net::media_url_allowed(u, &self.api))
             .ok_or_else(|| ChannelError::Unsupported("the VK file URL is not allowed".into()))?;
+        net::check_outbound(&url, &self.api, VK_HOSTS)?;
         if !net::resolves_publicly(&url, &self.api).await {
             return Err(ChannelError::Unsupported(
                 "the file's address is not on the public internet".into(),

@@ -25,6 +25,10 @@ use crate::db::dialogs::NewAttachment;
 use crate::domain::content::{Content, Extras};
 use crate::security::secrets_equal;
 
+/// The hosts this platform's clients connect to by default (the Graph API and the media CDNs); the
+/// administrator's `outbound_hosts` setting replaces them (R47).
+pub const WHATSAPP_HOSTS: &[&str] = &["graph.facebook.com", "*.fbsbx.com", "*.whatsapp.net"];
+
 const DEFAULT_API: &str = "https://graph.facebook.com";
 const DEFAULT_VERSION: &str = "v23.0";
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
@@ -68,7 +72,11 @@ impl WhatsApp {
         let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
         Ok(Self {
             phone_number_id,
-            http: net::client(net::call_timeout(credentials.timeout_secs), &api)?,
+            http: net::client(
+                net::call_timeout(credentials.timeout_secs),
+                &api,
+                WHATSAPP_HOSTS,
+            )?,
             api,
             credentials,
         })

@@ -8,6 +8,8 @@ use super::DbError;
 use super::schema::settings;
 
 pub const INTEGRATION_ENABLED: &str = "integration_enabled";
+/// R47: the outbound hosts the administrator allows (a JSON list), or `null`.
+pub const OUTBOUND_HOSTS: &str = "outbound_hosts";
 /// The installation's random secret (hex), made on first use: what channel keys that must
 /// differ between installations are derived from (VK `random_id`). Never shown.
 pub const INSTALLATION_SECRET: &str = "installation_secret";

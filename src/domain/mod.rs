@@ -6,6 +6,7 @@ pub mod access;
 pub mod account;
 pub mod content;
 pub mod dialog;
+pub mod hosts;
 pub mod ids;
 pub mod media;
 pub mod outbox;

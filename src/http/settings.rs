@@ -17,9 +17,40 @@ fn settings_body(rows: &[settings::SettingRow]) -> SettingsBody {
             .find(|r| r.key == key)
             .and_then(|r| r.value.as_bool())
     };
+    let outbound = rows
+        .iter()
+        .find(|r| r.key == settings::OUTBOUND_HOSTS)
+        .and_then(|r| serde_json::from_value::<Vec<String>>(r.value.clone()).ok());
     SettingsBody {
         integration_enabled: Some(flag(settings::INTEGRATION_ENABLED).unwrap_or(true)),
+        outbound_hosts: Some(outbound),
     }
+}
+
+/// The administrator's outbound hosts, checked and tidied (lower case, each once).
+fn outbound_field(hosts: Vec<String>) -> Result<Vec<String>, ApiError> {
+    const MAX_HOSTS: usize = 200;
+    if hosts.len() > MAX_HOSTS {
+        return Err(ApiError::invalid(
+            "outbound_hosts",
+            format!("outbound_hosts: at most {MAX_HOSTS}"),
+        ));
+    }
+    let mut tidy: Vec<String> = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !crate::domain::hosts::valid_host_pattern(&host) {
+            return Err(ApiError::invalid(
+                "outbound_hosts",
+                "outbound_hosts: each a host name or address, or *. and a domain \
+                 (api.example.com, *.example.com)",
+            ));
+        }
+        if !tidy.contains(&host) {
+            tidy.push(host);
+        }
+    }
+    Ok(tidy)
 }
 
 /// The global switches.
@@ -50,8 +81,13 @@ pub async fn put_settings(
 ) -> Result<web::Json<SettingsBody>, ApiError> {
     caller.require_admin()?;
     let mut values = Vec::new();
+    let body = body.into_inner();
     if let Some(enabled) = body.integration_enabled {
         values.push((settings::INTEGRATION_ENABLED.to_owned(), json!(enabled)));
+    }
+    if let Some(hosts) = body.outbound_hosts {
+        let hosts = hosts.map(outbound_field).transpose()?;
+        values.push((settings::OUTBOUND_HOSTS.to_owned(), json!(hosts)));
     }
     let actor = caller.user_id.0;
     let rows = db::run(&state.pool, move |conn| {

@@ -677,3 +677,137 @@ async fn r47_consents_come_from_the_channel_and_from_an_operator_who_may_answer(
         3
     );
 }
+
+#[actix_web::test]
+async fn r47_no_outbound_connection_goes_to_a_host_the_administrator_did_not_configure() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = vk_account(&app, &fake, "callback").await;
+    let admin = app.admin().await;
+    assert_eq!(
+        admin.get("/api/v1/settings").await.body["outbound_hosts"],
+        Value::Null,
+        "by default each platform's own hosts"
+    );
+    for bad in [
+        json!(["http://evil.example"]),
+        json!(["*"]),
+        json!("all"),
+        json!([""]),
+    ] {
+        let refused = admin
+            .put("/api/v1/settings", json!({"outbound_hosts": bad}))
+            .await;
+        assert_eq!(
+            refused.status.as_u16() / 100,
+            4,
+            "{bad}: {:?}",
+            refused.body
+        );
+    }
+    assert_eq!(
+        admin.get("/api/v1/settings").await.body["outbound_hosts"],
+        Value::Null
+    );
+
+    let photo = |id: i64, url: String| {
+        vk_event(
+            &format!("o{id}"),
+            "message_new",
+            vk_message(
+                id,
+                PEER,
+                "",
+                json!([{"type": "photo", "photo": {"id": id, "owner_id": 1, "sizes": [
+                    {"type": "r", "url": url, "width": 510, "height": 1106}]}}]),
+            ),
+        )
+    };
+    let path = format!("/hooks/vk/{account}");
+    let last_attachment = |app: &TestApp| app.count("SELECT max(id) FROM attachments");
+    // A host that is not VK's: never contacted.
+    hook(
+        &app,
+        &path,
+        &serde_json::to_vec(&photo(1, "https://files.example.net/a.jpg".into())).unwrap(),
+        &[],
+    )
+    .await;
+    let answer = admin
+        .get(&format!("/api/v1/attachments/{}", last_attachment(&app)))
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("files.example.net is not among the allowed outbound hosts"),
+        "{:?}",
+        answer.body
+    );
+
+    // The administrator's list replaces the platform's hosts; the account's API host
+    // (configured by the administrator too) stays reachable.
+    let set = admin
+        .put(
+            "/api/v1/settings",
+            json!({"outbound_hosts": ["Files.Example.NET", "*.example.org", "files.example.net"]}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
+    assert_eq!(
+        set.body["outbound_hosts"],
+        json!(["files.example.net", "*.example.org"])
+    );
+    assert_eq!(
+        set.body["integration_enabled"], true,
+        "the other settings stay"
+    );
+    hook(
+        &app,
+        &path,
+        &serde_json::to_vec(&photo(2, "https://sun9-1.userapi.com/b.jpg".into())).unwrap(),
+        &[],
+    )
+    .await;
+    let answer = admin
+        .get(&format!("/api/v1/attachments/{}", last_attachment(&app)))
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("sun9-1.userapi.com is not among")
+    );
+    hook(
+        &app,
+        &path,
+        &serde_json::to_vec(&photo(3, format!("{}/media/big.jpg", fake.url))).unwrap(),
+        &[],
+    )
+    .await;
+    let answer = admin
+        .get(&format!("/api/v1/attachments/{}", last_attachment(&app)))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'settings_changed'"),
+        1
+    );
+
+    let reset = admin
+        .put("/api/v1/settings", json!({"outbound_hosts": null}))
+        .await;
+    assert_eq!(reset.body["outbound_hosts"], Value::Null);
+    let anna = {
+        app.add_user("anna", PASSWORD, false).await;
+        app.login("anna", PASSWORD).await
+    };
+    assert_eq!(
+        anna.put("/api/v1/settings", json!({"outbound_hosts": []}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}

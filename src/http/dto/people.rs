@@ -178,6 +178,13 @@ pub struct CreateTokenRequest {
 pub struct SettingsBody {
     /// R2: with it off, no channel receives or sends.
     pub integration_enabled: Option<bool>,
+    /// R47: the hosts the channels may connect to besides each account's API host
+    /// (`api.example.com`, or `*.example.com` for a domain and every name under it).
+    /// `null`, the default, allows each platform's documented media hosts (docs/SECURITY.md);
+    /// a list replaces them; left out, it stays as it is.
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub outbound_hosts: Option<Option<Vec<String>>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
