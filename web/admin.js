@@ -24,7 +24,10 @@ export async function accounts(page, context) {
   const integration = h("div", { class: "integration" },
     h("label", { class: "check" }, switchBox, t("settings.integration")),
     h("p", { class: "hint", id: "integration-hint" }, t("settings.integration_hint")));
-  api("GET", "/api/v1/settings").then((settings) => { switchBox.checked = settings.integration_enabled !== false; }, failed);
+  api("GET", "/api/v1/settings").then((settings) => {
+    switchBox.checked = settings.integration_enabled !== false;
+    hosts.value = (settings.outbound_hosts || []).join("\n");
+  }, failed);
   switchBox.addEventListener("change", async () => {
     try {
       const saved = await api("PUT", "/api/v1/settings", { integration_enabled: switchBox.checked });
@@ -35,10 +38,29 @@ export async function accounts(page, context) {
       failed(e);
     }
   });
+  // R47: where the channels may connect besides each account's API host.
+  const hosts = h("textarea", { name: "outbound_hosts", rows: "3", disabled: !context.me.is_admin,
+    placeholder: t("settings.outbound_placeholder"), "aria-describedby": "outbound-hint" });
+  const saveHosts = async () => {
+    const list = hosts.value.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+    try {
+      const saved = await api("PUT", "/api/v1/settings", { outbound_hosts: list.length ? list : null });
+      hosts.value = (saved.outbound_hosts || []).join("\n");
+      toast(saved.outbound_hosts ? t("settings.outbound_saved", { n: saved.outbound_hosts.length }) : t("settings.outbound_default"));
+    } catch (e) {
+      failed(e);
+    }
+  };
+  const outbound = h("details", { class: "integration" },
+    h("summary", {}, t("settings.outbound")),
+    h("p", { class: "hint", id: "outbound-hint" }, t("settings.outbound_hint")),
+    field(t("settings.outbound"), hosts),
+    context.me.is_admin ? h("button", { type: "button", class: "secondary", onclick: saveHosts }, t("save")) : null);
   page.replaceChildren(h("div", { class: "page admin" },
     h("div", { class: "page-head" }, h("h2", {}, t("nav.accounts")),
       canCreate ? h("button", { type: "button", class: "primary", onclick: () => edit(null) }, t("account.add")) : null),
     integration,
+    outbound,
     h("table", { class: "grid" }, h("thead", {}, h("tr", {},
       h("th", {}, t("account.name")), h("th", {}, t("account.kind")), h("th", {}, t("account.state")), h("th", {}, ""))), list)));
 
@@ -54,6 +76,7 @@ export async function accounts(page, context) {
           a.my_rights.admin ? h("button", { type: "button", onclick: () => edit(a) }, t("account.settings")) : null,
           a.my_rights.admin ? h("button", { type: "button", onclick: () => grants(a) }, t("account.grants")) : null,
           a.my_rights.admin ? h("button", { type: "button", onclick: () => check(a) }, t("account.check")) : null,
+          context.me.is_admin ? h("button", { type: "button", onclick: () => retention(a) }, t("retention.title")) : null,
           h("button", { type: "button", onclick: () => fetchNow(a) }, t("action.fetch"))))));
     } catch (e) {
       failed(e);
@@ -128,6 +151,44 @@ export async function accounts(page, context) {
         load();
       },
     });
+  };
+
+  // R47: how long the account keeps texts and files of closed dialogs, previewed before
+  // it is switched on (what a run now would remove).
+  const retention = async (account) => {
+    const path = `/api/v1/accounts/${account.id}/retention`;
+    try {
+      const current = await api("GET", path);
+      const months = h("select", { name: "months" },
+        h("option", { value: "" }, t("retention.forever")),
+        [1, 3, 6, 12, 24, 36, 60, 120].map((n) => h("option", { value: String(n), selected: current.months === n }, t("retention.months", { n }))));
+      const preview = h("p", { class: "hint", role: "status", "aria-live": "polite" });
+      const show = async () => {
+        if (!months.value) {
+          preview.textContent = t("retention.none");
+          return;
+        }
+        try {
+          const p = await api("GET", `${path}?months=${months.value}`);
+          preview.textContent = t("retention.preview", { messages: p.preview.messages, dialogs: p.preview.dialogs,
+            files: p.preview.files, size: (p.preview.bytes / 1048576).toFixed(1), date: new Date(p.cutoff).toLocaleDateString() });
+        } catch (e) {
+          preview.textContent = e.message;
+        }
+      };
+      months.addEventListener("change", show);
+      show();
+      modal({
+        title: `${t("retention.title")}: ${account.name}`,
+        body: [h("p", { class: "hint" }, t("retention.hint")), field(t("retention.keep"), months), preview],
+        submit: async () => {
+          const saved = await api("PUT", path, { months: months.value ? Number(months.value) : null });
+          toast(saved.months ? t("retention.saved", { n: saved.months }) : t("retention.off"));
+        },
+      });
+    } catch (e) {
+      failed(e);
+    }
   };
 
   const grants = async (account) => {

@@ -8,10 +8,14 @@ import { earlierDialog } from "./messages.js";
 /** A client's card: #/clients/{id}. */
 export async function clientCard(page, context, id) {
   try {
-    const [card, dialogs] = await Promise.all([
+    const admin = context.me.is_admin;
+    const [card, dialogs, consents] = await Promise.all([
       api("GET", `/api/v1/clients/${id}`),
       api("GET", `/api/v1/clients/${id}/dialogs`),
+      api("GET", `/api/v1/clients/${id}/consents`),
     ]);
+    // After the card: this reading is the log's newest line.
+    const reads = admin ? await api("GET", `/api/v1/data-access?client_id=${id}&limit=20`) : null;
     const c = card.client;
     const reload = () => clientCard(page, context, id);
     const patch = async (body) => {
@@ -28,7 +32,10 @@ export async function clientCard(page, context, id) {
         h("div", { class: "row-actions" },
           c.kind === "prospect" ? h("button", { type: "button", class: "primary", onclick: () => patch({ kind: "client" }) }, t("client.promote")) : null,
           h("button", { type: "button", onclick: () => editClient(c, reload) }, t("account.settings")),
-          context.me.is_admin ? h("button", { type: "button", onclick: () => merge(c, reload) }, t("client.merge")) : null)),
+          admin ? h("button", { type: "button", onclick: () => merge(c, reload) }, t("client.merge")) : null,
+          // R47: the client's data on request — a download of everything, or its erasure.
+          admin ? h("a", { class: "button", href: `/api/v1/clients/${id}/export`, download: `client-${id}.tar` }, t("pd.export")) : null,
+          admin && !c.erased_at ? h("button", { type: "button", class: "danger", onclick: () => erase(c, reload) }, t("pd.erase")) : null)),
       c.merged_into_id ? h("p", { class: "hint" }, h("a", { href: `#/clients/${c.merged_into_id}` }, t("client.merged"))) : null,
       h("p", {}, [c.phone, c.email].filter(Boolean).join(" · ")),
       c.notes ? h("p", { class: "notes" }, c.notes) : null,
@@ -45,7 +52,19 @@ export async function clientCard(page, context, id) {
               h("button", { type: "button", class: "link", onclick: () => setStatus(i.id, "won", reload) }, t("interest.won")),
               h("button", { type: "button", class: "link", onclick: () => setStatus(i.id, "lost", reload) }, t("interest.lost")),
             ] : null))),
-          h("button", { type: "button", class: "secondary", onclick: () => addInterest(id, reload) }, t("client.add_interest"))),
+          h("button", { type: "button", class: "secondary", onclick: () => addInterest(id, reload) }, t("client.add_interest")),
+          h("h3", {}, t("pd.consents")),
+          consents.length
+            ? h("ul", { class: "consents" }, consents.map((k) => h("li", {},
+              `${when(k.at)} · ${t(k.given ? "pd.given" : "pd.withdrawn")} · ${t(`pd.source.${k.source}`)}`,
+              k.note ? ` · ${k.note}` : "")))
+            : h("p", { class: "hint" }, t("pd.no_consents")),
+          reads ? [h("h3", {}, t("pd.reads")),
+            reads.items.length
+              ? h("ul", { class: "reads" }, reads.items.map((r) => h("li", {},
+                `${when(r.at)} · ${r.user_name} · `,
+                r.dialog_id ? h("a", { href: `#/dialogs/${r.dialog_id}` }, t(`pd.read.${r.what}`)) : t(`pd.read.${r.what}`))))
+              : h("p", { class: "hint" }, t("pd.no_reads"))] : null),
         h("section", {},
           h("h3", {}, t("dialog.with_client", { n: dialogs.length })),
           // Every dialog with the client reads here, whatever the user's rights on its
@@ -59,6 +78,20 @@ export async function clientCard(page, context, id) {
     failed(e);
     page.replaceChildren(h("p", { class: "empty" }, e.message));
   }
+}
+
+function erase(c, reload) {
+  modal({
+    title: t("pd.erase"),
+    body: [h("p", { class: "hint" }, t("pd.erase_hint", { name: c.name })),
+      field(t("pd.erase_reason"), h("input", { name: "reason", required: true, maxlength: "500", placeholder: t("pd.erase_placeholder") }))],
+    submitLabel: t("pd.erase_confirm"),
+    submit: async (data) => {
+      const removed = await api("POST", `/api/v1/clients/${c.id}/erase`, { reason: data.get("reason") });
+      toast(t("pd.erased", { messages: removed.messages, files: removed.files }));
+      reload();
+    },
+  });
 }
 
 function editClient(c, reload) {

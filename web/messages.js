@@ -212,6 +212,8 @@ export class Feed {
       author ? h("div", { class: "author", dir: "auto" }, author) : null,
       ...extrasOf(m),
       m.deleted_at ? h("div", { class: "deleted" }, t(m.direction === "out" ? "content.deletedOurs" : "content.deleted")) : null,
+      // R47: removed by the account's retention or when the client's data was erased.
+      m.redacted_at ? h("div", { class: "deleted" }, t("content.redacted", { date: when(m.redacted_at) })) : null,
       m.text ? h("div", { class: "text", dir: "auto" }, linkified(m.text)) : null,
       attachments.length ? h("div", { class: "attachments" }, attachments) : null,
       h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at)),

@@ -22,6 +22,7 @@ pub struct ClientCard {
     pub merged_into_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -44,6 +44,7 @@ fn card_body(row: ClientCard) -> ClientCardBody {
         email: row.email,
         notes: row.notes,
         merged_into_id: row.merged_into_id,
+        erased_at: row.erased_at,
         created_at: row.created_at,
         updated_at: row.updated_at,
     }

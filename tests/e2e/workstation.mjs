@@ -665,6 +665,36 @@ try {
     await accessible(login, "the sign-in page");
     await login.close();
   });
+
+  await step("r47: the administrator previews and sets an account's retention, sees who read a client's data, and erases it", async () => {
+    const admin = await signIn("admin", { width: 1280, height: 720 }, ADMIN_PASSWORD);
+    await admin.goto(APP_URL + "/#/accounts");
+    await admin.getByRole("button", { name: "Хранение данных" }).first().click();
+    const retention = admin.locator("dialog.modal");
+    await retention.getByText("Ничего не удаляется").waitFor({ timeout: STEP });
+    await retention.locator("select[name=months]").selectOption("6");
+    await retention.getByText("Если сохранить, сейчас будет удалено").waitFor({ timeout: STEP });
+    await accessible(admin, "the retention modal", "dialog.modal");
+    await retention.locator("button[type=submit]").click();
+    await admin.locator(".toast", { hasText: "хранятся 6 мес." }).waitFor({ timeout: STEP });
+
+    await admin.goto(APP_URL + "/#/");
+    await openFound(admin, "Мария");
+    await admin.click(".dialog-header .client-link");
+    await admin.locator(".page.client h2", { hasText: "Мария" }).waitFor({ timeout: STEP });
+    // anna opened this card in the step before.
+    await admin.locator(".reads li", { hasText: "anna" }).first().waitFor({ timeout: STEP });
+    await admin.getByRole("link", { name: "Выгрузить данные" }).waitFor({ timeout: STEP });
+    await accessible(admin, "the client card of an administrator");
+    await admin.getByRole("button", { name: "Удалить персональные данные" }).click();
+    const erase = admin.locator("dialog.modal");
+    await erase.locator("input[name=reason]").fill("заявление клиента от 6 декабря");
+    await erase.getByRole("button", { name: "Удалить безвозвратно" }).click();
+    await admin.locator(".toast", { hasText: "Данные клиента удалены" }).waitFor({ timeout: STEP });
+    await admin.locator(".page.client h2", { hasText: "Клиент удалён" }).waitFor({ timeout: STEP });
+    if (await admin.locator(".page.client", { hasText: "Мария" }).count()) throw new Error("the erased client's name is still shown");
+    await admin.context().close();
+  });
 } catch {
   exitCode = 1;
 } finally {

@@ -31,6 +31,9 @@ pub struct ClientCardBody {
     pub notes: String,
     /// Set when this client was merged into another one.
     pub merged_into_id: Option<i64>,
+    /// When its personal data was erased on request (R47): names and contact details are
+    /// placeholders since.
+    pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
