@@ -198,8 +198,6 @@ pub async fn erase_client(
     )
     .await?
     .ok_or(ApiError::NotFound("client"))?;
-    // Names and rights remembered from before are stale now.
-    state.known.forget_all();
     Ok(web::Json(removed_body(removed)))
 }
 
