@@ -3,14 +3,35 @@
 // What the caller may not change, the server refuses; the page says why.
 
 import { h, api, failed, toast, modal, field } from "./lib.js";
-import { t } from "./i18n.js";
+import { t, has } from "./i18n.js";
 
-const KINDS = {
-  telegram: ["token", "mode", "webhook_secret", "public_url", "api_url"],
-  vk: ["group_id", "access_token", "secret", "confirmation", "mode", "api_url"],
-  viber: ["auth_token", "public_url", "sender_name", "api_url"],
-  whatsapp: ["phone_number_id", "access_token", "app_secret", "verify_token", "api_url"],
+/** The channel kinds and their credential fields, as the server describes them (R1). */
+let kindsOnce = null;
+const channelKinds = () => {
+  kindsOnce = kindsOnce || api("GET", "/api/v1/channel-kinds").catch((e) => { kindsOnce = null; throw e; });
+  return kindsOnce;
 };
+
+/** One credential field as a typed input: secrets in a password box, modes as a choice. */
+function credentialInput(f, existing) {
+  const name = `cred.${f.name}`;
+  const label = t(`cred.${f.name}`);
+  const hint = has(`cred.${f.name}.hint`) ? h("span", { class: "hint" }, t(`cred.${f.name}.hint`)) : null;
+  let input;
+  if (f.type === "choice") {
+    input = h("select", { name },
+      existing ? h("option", { value: "" }, t("cred.keep")) : null,
+      f.choices.map((c) => h("option", { value: c }, t(`cred.${f.name}.${c}`))));
+  } else {
+    input = h("input", {
+      name, autocomplete: "off", required: f.required && !existing,
+      type: f.type === "secret" ? "password" : f.type === "url" ? "url" : "text",
+      inputmode: f.type === "number" ? "numeric" : null, pattern: f.type === "number" ? "[0-9]+" : null,
+      placeholder: existing ? t(f.type === "secret" ? "cred.secret_kept" : "cred.kept") : "",
+    });
+  }
+  return h("label", { class: "field" }, h("span", {}, label, f.required ? " *" : ""), input, hint);
+}
 const FLAGS = ["lead_source", "require_close_reason", "create_clients", "auto_link_interests", "everyone_may_view", "group_chats", "enabled"];
 
 const checkbox = (name, checked) => h("label", { class: "check" }, h("input", { type: "checkbox", name, checked }), t(`account.${name}`));
@@ -101,14 +122,26 @@ export async function accounts(page, context) {
     }
   };
 
-  const edit = (account) => {
+  const edit = async (account) => {
+    let kinds;
+    try {
+      kinds = await channelKinds();
+    } catch (e) {
+      failed(e);
+      return;
+    }
     const kind = h("select", { name: "kind", disabled: Boolean(account) },
-      Object.keys(KINDS).map((k) => h("option", { value: k, selected: account && account.kind === k }, k)));
+      kinds.map((k) => h("option", { value: k.kind, selected: account && account.kind === k.kind }, t(`kind.${k.kind}`))));
+    const fieldsOf = () => kinds.find((k) => k.kind === kind.value).fields
+      .filter((f) => !f.admin_only || context.me.is_admin);
     const credentials = h("fieldset", { class: "credentials" });
-    const showCredentials = () => credentials.replaceChildren(h("legend", {}, t("account.credentials")),
+    // Rarely needed settings wait under "More", collapsed.
+    const advanced = (f) => ["api_url", "api_version", "timeout_secs"].includes(f.name);
+    const showCredentials = () => credentials.replaceChildren(...[h("legend", {}, t("account.credentials")),
       account ? h("p", { class: "hint" }, t("account.credentials_hint")) : null,
-      ...KINDS[kind.value].map((name) => field(name, h("input", { name: `cred.${name}`, autocomplete: "off",
-        type: /token|secret/.test(name) ? "password" : "text" }))));
+      ...fieldsOf().filter((f) => !advanced(f)).map((f) => credentialInput(f, Boolean(account))),
+      h("details", { class: "advanced" }, h("summary", {}, t("account.advanced")),
+        fieldsOf().filter(advanced).map((f) => credentialInput(f, Boolean(account))))].filter(Boolean));
     kind.addEventListener("change", showCredentials);
     showCredentials();
     const responsible = h("select", { name: "responsible" },
@@ -133,10 +166,11 @@ export async function accounts(page, context) {
         for (const name of FLAGS) body[name] = data.get(name) === "on";
         const [who, id] = String(data.get("responsible") || "").split(":");
         body.responsible = who ? { [`${who}_id`]: Number(id) } : null;
+        // Only what was typed: the server keeps every other stored field.
         const creds = {};
-        for (const name of KINDS[kind.value]) {
-          const value = String(data.get(`cred.${name}`) || "").trim();
-          if (value) creds[name] = value;
+        for (const f of fieldsOf()) {
+          const value = String(data.get(`cred.${f.name}`) || "").trim();
+          if (value) creds[f.name] = f.type === "number" && f.name !== "phone_number_id" ? Number(value) : value;
         }
         if (account) {
           if (Object.keys(creds).length) body.credentials = creds;
@@ -259,7 +293,11 @@ export async function people(page, context) {
         h("td", {}, u.login), h("td", {}, u.display_name, u.is_admin ? h("span", { class: "badge" }, "admin") : null,
           u.status === "away" ? h("span", { class: "badge away" }, t("status.away")) : null),
         h("td", {}, u.role_ids.map(roleName).join(", ")),
-        h("td", {}, admin ? h("button", { type: "button", onclick: () => toggle(u) }, u.disabled ? t("people.enable") : t("people.disable")) : null))));
+        h("td", { class: "row-actions" }, admin ? [
+          h("button", { type: "button", onclick: () => editUser(u) }, t("account.settings")),
+          h("button", { type: "button", onclick: () => toggle(u) }, u.disabled ? t("people.enable") : t("people.disable")),
+        ] : null))));
+      context.departments = departmentList.items || departmentList;
       roles.replaceChildren(...context.roles.map((r) => h("li", {}, r.name)));
       departments.replaceChildren(...(departmentList.items || departmentList).map((d) => h("li", {}, d.name)));
     } catch (e) {
@@ -276,20 +314,43 @@ export async function people(page, context) {
     }
   };
 
+  // One form for a new user and for changing one: roles as ticks, the department as a
+  // choice, the password only when it is (re)set.
+  const userFields = (u) => [
+    field(t("login.login"), h("input", { name: "login", required: true, autocomplete: "off", value: u ? u.login : "" })),
+    field(t("people.name"), h("input", { name: "display_name", required: true, value: u ? u.display_name : "" })),
+    field(u ? t("people.new_password") : t("login.password"), h("input", { name: "password", type: "password",
+      required: !u, minlength: "12", autocomplete: "new-password", placeholder: u ? t("people.password_keep") : "" })),
+    field(t("people.department"), h("select", { name: "department_id" }, h("option", { value: "" }, "—"),
+      (context.departments || []).map((d) => h("option", { value: d.id, selected: u && u.department_id === d.id }, d.name)))),
+    h("fieldset", { class: "people" }, h("legend", {}, t("people.roles")),
+      context.roles.length
+        ? context.roles.map((r) => h("label", { class: "check" },
+          h("input", { type: "checkbox", name: "role_ids", value: r.id, checked: Boolean(u && u.role_ids.includes(r.id)) }), r.name))
+        : h("p", { class: "hint" }, t("people.no_roles"))),
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: "is_admin", checked: Boolean(u && u.is_admin) }), t("people.is_admin")),
+  ];
+  const userBody = (data) => ({
+    login: data.get("login"), display_name: data.get("display_name"),
+    department_id: data.get("department_id") ? Number(data.get("department_id")) : null,
+    role_ids: data.getAll("role_ids").map(Number), is_admin: data.get("is_admin") === "on",
+  });
   const addUser = () => modal({
     title: t("people.add"),
-    body: [
-      field(t("login.login"), h("input", { name: "login", required: true, autocomplete: "off" })),
-      field(t("people.name"), h("input", { name: "display_name", required: true })),
-      field(t("login.password"), h("input", { name: "password", type: "password", required: true, minlength: "12", autocomplete: "new-password" })),
-      field(t("people.roles"), h("select", { name: "role_ids", multiple: true, size: "4" }, context.roles.map((r) => h("option", { value: r.id }, r.name)))),
-      h("label", { class: "check" }, h("input", { type: "checkbox", name: "is_admin" }), t("people.is_admin")),
-    ],
+    body: userFields(null),
     submit: async (data) => {
-      await api("POST", "/api/v1/users", {
-        login: data.get("login"), display_name: data.get("display_name"), password: data.get("password"),
-        role_ids: data.getAll("role_ids").map(Number), is_admin: data.get("is_admin") === "on",
-      });
+      await api("POST", "/api/v1/users", { ...userBody(data), password: data.get("password") });
+      load();
+    },
+  });
+  const editUser = (u) => modal({
+    title: u.display_name,
+    body: [...userFields(u), h("p", { class: "hint" }, t("people.password_hint"))],
+    submit: async (data) => {
+      const body = userBody(data);
+      if (data.get("password")) body.password = data.get("password");
+      await api("PATCH", `/api/v1/users/${u.id}`, body);
+      toast(t("ok"));
       load();
     },
   });

@@ -9,7 +9,7 @@ import { t, switchLanguage } from "./i18n.js";
 import { Workstation } from "./workstation.js";
 import { myWork, report } from "./pages.js";
 import { accounts, people, reasons } from "./admin.js";
-import { clientCard, rules } from "./crm.js";
+import { clientCard, interestPage, rules } from "./crm.js";
 
 const root = document.getElementById("app");
 let context = null;
@@ -79,6 +79,7 @@ async function start(me) {
   ]);
   context = { me, accounts, users: users.items || users, roles: roles.items || roles, reasons,
     departments: departments.items || departments };
+  const accountAdmin = me.is_admin || (accounts || []).some((a) => a.my_rights && a.my_rights.admin);
   const live = h("span", { class: "live offline", id: "live", title: t("live.offline") }, t("live.offline"));
   const header = h("header", { class: "top" },
     h("a", { href: "#/", class: "brand" }, t("app.title")),
@@ -86,10 +87,11 @@ async function start(me) {
       h("a", { href: "#/", dataset: { route: "inbox" } }, t("nav.inbox")),
       h("a", { href: "#/work", dataset: { route: "work" } }, t("nav.work")),
       h("a", { href: "#/report", dataset: { route: "report" } }, t("nav.report")),
-      h("a", { href: "#/accounts", dataset: { route: "accounts" } }, t("nav.accounts")),
-      h("a", { href: "#/people", dataset: { route: "people" } }, t("nav.people")),
-      h("a", { href: "#/reasons", dataset: { route: "reasons" } }, t("nav.reasons")),
-      h("a", { href: "#/rules", dataset: { route: "rules" } }, t("nav.rules")),
+      // Only what the user may change (the server refuses the rest anyway).
+      accountAdmin ? h("a", { href: "#/accounts", dataset: { route: "accounts" } }, t("nav.accounts")) : null,
+      me.is_admin ? h("a", { href: "#/people", dataset: { route: "people" } }, t("nav.people")) : null,
+      me.is_admin ? h("a", { href: "#/reasons", dataset: { route: "reasons" } }, t("nav.reasons")) : null,
+      accountAdmin ? h("a", { href: "#/rules", dataset: { route: "rules" } }, t("nav.rules")) : null,
       h("a", { href: "/monitor" }, t("nav.monitor"))),
     live,
     statusButton(me),
@@ -208,6 +210,8 @@ function route() {
     rules(page, context);
   } else if (hash.match(/^#\/clients\/\d+/)) {
     clientCard(page, context, Number(hash.match(/^#\/clients\/(\d+)/)[1]));
+  } else if (hash.match(/^#\/interests\/\d+/)) {
+    interestPage(page, context, Number(hash.match(/^#\/interests\/(\d+)/)[1]));
   } else if (hash.startsWith("#/reasons")) {
     mark("reasons");
     reasons(page, context);

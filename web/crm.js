@@ -47,7 +47,7 @@ export async function clientCard(page, context, id) {
           h("button", { type: "button", class: "secondary", onclick: () => addContact(id, reload) }, t("client.add_contact")),
           h("h3", {}, t("client.interests")),
           h("ul", { class: "interests" }, card.interests.map((i) => h("li", {},
-            h("span", {}, i.title), " ", h("span", { class: `status ${i.status}` }, t(`interest.${i.status}`)),
+            h("a", { href: `#/interests/${i.id}` }, i.title), " ", h("span", { class: `status ${i.status}` }, t(`interest.${i.status}`)),
             i.status === "active" ? [
               h("button", { type: "button", class: "link", onclick: () => setStatus(i.id, "won", reload) }, t("interest.won")),
               h("button", { type: "button", class: "link", onclick: () => setStatus(i.id, "lost", reload) }, t("interest.lost")),
@@ -74,6 +74,49 @@ export async function clientCard(page, context, id) {
             h("div", { class: "preview" }, `${when(d.last_message_at)} ${d.last_message_preview}`,
               context.accounts.some((a) => a.id === d.account.id)
                 ? [" · ", h("a", { href: `#/dialogs/${d.id}` }, t("dialog.openInWorkstation"))] : null))))))));
+  } catch (e) {
+    failed(e);
+    page.replaceChildren(h("p", { class: "empty" }, e.message));
+  }
+}
+
+/** An interest: #/interests/{id} — its basis, amount, status and the feed of its dialogs
+ * (R22, R23), each readable in place like the client card's (R10). */
+export async function interestPage(page, context, id) {
+  try {
+    const { interest: i, dialogs } = await api("GET", `/api/v1/interests/${id}`);
+    const reload = () => interestPage(page, context, id);
+    const amount = i.amount_minor != null
+      ? new Intl.NumberFormat(document.documentElement.lang, { style: "currency", currency: i.currency || "RUB" }).format(i.amount_minor / 100)
+      : null;
+    const responsible = context.users.find((u) => u.id === i.responsible_user_id);
+    const basis = dialogs.find((d) => d.id === i.basis_dialog_id);
+    const clientName = dialogs.length && dialogs[0].client ? dialogs[0].client.name : null;
+    page.replaceChildren(h("div", { class: "page interest" },
+      h("div", { class: "page-head" },
+        h("h2", {}, h("bdi", {}, i.title), " ", h("span", { class: `status ${i.status}` }, t(`interest.${i.status}`))),
+        h("div", { class: "row-actions" },
+          i.status === "active" ? [
+            h("button", { type: "button", onclick: () => setStatus(i.id, "won", reload) }, t("interest.mark_won")),
+            h("button", { type: "button", onclick: () => setStatus(i.id, "lost", reload) }, t("interest.mark_lost")),
+          ] : h("button", { type: "button", onclick: () => setStatus(i.id, "active", reload) }, t("interest.reopen")))),
+      h("dl", { class: "facts" },
+        h("dt", {}, t("interest.client")), h("dd", {}, h("a", { href: `#/clients/${i.client_id}` }, clientName || t("client.card"))),
+        h("dt", {}, t("interest.basis")), h("dd", {}, i.basis_dialog_id
+          ? h("a", { href: `#/dialogs/${i.basis_dialog_id}` }, basis ? `${t("dialog.number", { n: basis.number })} · ${basis.title}` : `№${i.basis_dialog_id}`)
+          : t("interest.no_basis")),
+        h("dt", {}, t("interest.amount")), h("dd", {}, amount || "—"),
+        h("dt", {}, t("account.responsible")), h("dd", {}, responsible ? responsible.display_name : "—"),
+        h("dt", {}, t("interest.created")), h("dd", {}, when(i.created_at))),
+      i.description ? h("p", { class: "notes", dir: "auto" }, i.description) : null,
+      h("h3", {}, t("interest.feed", { n: dialogs.length })),
+      dialogs.length
+        ? h("div", { class: "client-dialogs" }, dialogs.map((d) => h("div", { class: "dialog-item" },
+          earlierDialog(i.client_id, d, context),
+          h("div", { class: "preview" }, `${when(d.last_message_at)} ${d.last_message_preview}`,
+            context.accounts.some((a) => a.id === d.account.id)
+              ? [" · ", h("a", { href: `#/dialogs/${d.id}` }, t("dialog.openInWorkstation"))] : null))))
+        : h("p", { class: "empty" }, t("interest.no_dialogs"))));
   } catch (e) {
     failed(e);
     page.replaceChildren(h("p", { class: "empty" }, e.message));
@@ -162,10 +205,111 @@ async function setStatus(interestId, status, reload) {
   }
 }
 
-const RULE_EXAMPLE = {
-  conditions: [{ type: "text_contains", value: "цена" }, { type: "time_of_day", from: "21:00", to: "09:00", utc_offset_minutes: 180 }],
-  actions: [{ type: "auto_reply", text: "{client}, спасибо! Ответим утром." }],
-};
+const CONDITIONS = ["text_contains", "text_matches", "channel", "account", "client_known", "time_of_day", "weekdays"];
+const ACTIONS = ["auto_reply", "assign", "redirect", "close", "link_interest", "mark_lead"];
+const KIND_NAMES = ["telegram", "vk", "viber", "whatsapp"];
+/** The browser's offset from UTC, for conditions on the local time. */
+const localOffset = () => -new Date().getTimezoneOffset();
+
+/** A list of rows, each a type and its own inputs; `read` turns the rows back into JSON. */
+function ruleRows(kinds, initial, build, labelKey) {
+  const rows = h("div", { class: "rule-rows" });
+  const add = (value) => {
+    const type = h("select", { class: "rule-type", "aria-label": t(labelKey) },
+      kinds.map((k) => h("option", { value: k, selected: value.type === k }, t(`rule.${k}`))));
+    const inputs = h("div", { class: "rule-inputs" });
+    const row = h("div", { class: "rule-row" }, type, inputs,
+      h("button", { type: "button", class: "link", "aria-label": t("rules.remove_row"), onclick: () => row.remove() }, "×"));
+    const show = (v) => { row.read = build(type.value, v, inputs); };
+    type.addEventListener("change", () => show({ type: type.value }));
+    show(value);
+    rows.append(row);
+  };
+  for (const value of initial) add(value);
+  return { node: rows, add: () => add({ type: kinds[0] }), read: () => [...rows.children].map((r) => r.read()) };
+}
+
+function conditionInputs(context) {
+  return (type, v, inputs) => {
+    const ticks = (name, options, chosen) => options.map(([value, label]) =>
+      h("label", { class: "check" }, h("input", { type: "checkbox", name, value, checked: chosen.includes(value) }), label));
+    const checked = (name) => [...inputs.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+    switch (type) {
+      case "text_contains": {
+        const value = h("input", { required: true, value: v.value || "", "aria-label": t("rule.text_contains") });
+        const cs = h("input", { type: "checkbox", checked: Boolean(v.case_sensitive) });
+        inputs.replaceChildren(value, h("label", { class: "check" }, cs, t("rule.case_sensitive")));
+        return () => ({ type, value: value.value, case_sensitive: cs.checked });
+      }
+      case "text_matches": {
+        const pattern = h("input", { required: true, value: v.pattern || "", class: "code", "aria-label": t("rule.text_matches") });
+        inputs.replaceChildren(pattern);
+        return () => ({ type, pattern: pattern.value });
+      }
+      case "channel":
+        inputs.replaceChildren(...ticks("kinds", KIND_NAMES.map((k) => [k, t(`kind.${k}`)]), v.kinds || []));
+        return () => ({ type, kinds: checked("kinds") });
+      case "account":
+        inputs.replaceChildren(...ticks("ids", context.accounts.map((a) => [String(a.id), a.name]), (v.ids || []).map(String)));
+        return () => ({ type, ids: checked("ids").map(Number) });
+      case "client_known": {
+        const known = h("select", { "aria-label": t("rule.client_known") },
+          h("option", { value: "true", selected: v.known !== false }, t("rule.known")),
+          h("option", { value: "false", selected: v.known === false }, t("rule.unknown")));
+        inputs.replaceChildren(known);
+        return () => ({ type, known: known.value === "true" });
+      }
+      case "time_of_day": {
+        const from = h("input", { type: "time", required: true, value: v.from || "21:00", "aria-label": t("rule.from") });
+        const to = h("input", { type: "time", required: true, value: v.to || "09:00", "aria-label": t("rule.to") });
+        inputs.replaceChildren(t("rule.from"), " ", from, " ", t("rule.to"), " ", to);
+        return () => ({ type, from: from.value, to: to.value, utc_offset_minutes: v.utc_offset_minutes ?? localOffset() });
+      }
+      case "weekdays":
+        inputs.replaceChildren(...ticks("days", [1, 2, 3, 4, 5, 6, 7].map((d) => [String(d), t(`rule.day${d}`)]), (v.days || []).map(String)));
+        return () => ({ type, days: checked("days").map(Number), utc_offset_minutes: v.utc_offset_minutes ?? localOffset() });
+      default:
+        return () => ({ type });
+    }
+  };
+}
+
+function actionInputs(context) {
+  return (type, v, inputs) => {
+    switch (type) {
+      case "auto_reply": {
+        const text = h("textarea", { rows: "2", required: true, maxlength: "4096", "aria-label": t("rule.auto_reply") }, v.text || "");
+        // The placeholders are the rule's own words: filled in when the reply is sent.
+        const placeholders = [["client", "rule.ph_client"], ["account", "rule.ph_account"], ["dialog", "rule.ph_dialog"]]
+          .map(([name, label], i) => [i ? "; " : "", h("code", {}, `{${name}}`), ` — ${t(label)}`]);
+        inputs.replaceChildren(text, h("span", { class: "hint" }, t("rule.reply_hint"), " ", placeholders));
+        return () => ({ type, text: text.value });
+      }
+      case "assign":
+      case "redirect": {
+        const who = h("select", { required: true, "aria-label": t("redirect.to") }, h("option", { value: "" }, "—"),
+          h("optgroup", { label: t("redirect.user") }, context.users.filter((u) => !u.disabled).map((u) =>
+            h("option", { value: `user:${u.id}`, selected: v.user_id === u.id }, u.display_name))),
+          h("optgroup", { label: t("redirect.role") }, context.roles.map((r) =>
+            h("option", { value: `role:${r.id}`, selected: v.role_id === r.id }, r.name))));
+        inputs.replaceChildren(who);
+        return () => {
+          const [kind, id] = who.value.split(":");
+          return { type, user_id: kind === "user" ? Number(id) : null, role_id: kind === "role" ? Number(id) : null };
+        };
+      }
+      case "close": {
+        const reason = h("select", { "aria-label": t("close.reason") }, h("option", { value: "" }, t("rule.no_reason")),
+          (context.reasons || []).filter((r) => !r.archived).map((r) => h("option", { value: r.id, selected: v.reason_id === r.id }, r.name)));
+        inputs.replaceChildren(reason);
+        return () => ({ type, reason_id: reason.value ? Number(reason.value) : null });
+      }
+      default:
+        inputs.replaceChildren();
+        return () => ({ type });
+    }
+  };
+}
 
 /** The automatic processing rules (R8): #/rules. */
 export async function rules(page, context) {
@@ -208,31 +352,28 @@ export async function rules(page, context) {
     }
   };
   const edit = (rule) => {
-    const json = (value) => JSON.stringify(value, null, 2);
+    // Conditions and actions as form rows; the API keeps its JSON (R8).
+    const conditions = ruleRows(CONDITIONS, rule ? rule.conditions : [{ type: "text_contains" }], conditionInputs(context), "rules.conditions");
+    const actions = ruleRows(ACTIONS, rule ? rule.actions : [{ type: "auto_reply" }], actionInputs(context), "rules.actions");
     modal({
       title: rule ? rule.name : t("rules.add"),
       wide: true,
       body: [
         h("div", { class: "row" },
           field(t("people.name"), h("input", { name: "name", required: true, value: rule ? rule.name : "" })),
-          field(t("account.kind"), h("select", { name: "account_id", disabled: Boolean(rule) },
+          field(t("rule.account"), h("select", { name: "account_id", disabled: Boolean(rule) },
             h("option", { value: "" }, t("rules.global")),
             context.accounts.map((a) => h("option", { value: a.id, selected: rule && rule.account_id === a.id }, a.name)))),
           field(t("rules.position"), h("input", { name: "position", type: "number", value: rule ? rule.position : 0 }))),
         h("label", { class: "check" }, h("input", { type: "checkbox", name: "stop", checked: rule && rule.stop_processing }), t("rules.stop")),
-        field(t("rules.conditions"), h("textarea", { name: "conditions", rows: "6", class: "code" }, json(rule ? rule.conditions : RULE_EXAMPLE.conditions))),
-        field(t("rules.actions"), h("textarea", { name: "actions", rows: "5", class: "code" }, json(rule ? rule.actions : RULE_EXAMPLE.actions))),
+        h("fieldset", { class: "rule-part" }, h("legend", {}, t("rules.conditions")), conditions.node,
+          h("button", { type: "button", class: "secondary", onclick: conditions.add }, t("rules.add_condition"))),
+        h("fieldset", { class: "rule-part" }, h("legend", {}, t("rules.actions")), actions.node,
+          h("button", { type: "button", class: "secondary", onclick: actions.add }, t("rules.add_action"))),
       ],
       submit: async (data) => {
-        let conditions;
-        let actions;
-        try {
-          conditions = JSON.parse(String(data.get("conditions")));
-          actions = JSON.parse(String(data.get("actions")));
-        } catch (e) {
-          throw new Error(`JSON: ${e.message}`);
-        }
-        const body = { name: data.get("name"), position: Number(data.get("position") || 0), stop_processing: data.get("stop") === "on", conditions, actions };
+        const body = { name: data.get("name"), position: Number(data.get("position") || 0), stop_processing: data.get("stop") === "on",
+          conditions: conditions.read(), actions: actions.read() };
         if (rule) {
           await api("PATCH", `/api/v1/rules/${rule.id}`, body);
         } else {

@@ -126,7 +126,7 @@ export class DialogPane {
 
   renderHeader(row) {
     const interest = row.interest_id
-      ? h("span", { class: "interest" }, t("dialog.interest", { title: row.interest_title || `#${row.interest_id}` }))
+      ? h("a", { class: "interest", href: `#/interests/${row.interest_id}` }, t("dialog.interest", { title: row.interest_title || `#${row.interest_id}` }))
       : null;
     const withClient = row.client && row.dialogs_with_client > 1
       ? h("button", { type: "button", class: "link", onclick: (e) => this.toggleEarlier(e.currentTarget, row) },
@@ -184,7 +184,8 @@ export class DialogPane {
     const run = (fn) => () => Promise.resolve(fn()).catch(failed);
     return [
       { id: "accept", enabled: a.accept, run: run(async () => done(await api.accept(row.id))) },
-      { id: "lead", enabled: a.accept_lead && row.is_lead, run: run(() => modals.acceptLead(row, done)) },
+      // Once the dialog has its interest, a second one is a re-link (R23), not a new lead.
+      { id: "lead", enabled: a.accept_lead && row.is_lead && !row.interest_id, why: row.interest_id ? t("action.leadLinked") : null, run: run(() => modals.acceptLead(row, done)) },
       { id: "link", enabled: a.link_interest, run: run(() => modals.linkInterest(row, done)) },
       { id: "redirect", enabled: a.redirect, run: run(() => modals.redirect(this.context, row, done)) },
       { id: "close", enabled: a.close, run: run(() => modals.closeDialog(this.context, row, this.requireReason, done)) },

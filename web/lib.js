@@ -146,7 +146,7 @@ export function modal({ title, body, submitLabel, submit, wide }) {
       const outcome = await submit(new FormData(form), form);
       if (outcome !== "keep") close();
     } catch (e) {
-      error.textContent = e instanceof ApiError ? e.text : String(e);
+      error.textContent = e instanceof ApiError ? e.text : (e && e.message) || String(e);
     } finally {
       if (submitButton) submitButton.disabled = false;
     }

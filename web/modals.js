@@ -117,8 +117,20 @@ export async function linkInterest(dialog, done) {
 export async function task(context, dialog) {
   const me = context.me.id;
   const people = (await colleagues(context)).filter((u) => !u.disabled);
-  const assignees = h("fieldset", { class: "people" }, h("legend", {}, t("task.assignees")),
-    people.map((u) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "assignee_ids", value: u.id }), withStatus(u))));
+  // A searchable multi-picker: type to narrow the list, tick any number of people.
+  const choices = people.map((u) => h("label", { class: "check", dataset: { name: u.display_name.toLowerCase() } },
+    h("input", { type: "checkbox", name: "assignee_ids", value: u.id }), withStatus(u)));
+  const chosen = h("span", { class: "hint", role: "status" });
+  const filter = h("input", { type: "search", class: "people-filter", placeholder: t("task.find"), "aria-label": t("task.find") });
+  filter.addEventListener("input", () => {
+    const q = filter.value.trim().toLowerCase();
+    for (const c of choices) c.hidden = Boolean(q) && !c.dataset.name.includes(q);
+  });
+  const count = () => { chosen.textContent = t("task.chosen", { n: choices.filter((c) => c.querySelector("input").checked).length }); };
+  for (const c of choices) c.addEventListener("change", count);
+  count();
+  const assignees = h("fieldset", { class: "people" }, h("legend", {}, t("task.assignees")), filter, chosen,
+    h("div", { class: "people-list" }, choices));
   const kind = h("select", { name: "kind" },
     h("option", { value: "personal" }, t("task.personal")),
     h("option", { value: "assignment" }, t("task.assignment")));
@@ -133,6 +145,7 @@ export async function task(context, dialog) {
       const body = { kind: data.get("kind"), title: data.get("title"), description: String(data.get("description") || "") };
       if (data.get("due")) body.due_at = new Date(String(data.get("due"))).toISOString();
       body.assignee_ids = body.kind === "assignment" ? data.getAll("assignee_ids").map(Number) : [me];
+      if (!body.assignee_ids.length) throw new Error(t("task.nobody"));
       await api.createTask(dialog.id, body);
       toast(t("ok"));
     },

@@ -184,11 +184,14 @@ export class Workstation {
   }
 
   notifyRedirected(row) {
-    toast(t("redirect.toYou", { title: row.title }));
+    const role = row.responsible.user_id == null
+      ? (this.context.me.roles || []).find((r) => r.id === row.responsible.role_id) : null;
+    const text = role ? t("redirect.toRole", { title: row.title, role: role.name }) : t("redirect.toYou", { title: row.title });
+    toast(text);
     if (localStorage.getItem("dialogi.notify") !== "on") return;
     beep();
     if ("Notification" in window && Notification.permission === "granted") {
-      new Notification(t("redirect.toYou", { title: row.title }), { body: row.last_message_preview || "", tag: `dialog-${row.id}` });
+      new Notification(text, { body: row.last_message_preview || "", tag: `dialog-${row.id}` });
     }
   }
 

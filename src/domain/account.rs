@@ -65,6 +65,84 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
     }
 }
 
+/// How a credential field is entered (the typed form of R1 is built from this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Shown as typed.
+    Text,
+    /// Write-only: never shown back, typed into a password box.
+    Secret,
+    /// One of `choices`.
+    Choice,
+    /// An http(s) address.
+    Url,
+    /// A whole number.
+    Number,
+}
+
+impl FieldType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Secret => "secret",
+            FieldType::Choice => "choice",
+            FieldType::Url => "url",
+            FieldType::Number => "number",
+        }
+    }
+}
+
+/// One credential field of a kind, as the form shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialField {
+    pub name: &'static str,
+    pub required: bool,
+    pub field_type: FieldType,
+    /// For [`FieldType::Choice`]: the values, the first the default.
+    pub choices: &'static [&'static str],
+    /// Only the program's administrators may set it (it moves the account's calls).
+    pub admin_only: bool,
+}
+
+/// The modes a kind receives in (the first is the default).
+pub fn modes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "telegram" => &["webhook", "polling"],
+        "vk" => &["callback", "longpoll"],
+        _ => &[],
+    }
+}
+
+/// Every credential field of a kind, required ones first, in the order the form shows
+/// them; the one description the server validates against and the form is built from.
+pub fn credential_fields(kind: &str) -> Vec<CredentialField> {
+    let Some((required, optional)) = fields(kind) else {
+        return Vec::new();
+    };
+    let describe = |name: &'static str, required: bool| {
+        let field_type = match name {
+            "token" | "access_token" | "auth_token" | "app_secret" | "secret"
+            | "webhook_secret" | "verify_token" => FieldType::Secret,
+            "mode" => FieldType::Choice,
+            "public_url" | "api_url" => FieldType::Url,
+            "group_id" | "phone_number_id" | "timeout_secs" => FieldType::Number,
+            _ => FieldType::Text,
+        };
+        CredentialField {
+            name,
+            required,
+            field_type,
+            choices: if name == "mode" { modes(kind) } else { &[] },
+            admin_only: name == "api_url",
+        }
+    };
+    required
+        .iter()
+        .map(|name| describe(name, true))
+        .chain(optional.iter().map(|name| describe(name, false)))
+        .collect()
+}
+
 pub fn parse_kind(raw: &str) -> Result<&'static str, Invalid> {
     KINDS
         .into_iter()
@@ -121,10 +199,7 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
         }
     }
     if let Some(mode) = object.get("mode").and_then(Value::as_str) {
-        let allowed: &[&str] = match kind {
-            "telegram" => &["webhook", "polling"],
-            _ => &["callback", "longpoll"],
-        };
+        let allowed = modes(kind);
         if !allowed.contains(&mode) {
             return Err(invalid(format!(
                 "credentials: mode is one of {}",
@@ -298,5 +373,35 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn r1_every_kind_describes_its_credentials_for_the_typed_form() {
+        for kind in KINDS {
+            let described = credential_fields(kind);
+            assert!(described.iter().any(|f| f.required), "{kind}");
+            // The description and the validation agree: a required field left out fails.
+            for field in described.iter().filter(|f| f.required) {
+                let message = validate_credentials(kind, &json!({}))
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    message.contains("required"),
+                    "{kind} {}: {message}",
+                    field.name
+                );
+            }
+        }
+        let telegram = credential_fields("telegram");
+        let mode = telegram.iter().find(|f| f.name == "mode");
+        assert_eq!(mode.map(|f| f.choices), Some(&["webhook", "polling"][..]));
+        assert!(
+            telegram
+                .iter()
+                .any(|f| f.name == "token" && f.field_type == FieldType::Secret)
+        );
+        assert!(telegram.iter().any(|f| f.name == "api_url" && f.admin_only));
+        assert!(credential_fields("fax").is_empty());
     }
 }

@@ -287,7 +287,12 @@ pub async fn update_account(
         let Some(current) = accounts::find(conn, id)? else {
             return Ok(Err(ApiError::NotFound("account")));
         };
-        if let Some(credentials) = &body.credentials
+        // One field may change at a time: the given ones are merged into the stored.
+        let credentials = body
+            .credentials
+            .as_ref()
+            .map(|patch| merged_credentials(&current.credentials, patch));
+        if let Some(credentials) = &credentials
             && let Err(e) = validate_credentials(&current.kind, credentials)
         {
             return Ok(Err(e.into()));
@@ -298,7 +303,7 @@ pub async fn update_account(
         }
         let changes = AccountChanges {
             name: name.map(DisplayName::into_inner),
-            credentials: body.credentials,
+            credentials,
             lead_source: body.lead_source,
             require_close_reason: body.require_close_reason,
             create_clients: body.create_clients,
@@ -465,6 +470,50 @@ pub struct CheckResponse {
     pub description: Option<String>,
     /// What went wrong, in words to act on.
     pub error: Option<String>,
+}
+
+/// The stored credentials with a patch applied: each field given replaces that field,
+/// `null` removes it (JSON merge patch, one level deep). A patch that is not an object
+/// replaces the whole, and validation says what is wrong with it.
+fn merged_credentials(stored: &serde_json::Value, patch: &serde_json::Value) -> serde_json::Value {
+    let (Some(stored), Some(patch)) = (stored.as_object(), patch.as_object()) else {
+        return patch.clone();
+    };
+    let mut merged = stored.clone();
+    for (name, value) in patch {
+        if value.is_null() {
+            merged.remove(name);
+        } else {
+            merged.insert(name.clone(), value.clone());
+        }
+    }
+    serde_json::Value::Object(merged)
+}
+
+/// The channel kinds and their credential fields: what the account form asks for (R1).
+#[utoipa::path(tag = "accounts", responses((status = 200, body = Vec<super::dto::ChannelKindBody>)))]
+#[get("/channel-kinds")]
+pub async fn channel_kinds(_caller: Caller) -> web::Json<Vec<super::dto::ChannelKindBody>> {
+    use super::dto::CredentialFieldBody;
+    use crate::domain::account::{KINDS, credential_fields};
+    web::Json(
+        KINDS
+            .into_iter()
+            .map(|kind| super::dto::ChannelKindBody {
+                kind,
+                fields: credential_fields(kind)
+                    .into_iter()
+                    .map(|f| CredentialFieldBody {
+                        name: f.name,
+                        required: f.required,
+                        field_type: f.field_type.as_str(),
+                        choices: f.choices.to_vec(),
+                        admin_only: f.admin_only,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    )
 }
 
 /// Test the account's credentials against the channel ("test connection": Telegram

@@ -450,7 +450,8 @@ pub async fn create_interest(
     Ok(HttpResponse::Created().json(interest_body(row)))
 }
 
-/// An interest with the dialogs linked to it that the caller may see.
+/// An interest with the dialogs linked to it (the client's: readable by every user, as
+/// from the client's card, R10).
 #[utoipa::path(tag = "interests", params(("id" = i64, Path)), responses((status = 200, body = InterestDetail), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/{id}")]
 pub async fn get_interest(
@@ -459,17 +460,17 @@ pub async fn get_interest(
     id: web::Path<i64>,
 ) -> Result<web::Json<InterestDetail>, ApiError> {
     let id = id.into_inner();
-    let visible = super::accounts::access(&state, &caller).await?.visible();
     let user = caller.user_id.0;
     let found = db::run(&state.pool, move |conn| {
         let Some(card) = crm::interest_card(conn, id)? else {
             return Ok(None);
         };
-        // Each linked dialog as the list shows it, those on accounts the caller may see.
+        // Each linked dialog as the list shows it: the client's conversations, which
+        // every user may read from the card whatever the account rights (R10).
         let mut rows = Vec::new();
         for (dialog, _) in crm::interest_dialogs(conn, id)? {
             if let Some(row) = dialog_list::one(conn, user, dialog)?
-                .filter(|row| visible.contains(&row.dialog.account_id))
+                .filter(|row| row.dialog.client_id == Some(card.client_id))
             {
                 rows.push(row);
             }

@@ -374,6 +374,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(tokens::create_token)
                         .service(tokens::revoke_token),
                 )
+                .service(accounts::channel_kinds)
                 .service(settings::get_settings)
                 .service(settings::put_settings)
                 .service(

@@ -25,6 +25,12 @@ use crate::services::personal_data as service;
 /// The longest retention one may set, in months (ten years).
 const MAX_MONTHS: u32 = 120;
 
+/// A control character (NUL cannot even be stored) or a bidirectional override, which
+/// would make an audited text read differently from what it says.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || crate::domain::text::is_bidi_control(c)
+}
+
 fn removed_body(removed: Removed) -> RemovedBody {
     RemovedBody {
         dialogs: removed.dialogs,
@@ -183,10 +189,10 @@ pub async fn erase_client(
 ) -> Result<web::Json<RemovedBody>, ApiError> {
     caller.require_admin()?;
     let reason = body.into_inner().reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(unsafe_char) {
         return Err(ApiError::invalid(
             "reason",
-            "reason: why the data is erased (the request, its date), up to 500 characters",
+            "reason: why the data is erased (the request, its date), up to 500 characters, no control characters",
         ));
     }
     let removed = service::erase_client(
@@ -413,8 +419,11 @@ pub async fn record_consent(
     }
     let body = body.into_inner();
     let note = body.note.trim().to_owned();
-    if note.chars().count() > 500 {
-        return Err(ApiError::invalid("note", "note: up to 500 characters"));
+    if note.chars().count() > 500 || note.chars().any(unsafe_char) {
+        return Err(ApiError::invalid(
+            "note",
+            "note: up to 500 characters, no control characters",
+        ));
     }
     let (user, interlocutor, given) = (caller.user_id.0, dialog.interlocutor_id, body.given);
     let row = db::run(&state.pool, move |conn| {

@@ -45,7 +45,7 @@ async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
     let account = app
         .create_account(
             "telegram",
-            json!({"name": "Telegram: продажи", "require_close_reason": true,
+            json!({"name": "Telegram: продажи", "require_close_reason": true, "lead_source": true,
                    "credentials": {"token": "123:test", "mode": "webhook", "webhook_secret": TG_SECRET, "api_url": fake.url}}),
         )
         .await;

@@ -2722,3 +2722,67 @@ async fn r29_r30_a_dialog_says_whether_its_channel_has_a_site_page_and_anything_
     .await;
     assert_eq!(actions(viber).await, (false, false));
 }
+
+#[actix_web::test]
+async fn r1_the_account_form_is_described_by_the_server_and_one_credential_changes_alone() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let admin = app.admin().await;
+    let kinds = admin.get("/api/v1/channel-kinds").await;
+    assert_eq!(kinds.status, StatusCode::OK);
+    let telegram = kinds
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "telegram")
+        .unwrap();
+    let field = |name: &str| {
+        telegram["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(field("token")["type"], "secret");
+    assert_eq!(field("token")["required"], true);
+    assert_eq!(field("mode")["choices"], json!(["webhook", "polling"]));
+    assert_eq!(field("api_url")["admin_only"], true);
+    assert_eq!(kinds.body.as_array().unwrap().len(), 4);
+
+    // One field given: the others stay.
+    let path = format!("/api/v1/accounts/{account}");
+    let changed = admin
+        .patch(&path, json!({"credentials": {"webhook_secret": "new-secret_2", "public_url": "https://example.org"}}))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let stored = |field: &str, value: &str| {
+        app.count(&format!(
+            "SELECT count(*) FROM channel_accounts WHERE id = {account} AND credentials->>'{field}' = '{value}'"
+        ))
+    };
+    assert_eq!(stored("token", "123:test"), 1);
+    assert_eq!(stored("webhook_secret", "new-secret_2"), 1);
+    assert_eq!(stored("api_url", &fake.url), 1);
+    // `null` removes an optional field; a required one cannot go.
+    let removed = admin
+        .patch(&path, json!({"credentials": {"public_url": null}}))
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM channel_accounts WHERE id = {account} AND credentials ? 'public_url'")),
+        0
+    );
+    let refused = admin
+        .patch(&path, json!({"credentials": {"token": null}}))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stored("token", "123:test"), 1, "nothing changed");
+    let refused = admin
+        .patch(&path, json!({"credentials": {"mode": "fax"}}))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -253,10 +253,13 @@ async fn r47_after_erasure_no_api_replayed_event_search_or_file_route_returns_th
         anna.post(&path, json!({"reason": "просьба"})).await.status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(
-        admin.post(&path, json!({"reason": "  "})).await.status,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+    for bad in ["  ", "\u{0}á", "строка\u{202e}"] {
+        assert_eq!(
+            admin.post(&path, json!({"reason": bad})).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad:?}"
+        );
+    }
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM messages WHERE text LIKE '%{marker}%'"

@@ -50,6 +50,31 @@ async function accessible(page, what, within = null) {
   if (found.length) throw new Error(`axe on ${what}: ${found.join("; ")}`);
 }
 
+/** Latin words the Russian interface may show: product and platform names, and the
+ * logins of this test's users (their data). */
+const LATIN_OK = new Set(["Dialogi", "Telegram", "WhatsApp", "Viber", "VK", "MAX", "API", "Callback", "Long", "Poll",
+  "BotFather", "Meta", "WhatsApp Manager", "Manager", "E-mail", "e-mail", "English", "ID", "CSV", "https", "http", "Ctrl",
+  "anna", "boris", "admin", "Administrator", "RUB"]);
+
+/** The visible interface text of a page holds no English (R25): Latin-only words outside
+ * data (messages, names, titles, previews, codes) and the allowed names fail the step. */
+async function russianOnly(page, what) {
+  const words = await page.evaluate(() => {
+    const data = ".bubble, .preview, bdi, .name, .title, code, .code, .channel, .reads, .earlier-feed, .toast, input, textarea";
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const found = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || el.closest(data) || el.closest("script, style, [hidden]")) continue;
+      if (!el.getClientRects().length) continue;
+      for (const w of n.textContent.match(/[A-Za-z][A-Za-z-]*/g) || []) found.push(w.replace(/-+$/, ""));
+    }
+    return found;
+  });
+  const bad = [...new Set(words)].filter((w) => !LATIN_OK.has(w) && w.length > 1);
+  if (bad.length) throw new Error(`English text on ${what}: ${bad.join(", ")}`);
+}
+
 const browser = await launch(CHROMIUM);
 const alerts = [];
 async function operator(login) {
@@ -418,8 +443,10 @@ try {
     await anna.evaluate(() => { location.hash = "#/"; });
     await anna.waitForSelector(".dialog-item", { timeout: STEP });
     await accessible(anna, "the workstation");
+    await russianOnly(anna, "the workstation");
     await openFound(anna, "Мария");
     await accessible(anna, "a dialog");
+    await russianOnly(anna, "a dialog");
     for (const action of ["accept", "lead", "redirect", "rename", "task", "search", "gallery"]) {
       const button = anna.locator(`.toolbar button[data-action="${action}"]`);
       if (action === "accept") {
@@ -541,6 +568,22 @@ try {
     await accessible(anna, "my work with a task", ".tasks");
     await row.locator("a").click();
     await anna.locator(".dialog-header h2", { hasText: "Вера" }).waitFor({ timeout: STEP });
+    // An assignment: the colleague is found by typing and ticked, nobody is a refusal.
+    await anna.click('button[data-action="task"]');
+    await anna.selectOption('.modal select[name="kind"]', "assignment");
+    await anna.fill('.modal input[name="title"]', "Подготовить счёт для Веры");
+    await anna.click(".modal button[type=submit]");
+    await anna.locator(".modal .form-error", { hasText: "Выберите, кому поручить" }).waitFor({ timeout: STEP });
+    await anna.fill(".modal .people-filter", "bor");
+    if (await anna.locator(".modal .people-list label:not([hidden])").count() !== 1) throw new Error("the picker does not narrow to boris");
+    await anna.locator(".modal .people-list label:not([hidden]) input").check();
+    await anna.locator(".modal .people", { hasText: "Выбрано: 1" }).waitFor({ timeout: STEP });
+    await accessible(anna, "the task modal", "dialog.modal");
+    await anna.click(".modal button[type=submit]");
+    await anna.locator(".toast", { hasText: "Готово" }).waitFor({ timeout: STEP });
+    await boris.goto(APP_URL + "/#/work");
+    await boris.locator(".tasks .task", { hasText: "Подготовить счёт для Веры" }).waitFor({ timeout: STEP });
+    await boris.goto(APP_URL + "/#/");
   });
 
   await step("my work and the close-reason report render", async () => {
@@ -650,12 +693,14 @@ try {
       await boris.goto(APP_URL + "/" + hash);
       await boris.waitForSelector(ready, { timeout: STEP });
       await accessible(boris, hash);
+      await russianOnly(boris, hash);
     }
     await anna.goto(APP_URL + "/#/");
     await openFound(anna, "Мария");
     await anna.click(".dialog-header .client-link");
     await anna.locator(".page.client h2", { hasText: "Мария" }).waitFor({ timeout: STEP });
     await accessible(anna, "the client card");
+    await russianOnly(anna, "the client card");
     await boris.goto(APP_URL + "/monitor");
     await boris.waitForTimeout(1500);
     await accessible(boris, "the monitor");
@@ -664,6 +709,109 @@ try {
     await login.waitForSelector("form.login", { timeout: STEP });
     await accessible(login, "the sign-in page");
     await login.close();
+  });
+
+  await step("r22: a lead accepted becomes an interest whose page shows its basis and the feed of its dialogs", async () => {
+    await inbound(2222, "Лидия", { text: "Хочу заказать кофе для офиса" });
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Лидия");
+    const accept = anna.locator('.toolbar button[data-action="accept"]');
+    if (await accept.isEnabled()) await accept.click();
+    const lead = anna.locator('.toolbar button[data-action="lead"]');
+    await until(() => lead.isEnabled(), "«Принять обращение» is offered on a lead");
+    await lead.click();
+    const form = anna.locator("dialog.modal");
+    await form.locator("input[name=title]").fill("Поставка кофе");
+    await form.locator("input[name=amount]").fill("15000");
+    await form.locator("button[type=submit]").click();
+    const badge = anna.locator(".dialog-header a.interest", { hasText: "Интерес: Поставка кофе" });
+    await badge.waitFor({ timeout: STEP });
+    await until(async () => !(await lead.isEnabled()), "«Принять обращение» is disabled once the dialog has its interest");
+    if (!(await lead.getAttribute("title") || "").includes("уже принято")) throw new Error("the disabled lead button does not say why");
+    await badge.click();
+    await anna.locator(".page.interest h2", { hasText: "Поставка кофе" }).waitFor({ timeout: STEP });
+    await anna.locator(".page.interest .facts", { hasText: "15" }).waitFor({ timeout: STEP });
+    const feed = anna.locator(".page.interest .earlier-dialog").first();
+    await feed.locator("summary").click();
+    await feed.locator(".bubble", { hasText: "Хочу заказать кофе" }).waitFor({ timeout: STEP });
+    await accessible(anna, "the interest page");
+    await russianOnly(anna, "the interest page");
+    await anna.locator(".page.interest .facts a", { hasText: "Лидия" }).click();
+    await anna.locator(".page.client .interests a", { hasText: "Поставка кофе" }).waitFor({ timeout: STEP });
+    await anna.goto(APP_URL + "/#/");
+  });
+
+  await step("r1_r8: typed account forms, one credential changed alone, a user edited, a rule made of rows; menus show only what the user may do", async () => {
+    const menu = async (page) => (await page.locator("header.top nav a").allTextContents()).map((x) => x.trim());
+    const annaMenu = await menu(anna);
+    for (const hidden of ["Аккаунты", "Сотрудники", "Причины", "Правила"]) {
+      if (annaMenu.includes(hidden)) throw new Error(`an operator's menu offers «${hidden}»: ${annaMenu}`);
+    }
+    const admin = await signIn("admin", { width: 1280, height: 720 }, ADMIN_PASSWORD);
+    for (const shown of ["Аккаунты", "Сотрудники", "Причины", "Правила"]) {
+      if (!(await menu(admin)).includes(shown)) throw new Error(`the administrator's menu lacks «${shown}»`);
+    }
+    // R1: the form comes from the server's description of each kind.
+    await admin.goto(APP_URL + "/#/accounts");
+    await admin.getByRole("button", { name: "Подключить аккаунт" }).click();
+    const form = admin.locator("dialog.modal");
+    await form.locator("select[name=kind]").selectOption("vk");
+    await form.getByText("Номер сообщества").waitFor({ timeout: STEP });
+    if (await form.locator("input[name='cred.access_token']").getAttribute("type") !== "password") throw new Error("a key is typed in the clear");
+    const modes = await form.locator("select[name='cred.mode'] option").allTextContents();
+    if (!modes.includes("Callback API (ВКонтакте присылает сам)")) throw new Error(`modes: ${modes}`);
+    await accessible(admin, "the account form", "dialog.modal");
+    await russianOnly(admin, "the account form");
+    await form.locator("input[name=name]").fill("ВКонтакте: проверка");
+    await form.locator("input[name='cred.group_id']").fill("777");
+    await form.locator("input[name='cred.access_token']").fill("vk-token-777");
+    await form.locator("button[type=submit]").click();
+    const row = admin.locator(".grid tr", { hasText: "ВКонтакте: проверка" });
+    await row.waitFor({ timeout: STEP });
+    await row.getByRole("button", { name: "Настройки" }).click();
+    await form.getByText("Заполните только то, что меняете").waitFor({ timeout: STEP });
+    await form.locator("input[name='cred.confirmation']").fill("conf-777");
+    await form.locator("button[type=submit]").click();
+    await admin.locator(".toast", { hasText: "Готово" }).waitFor({ timeout: STEP });
+    const saved = await admin.evaluate(async () => {
+      const rows = await (await fetch("/api/v1/accounts")).json();
+      return rows.find((a) => a.name === "ВКонтакте: проверка").has_credentials;
+    });
+    if (!saved) throw new Error("the account lost its credentials");
+
+    // Users are edited, not only created.
+    await admin.goto(APP_URL + "/#/people");
+    await admin.locator(".grid tr", { hasText: "boris" }).getByRole("button", { name: "Настройки" }).click();
+    await form.locator("input[name=display_name]").fill("Борис Петров");
+    await accessible(admin, "the user form", "dialog.modal");
+    await russianOnly(admin, "the user form");
+    await form.locator("button[type=submit]").click();
+    await admin.locator(".grid tr", { hasText: "Борис Петров" }).waitFor({ timeout: STEP });
+
+    // R8: a rule from rows; the API keeps its JSON.
+    await admin.goto(APP_URL + "/#/rules");
+    await admin.getByRole("button", { name: "Добавить правило" }).click();
+    await form.locator("input[name=name]").fill("Ночной ответ");
+    await form.locator(".rule-part").first().locator(".rule-inputs input").first().fill("цена");
+    await form.getByRole("button", { name: "Добавить условие" }).click();
+    await form.locator(".rule-part").first().locator(".rule-type").nth(1).selectOption("time_of_day");
+    const reply = form.locator(".rule-part").nth(1);
+    await reply.locator(".hint code", { hasText: "{client}" }).waitFor({ timeout: STEP });
+    await reply.locator("textarea").fill("{client}, спасибо! Ответим утром.");
+    await accessible(admin, "the rule editor", "dialog.modal");
+    await russianOnly(admin, "the rule editor");
+    await form.locator("button[type=submit]").click();
+    await admin.locator(".grid tr", { hasText: "Ночной ответ" }).waitFor({ timeout: STEP });
+    const rule = await admin.evaluate(async () => (await (await fetch("/api/v1/rules")).json()).find((r) => r.name === "Ночной ответ"));
+    const types = rule.conditions.map((c) => c.type).join(",");
+    if (types !== "text_contains,time_of_day" || rule.actions[0].text !== "{client}, спасибо! Ответим утром.") {
+      throw new Error(`the rule as saved: ${JSON.stringify(rule)}`);
+    }
+    // Switched off again: it must not answer the other steps' clients at night.
+    await admin.locator(".grid tr", { hasText: "Ночной ответ" }).getByRole("button", { name: "Отключить" }).click();
+    await admin.locator(".grid tr.disabled", { hasText: "Ночной ответ" }).waitFor({ timeout: STEP });
+    await admin.context().close();
   });
 
   await step("r47: the administrator previews and sets an account's retention, sees who read a client's data, and erases it", async () => {
@@ -675,6 +823,7 @@ try {
     await retention.locator("select[name=months]").selectOption("6");
     await retention.getByText("Если сохранить, сейчас будет удалено").waitFor({ timeout: STEP });
     await accessible(admin, "the retention modal", "dialog.modal");
+    await russianOnly(admin, "the accounts page with the retention modal");
     await retention.locator("button[type=submit]").click();
     await admin.locator(".toast", { hasText: "хранятся 6 мес." }).waitFor({ timeout: STEP });
 
@@ -686,6 +835,7 @@ try {
     await admin.locator(".reads li", { hasText: "anna" }).first().waitFor({ timeout: STEP });
     await admin.getByRole("link", { name: "Выгрузить данные" }).waitFor({ timeout: STEP });
     await accessible(admin, "the client card of an administrator");
+    await russianOnly(admin, "the client card of an administrator");
     await admin.getByRole("button", { name: "Удалить персональные данные" }).click();
     const erase = admin.locator("dialog.modal");
     await erase.locator("input[name=reason]").fill("заявление клиента от 6 декабря");

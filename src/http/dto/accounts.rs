@@ -84,7 +84,8 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountRequest {
     pub name: Option<String>,
-    /// Write-only; replaces the stored credentials.
+    /// Write-only. Merged into the stored credentials: a field given replaces that
+    /// field, `null` removes it, a field left out stays.
     #[schema(value_type = Option<Object>)]
     pub credentials: Option<serde_json::Value>,
     pub lead_source: Option<bool>,
@@ -137,4 +138,25 @@ pub struct FailedUpdatesQuery {
     pub before: Option<i64>,
     /// At most this many (1–200, default 50).
     pub limit: Option<u32>,
+}
+
+/// A channel kind and its credential fields, for building the account form (R1).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelKindBody {
+    /// `telegram`, `vk`, `viber` or `whatsapp`.
+    pub kind: &'static str,
+    pub fields: Vec<CredentialFieldBody>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CredentialFieldBody {
+    pub name: &'static str,
+    pub required: bool,
+    /// `text`, `secret` (write-only), `choice`, `url` or `number`.
+    #[serde(rename = "type")]
+    pub field_type: &'static str,
+    /// For `choice`: the values, the first the default.
+    pub choices: Vec<&'static str>,
+    /// Only the program's administrators may set it.
+    pub admin_only: bool,
 }

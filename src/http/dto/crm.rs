@@ -151,7 +151,7 @@ pub struct InterestBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InterestDetail {
     pub interest: InterestBody,
-    /// The linked dialogs the caller may see.
+    /// The dialogs linked to it, newest first (the client's: every user may read them).
     pub dialogs: Vec<DialogItem>,
 }
 
