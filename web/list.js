@@ -261,14 +261,23 @@ export class ListPane {
       const el = node.querySelector(selector);
       if (el.textContent !== text) el.textContent = text;
     };
-    set(".name", row.interlocutor.name);
+    // What a search found is marked in the name, the title and the preview (R15).
+    const words = searchWords(this.filters.q);
+    const marked = (selector, text) => {
+      const el = node.querySelector(selector);
+      const key = words.join(" ");
+      if (el.textContent === text && (el.dataset.marked || "") === key) return;
+      el.dataset.marked = key;
+      el.replaceChildren(...highlighted(text || "", words));
+    };
+    marked(".name", row.interlocutor.name);
     const time = node.querySelector("time");
     time.dateTime = row.last_message_at || "";
     set("time", when(row.last_message_at));
     const channel = node.querySelector(".channel");
     channel.className = `channel ${row.account.kind}`;
     set(".channel", row.account.name);
-    set(".title", row.title);
+    marked(".title", row.title);
     const status = node.querySelector(".status");
     status.className = `status ${row.status}`;
     set(".status", t(`status.${row.status}`));
@@ -279,7 +288,7 @@ export class ListPane {
       || (row.responsible.role_id != null && (me.role_ids || []).includes(row.responsible.role_id)));
     node.classList.toggle("to-me", toMe);
     if (toMe) set(".status", t("status.toYou"));
-    set(".preview", row.last_message_preview);
+    marked(".preview", row.last_message_preview);
     node.classList.toggle("unread", this.store.unread(id));
   }
 
@@ -347,4 +356,17 @@ export class ListPane {
     }
     document.title = counters.new ? `(${counters.new}) ${t("app.title")}` : t("app.title");
   }
+}
+
+/** The words of a search worth marking (two letters or more), lower case. */
+function searchWords(q) {
+  return String(q || "").toLowerCase().split(/\s+/).filter((w) => w.length > 1);
+}
+
+/** `text` as nodes, each occurrence of a word wrapped in <mark>. */
+function highlighted(text, words) {
+  if (!words.length || !text) return [text];
+  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const parts = text.split(new RegExp(`(${escaped.join("|")})`, "gi"));
+  return parts.filter(Boolean).map((part) => (words.includes(part.toLowerCase()) ? h("mark", {}, part) : part));
 }

@@ -190,7 +190,7 @@ try {
     await item(boris, "Добрый день").locator(".status.returned", { hasText: "передан вам" }).waitFor({ timeout: STEP });
   });
 
-  await step("boris takes it and closes it with the required reason", async () => {
+  await step("r4/r25: boris takes it and closes it with the required reason, chosen, and shown afterwards", async () => {
     await item(boris, "Добрый день").click();
     await boris.click('button[data-action="accept"]');
     await boris.waitForSelector(".dialog-header .status.accepted", { timeout: STEP });
@@ -214,7 +214,7 @@ try {
     await boris.locator(".dialog-header .closed-with", { hasText: "клиент всё узнал" }).waitFor({ timeout: STEP });
   });
 
-  await step("search finds it by a word and by the client's name", async () => {
+  await step("r15: search finds it by a word, the client's name and its number, and marks what matched", async () => {
     await anna.click('.tabs [data-section="all"]');
     await anna.click(".filters-box summary");
     await anna.check(".filters .check:first-of-type input");
@@ -222,6 +222,13 @@ try {
       await anna.fill(".list-pane .search", query);
       await until(async () => (await item(anna, "Сейчас посмотрю").count()) === 1, `a result for ${query}`);
     }
+    await item(anna, "Сейчас посмотрю").locator(".name mark", { hasText: "Иван" }).waitFor({ timeout: STEP });
+    const number = await anna.evaluate(async () => {
+      const found = await (await fetch("/api/v1/dialogs?q=%D0%98%D0%B2%D0%B0%D0%BD&closed=true")).json();
+      return found.items[0].number;
+    });
+    await anna.fill(".list-pane .search", String(number));
+    await until(async () => (await item(anna, "Сейчас посмотрю").count()) === 1, `a result for its number ${number}`);
     await anna.fill(".list-pane .search", "несуществующее слово");
     await until(async () => (await anna.locator(".dialog-item").count()) === 0, "no result");
     await anna.fill(".list-pane .search", "");
@@ -773,7 +780,8 @@ try {
     await form.getByText("Заполните только то, что меняете").waitFor({ timeout: STEP });
     await form.locator("input[name='cred.confirmation']").fill("conf-777");
     await form.locator("button[type=submit]").click();
-    await admin.locator(".toast", { hasText: "Готово" }).waitFor({ timeout: STEP });
+    // The modal closes only when the server took it: one field, the rest kept.
+    await admin.waitForSelector("dialog[open]", { state: "detached", timeout: STEP });
     const saved = await admin.evaluate(async () => {
       const rows = await (await fetch("/api/v1/accounts")).json();
       return rows.find((a) => a.name === "ВКонтакте: проверка").has_credentials;
