@@ -179,7 +179,7 @@ pub fn insert_telegram_account(
 /// A new API token of `user` with these scopes.
 pub fn issue_token(conn: &mut PgConnection, user: &users::UserRow, scopes: &[Scope]) -> String {
     let token = security::new_token().unwrap();
-    dialogi::http::tokens::issue(conn, user, "bench", scopes, None, None, &token).unwrap();
+    dialogi::services::tokens::issue(conn, user, "bench", scopes, None, None, &token).unwrap();
     token
 }
 

@@ -185,7 +185,7 @@ fn run(cli: Cli, database: &Database) -> anyhow::Result<()> {
             let expires_at =
                 expires_in_days.map(|days| Utc::now() + chrono::Duration::days(i64::from(days)));
             let secret = security::new_token()?;
-            let (row, secret) = dialogi::http::tokens::issue(
+            let (row, secret) = dialogi::services::tokens::issue(
                 &mut conn,
                 &owner,
                 name.as_str(),

@@ -16,12 +16,13 @@ use super::dto::{
     ResponsibleBody, RightsBody, UpdateAccountRequest,
 };
 use crate::db::accounts::{self, AccessMap, AccountChanges, AccountRow, GrantRow, NewAccountRow};
-use crate::db::{self, DbError, audit, org};
+use crate::db::{self, audit};
 use crate::domain::AccountId;
 use crate::domain::access::Rights;
 use crate::domain::account::{parse_kind, validate_credentials};
 use crate::domain::people::DisplayName;
 use crate::error::ApiError;
+use crate::services::accounts as accounts_service;
 
 fn rights_body(rights: Rights) -> RightsBody {
     RightsBody {
@@ -88,40 +89,6 @@ fn parse_responsible(
     }
 }
 
-/// Checks that the responsible user/role and the department exist.
-fn check_references(
-    conn: &mut diesel::PgConnection,
-    user: Option<i64>,
-    role: Option<i64>,
-    department: Option<i64>,
-) -> Result<Result<(), ApiError>, DbError> {
-    if let Some(user) = user
-        && crate::db::users::find(conn, user)?.is_none()
-    {
-        return Ok(Err(ApiError::invalid(
-            "responsible",
-            "responsible.user_id: no such user",
-        )));
-    }
-    if let Some(role) = role
-        && org::count_roles(conn, &[role])? != 1
-    {
-        return Ok(Err(ApiError::invalid(
-            "responsible",
-            "responsible.role_id: no such role",
-        )));
-    }
-    if let Some(department) = department
-        && !org::department_exists(conn, department)?
-    {
-        return Ok(Err(ApiError::invalid(
-            "department_id",
-            "department_id: no such department",
-        )));
-    }
-    Ok(Ok(()))
-}
-
 /// Accounts the caller has rights on, by priority.
 #[utoipa::path(tag = "accounts", responses((status = 200, body = Vec<AccountResponse>)))]
 #[get("")]
@@ -166,41 +133,27 @@ pub async fn create_account(
     let name = DisplayName::parse("name", &body.name)?;
     validate_credentials(kind, &body.credentials)?;
     let (user, role) = parse_responsible(body.responsible.as_ref())?;
-    let actor = caller.user_id.0;
-    let row = db::run(&state.pool, move |conn| {
-        if let Err(e) = check_references(conn, user, role, body.department_id)? {
-            return Ok(Err(e));
-        }
-        let row = accounts::insert(
-            conn,
-            &NewAccountRow {
-                kind: kind.to_owned(),
-                name: name.into_inner(),
-                credentials: body.credentials,
-                lead_source: body.lead_source,
-                require_close_reason: body.require_close_reason,
-                create_clients: body.create_clients,
-                responsible_user_id: user,
-                responsible_role_id: role,
-                auto_link_interests: body.auto_link_interests,
-                everyone_may_view: body.everyone_may_view,
-                priority: body.priority,
-                department_id: body.department_id,
-                enabled: body.enabled,
-                group_chats: body.group_chats,
-            },
-        )?;
-        crate::db::events::access_changed(conn, Some(row.id), None)?;
-        audit::note(
-            conn,
-            Some(actor),
-            "account_created",
-            format!("account:{}", row.id),
-            json!({"kind": row.kind, "name": row.name}),
-        )?;
-        Ok(Ok(row))
-    })
-    .await??;
+    let row = accounts_service::create(
+        &state.pool,
+        NewAccountRow {
+            kind: kind.to_owned(),
+            name: name.into_inner(),
+            credentials: body.credentials,
+            lead_source: body.lead_source,
+            require_close_reason: body.require_close_reason,
+            create_clients: body.create_clients,
+            responsible_user_id: user,
+            responsible_role_id: role,
+            auto_link_interests: body.auto_link_interests,
+            everyone_may_view: body.everyone_may_view,
+            priority: body.priority,
+            department_id: body.department_id,
+            enabled: body.enabled,
+            group_chats: body.group_chats,
+        },
+        caller.user_id.0,
+    )
+    .await?;
     state.known.forget_all();
     Ok(HttpResponse::Created().json(account_response(row, Rights::ALL)))
 }
@@ -282,53 +235,26 @@ pub async fn update_account(
         None => None,
         Some(r) => Some(parse_responsible(r.as_ref())?),
     };
-    let actor = caller.user_id.0;
-    let row = db::run(&state.pool, move |conn| {
-        let Some(current) = accounts::find(conn, id)? else {
-            return Ok(Err(ApiError::NotFound("account")));
-        };
-        // One field may change at a time: the given ones are merged into the stored.
-        let credentials = body
-            .credentials
-            .as_ref()
-            .map(|patch| merged_credentials(&current.credentials, patch));
-        if let Some(credentials) = &credentials
-            && let Err(e) = validate_credentials(&current.kind, credentials)
-        {
-            return Ok(Err(e.into()));
-        }
-        let (user, role) = responsible.unwrap_or((None, None));
-        if let Err(e) = check_references(conn, user, role, body.department_id.flatten())? {
-            return Ok(Err(e));
-        }
-        let changes = AccountChanges {
-            name: name.map(DisplayName::into_inner),
-            credentials,
-            lead_source: body.lead_source,
-            require_close_reason: body.require_close_reason,
-            create_clients: body.create_clients,
-            responsible_user_id: responsible.map(|(u, _)| u),
-            responsible_role_id: responsible.map(|(_, r)| r),
-            auto_link_interests: body.auto_link_interests,
-            everyone_may_view: body.everyone_may_view,
-            priority: body.priority,
-            department_id: body.department_id,
-            enabled: body.enabled,
-            group_chats: body.group_chats,
-            updated_at: Some(Utc::now()),
-        };
-        let row = accounts::update(conn, id, &changes)?;
-        crate::db::events::access_changed(conn, Some(id), None)?;
-        audit::note(
-            conn,
-            Some(actor),
-            "account_changed",
-            format!("account:{id}"),
-            json!({"credentials": changes.credentials.is_some()}),
-        )?;
-        Ok(row.ok_or(ApiError::NotFound("account")))
-    })
-    .await??;
+    let (user, role) = responsible.unwrap_or((None, None));
+    let changes = AccountChanges {
+        name: name.map(DisplayName::into_inner),
+        credentials: None,
+        lead_source: body.lead_source,
+        require_close_reason: body.require_close_reason,
+        create_clients: body.create_clients,
+        responsible_user_id: responsible.map(|_| user),
+        responsible_role_id: responsible.map(|_| role),
+        auto_link_interests: body.auto_link_interests,
+        everyone_may_view: body.everyone_may_view,
+        priority: body.priority,
+        department_id: body.department_id,
+        enabled: body.enabled,
+        group_chats: body.group_chats,
+        updated_at: Some(Utc::now()),
+    };
+    let row =
+        accounts_service::update(&state.pool, id, changes, body.credentials, caller.user_id.0)
+            .await?;
     state.known.forget_all();
     Ok(web::Json(account_response(row, rights)))
 }
@@ -470,24 +396,6 @@ pub struct CheckResponse {
     pub description: Option<String>,
     /// What went wrong, in words to act on.
     pub error: Option<String>,
-}
-
-/// The stored credentials with a patch applied: each field given replaces that field,
-/// `null` removes it (JSON merge patch, one level deep). A patch that is not an object
-/// replaces the whole, and validation says what is wrong with it.
-fn merged_credentials(stored: &serde_json::Value, patch: &serde_json::Value) -> serde_json::Value {
-    let (Some(stored), Some(patch)) = (stored.as_object(), patch.as_object()) else {
-        return patch.clone();
-    };
-    let mut merged = stored.clone();
-    for (name, value) in patch {
-        if value.is_null() {
-            merged.remove(name);
-        } else {
-            merged.insert(name.clone(), value.clone());
-        }
-    }
-    serde_json::Value::Object(merged)
 }
 
 /// The channel kinds and their credential fields: what the account form asks for (R1).

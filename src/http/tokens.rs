@@ -3,15 +3,15 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::Utc;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
 use super::dto::{CreateTokenRequest, CreatedTokenResponse, TokenResponse};
-use crate::db::{self, audit, tokens, users};
-use crate::domain::people::{DisplayName, Scope, parse_scopes};
+use crate::db::{self, tokens, users};
+use crate::domain::people::{DisplayName, parse_scopes};
 use crate::error::ApiError;
 use crate::security;
+use crate::services::tokens as tokens_service;
 
 const MAX_EXPIRY_DAYS: u32 = 3650;
 
@@ -84,7 +84,7 @@ pub async fn create_token(
         let Some(user) = users::find(conn, owner)? else {
             return Ok(Err(ApiError::invalid("user_id", "user_id: no such user")));
         };
-        Ok(Ok(issue(
+        Ok(Ok(tokens_service::issue(
             conn,
             &user,
             name.as_str(),
@@ -106,41 +106,6 @@ pub async fn create_token(
     Ok(response)
 }
 
-/// Issues an API token for `user` and records it in the audit log. Also used by
-/// `dialogi token create`.
-pub fn issue(
-    conn: &mut diesel::PgConnection,
-    user: &users::UserRow,
-    name: &str,
-    scopes: &[Scope],
-    expires_at: Option<chrono::DateTime<Utc>>,
-    actor: Option<i64>,
-    secret: &str,
-) -> Result<(tokens::TokenRow, String), db::DbError> {
-    let digest = security::token_digest(secret);
-    let row = tokens::insert(
-        conn,
-        &tokens::NewTokenRow {
-            kind: tokens::KIND_API,
-            user_id: user.id,
-            token_hash: &digest,
-            csrf_token: None,
-            name,
-            scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-            created_by: actor,
-            expires_at,
-        },
-    )?;
-    audit::note(
-        conn,
-        actor,
-        "token_created",
-        format!("token:{}", row.id),
-        json!({ "user_id": user.id, "scopes": row.scopes }),
-    )?;
-    Ok((row, secret.to_owned()))
-}
-
 /// Revoke an API token (administrators).
 #[utoipa::path(
     tag = "tokens",
@@ -158,21 +123,7 @@ pub async fn revoke_token(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let id = id.into_inner();
-    let actor = caller.user_id.0;
-    let revoked = db::run(&state.pool, move |conn| {
-        let revoked = tokens::revoke(conn, id, tokens::KIND_API, None, Utc::now())?;
-        if revoked {
-            audit::note(
-                conn,
-                Some(actor),
-                "token_revoked",
-                format!("token:{id}"),
-                json!({}),
-            )?;
-        }
-        Ok(revoked)
-    })
-    .await?;
+    let revoked = tokens_service::revoke(&state.pool, id, caller.user_id.0).await?;
     if revoked {
         state.known.forget_all();
         Ok(HttpResponse::NoContent().finish())

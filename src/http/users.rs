@@ -17,6 +17,8 @@ use crate::db::{self, DbError, audit, org, tokens, users};
 use crate::domain::people::{DisplayName, Login, Password};
 use crate::error::ApiError;
 use crate::security;
+use crate::services::people;
+use crate::services::people::check_references;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -126,31 +128,6 @@ fn with_roles(
         .collect())
 }
 
-/// Checks that a department and roles named in a request exist (422 otherwise).
-fn check_references(
-    conn: &mut PgConnection,
-    department_id: Option<i64>,
-    role_ids: Option<&[i64]>,
-) -> Result<Result<(), ApiError>, DbError> {
-    if let Some(id) = department_id
-        && !org::department_exists(conn, id)?
-    {
-        return Ok(Err(ApiError::invalid(
-            "department_id",
-            "department_id: no such department",
-        )));
-    }
-    if let Some(ids) = role_ids {
-        let mut unique = ids.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        if org::count_roles(conn, &unique)? != unique.len() as i64 {
-            return Ok(Err(ApiError::invalid("role_ids", "role_ids: no such role")));
-        }
-    }
-    Ok(Ok(()))
-}
-
 /// Users, ordered by id.
 #[utoipa::path(
     tag = "users",
@@ -214,38 +191,23 @@ pub async fn create_user(
     let locale = parse_locale(body.locale.as_deref())?.unwrap_or_else(|| "ru".to_owned());
     let actor = caller.user_id.0;
     let hash = hash_off_thread(password).await?;
-    let created = db::run(&state.pool, move |conn| {
-        if let Err(e) = check_references(conn, body.department_id, Some(&body.role_ids))? {
-            return Ok(Err(e));
-        }
-        if users::find_by_login(conn, login.as_str())?.is_some() {
-            return Ok(Err(ApiError::conflict(
-                "login_taken",
-                "this login is taken",
-            )));
-        }
-        let row = users::insert(
-            conn,
-            &users::NewUserRow {
-                login: login.as_str(),
-                display_name: display_name.as_str(),
-                password_hash: &hash,
-                department_id: body.department_id,
-                is_admin: body.is_admin,
-                locale: &locale,
-            },
-            &body.role_ids,
-        )?;
-        audit::note(
-            conn,
-            Some(actor),
-            "user_created",
-            format!("user:{}", row.id),
-            json!({ "login": row.login, "is_admin": row.is_admin }),
-        )?;
-        Ok(Ok(with_roles(conn, vec![row])?.remove(0)))
-    })
-    .await??;
+    let row = people::create_user(
+        &state.pool,
+        people::NewUser {
+            login: login.as_str().to_owned(),
+            display_name: display_name.as_str().to_owned(),
+            password_hash: hash,
+            department_id: body.department_id,
+            is_admin: body.is_admin,
+            locale,
+            role_ids: body.role_ids,
+        },
+        actor,
+    )
+    .await?;
+    let created = db::run(&state.pool, move |conn| with_roles(conn, vec![row]))
+        .await?
+        .remove(0);
     Ok(HttpResponse::Created().json(created))
 }
 

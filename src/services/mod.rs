@@ -4,4 +4,7 @@
 //!
 //! Depends on `db` and `domain`; must not import `http`.
 
+pub mod accounts;
+pub mod people;
 pub mod personal_data;
+pub mod tokens;

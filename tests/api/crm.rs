@@ -355,12 +355,18 @@ async fn r7_r22_r23_interests_link_automatically_to_the_newest_and_the_dialog_sa
     let detail = admin.get(&format!("/api/v1/interests/{newer_id}")).await;
     assert_eq!(detail.status, StatusCode::OK);
     assert_eq!(detail.body["dialogs"][0]["id"], second);
-    // Someone with no right on the account sees the interest, not its dialogs.
+    // Someone with no right on the account sees the interest and its dialogs — the
+    // client's conversations, readable by every user as from the client's card (R10) —
+    // and can do nothing in them.
     app.add_user("gleb", PASSWORD, false).await;
     let gleb = app.login("gleb", PASSWORD).await;
-    let unseen = gleb.get(&format!("/api/v1/interests/{newer_id}")).await;
-    assert_eq!(unseen.status, StatusCode::OK, "{}", unseen.text);
-    assert_eq!(unseen.body["dialogs"], json!([]));
+    let seen = gleb.get(&format!("/api/v1/interests/{newer_id}")).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
+    assert_eq!(seen.body["dialogs"][0]["id"], second);
+    assert_eq!(
+        gleb.get(&format!("/api/v1/dialogs/{second}")).await.status,
+        StatusCode::NOT_FOUND
+    );
     let won = admin
         .patch(
             &format!("/api/v1/interests/{newer_id}"),

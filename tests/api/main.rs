@@ -26,4 +26,5 @@ mod operations;
 mod peers;
 mod personal_data;
 mod schema;
+mod services;
 mod users;
