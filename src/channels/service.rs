@@ -491,7 +491,7 @@ impl Channels {
                 db::run(pool, move |conn| {
                     conn.transaction(|conn| {
                         rows::set_blocked(conn, account_id, &external_id, true)?;
-                        db::personal_data::channel_consent(conn, account_id, &external_id, false)
+                        db::data_access::channel_consent(conn, account_id, &external_id, false)
                     })
                 })
                 .await?;
@@ -502,7 +502,7 @@ impl Channels {
                 db::run(pool, move |conn| {
                     conn.transaction(|conn| {
                         rows::set_blocked(conn, account_id, &external_id, false)?;
-                        db::personal_data::channel_consent(conn, account_id, &external_id, true)
+                        db::data_access::channel_consent(conn, account_id, &external_id, true)
                     })
                 })
                 .await?;

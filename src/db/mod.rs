@@ -11,6 +11,7 @@ pub mod audit;
 pub mod changes;
 pub mod clients;
 pub mod crm;
+pub mod data_access;
 pub mod demo;
 pub mod dialog_list;
 pub mod dialogs;

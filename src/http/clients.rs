@@ -13,8 +13,8 @@ use super::dto::{
     MessagesQuery,
 };
 use super::personal_data::note_read;
+use crate::db::data_access::{READ_CLIENT, READ_DIALOG};
 use crate::db::dialog_list::{self, ListFilter};
-use crate::db::personal_data::{READ_CLIENT, READ_DIALOG};
 use crate::db::{self, clients, messages};
 use crate::domain::dialog::DialogStatus;
 use crate::error::ApiError;

@@ -218,7 +218,7 @@ pub async fn get_client(
     super::personal_data::note_read(
         &state,
         &caller,
-        db::personal_data::READ_CLIENT,
+        db::data_access::READ_CLIENT,
         Some(id),
         None,
     )

@@ -393,7 +393,7 @@ pub async fn get_dialog(
     super::personal_data::note_read(
         &state,
         &caller,
-        db::personal_data::READ_DIALOG,
+        db::data_access::READ_DIALOG,
         None,
         Some(id),
     )
@@ -470,7 +470,7 @@ pub async fn list_messages(
         super::personal_data::note_read(
             &state,
             &caller,
-            db::personal_data::READ_DIALOG,
+            db::data_access::READ_DIALOG,
             None,
             Some(id),
         )

@@ -16,7 +16,8 @@ use super::dto::{
     AccessEntry, AccessLogQuery, AccessPage, ConsentBody, ConsentRequest, EraseRequest,
     RemovedBody, RetentionBody, RetentionQuery, RetentionRequest,
 };
-use crate::db::personal_data::{self as rows, ConsentRow, Removed};
+use crate::db::data_access::{self as reads, ConsentRow};
+use crate::db::personal_data::{self as rows, Removed};
 use crate::db::{self, audit};
 use crate::domain::AccountId;
 use crate::error::ApiError;
@@ -65,7 +66,7 @@ pub async fn note_read(
         }
     };
     db::run(&state.pool, move |conn| {
-        rows::note_read(conn, user, credential, what, client_id, dialog_id)
+        reads::note_read(conn, user, credential, what, client_id, dialog_id)
     })
     .await?;
     Ok(())
@@ -239,7 +240,7 @@ pub async fn export_client(
     })
     .await?;
     let (mut document, files) = found.ok_or(ApiError::NotFound("client"))?;
-    note_read(&state, &caller, rows::READ_EXPORT, Some(id), None).await?;
+    note_read(&state, &caller, reads::READ_EXPORT, Some(id), None).await?;
     // Each file as stored (or fetched now); one that cannot be had is listed as missing.
     let mut stored = Vec::with_capacity(files.len());
     let mut missing = Vec::new();
@@ -347,7 +348,7 @@ pub async fn access_log(
     }
     let (client, user, before) = (query.client_id, query.user_id, query.before);
     let mut found = db::run(&state.pool, move |conn| {
-        rows::access_log(conn, client, user, before, limit + 1)
+        reads::access_log(conn, client, user, before, limit + 1)
     })
     .await?;
     let more = found.len() as i64 > limit;
@@ -394,7 +395,7 @@ pub async fn client_consents(
         if db::clients::find_client(conn, id)?.is_none() {
             return Ok(None);
         }
-        rows::consents_of(conn, Some(id), None).map(Some)
+        reads::consents_of(conn, Some(id), None).map(Some)
     })
     .await?
     .ok_or(ApiError::NotFound("client"))?;
@@ -426,30 +427,7 @@ pub async fn record_consent(
         ));
     }
     let (user, interlocutor, given) = (caller.user_id.0, dialog.interlocutor_id, body.given);
-    let row = db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            let row = rows::record_consent(
-                conn,
-                interlocutor,
-                given,
-                rows::CONSENT_OPERATOR,
-                &note,
-                Some(user),
-            )?;
-            audit::note(
-                conn,
-                Some(user),
-                if given {
-                    "consent_given"
-                } else {
-                    "consent_withdrawn"
-                },
-                format!("interlocutor:{interlocutor}"),
-                serde_json::json!({"dialog_id": dialog.id}),
-            )?;
-            Ok(row)
-        })
-    })
-    .await?;
+    let row =
+        service::record_consent(&state.pool, interlocutor, given, note, user, dialog.id).await?;
     Ok(HttpResponse::Created().json(consent_body(row)))
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::db::data_access::{self as reads, ConsentRow};
 use crate::db::personal_data::{self as rows, Removed};
-use crate::db::{self, DbError, DbPool};
+use crate::db::{self, DbError, DbPool, audit};
 
 /// How often the retention of every account is applied.
 pub const DAILY: Duration = Duration::from_secs(24 * 3600);
@@ -97,7 +98,48 @@ async fn run_all(pool: &DbPool, media_dir: &Path) {
         }
     }
     let before = Utc::now() - chrono::Duration::days(ACCESS_LOG_DAYS);
-    if let Err(error) = db::run(pool, move |conn| rows::forget_old_reads(conn, before)).await {
+    if let Err(error) = db::run(pool, move |conn| {
+        crate::db::data_access::forget_old_reads(conn, before)
+    })
+    .await
+    {
         tracing::warn!(%error, "the access log was not pruned");
     }
+}
+
+/// Records, audited, a consent an operator was given (or told withdrawn) by the
+/// interlocutor of a dialog.
+pub async fn record_consent(
+    pool: &DbPool,
+    interlocutor: i64,
+    given: bool,
+    note: String,
+    user: i64,
+    dialog_id: i64,
+) -> Result<ConsentRow, DbError> {
+    db::run(pool, move |conn| {
+        conn.build_transaction().run(|conn| {
+            let row = reads::record_consent(
+                conn,
+                interlocutor,
+                given,
+                reads::CONSENT_OPERATOR,
+                &note,
+                Some(user),
+            )?;
+            audit::note(
+                conn,
+                Some(user),
+                if given {
+                    "consent_given"
+                } else {
+                    "consent_withdrawn"
+                },
+                format!("interlocutor:{interlocutor}"),
+                serde_json::json!({"dialog_id": dialog_id}),
+            )?;
+            Ok(row)
+        })
+    })
+    .await
 }
