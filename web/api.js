@@ -26,6 +26,9 @@ export const acceptLead = (id, body) => api("POST", dialog(id, "/lead"), body);
 export const linkInterest = (id, interestId) => api("PUT", dialog(id, "/interest"), { interest_id: interestId });
 export const createTask = (id, body) => api("POST", dialog(id, "/tasks"), body);
 export const redirectTargets = (id) => api("GET", dialog(id, "/redirect-targets"));
+/** A note for colleagues (R42); `key` is its Idempotency-Key, as for a reply. */
+export const addNote = (id, text, key) => api("POST", dialog(id, "/notes"), { text }, { "Idempotency-Key": key });
+export const viewers = (id) => api("GET", dialog(id, "/viewers"));
 export const siteLink = (id) => api("GET", dialog(id, "/site-link"));
 export const fetchAccount = (accountId) => api("POST", `/api/v1/accounts/${accountId}/fetch`, {});
 export const clientDialogs = (clientId) => api("GET", `/api/v1/clients/${clientId}/dialogs`);

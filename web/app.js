@@ -171,7 +171,7 @@ function connect() {
       setTimeout(() => api("GET", "/api/v1/me").then(() => connect(), () => {}), 3000);
     }
   };
-  for (const type of ["message", "dialog", "read", "counters", "delivery", "task", "resync"]) {
+  for (const type of ["message", "dialog", "read", "counters", "delivery", "task", "mention", "resync"]) {
     stream.addEventListener(type, (event) => {
       let data = null;
       try {

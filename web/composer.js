@@ -59,11 +59,19 @@ export class Composer {
     this.picker = h("input", { type: "file", multiple: true, hidden: true, "aria-hidden": "true", tabindex: "-1" });
     this.send = h("button", { type: "submit", class: "primary" }, t("composer.send"));
     this.readonly = h("p", { class: "readonly", hidden: true }, t("composer.readonly"));
-    this.row = h("div", { class: "compose-row" },
-      h("button", { type: "button", class: "tool", title: t("composer.attach"), "aria-label": t("composer.attach"),
-        onclick: () => this.picker.click() }, t("composer.file")),
-      this.picker, this.text, this.send);
-    this.node.append(this.note, this.readonly, this.problem, this.chips, this.row, h("div", { class: "compose-foot" }, this.count));
+    // R42: a note for colleagues instead of a reply; the client never sees it.
+    this.mode = this.draft.mode === "note" ? "note" : "reply";
+    this.noteToggle = h("button", { type: "button", class: "tool note-toggle", "aria-pressed": "false",
+      title: t("note.toggle_hint"), onclick: () => this.setNote(this.mode !== "note") }, t("note.toggle"));
+    this.attach = h("button", { type: "button", class: "tool", title: t("composer.attach"), "aria-label": t("composer.attach"),
+      onclick: () => this.picker.click() }, t("composer.file"));
+    this.mentionBox = h("ul", { class: "mention-picker", role: "listbox", id: `mentions-${dialogId}`,
+      "aria-label": t("note.mention_list"), hidden: true });
+    this.row = h("div", { class: "compose-row" }, this.noteToggle, this.attach, this.picker, this.text, this.send);
+    this.node.append(this.note, this.readonly, this.problem, this.chips, this.mentionBox, this.row,
+      h("div", { class: "compose-foot" }, this.count));
+    this.text.addEventListener("keydown", (event) => this.mentionKey(event));
+    this.text.addEventListener("input", () => this.showMentions());
     this.text.addEventListener("input", () => this.keep());
     this.text.addEventListener("select", () => this.keep());
     this.text.addEventListener("keyup", () => this.keep());
@@ -82,6 +90,101 @@ export class Composer {
       this.submit();
     });
     this.showCount();
+    this.setNote(this.mode === "note");
+  }
+
+  /** Switches between a reply to the client and a note for colleagues. */
+  setNote(on) {
+    if (!on && this.canReply === false) return;
+    this.mode = on ? "note" : "reply";
+    this.node.classList.toggle("note-mode", on);
+    this.noteToggle.setAttribute("aria-pressed", String(on));
+    this.attach.hidden = on;
+    this.chips.hidden = on;
+    this.text.placeholder = t(on ? "note.placeholder" : "composer.placeholder");
+    this.text.setAttribute("aria-label", this.text.placeholder);
+    this.send.textContent = t(on ? "note.send" : "composer.send");
+    if (!on) this.hideMentions();
+    if (this.draft.mode !== this.mode) {
+      this.draft.mode = this.mode;
+      saveDraft(this.dialogId, this.draft);
+    }
+  }
+
+  /** The "@name" being typed just before the caret, in a note. */
+  mentionQuery() {
+    if (this.mode !== "note") return null;
+    const before = this.text.value.slice(0, this.text.selectionStart);
+    const match = before.match(/(^|[^\p{L}\p{N}])@([\p{L}\p{N}._-]*)$/u);
+    return match ? match[2].toLowerCase() : null;
+  }
+
+  async showMentions() {
+    const query = this.mentionQuery();
+    if (query === null) {
+      this.hideMentions();
+      return;
+    }
+    try {
+      this.viewersOnce = this.viewersOnce || api.viewers(this.dialogId);
+      const viewers = await this.viewersOnce;
+      if (this.mentionQuery() !== query) return;
+      this.options = viewers.filter((v) => v.login.toLowerCase().startsWith(query)
+        || v.display_name.toLowerCase().split(/\s+/).some((w) => w.startsWith(query))).slice(0, 8);
+    } catch {
+      this.viewersOnce = null;
+      this.options = [];
+    }
+    this.active = 0;
+    this.renderMentions();
+  }
+
+  renderMentions() {
+    const options = this.options || [];
+    this.mentionBox.hidden = !options.length;
+    this.text.setAttribute("aria-controls", this.mentionBox.id);
+    this.mentionBox.replaceChildren(...options.map((v, i) => h("li", {
+      role: "option", id: `mention-${this.dialogId}-${v.id}`, "aria-selected": String(i === this.active),
+      class: i === this.active ? "active" : "",
+      onmousedown: (event) => { event.preventDefault(); this.chooseMention(v); },
+    }, v.display_name, " ", h("span", { class: "login" }, `@${v.login}`))));
+    const active = options[this.active];
+    if (active) this.text.setAttribute("aria-activedescendant", `mention-${this.dialogId}-${active.id}`);
+    else this.text.removeAttribute("aria-activedescendant");
+  }
+
+  hideMentions() {
+    this.options = [];
+    this.mentionBox.hidden = true;
+    this.text.removeAttribute("aria-activedescendant");
+  }
+
+  /** Keys while the list is open: arrows move, Enter or Tab choose, Escape closes. */
+  mentionKey(event) {
+    if (this.mentionBox.hidden || !(this.options || []).length) return;
+    const n = this.options.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      this.active = (this.active + (event.key === "ArrowDown" ? 1 : n - 1)) % n;
+      this.renderMentions();
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      this.chooseMention(this.options[this.active]);
+    } else if (event.key === "Escape") {
+      this.hideMentions();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+
+  chooseMention(viewer) {
+    const caret = this.text.selectionStart;
+    const before = this.text.value.slice(0, caret).replace(/@[\p{L}\p{N}._-]*$/u, `@${viewer.login} `);
+    this.text.value = before + this.text.value.slice(caret);
+    this.text.setSelectionRange(before.length, before.length);
+    this.hideMentions();
+    this.keep();
+    this.text.focus();
   }
 
   /** Puts the caret back where it was when the dialog was left. */
@@ -130,9 +233,12 @@ export class Composer {
   /** What may be done here now: `reply` (write), or read only, or nothing (closed). */
   setMode({ closed, reply, window }) {
     this.node.hidden = closed;
+    // Whoever may view the dialog may leave a note (R42); only a replier may answer.
+    this.canReply = reply;
     this.readonly.hidden = reply;
-    this.row.hidden = !reply;
-    this.chips.hidden = !reply;
+    this.noteToggle.disabled = !reply;
+    if (!reply) this.setNote(true);
+    this.chips.hidden = !reply || this.mode === "note";
     if (window && reply) {
       const closes = new Date(window);
       const over = closes < new Date();
@@ -148,7 +254,7 @@ export class Composer {
     this.busy = busy;
     this.send.disabled = busy;
     this.text.readOnly = busy;
-    this.send.textContent = busy ? t("composer.sending") : t("composer.send");
+    this.send.textContent = busy ? t("composer.sending") : t(this.mode === "note" ? "note.send" : "composer.send");
     this.node.setAttribute("aria-busy", String(busy));
   }
 
@@ -157,6 +263,10 @@ export class Composer {
     const text = this.text.value;
     this.problem.textContent = "";
     if (!text.trim() && !this.files.length) return;
+    if (this.mode === "note" && this.files.length) {
+      this.problem.textContent = t("note.no_files");
+      return;
+    }
     if ([...text].length > MAX_TEXT) {
       this.problem.textContent = t("composer.too_long", { max: MAX_TEXT });
       return;
@@ -175,11 +285,13 @@ export class Composer {
           file_name: file.name, mime_type: file.type || null, content_base64: await base64Of(file),
         })));
       }
-      const answer = await api.reply(this.dialogId, body, this.draft.key);
+      const answer = this.mode === "note"
+        ? await api.addNote(this.dialogId, text, this.draft.key)
+        : await api.reply(this.dialogId, body, this.draft.key);
       this.text.value = "";
       this.files = [];
       this.showChips();
-      this.draft = { text: "" };
+      this.draft = { text: "", mode: this.mode };
       saveDraft(this.dialogId, this.draft);
       this.showCount();
       this.onSent(answer);

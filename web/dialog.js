@@ -229,6 +229,8 @@ export class DialogPane {
 
   sent(answer) {
     if (answer && answer.message) this.store.applyMessage(answer.message);
+    // A note answers with the note itself (R42).
+    if (answer && answer.direction === "note") this.store.applyMessage(answer);
     if (answer && answer.dialog) this.changed(answer.dialog);
   }
 

@@ -38,7 +38,7 @@ export default {
   "delivery.pending": "sending", "delivery.sent": "sent", "delivery.delivered": "delivered",
   "delivery.read": "read", "delivery.failed": "not delivered",
   "composer.placeholder": "Message… (Enter sends, Shift+Enter adds a line)",
-  "composer.send": "Send", "composer.window_open": "WhatsApp: free text can be sent until {time}", "composer.window_closed": "WhatsApp: more than 24 hours since the client last wrote — text will not be delivered until they write again", "composer.file": "+ file", "composer.attach": "Attach a file", "composer.readonly": "You may read this dialog but not write in it",
+  "composer.send": "Send", "composer.window_open": "WhatsApp: free text can be sent until {time}", "composer.window_closed": "WhatsApp: more than 24 hours since the client last wrote — text will not be delivered until they write again", "composer.file": "+ file", "composer.attach": "Attach a file", "composer.readonly": "You cannot answer the client; a note for colleagues you may leave",
   "action.accept": "Accept", "action.close": "Close", "action.redirect": "Redirect", "action.rename": "Rename",
   "action.lead": "Accept lead", "action.link": "Link to interest", "action.task": "Task",
   "action.siteNone": "This messenger has no page with the conversation (on Telegram only clients with a username have one)", "action.fetchNotNeeded": "This account's messages arrive by themselves (webhook): there is nothing to fetch", "action.site": "Open on the channel's site", "action.fetch": "Fetch messages", "action.search": "Search this client's dialogs",
@@ -225,4 +225,8 @@ export default {
   "rule.reply_hint": "You may insert:", "rule.ph_client": "the client's name", "rule.ph_account": "the account's name", "rule.ph_dialog": "the dialog's number",
   "rules.remove_row": "Remove the row", "rules.add_condition": "Add a condition", "rules.add_action": "Add an action",
   "account.advanced": "More: proxy, API version, timeout",
+  "note.toggle": "Note", "note.toggle_hint": "A note for colleagues: the client never sees it. @ mentions a colleague",
+  "note.placeholder": "A note for colleagues — the client never sees it; @ mentions a colleague", "note.send": "Save the note",
+  "note.mark": "Note for colleagues", "note.mention_list": "Whom to mention", "note.no_files": "A note cannot carry a file",
+  "mention.toast": "{who} mentioned you: {text}", "work.mentions": "You were mentioned",
 };

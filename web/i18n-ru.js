@@ -38,7 +38,7 @@ export default {
   "delivery.pending": "отправляется", "delivery.sent": "отправлено", "delivery.delivered": "доставлено",
   "delivery.read": "прочитано", "delivery.failed": "не доставлено",
   "composer.placeholder": "Сообщение… (Enter — отправить, Shift+Enter — новая строка)",
-  "composer.send": "Отправить", "composer.window_open": "WhatsApp: свободный текст можно отправлять до {time}", "composer.window_closed": "WhatsApp: прошло больше 24 часов с последнего сообщения клиента — текст не будет доставлен, пока клиент не напишет снова", "composer.file": "+ файл", "composer.attach": "Прикрепить файл", "composer.readonly": "Вы можете читать этот диалог, но не писать в него",
+  "composer.send": "Отправить", "composer.window_open": "WhatsApp: свободный текст можно отправлять до {time}", "composer.window_closed": "WhatsApp: прошло больше 24 часов с последнего сообщения клиента — текст не будет доставлен, пока клиент не напишет снова", "composer.file": "+ файл", "composer.attach": "Прикрепить файл", "composer.readonly": "Отвечать клиенту вы не можете; оставить заметку для коллег — можно",
   "action.accept": "Принять", "action.close": "Закрыть", "action.redirect": "Перенаправить", "action.rename": "Переименовать",
   "action.lead": "Принять обращение", "action.link": "Связать с интересом", "action.task": "Задача",
   "action.siteNone": "У этого мессенджера нет страницы с перепиской (в Telegram — только у клиентов с именем пользователя)", "action.fetchNotNeeded": "Сообщения этого аккаунта приходят сами (вебхук): получать их вручную не нужно", "action.site": "Открыть на сайте канала", "action.fetch": "Получить сообщения", "action.search": "Поиск в диалогах клиента",
@@ -225,4 +225,8 @@ export default {
   "rule.reply_hint": "Можно вставить:", "rule.ph_client": "имя клиента", "rule.ph_account": "название аккаунта", "rule.ph_dialog": "номер диалога",
   "rules.remove_row": "Убрать строку", "rules.add_condition": "Добавить условие", "rules.add_action": "Добавить действие",
   "account.advanced": "Дополнительно: прокси, версия API, время ожидания",
+  "note.toggle": "Заметка", "note.toggle_hint": "Заметка для коллег: клиент её не увидит. @ — упомянуть коллегу",
+  "note.placeholder": "Заметка для коллег — клиент её не увидит; @ — упомянуть коллегу", "note.send": "Сохранить заметку",
+  "note.mark": "Заметка для коллег", "note.mention_list": "Кого упомянуть", "note.no_files": "К заметке нельзя прикрепить файл",
+  "mention.toast": "{who} упомянул(а) вас: {text}", "work.mentions": "Вас упомянули",
 };

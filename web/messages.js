@@ -208,7 +208,10 @@ export class Feed {
       : null;
     // Who wrote it: the operator of a reply, or the member of a group conversation.
     const author = (m.author && m.author.name) || (m.sender && m.sender.name);
+    // A note is for colleagues only (R42): it says so, and the client never sees it.
+    const note = m.direction === "note" ? h("div", { class: "note-mark" }, t("note.mark")) : null;
     return h("li", { class: `bubble ${m.direction}`, dataset: { id: m.id } },
+      note,
       author ? h("div", { class: "author", dir: "auto" }, author) : null,
       ...extrasOf(m),
       m.deleted_at ? h("div", { class: "deleted" }, t(m.direction === "out" ? "content.deletedOurs" : "content.deleted")) : null,

@@ -8,7 +8,10 @@ import { t, lang } from "./i18n.js";
 export async function myWork(page) {
   const tasks = h("ul", { class: "tasks" });
   const dialogs = h("ul", { class: "dialog-list" });
+  const mentions = h("ul", { class: "mentions" });
+  const mentionsSection = h("section", { hidden: true }, h("h2", {}, t("work.mentions")), mentions);
   page.replaceChildren(h("div", { class: "page work" },
+    mentionsSection,
     h("section", {}, h("h2", {}, t("work.tasks")), tasks),
     h("section", {}, h("h2", {}, t("work.dialogs")), dialogs)));
   const load = async () => {
@@ -36,6 +39,12 @@ export async function myWork(page) {
             c.author_name ? h("span", {}, `${t("work.author")}: ${c.author_name}`) : null),
           h("button", { type: "button", class: "secondary", onclick: () => done(task.id) }, t("work.done")));
       }) : [h("li", { class: "empty" }, t("work.empty"))]));
+      // Notes that mention me, until I open their dialog (R42).
+      mentionsSection.hidden = !(work.mentions || []).length;
+      mentions.replaceChildren(...(work.mentions || []).map((m) => h("li", { class: "mention" },
+        h("a", { href: `#/dialogs/${m.dialog_id}` }, m.dialog_title || t("work.dialog")),
+        ` · ${m.author_name} · ${when(m.at)}`,
+        h("p", { class: "description", dir: "auto" }, m.text))));
       dialogs.replaceChildren(...work.dialogs.map((d) => h("li", { class: `dialog-item${d.unread ? " unread" : ""}` },
         h("a", { href: `#/dialogs/${d.id}` }, `${d.interlocutor.name} · ${d.account.name} · ${d.title}`),
         h("div", { class: "preview" }, d.last_message_preview))));
@@ -54,7 +63,7 @@ export async function myWork(page) {
   };
   let timer = null;
   const onLive = ({ detail }) => {
-    if (!["task", "dialog"].includes(detail.type)) return;
+    if (!["task", "dialog", "mention"].includes(detail.type)) return;
     clearTimeout(timer);
     timer = setTimeout(load, 300);
   };

@@ -165,6 +165,9 @@ export class Workstation {
       case "read":
         if (data) store.applyRead(data.dialog_id, data.last_read_message_id);
         break;
+      case "mention":
+        if (data) this.notifyMention(data);
+        break;
       case "resync":
         // Too far behind to catch up from events: read everything afresh, once.
         this.list.load();
@@ -192,6 +195,18 @@ export class Workstation {
     beep();
     if ("Notification" in window && Notification.permission === "granted") {
       new Notification(text, { body: row.last_message_preview || "", tag: `dialog-${row.id}` });
+    }
+  }
+
+  /** A colleague mentioned me in a note (R42): said at once, wherever I am. */
+  notifyMention(data) {
+    const author = (this.context.users || []).find((u) => u.id === data.by);
+    const text = t("mention.toast", { who: author ? author.display_name : "", text: data.preview || "" });
+    toast(text);
+    if (localStorage.getItem("dialogi.notify") !== "on") return;
+    beep();
+    if ("Notification" in window && Notification.permission === "granted") {
+      new Notification(text, { tag: `mention-${data.message_id}` });
     }
   }
 

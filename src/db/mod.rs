@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod events;
 pub mod messages;
 pub mod monitor;
+pub mod notes;
 pub mod org;
 pub mod outbox;
 pub mod personal_data;

@@ -280,6 +280,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    mentions (message_id, user_id) {
+        message_id -> Int8,
+        user_id -> Int8,
+        dialog_id -> Int8,
+        seen_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     message_edits (id) {
         id -> Int8,
         message_id -> Int8,
@@ -472,6 +481,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     interests,
     interlocutors,
+    mentions,
     message_edits,
     messages,
     outbox,

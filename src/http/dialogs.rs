@@ -475,6 +475,12 @@ pub async fn list_messages(
             Some(id),
         )
         .await?;
+        // The notes that mention the reader are seen now (R42).
+        let user = caller.user_id.0;
+        db::run(&state.pool, move |conn| {
+            db::notes::seen(conn, user, id, chrono::Utc::now())
+        })
+        .await?;
     }
     message_page(&state, id, &query).await
 }

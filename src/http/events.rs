@@ -171,6 +171,7 @@ fn operator_frame(event: &StoredEvent) -> sse::Event {
         "message" => "message",
         "delivery" => "delivery",
         "task" => "task",
+        "mention" => "mention",
         _ => "dialog",
     };
     frame(Some(event.id), name, &event.payload)
@@ -314,7 +315,7 @@ impl Viewer {
             "message" | "dialog" | "delivery" => {
                 event.account_id.is_some_and(|a| self.visible.contains(&a))
             }
-            "read" | "task" => event.user_id == Some(self.user_id),
+            "read" | "task" | "mention" => event.user_id == Some(self.user_id),
             _ => false,
         }
     }

@@ -20,6 +20,7 @@ pub mod health;
 pub mod idempotency;
 pub mod known;
 pub mod message_changes;
+pub mod notes;
 pub mod personal_data;
 pub mod reports;
 pub mod rules;
@@ -322,7 +323,9 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(message_changes::edit_message)
                         .service(message_changes::delete_message)
                         .service(message_changes::react)
-                        .service(personal_data::record_consent),
+                        .service(personal_data::record_consent)
+                        .service(notes::add_note)
+                        .service(notes::viewers),
                 )
                 .service(events::operator_events)
                 .service(events::monitor_events)

@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::AppState;
 use super::auth::Caller;
 use super::dialogs::items_of;
-use super::dto::{MyWork, TaskContext, TaskResponse, TasksQuery, UpdateTaskRequest};
+use super::dto::{MentionItem, MyWork, TaskContext, TaskResponse, TasksQuery, UpdateTaskRequest};
 use crate::db::dialog_list::{self, ListFilter};
 use crate::db::tasks::{self, CreatedTask, TaskChanges};
 use crate::db::{self, users};
@@ -133,7 +133,7 @@ pub async fn my_work(
 ) -> Result<web::Json<MyWork>, ApiError> {
     let me = caller.user_id.0;
     let visible = super::accounts::access(&state, &caller).await?.visible();
-    let (tasks, dialogs, task_context) = db::run(&state.pool, move |conn| {
+    let (tasks, dialogs, task_context, mentions) = db::run(&state.pool, move |conn| {
         let roles: Vec<i64> = users::roles_of(conn, &[me])?
             .into_iter()
             .map(|(_, role)| role)
@@ -177,12 +177,25 @@ pub async fn my_work(
                 author_name,
             });
         }
-        Ok((tasks, dialogs, context))
+        let mut mentions = Vec::new();
+        for unseen in db::notes::unseen(conn, me)? {
+            let dialog = db::dialogs::find(conn, unseen.dialog_id)?;
+            mentions.push(MentionItem {
+                dialog_id: unseen.dialog_id,
+                dialog_title: dialog.as_ref().map(super::dialogs::title_of),
+                message_id: unseen.message_id,
+                author_name: unseen.author_name,
+                text: unseen.text,
+                at: unseen.at,
+            });
+        }
+        Ok((tasks, dialogs, context, mentions))
     })
     .await?;
     Ok(web::Json(MyWork {
         tasks: tasks.into_iter().map(task_response).collect(),
         dialogs,
         task_context,
+        mentions,
     }))
 }

@@ -464,6 +464,7 @@ try {
       await button.click();
       await anna.waitForSelector("dialog[open]", { timeout: STEP });
       await accessible(anna, `the ${action} modal`);
+      await russianOnly(anna, `the ${action} modal`);
       await anna.keyboard.press("Escape");
       await anna.waitForSelector("dialog[open]", { state: "detached", timeout: STEP });
     }
@@ -593,7 +594,7 @@ try {
     await boris.goto(APP_URL + "/#/");
   });
 
-  await step("my work and the close-reason report render", async () => {
+  await step("r35: the close-reason report reads months in Russian, narrows to one user and says when a period is empty", async () => {
     await boris.goto(APP_URL + "/#/report");
     await boris.waitForSelector(".chart .bar", { timeout: STEP });
     // R35: periods read as months in Russian; the user filter narrows the report to what
@@ -716,6 +717,36 @@ try {
     await login.waitForSelector("form.login", { timeout: STEP });
     await accessible(login, "the sign-in page");
     await login.close();
+  });
+
+  await step("r42: a note with @boris reaches boris live, is marked as a note and is never sent to the channel", async () => {
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Вера");
+    const sentBefore = (await fakeCalls("/sendmessage")).length;
+    await boris.goto(APP_URL + "/#/");
+    await boris.waitForSelector("#live.online", { timeout: STEP });
+    await anna.click(".composer .note-toggle");
+    const text = anna.locator(".composer textarea");
+    await text.fill("");
+    await text.type("Проверь оплату, @bo");
+    await anna.locator(".mention-picker li", { hasText: "@boris" }).waitFor({ timeout: STEP });
+    await accessible(anna, "the mention picker", ".composer");
+    await text.press("Enter");
+    if (!(await text.inputValue()).endsWith("@boris ")) throw new Error(`the mention was not inserted: ${await text.inputValue()}`);
+    await text.type("пожалуйста");
+    await text.press("Enter");
+    await anna.locator(".feed .bubble.note", { hasText: "Проверь оплату, @boris пожалуйста" }).waitFor({ timeout: STEP });
+    await anna.locator(".feed .bubble.note .note-mark", { hasText: "Заметка для коллег" }).first().waitFor({ timeout: STEP });
+    await boris.locator(".toast", { hasText: "упомянул(а) вас" }).waitFor({ timeout: STEP });
+    await boris.goto(APP_URL + "/#/work");
+    await boris.locator(".mentions .mention", { hasText: "Проверь оплату" }).waitFor({ timeout: STEP });
+    await boris.locator(".mentions .mention a").first().click();
+    await boris.locator(".feed .bubble.note", { hasText: "Проверь оплату" }).waitFor({ timeout: STEP });
+    await anna.waitForTimeout(500);
+    if ((await fakeCalls("/sendmessage")).length !== sentBefore) throw new Error("a note reached the channel");
+    await anna.click(".composer .note-toggle");
+    await boris.goto(APP_URL + "/#/");
   });
 
   await step("r22: a lead accepted becomes an interest whose page shows its basis and the feed of its dialogs", async () => {

@@ -215,6 +215,36 @@ pub struct MyWork {
     pub dialogs: Vec<DialogItem>,
     /// What a task row names (R28): its dialog's title, its client, its author.
     pub task_context: Vec<TaskContext>,
+    /// Notes that mention the caller and that they have not opened yet (R42), newest
+    /// first; opening the dialog clears them.
+    pub mentions: Vec<MentionItem>,
+}
+
+/// A note that mentions the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MentionItem {
+    pub dialog_id: i64,
+    pub dialog_title: Option<String>,
+    pub message_id: i64,
+    pub author_name: String,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A note for colleagues: never sent to the channel (R42).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// 1–4096 characters; `@login` mentions a colleague who may view the dialog.
+    pub text: String,
+}
+
+/// A colleague who may view a dialog (whom a note may mention).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ViewerBody {
+    pub id: i64,
+    pub login: String,
+    pub display_name: String,
 }
 
 /// The names a task row shows beside the task's ids.
