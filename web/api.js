@@ -29,6 +29,9 @@ export const redirectTargets = (id) => api("GET", dialog(id, "/redirect-targets"
 /** A note for colleagues (R42); `key` is its Idempotency-Key, as for a reply. */
 export const addNote = (id, text, key) => api("POST", dialog(id, "/notes"), { text }, { "Idempotency-Key": key });
 export const viewers = (id) => api("GET", dialog(id, "/viewers"));
+/** Quick replies usable in an account's dialogs (R41), the most used first. */
+export const quickReplies = (accountId) => api("GET", `/api/v1/quick-replies?account_id=${accountId}`);
+export const quickReplyUsed = (id) => api("POST", `/api/v1/quick-replies/${id}/use`, {});
 export const siteLink = (id) => api("GET", dialog(id, "/site-link"));
 export const fetchAccount = (accountId) => api("POST", `/api/v1/accounts/${accountId}/fetch`, {});
 export const clientDialogs = (clientId) => api("GET", `/api/v1/clients/${clientId}/dialogs`);

@@ -9,7 +9,7 @@ import { t, switchLanguage } from "./i18n.js";
 import { Workstation } from "./workstation.js";
 import { myWork, report } from "./pages.js";
 import { accounts, people, reasons } from "./admin.js";
-import { clientCard, interestPage, rules } from "./crm.js";
+import { clientCard, interestPage, replies, rules } from "./crm.js";
 
 const root = document.getElementById("app");
 let context = null;
@@ -87,6 +87,7 @@ async function start(me) {
       h("a", { href: "#/", dataset: { route: "inbox" } }, t("nav.inbox")),
       h("a", { href: "#/work", dataset: { route: "work" } }, t("nav.work")),
       h("a", { href: "#/report", dataset: { route: "report" } }, t("nav.report")),
+      h("a", { href: "#/replies", dataset: { route: "replies" } }, t("nav.replies")),
       // Only what the user may change (the server refuses the rest anyway).
       accountAdmin ? h("a", { href: "#/accounts", dataset: { route: "accounts" } }, t("nav.accounts")) : null,
       me.is_admin ? h("a", { href: "#/people", dataset: { route: "people" } }, t("nav.people")) : null,
@@ -212,6 +213,9 @@ function route() {
     clientCard(page, context, Number(hash.match(/^#\/clients\/(\d+)/)[1]));
   } else if (hash.match(/^#\/interests\/\d+/)) {
     interestPage(page, context, Number(hash.match(/^#\/interests\/(\d+)/)[1]));
+  } else if (hash.startsWith("#/replies")) {
+    mark("replies");
+    replies(page, context);
   } else if (hash.startsWith("#/reasons")) {
     mark("reasons");
     reasons(page, context);

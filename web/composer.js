@@ -40,11 +40,23 @@ function newKey() {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** A template's text with its placeholders filled for this dialog (R41). */
+export function filled(text, row, me) {
+  const values = {
+    "client.name": row ? ((row.client && row.client.name) || row.interlocutor.name) : "",
+    "operator.name": me ? me.display_name : "",
+    "dialog.number": row ? String(row.number) : "",
+    "account.name": row ? row.account.name : "",
+  };
+  return text.replace(/\{(client\.name|operator\.name|dialog\.number|account\.name)\}/g, (_, key) => values[key]);
+}
+
 export class Composer {
-  constructor(store, dialogId, { onSent }) {
+  constructor(store, dialogId, { onSent, me }) {
     this.store = store;
     this.dialogId = dialogId;
     this.onSent = onSent;
+    this.me = me;
     this.files = [];
     this.busy = false;
     this.draft = loadDraft(dialogId);
@@ -104,35 +116,56 @@ export class Composer {
     this.text.placeholder = t(on ? "note.placeholder" : "composer.placeholder");
     this.text.setAttribute("aria-label", this.text.placeholder);
     this.send.textContent = t(on ? "note.send" : "composer.send");
-    if (!on) this.hideMentions();
+    this.hideMentions();
     if (this.draft.mode !== this.mode) {
       this.draft.mode = this.mode;
       saveDraft(this.dialogId, this.draft);
     }
   }
 
-  /** The "@name" being typed just before the caret, in a note. */
-  mentionQuery() {
-    if (this.mode !== "note") return null;
+  /**
+   * What is being typed just before the caret that a list can complete: "@name" in a
+   * note (a colleague, R42), or "/word" at a line's start or after a space (a quick
+   * reply, R41).
+   */
+  suggestQuery() {
     const before = this.text.value.slice(0, this.text.selectionStart);
-    const match = before.match(/(^|[^\p{L}\p{N}])@([\p{L}\p{N}._-]*)$/u);
-    return match ? match[2].toLowerCase() : null;
+    const mention = this.mode === "note" && before.match(/(^|[^\p{L}\p{N}])@([\p{L}\p{N}._-]*)$/u);
+    if (mention) return { kind: "mention", query: mention[2].toLowerCase() };
+    const template = before.match(/(^|\s)\/([^\s/]*)$/u);
+    if (template) return { kind: "template", query: template[2].toLowerCase() };
+    return null;
   }
 
   async showMentions() {
-    const query = this.mentionQuery();
-    if (query === null) {
+    const wanted = this.suggestQuery();
+    if (!wanted) {
       this.hideMentions();
       return;
     }
+    const same = (a, b) => a && b && a.kind === b.kind && a.query === b.query;
     try {
-      this.viewersOnce = this.viewersOnce || api.viewers(this.dialogId);
-      const viewers = await this.viewersOnce;
-      if (this.mentionQuery() !== query) return;
-      this.options = viewers.filter((v) => v.login.toLowerCase().startsWith(query)
-        || v.display_name.toLowerCase().split(/\s+/).some((w) => w.startsWith(query))).slice(0, 8);
+      if (wanted.kind === "mention") {
+        this.viewersOnce = this.viewersOnce || api.viewers(this.dialogId);
+        const viewers = await this.viewersOnce;
+        if (!same(this.suggestQuery(), wanted)) return;
+        const q = wanted.query;
+        this.options = viewers.filter((v) => v.login.toLowerCase().startsWith(q)
+          || v.display_name.toLowerCase().split(/\s+/).some((w) => w.startsWith(q)))
+          .slice(0, 8).map((v) => ({ kind: "mention", id: v.id, value: v, label: v.display_name, hint: `@${v.login}` }));
+      } else {
+        const row = this.store.rows.get(this.dialogId);
+        if (!row) return;
+        this.templatesOnce = this.templatesOnce || api.quickReplies(row.account.id);
+        const templates = await this.templatesOnce;
+        if (!same(this.suggestQuery(), wanted)) return;
+        const q = wanted.query;
+        this.options = templates.filter((tpl) => !q || tpl.name.toLowerCase().includes(q) || tpl.text.toLowerCase().includes(q))
+          .slice(0, 8).map((tpl) => ({ kind: "template", id: tpl.id, value: tpl, label: tpl.name, hint: tpl.text.slice(0, 60) }));
+      }
     } catch {
       this.viewersOnce = null;
+      this.templatesOnce = null;
       this.options = [];
     }
     this.active = 0;
@@ -143,13 +176,15 @@ export class Composer {
     const options = this.options || [];
     this.mentionBox.hidden = !options.length;
     this.text.setAttribute("aria-controls", this.mentionBox.id);
-    this.mentionBox.replaceChildren(...options.map((v, i) => h("li", {
-      role: "option", id: `mention-${this.dialogId}-${v.id}`, "aria-selected": String(i === this.active),
+    const kind = options.length ? options[0].kind : "mention";
+    this.mentionBox.setAttribute("aria-label", t(kind === "template" ? "templates.list" : "note.mention_list"));
+    this.mentionBox.replaceChildren(...options.map((o, i) => h("li", {
+      role: "option", id: `suggest-${this.dialogId}-${o.kind}-${o.id}`, "aria-selected": String(i === this.active),
       class: i === this.active ? "active" : "",
-      onmousedown: (event) => { event.preventDefault(); this.chooseMention(v); },
-    }, v.display_name, " ", h("span", { class: "login" }, `@${v.login}`))));
+      onmousedown: (event) => { event.preventDefault(); this.chooseMention(o); },
+    }, o.label, " ", h("span", { class: "login" }, o.hint))));
     const active = options[this.active];
-    if (active) this.text.setAttribute("aria-activedescendant", `mention-${this.dialogId}-${active.id}`);
+    if (active) this.text.setAttribute("aria-activedescendant", `suggest-${this.dialogId}-${active.kind}-${active.id}`);
     else this.text.removeAttribute("aria-activedescendant");
   }
 
@@ -177,9 +212,17 @@ export class Composer {
     event.stopImmediatePropagation();
   }
 
-  chooseMention(viewer) {
+  chooseMention(option) {
     const caret = this.text.selectionStart;
-    const before = this.text.value.slice(0, caret).replace(/@[\p{L}\p{N}._-]*$/u, `@${viewer.login} `);
+    let before;
+    if (option.kind === "template") {
+      // Inserted for editing, never sent at once; its use is counted (R41).
+      const text = filled(option.value.text, this.store.rows.get(this.dialogId), this.me);
+      before = this.text.value.slice(0, caret).replace(/\/[^\s/]*$/u, text);
+      api.quickReplyUsed(option.id).catch(() => {});
+    } else {
+      before = this.text.value.slice(0, caret).replace(/@[\p{L}\p{N}._-]*$/u, `@${option.value.login} `);
+    }
     this.text.value = before + this.text.value.slice(caret);
     this.text.setSelectionRange(before.length, before.length);
     this.hideMentions();

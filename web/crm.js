@@ -386,3 +386,88 @@ export async function rules(page, context) {
   };
   load();
 }
+
+/** Quick replies (R41): #/replies — the templates one may use, made and changed by whom
+ * their scope says; CSV export and import. */
+export async function replies(page, context) {
+  const list = h("tbody");
+  const adminOf = context.accounts.filter((a) => a.my_rights && a.my_rights.admin);
+  const scopeName = (q) => (q.scope === "account"
+    ? `${t("templates.scope.account")}: ${(context.accounts.find((a) => a.id === q.account_id) || {}).name || ""}`
+    : t(`templates.scope.${q.scope}`));
+  const file = h("input", { type: "file", accept: ".csv,text/csv", hidden: true, "aria-hidden": "true", tabindex: "-1" });
+  page.replaceChildren(h("div", { class: "page admin replies" },
+    h("div", { class: "page-head" }, h("h2", {}, t("nav.replies")),
+      h("div", { class: "row-actions" },
+        h("a", { class: "button", href: "/api/v1/quick-replies/export", download: "quick-replies.csv" }, t("templates.export")),
+        h("button", { type: "button", onclick: () => file.click() }, t("templates.import")), file,
+        h("button", { type: "button", class: "primary", onclick: () => edit(null) }, t("templates.add")))),
+    h("p", { class: "hint" }, t("templates.hint")),
+    h("table", { class: "grid" }, h("thead", {}, h("tr", {}, h("th", {}, t("people.name")), h("th", {}, t("templates.text")),
+      h("th", {}, t("templates.scope")), h("th", {}, t("templates.uses")), h("th", {}))), list)));
+  const load = async () => {
+    try {
+      const rows = await api("GET", "/api/v1/quick-replies");
+      list.replaceChildren(...(rows.length ? rows.map((q) => h("tr", {},
+        h("td", {}, h("bdi", {}, q.name)), h("td", { class: "template-text" }, h("bdi", {}, q.text)),
+        h("td", {}, scopeName(q)), h("td", {}, String(q.uses)),
+        h("td", { class: "row-actions" }, q.may_edit ? [
+          h("button", { type: "button", onclick: () => edit(q) }, t("account.settings")),
+          h("button", { type: "button", onclick: () => remove(q) }, t("rules.delete")),
+        ] : null))) : [h("tr", {}, h("td", { colspan: "5", class: "empty" }, t("templates.empty")))]));
+    } catch (e) {
+      failed(e);
+    }
+  };
+  const scopes = () => [
+    h("option", { value: "personal" }, t("templates.scope.personal")),
+    ...adminOf.map((a) => h("option", { value: `account:${a.id}` }, `${t("templates.scope.account")}: ${a.name}`)),
+    context.me.is_admin ? h("option", { value: "global" }, t("templates.scope.global")) : null,
+  ].filter(Boolean);
+  const scopeBody = (value) => {
+    const [scope, account] = String(value || "personal").split(":");
+    return account ? { scope, account_id: Number(account) } : { scope };
+  };
+  const placeholders = () => h("p", { class: "hint" }, t("templates.placeholders"), " ",
+    ["client.name", "operator.name", "dialog.number", "account.name"].map((p, i) => [i ? ", " : "", h("code", {}, `{${p}}`)]));
+  const edit = (q) => modal({
+    title: q ? q.name : t("templates.add"),
+    body: [
+      field(t("people.name"), h("input", { name: "name", required: true, maxlength: "100", value: q ? q.name : "" })),
+      field(t("templates.text"), h("textarea", { name: "text", required: true, rows: "4", maxlength: "4096" }, q ? q.text : "")),
+      placeholders(),
+      q ? null : field(t("templates.scope"), h("select", { name: "scope" }, scopes())),
+    ],
+    submit: async (data) => {
+      const body = { name: data.get("name"), text: data.get("text") };
+      if (q) await api("PATCH", `/api/v1/quick-replies/${q.id}`, body);
+      else await api("POST", "/api/v1/quick-replies", { ...body, ...scopeBody(data.get("scope")) });
+      toast(t("ok"));
+      load();
+    },
+  });
+  const remove = async (q) => {
+    try {
+      await api("DELETE", `/api/v1/quick-replies/${q.id}`);
+      load();
+    } catch (e) {
+      failed(e);
+    }
+  };
+  file.addEventListener("change", () => {
+    const chosen = file.files[0];
+    file.value = "";
+    if (!chosen) return;
+    modal({
+      title: t("templates.import"),
+      body: [h("p", { class: "hint" }, t("templates.import_hint", { name: chosen.name })),
+        field(t("templates.scope"), h("select", { name: "scope" }, scopes()))],
+      submit: async (data) => {
+        const result = await api("POST", "/api/v1/quick-replies/import", { csv: await chosen.text(), ...scopeBody(data.get("scope")) });
+        toast(t("templates.imported", { n: result.created }));
+        load();
+      },
+    });
+  });
+  load();
+}

@@ -95,7 +95,7 @@ export class DialogPane {
         const row = this.store.rows.get(id);
         return Boolean(row && this.rights(row).send);
       } });
-    this.composer = new Composer(this.store, id, { onSent: (answer) => this.sent(answer) });
+    this.composer = new Composer(this.store, id, { onSent: (answer) => this.sent(answer), me: this.context.me });
     this.node.replaceChildren(this.header, this.toolbar, this.feed.node, this.composer.node);
     const offRow = this.store.on(`row:${id}`, (row) => this.update(row));
     const offFeed = this.store.on(`feed:${id}`, () => this.markRead());

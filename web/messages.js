@@ -188,6 +188,15 @@ export class Feed {
 
   bubble(m) {
     if (m.direction === "system") {
+      const data = m.system_data || {};
+      // A redirect's comment is a word to the colleague: shown as a note (R26, R42).
+      if (m.system_kind === "redirected" && data.comment) {
+        return h("li", { class: "bubble note redirect-note", dataset: { id: m.id } },
+          h("div", { class: "note-mark" }, t("note.mark")),
+          h("div", { class: "author" }, h("bdi", {}, this.systemText({ ...m, system_data: { ...data, comment: null } }))),
+          h("div", { class: "text", dir: "auto" }, data.comment),
+          h("div", { class: "foot" }, h("time", { datetime: m.created_at }, when(m.created_at))));
+      }
       return h("li", { class: "system", dataset: { id: m.id } }, h("bdi", {}, this.systemText(m)), " · ",
         h("time", { datetime: m.created_at }, when(m.created_at)));
     }

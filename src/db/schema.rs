@@ -338,6 +338,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    quick_replies (id) {
+        id -> Int8,
+        scope -> Text,
+        owner_user_id -> Nullable<Int8>,
+        account_id -> Nullable<Int8>,
+        name -> Text,
+        text -> Text,
+        uses -> Int8,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     roles (id) {
         id -> Int8,
         name -> Text,
@@ -485,6 +500,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_edits,
     messages,
     outbox,
+    quick_replies,
     roles,
     rules,
     settings,

@@ -22,6 +22,7 @@ pub mod known;
 pub mod message_changes;
 pub mod notes;
 pub mod personal_data;
+pub mod quick_replies;
 pub mod reports;
 pub mod rules;
 pub mod settings;
@@ -352,6 +353,17 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(personal_data::export_client)
                         .service(personal_data::erase_client)
                         .service(personal_data::client_consents),
+                )
+                .service(
+                    scope("/quick-replies")
+                        // `/export` and `/import` before `/{id}`.
+                        .service(quick_replies::export)
+                        .service(quick_replies::import)
+                        .service(quick_replies::list)
+                        .service(quick_replies::create)
+                        .service(quick_replies::update)
+                        .service(quick_replies::remove)
+                        .service(quick_replies::used),
                 )
                 .service(
                     scope("/interests")

@@ -180,10 +180,13 @@ try {
     await anna.click('button[data-action="redirect"]');
     const boss = await anna.locator('select[name="to"] option', { hasText: "boris" }).getAttribute("value");
     await anna.selectOption('select[name="to"]', boss);
+    await anna.fill('.modal textarea[name="comment"]', "Клиент просил именно тебя");
     await anna.click(".modal button[type=submit]");
     await anna.waitForSelector(".dialog-header .status.returned", { timeout: STEP });
-    // The system line says to whom (R26).
-    await anna.locator(".feed .system", { hasText: "→ boris" }).waitFor({ timeout: STEP });
+    // The line says to whom, and the comment is shown as a note for colleagues (R26, R42).
+    const line = anna.locator(".feed .redirect-note", { hasText: "→ boris" });
+    await line.waitFor({ timeout: STEP });
+    await line.locator(".text", { hasText: "Клиент просил именно тебя" }).waitFor({ timeout: STEP });
     // boris is told, and his list says it is his to take (R26).
     await boris.locator(".toast", { hasText: "Вам передан диалог" }).waitFor({ timeout: STEP });
     await boris.click('.tabs [data-section="new"]');
@@ -588,7 +591,7 @@ try {
     await anna.locator(".modal .people", { hasText: "Выбрано: 1" }).waitFor({ timeout: STEP });
     await accessible(anna, "the task modal", "dialog.modal");
     await anna.click(".modal button[type=submit]");
-    await anna.locator(".toast", { hasText: "Готово" }).waitFor({ timeout: STEP });
+    await anna.waitForSelector("dialog[open]", { state: "detached", timeout: STEP });
     await boris.goto(APP_URL + "/#/work");
     await boris.locator(".tasks .task", { hasText: "Подготовить счёт для Веры" }).waitFor({ timeout: STEP });
     await boris.goto(APP_URL + "/#/");
@@ -717,6 +720,34 @@ try {
     await login.waitForSelector("form.login", { timeout: STEP });
     await accessible(login, "the sign-in page");
     await login.close();
+  });
+
+  await step("r41: a template made on its page is inserted with «/», its placeholders filled, for editing", async () => {
+    await anna.goto(APP_URL + "/#/replies");
+    await anna.getByRole("button", { name: "Добавить шаблон" }).click();
+    const form = anna.locator("dialog.modal");
+    await form.locator("input[name=name]").fill("Доставка");
+    await form.locator("textarea[name=text]").fill("{client.name}, доставим завтра. Ваш {operator.name}");
+    await accessible(anna, "the template form", "dialog.modal");
+    await russianOnly(anna, "the template form");
+    await form.locator("button[type=submit]").click();
+    await anna.locator(".replies .grid tr", { hasText: "Доставка" }).waitFor({ timeout: STEP });
+    await russianOnly(anna, "the templates page");
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Вера");
+    const sentBefore = (await fakeCalls("/sendmessage")).length;
+    const text = anna.locator(".composer textarea");
+    await text.fill("");
+    await text.type("/дост");
+    await anna.locator(".mention-picker li", { hasText: "Доставка" }).waitFor({ timeout: STEP });
+    await text.press("Enter");
+    await until(async () => (await text.inputValue()) === "Вера, доставим завтра. Ваш anna", "the template inserted with its placeholders filled");
+    await anna.waitForTimeout(300);
+    if ((await fakeCalls("/sendmessage")).length !== sentBefore) throw new Error("a template was sent at once");
+    await text.fill("");
+    const used = await anna.evaluate(async () => (await (await fetch("/api/v1/quick-replies")).json()).find((q) => q.name === "Доставка").uses);
+    if (used !== 1) throw new Error(`the use was not counted: ${used}`);
   });
 
   await step("r42: a note with @boris reaches boris live, is marked as a note and is never sent to the channel", async () => {

@@ -308,3 +308,60 @@ pub struct UpdateRuleRequest {
     #[schema(value_type = Option<Vec<Object>>)]
     pub actions: Option<serde_json::Value>,
 }
+
+/// A quick reply (R41): a template inserted into the composer with "/".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuickReplyBody {
+    pub id: i64,
+    /// `personal`, `account` or `global`.
+    pub scope: String,
+    /// For an account's template.
+    pub account_id: Option<i64>,
+    pub name: String,
+    /// May hold `{client.name}`, `{operator.name}`, `{dialog.number}`, `{account.name}`,
+    /// filled in when it is inserted.
+    pub text: String,
+    /// How often it was inserted (the list sorts by it).
+    pub uses: i64,
+    /// Whether the caller may change or delete it.
+    pub may_edit: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuickReplyRequest {
+    /// `personal` (default), `account` (with `account_id`) or `global`.
+    pub scope: Option<String>,
+    pub account_id: Option<i64>,
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateQuickReplyRequest {
+    pub name: Option<String>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QuickRepliesQuery {
+    /// Only the templates usable in this account's dialogs (its own, personal, global).
+    pub account_id: Option<i64>,
+}
+
+/// Templates to import: CSV with a header row `name,text` (as the export writes it; other
+/// columns are ignored), all of one scope.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuickRepliesRequest {
+    pub csv: String,
+    pub scope: Option<String>,
+    pub account_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedBody {
+    pub created: usize,
+}

@@ -1,0 +1,374 @@
+//! Quick replies (R41): templates an operator inserts into the composer with "/" and edits
+//! before sending. Personal ones are their owner's; an account's are used by whoever may
+//! view it and changed by its administrators; global ones are used by everyone and
+//! changed by the program's administrators (`domain::quick_replies`). The most used come
+//! first. Import and export as CSV.
+
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::Utc;
+
+use super::AppState;
+use super::accounts::access;
+use super::auth::Caller;
+use super::dto::{
+    CreateQuickReplyRequest, ImportQuickRepliesRequest, ImportedBody, QuickRepliesQuery,
+    QuickReplyBody, UpdateQuickReplyRequest,
+};
+use crate::db::quick_replies::{self as rows, NewQuickReply, QuickReplyRow};
+use crate::db::{self, accounts::AccessMap};
+use crate::domain::AccountId;
+use crate::domain::quick_replies::{Asker, Scope, may_edit, may_use};
+use crate::error::ApiError;
+
+const MAX_NAME: usize = 100;
+const MAX_TEXT: usize = 4096;
+/// The most templates one import may hold.
+const MAX_IMPORT: usize = 1000;
+
+fn asker(caller: &Caller, access: &AccessMap, account: Option<i64>) -> Asker {
+    Asker {
+        user_id: caller.user_id.0,
+        is_admin: caller.is_admin,
+        account_rights: account.map_or(crate::domain::access::Rights::NONE, |a| {
+            access.rights(AccountId(a))
+        }),
+    }
+}
+
+fn scope_of(row: &QuickReplyRow) -> Scope {
+    Scope::parse(&row.scope).unwrap_or(Scope::Personal)
+}
+
+fn body(row: QuickReplyRow, caller: &Caller, access: &AccessMap) -> QuickReplyBody {
+    let editable = may_edit(
+        scope_of(&row),
+        row.owner_user_id,
+        asker(caller, access, row.account_id),
+    );
+    QuickReplyBody {
+        id: row.id,
+        scope: row.scope,
+        account_id: row.account_id,
+        name: row.name,
+        text: row.text,
+        uses: row.uses,
+        may_edit: editable,
+    }
+}
+
+fn name_field(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("name: 1 to {MAX_NAME} characters, no control characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn text_field(text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    if text.is_empty()
+        || text.chars().count() > MAX_TEXT
+        || text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(ApiError::invalid(
+            "text",
+            format!("text: 1 to {MAX_TEXT} characters, no control characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// The scope and account of a new template, checked against what the caller may edit.
+fn new_scope(
+    caller: &Caller,
+    access: &AccessMap,
+    scope: Option<&str>,
+    account_id: Option<i64>,
+) -> Result<(Scope, Option<i64>), ApiError> {
+    let scope = match scope {
+        None => Scope::Personal,
+        Some(raw) => Scope::parse(raw)
+            .ok_or_else(|| ApiError::invalid("scope", "scope: personal, account or global"))?,
+    };
+    let account = match (scope, account_id) {
+        (Scope::Account, Some(id)) => Some(id),
+        (Scope::Account, None) => {
+            return Err(ApiError::invalid(
+                "account_id",
+                "account_id: the account whose template it is",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::invalid(
+                "account_id",
+                "account_id: only for scope `account`",
+            ));
+        }
+        (_, None) => None,
+    };
+    if !may_edit(
+        scope,
+        Some(caller.user_id.0),
+        asker(caller, access, account),
+    ) {
+        return Err(ApiError::Forbidden(match scope {
+            Scope::Account => "an account's templates are made by its administrators".into(),
+            _ => "global templates are made by the program's administrators".into(),
+        }));
+    }
+    Ok((scope, account))
+}
+
+/// The templates the caller may use, the most used first (in one account's dialogs with
+/// `account_id`).
+#[utoipa::path(tag = "quick replies", params(QuickRepliesQuery), responses((status = 200, body = Vec<QuickReplyBody>)))]
+#[get("")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<QuickRepliesQuery>,
+) -> Result<web::Json<Vec<QuickReplyBody>>, ApiError> {
+    let access = access(&state, &caller).await?;
+    let mut accounts = access.visible();
+    if let Some(only) = query.account_id {
+        accounts.retain(|a| *a == only);
+    }
+    let user = caller.user_id.0;
+    let found = db::run(&state.pool, move |conn| rows::usable(conn, user, &accounts)).await?;
+    Ok(web::Json(
+        found
+            .into_iter()
+            .map(|row| body(row, &caller, &access))
+            .collect(),
+    ))
+}
+
+/// Create a template: personal by default; an account's (its administrators) or global
+/// (the program's administrators).
+#[utoipa::path(tag = "quick replies", request_body = CreateQuickReplyRequest, responses((status = 201, body = QuickReplyBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: web::Json<CreateQuickReplyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = request.into_inner();
+    let (name, text) = (name_field(&request.name)?, text_field(&request.text)?);
+    let access = access(&state, &caller).await?;
+    let (scope, account) = new_scope(
+        &caller,
+        &access,
+        request.scope.as_deref(),
+        request.account_id,
+    )?;
+    let new = NewQuickReply {
+        scope: scope.as_str().to_owned(),
+        owner_user_id: (scope == Scope::Personal).then_some(caller.user_id.0),
+        account_id: account,
+        name,
+        text,
+        created_by: Some(caller.user_id.0),
+    };
+    let mut created = db::run(&state.pool, move |conn| rows::insert(conn, &[new])).await?;
+    let row = created.pop().ok_or(ApiError::NotFound("quick reply"))?;
+    Ok(HttpResponse::Created().json(body(row, &caller, &access)))
+}
+
+/// A template the caller may use (404 otherwise), with the rights map.
+async fn usable_one(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<(QuickReplyRow, std::sync::Arc<AccessMap>), ApiError> {
+    let access = access(state, caller).await?;
+    let row = db::run(&state.pool, move |conn| rows::find(conn, id))
+        .await?
+        .filter(|row| {
+            may_use(
+                scope_of(row),
+                row.owner_user_id,
+                asker(caller, &access, row.account_id),
+            )
+        })
+        .ok_or(ApiError::NotFound("quick reply"))?;
+    Ok((row, access))
+}
+
+fn require_edit(row: &QuickReplyRow, caller: &Caller, access: &AccessMap) -> Result<(), ApiError> {
+    if may_edit(
+        scope_of(row),
+        row.owner_user_id,
+        asker(caller, access, row.account_id),
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this template is changed by its account's or the program's administrators".into(),
+        ))
+    }
+}
+
+/// Change a template's name or text.
+#[utoipa::path(tag = "quick replies", params(("id" = i64, Path)), request_body = UpdateQuickReplyRequest, responses((status = 200, body = QuickReplyBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[patch("/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    request: web::Json<UpdateQuickReplyRequest>,
+) -> Result<web::Json<QuickReplyBody>, ApiError> {
+    let (row, access) = usable_one(&state, &caller, id.into_inner()).await?;
+    require_edit(&row, &caller, &access)?;
+    let request = request.into_inner();
+    let name = request.name.as_deref().map(name_field).transpose()?;
+    let text = request.text.as_deref().map(text_field).transpose()?;
+    let id = row.id;
+    let row = db::run(&state.pool, move |conn| {
+        rows::update(conn, id, name.as_deref(), text.as_deref(), Utc::now())
+    })
+    .await?
+    .ok_or(ApiError::NotFound("quick reply"))?;
+    Ok(web::Json(body(row, &caller, &access)))
+}
+
+/// Delete a template.
+#[utoipa::path(tag = "quick replies", params(("id" = i64, Path)), responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[delete("/{id}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, access) = usable_one(&state, &caller, id.into_inner()).await?;
+    require_edit(&row, &caller, &access)?;
+    let id = row.id;
+    db::run(&state.pool, move |conn| rows::delete(conn, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Count one use of a template (the composer calls it when one is inserted).
+#[utoipa::path(tag = "quick replies", params(("id" = i64, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[post("/{id}/use")]
+pub async fn used(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, _) = usable_one(&state, &caller, id.into_inner()).await?;
+    let id = row.id;
+    db::run(&state.pool, move |conn| rows::used(conn, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The templates the caller may use, as CSV (`name,text,scope,account_id`).
+#[utoipa::path(tag = "quick replies", responses((status = 200, description = "text/csv")))]
+#[get("/export")]
+pub async fn export(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let access = access(&state, &caller).await?;
+    let accounts = access.visible();
+    let user = caller.user_id.0;
+    let found = db::run(&state.pool, move |conn| rows::usable(conn, user, &accounts)).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let write = |writer: &mut csv::Writer<Vec<u8>>, fields: [&str; 4]| {
+        // A cell a spreadsheet would run as a formula is written as text.
+        let safe: Vec<String> = fields.iter().map(|f| neutralised(f)).collect();
+        writer
+            .write_record(&safe)
+            .map_err(|e| ApiError::Internal(e.into()))
+    };
+    write(&mut writer, ["name", "text", "scope", "account_id"])?;
+    for row in &found {
+        let account = row.account_id.map(|a| a.to_string()).unwrap_or_default();
+        write(&mut writer, [&row.name, &row.text, &row.scope, &account])?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string().into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename("quick-replies.csv".into())],
+        })
+        .body(bytes))
+}
+
+/// A cell starting with `=`, `+`, `-` or `@` gets a leading apostrophe.
+fn neutralised(field: &str) -> String {
+    if field.starts_with(['=', '+', '-', '@']) {
+        format!("'{field}")
+    } else {
+        field.to_owned()
+    }
+}
+
+/// Import templates from CSV (a header row with `name` and `text`), all of one scope; all
+/// or nothing: a bad row refuses the whole file, naming its line.
+#[utoipa::path(tag = "quick replies", request_body = ImportQuickRepliesRequest, responses((status = 201, body = ImportedBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/import")]
+pub async fn import(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: web::Json<ImportQuickRepliesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = request.into_inner();
+    let access = access(&state, &caller).await?;
+    let (scope, account) = new_scope(
+        &caller,
+        &access,
+        request.scope.as_deref(),
+        request.account_id,
+    )?;
+    let bad = |message: String| ApiError::invalid("csv", message);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(request.csv.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| bad(format!("csv: {e}")))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(name_at), Some(text_at)) = (column("name"), column("text")) else {
+        return Err(bad(
+            "csv: a header row with `name` and `text` columns".into()
+        ));
+    };
+    let mut new = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| bad(format!("csv: {e}")))?;
+        let cell = |at: usize| record.get(at).unwrap_or_default();
+        let restored = |value: &str| value.strip_prefix('\'').unwrap_or(value).to_owned();
+        let row = || -> Result<NewQuickReply, ApiError> {
+            Ok(NewQuickReply {
+                scope: scope.as_str().to_owned(),
+                owner_user_id: (scope == Scope::Personal).then_some(caller.user_id.0),
+                account_id: account,
+                name: name_field(&restored(cell(name_at)))?,
+                text: text_field(&restored(cell(text_at)))?,
+                created_by: Some(caller.user_id.0),
+            })
+        };
+        new.push(row().map_err(|e| bad(format!("csv line {}: {e}", line + 2)))?);
+        if new.len() > MAX_IMPORT {
+            return Err(bad(format!("csv: at most {MAX_IMPORT} templates at once")));
+        }
+    }
+    if new.is_empty() {
+        return Err(bad("csv: no template under the header".into()));
+    }
+    // One statement: every row or none.
+    let created = db::run(&state.pool, move |conn| rows::insert(conn, &new)).await?;
+    Ok(HttpResponse::Created().json(ImportedBody {
+        created: created.len(),
+    }))
+}

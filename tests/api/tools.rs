@@ -1,0 +1,357 @@
+//! The operator's daily tools (issue #26). R41: quick replies, each scope used and changed
+//! by its own people, sorted by use, imported and exported as CSV. R42: internal notes and
+//! @mentions — a note is a message of the dialog only staff see: never sent to the
+//! channel, allowed to whoever may view the dialog; a mention tells the colleague at once
+//! and lists the dialog in their "Моя работа" until they open it.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::channels::telegram_account;
+use crate::fakes::FakeChannel;
+use crate::helpers::spawn_app;
+
+const PASSWORD: &str = "operator-password-1";
+const WAIT: Duration = Duration::from_secs(15);
+
+#[actix_web::test]
+async fn r42_a_note_never_reaches_the_channel_and_a_mention_reaches_the_colleague_until_he_opens_the_dialog()
+ {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    app.add_user("gleb", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna_id, "view": true, "send": true}, {"user_id": boris_id, "view": true}]),
+    )
+    .await;
+    let dialog = app.dialog_of(account, "501", "Можно скидку?").await;
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+    let gleb = app.login("gleb", PASSWORD).await;
+    let (_, stream) = boris.events("/api/v1/events", None).await;
+    let mut boris_stream = stream.unwrap();
+    boris_stream.next(WAIT).await;
+    let (_, stream) = anna.events("/api/v1/events", None).await;
+    let mut anna_stream = stream.unwrap();
+    anna_stream.next(WAIT).await;
+
+    let path = format!("/api/v1/dialogs/{dialog}/notes");
+    let note = anna
+        .post(
+            &path,
+            json!({"text": "@boris посмотри, клиент просит скидку"}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.text);
+    assert_eq!(note.body["direction"], "note");
+    assert_eq!(note.body["author"]["user_id"], anna_id);
+
+    // Boris is told at once; Anna, who wrote it, is not.
+    let told = boris_stream.until(WAIT, |e| e.event == "mention").await;
+    let last = told.last().unwrap();
+    assert_eq!(last.event, "mention", "{told:?}");
+    let mention: serde_json::Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(mention["dialog_id"], dialog);
+    assert_eq!(mention["by"], anna_id);
+    let seen_by_anna = anna_stream
+        .until(Duration::from_secs(2), |e| e.event == "mention")
+        .await;
+    assert!(seen_by_anna.iter().all(|e| e.event != "mention"));
+
+    // Listed in Boris's work until he opens the dialog.
+    let work = boris.get("/api/v1/my-work").await.body;
+    assert_eq!(work["mentions"][0]["dialog_id"], dialog);
+    assert_eq!(work["mentions"][0]["author_name"], "anna");
+    boris
+        .get(&format!("/api/v1/dialogs/{dialog}/messages"))
+        .await;
+    assert_eq!(
+        boris.get("/api/v1/my-work").await.body["mentions"],
+        json!([])
+    );
+
+    // A viewer may write a note too; a stranger may not, nor may anyone mention him.
+    let by_viewer = boris
+        .post(&path, json!({"text": "Согласую с руководителем"}))
+        .await;
+    assert_eq!(by_viewer.status, StatusCode::CREATED, "{}", by_viewer.text);
+    assert_eq!(
+        gleb.post(&path, json!({"text": "я тоже"})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    for refused in [
+        json!({"text": "@gleb глянь"}),
+        json!({"text": "@nobody"}),
+        json!({"text": "  "}),
+        json!({"text": "a\u{0}b"}),
+    ] {
+        let answer = anna.post(&path, refused.clone()).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{refused}: {}",
+            answer.text
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages WHERE direction = 'note'"),
+        2
+    );
+
+    // Never sent, and the list still shows the client's last message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        fake.calls("/sendMessage").is_empty(),
+        "{:?}",
+        fake.requests()
+    );
+    assert_eq!(app.count("SELECT count(*) FROM outbox"), 0);
+    let row = anna.get(&format!("/api/v1/dialogs/{dialog}")).await.body;
+    assert_eq!(row["last_message_preview"], "Можно скидку?");
+    let feed = anna
+        .get(&format!("/api/v1/dialogs/{dialog}/messages"))
+        .await
+        .body;
+    let directions: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["direction"].as_str().unwrap())
+        .collect();
+    assert_eq!(directions, vec!["in", "note", "note"]);
+    // The colleagues a note may mention: those who may view the dialog.
+    let viewers = anna
+        .get(&format!("/api/v1/dialogs/{dialog}/viewers"))
+        .await
+        .body;
+    let logins: Vec<&str> = viewers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["login"].as_str().unwrap())
+        .collect();
+    assert!(
+        logins.contains(&"boris") && logins.contains(&"anna") && !logins.contains(&"gleb"),
+        "{logins:?}"
+    );
+}
+
+#[actix_web::test]
+async fn r41_quick_replies_are_used_and_changed_by_their_own_people_sorted_by_use_and_round_trip_as_csv()
+ {
+    let app = spawn_app().await;
+    let account = app.create_account("telegram", json!({})).await;
+    let other = app
+        .create_account(
+            "vk",
+            json!({"credentials": {"group_id": 1, "access_token": "t"}}),
+        )
+        .await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna_id, "view": true, "send": true, "admin": true},
+        {"user_id": boris_id, "view": true, "send": true}]),
+    )
+    .await;
+    let admin = app.admin().await;
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+
+    let create = |scope: Option<&str>, account: Option<i64>, name: &str| {
+        let mut body =
+            json!({"name": name, "text": format!("{name}, {{client.name}}! — {{operator.name}}")});
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        if let Some(account) = account {
+            body["account_id"] = json!(account);
+        }
+        body
+    };
+    let mine = anna
+        .post("/api/v1/quick-replies", create(None, None, "Привет"))
+        .await;
+    assert_eq!(mine.status, StatusCode::CREATED, "{}", mine.text);
+    assert_eq!(mine.body["scope"], "personal");
+    assert_eq!(mine.body["may_edit"], true);
+    let ours = anna
+        .post(
+            "/api/v1/quick-replies",
+            create(Some("account"), Some(account), "Доставка"),
+        )
+        .await;
+    assert_eq!(ours.status, StatusCode::CREATED, "{}", ours.text);
+    // Boris may use the account's template but not make one, nor a global one.
+    assert_eq!(
+        boris
+            .post(
+                "/api/v1/quick-replies",
+                create(Some("account"), Some(account), "Моё")
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        anna.post(
+            "/api/v1/quick-replies",
+            create(Some("global"), None, "Всем")
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        anna.post(
+            "/api/v1/quick-replies",
+            create(Some("account"), Some(other), "Чужой")
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    for bad in [
+        json!({"name": "", "text": "x"}),
+        json!({"name": "x", "text": " "}),
+        json!({"name": "x", "text": "a\u{0}"}),
+        json!({"name": "x", "text": "y", "scope": "team"}),
+        json!({"name": "x", "text": "y", "scope": "account"}),
+    ] {
+        assert_eq!(
+            anna.post("/api/v1/quick-replies", bad.clone()).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}"
+        );
+    }
+    let global = admin
+        .post(
+            "/api/v1/quick-replies",
+            create(Some("global"), None, "Спасибо"),
+        )
+        .await;
+    assert_eq!(global.status, StatusCode::CREATED, "{}", global.text);
+
+    // What each sees: anna her own, the account's, the global; boris no personal of anna's.
+    let names = |answer: &serde_json::Value| -> Vec<String> {
+        answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let boris_list = boris.get("/api/v1/quick-replies").await.body;
+    assert!(
+        !names(&boris_list).contains(&"Привет".to_owned()),
+        "{boris_list}"
+    );
+    assert!(
+        boris_list
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["may_edit"] == false)
+    );
+    // Sorted by use: the global one used twice comes first.
+    let global_id = global.body["id"].as_i64().unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            anna.post(&format!("/api/v1/quick-replies/{global_id}/use"), json!({}))
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let listed = anna.get("/api/v1/quick-replies").await.body;
+    assert_eq!(names(&listed)[0], "Спасибо");
+    assert_eq!(names(&listed).len(), 3);
+    assert_eq!(listed[0]["uses"], 2);
+    // Changing and deleting: only who may edit; a personal one is not even visible to others.
+    let mine_id = mine.body["id"].as_i64().unwrap();
+    let ours_id = ours.body["id"].as_i64().unwrap();
+    assert_eq!(
+        boris
+            .patch(
+                &format!("/api/v1/quick-replies/{mine_id}"),
+                json!({"name": "Моё"})
+            )
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        boris
+            .patch(
+                &format!("/api/v1/quick-replies/{ours_id}"),
+                json!({"name": "Моё"})
+            )
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let renamed = anna
+        .patch(
+            &format!("/api/v1/quick-replies/{ours_id}"),
+            json!({"name": "Доставка завтра"}),
+        )
+        .await;
+    assert_eq!(renamed.body["name"], "Доставка завтра");
+    assert_eq!(
+        boris
+            .delete(&format!("/api/v1/quick-replies/{global_id}"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // CSV: what is exported imports back, as a personal set of boris's.
+    let csv = anna
+        .request(reqwest::Method::GET, "/api/v1/quick-replies/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("name,text,scope,account_id"), "{csv}");
+    assert!(csv.contains("Доставка завтра"));
+    let imported = boris
+        .post("/api/v1/quick-replies/import", json!({"csv": csv}))
+        .await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
+    assert_eq!(imported.body["created"], 3);
+    let boris_own = app.count(&format!(
+        "SELECT count(*) FROM quick_replies WHERE owner_user_id = {boris_id}"
+    ));
+    assert_eq!(boris_own, 3);
+    // A bad row refuses the whole file, saying which line.
+    let refused = boris
+        .post(
+            "/api/v1/quick-replies/import",
+            json!({"csv": "name,text\nХорошо,Текст\n,пусто"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text.contains("line 3"), "{}", refused.text);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM quick_replies WHERE owner_user_id = {boris_id}"
+        )),
+        3
+    );
+    assert_eq!(
+        boris
+            .post("/api/v1/quick-replies/import", json!({"csv": "title\nx"}))
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
