@@ -17,6 +17,8 @@ export const reply = (id, body, key) => api("POST", dialog(id, "/messages"), bod
 export const editMessage = (id, messageId, text) => api("PATCH", dialog(id, `/messages/${messageId}`), { text });
 export const react = (id, messageId, emoji) => api("PUT", dialog(id, `/messages/${messageId}/reaction`), { emoji });
 export const deleteMessage = (id, messageId) => api("DELETE", dialog(id, `/messages/${messageId}`));
+/** Sends a failed reply again (R44): the same message, a new attempt. */
+export const retryMessage = (id, messageId) => api("POST", dialog(id, `/messages/${messageId}/retry`), {});
 export const markRead = (id, upTo) => api("POST", dialog(id, "/read"), { up_to_message_id: upTo });
 export const accept = (id) => api("POST", dialog(id, "/accept"), {});
 export const closeDialog = (id, body) => api("POST", dialog(id, "/close"), body);

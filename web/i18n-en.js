@@ -236,4 +236,11 @@ export default {
   "templates.placeholders": "Filled in:", "templates.empty": "No templates yet.",
   "templates.import_hint": "File “{name}”: the first row is headers, with name and text columns. Whose each template will be:",
   "templates.imported": "Templates imported: {n}",
+  "delivery.retry": "Send again",
+  "delivery.why.blocked": "The client blocked the bot, unsubscribed or denied messages",
+  "delivery.why.window": "More than 24 hours since the client last wrote: WhatsApp passes no free text until they write",
+  "delivery.why.rate": "The messenger limited the sending rate; send again a little later",
+  "delivery.why.file": "The messenger did not take the file",
+  "delivery.why.nobody": "The messenger found no such recipient",
+  "delivery.why.other": "The messenger did not take the message: {reason}",
 };

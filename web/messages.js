@@ -212,8 +212,15 @@ export class Feed {
       }
       return h("a", { class: "file", href: a.url, download: a.file_name }, h("bdi", {}, a.file_name));
     });
+    // Delivery as ticks (R44): queued, sent, delivered, read; a failure says why and
+    // offers to send the same message again.
     const delivery = m.direction === "out" && m.delivery
-      ? h("span", { class: `delivery ${m.delivery}`, title: m.delivery_error || "" }, t(`delivery.${m.delivery}`))
+      ? h("span", { class: `delivery ${m.delivery}`, role: "img", "aria-label": t(`delivery.${m.delivery}`),
+        title: m.delivery_error ? `${t(`delivery.${m.delivery}`)}: ${m.delivery_error}` : t(`delivery.${m.delivery}`) },
+      TICKS[m.delivery] || "")
+      : null;
+    const retry = m.direction === "out" && m.delivery === "failed" && this.canWrite()
+      ? h("button", { type: "button", class: "link retry", onclick: (event) => this.retry(m, event.currentTarget) }, t("delivery.retry"))
       : null;
     // Who wrote it: the operator of a reply, or the member of a group conversation.
     const author = (m.author && m.author.name) || (m.sender && m.sender.name);
@@ -233,12 +240,25 @@ export class Feed {
         m.extras && m.extras.reaction
           ? h("span", { class: "reaction", title: t("content.reaction") }, m.extras.reaction)
           : null,
-        m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error" }, m.delivery_error) : null,
+        m.delivery === "failed" && m.delivery_error ? h("span", { class: "delivery-error", title: m.delivery_error }, deliveryReason(m.delivery_error)) : null,
+        retry,
         m.extras && m.extras.our_reaction
           ? h("span", { class: "reaction ours", title: t("content.ourReaction") }, m.extras.our_reaction)
           : null,
         ...this.changeButtons(m),
         ...this.reactButtons(m)));
+  }
+
+  /** Sends a failed reply again; its ticks start over from "queued". */
+  async retry(m, button) {
+    button.disabled = true;
+    try {
+      const message = await api.retryMessage(this.dialogId, m.id);
+      this.store.applyDelivery({ dialog_id: this.dialogId, message_id: m.id, delivery: message.delivery, error: null });
+    } catch (error) {
+      button.disabled = false;
+      failed(error);
+    }
   }
 
   /**
@@ -333,6 +353,26 @@ export function earlierDialog(clientId, dialog, context) {
   });
   return node;
 }
+
+/**
+ * Why a reply failed, in the user's language (R44): the channels' usual refusals are
+ * recognised; anything else is shown as the channel said it (the tooltip keeps the
+ * original).
+ */
+function deliveryReason(text) {
+  const known = [
+    [/blocked the bot|unsubscribed|denied messages|bot was blocked|not subscribed/i, "delivery.why.blocked"],
+    [/24.hour|24 hours|window has closed/i, "delivery.why.window"],
+    [/too many requests|rate limit|flood/i, "delivery.why.rate"],
+    [/file|too large|media/i, "delivery.why.file"],
+    [/chat not found|user not found|peer_id|recipient/i, "delivery.why.nobody"],
+  ];
+  const found = known.find(([pattern]) => pattern.test(text));
+  return found ? t(found[1]) : t("delivery.why.other", { reason: text });
+}
+
+/** The ticks of a reply's delivery (R44); their words are the label and the tooltip. */
+const TICKS = { pending: "◷", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
 
 /** The channels where an operator may edit and delete a reply already sent. */
 const CHANGEABLE = ["telegram", "vk"];

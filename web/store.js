@@ -215,7 +215,9 @@ export class Store {
       if (feed && feed.loaded) this.earlyDeliveries.set(id, { delivery, error });
       return;
     }
-    if (laterDelivery(message.delivery, delivery) !== delivery) return;
+    // A failed reply sent again starts over (R44): the only way back from "failed".
+    const retried = message.delivery === "failed" && delivery === "pending";
+    if (!retried && laterDelivery(message.delivery, delivery) !== delivery) return;
     message.delivery = delivery;
     message.delivery_error = error || null;
     this.emit(`feed:${dialogId}`, { changed: [id] });

@@ -345,6 +345,51 @@ pub fn delivery_reported(
     })
 }
 
+/// Sends a failed reply again (R44): the same message, a new attempt of its outbox row
+/// with the same delivery key (a channel that takes one cannot make a duplicate), its
+/// delivery back to `pending`, and the `delivery` event. `None` when the message of
+/// `dialog_id` is not a failed reply.
+pub fn retry(
+    conn: &mut PgConnection,
+    dialog_id: i64,
+    message_id: i64,
+) -> Result<Option<i64>, DbError> {
+    conn.transaction(|conn| {
+        let account_id: Option<i64> = diesel::update(
+            outbox::table
+                .filter(outbox::message_id.eq(message_id))
+                .filter(outbox::dialog_id.eq(dialog_id))
+                .filter(outbox::status.eq("failed")),
+        )
+        .set((
+            outbox::status.eq("queued"),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(Utc::now()),
+            outbox::last_error.eq(None::<String>),
+            outbox::updated_at.eq(Utc::now()),
+        ))
+        .returning(outbox::account_id)
+        .get_result(conn)
+        .optional()?;
+        let Some(account_id) = account_id else {
+            return Ok(None);
+        };
+        diesel::update(messages::table.find(message_id))
+            .set((
+                messages::delivery.eq("pending"),
+                messages::delivery_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        events::append(
+            conn,
+            &[delivery_event(
+                account_id, dialog_id, message_id, "pending", None,
+            )],
+        )?;
+        Ok(Some(account_id))
+    })
+}
+
 /// How many of our messages one report of reading may mark at most (the newest).
 const READ_AT_MOST: i64 = 500;
 

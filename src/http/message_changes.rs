@@ -6,7 +6,7 @@
 //! is asked first and only what it accepted is recorded (an old text kept in the
 //! message's edits), with the message's event, so every open workstation shows it.
 
-use actix_web::{HttpResponse, delete, patch, put, web};
+use actix_web::{HttpResponse, delete, patch, post, put, web};
 use chrono::Utc;
 
 use super::AppState;
@@ -269,4 +269,50 @@ async fn item(state: &AppState, dialog_id: i64, message_id: i64) -> Result<Messa
     .filter(|feed| feed.message.id == message_id)
     .ok_or(ApiError::NotFound("message"))?;
     Ok(message_item(found))
+}
+
+/// Send a failed reply again (R44): the same message, a new attempt with the same
+/// delivery key, so a channel that takes one cannot deliver it twice. Whoever may write in
+/// the dialog.
+#[utoipa::path(
+    tag = "dialogs",
+    params(("id" = i64, Path), ("message_id" = i64, Path)),
+    responses(
+        (status = 200, body = MessageItem),
+        (status = 403, description = "no right to write here", body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "not a failed reply, or the dialog is closed", body = crate::error::ErrorBody),
+    )
+)]
+#[post("/{id}/messages/{message_id}/retry")]
+pub async fn retry_message(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (dialog_id, message_id) = path.into_inner();
+    let (dialog, access) = visible_dialog(&state, &caller, dialog_id).await?;
+    if !rights_on(&access, &dialog).send {
+        return Err(ApiError::Forbidden(
+            "sending again needs the right to answer on the account".into(),
+        ));
+    }
+    if dialog.status == "closed" {
+        return Err(ApiError::Conflict {
+            code: "dialog_closed",
+            message: "the dialog is closed: nothing is sent in it".into(),
+        });
+    }
+    let retried = db::run(&state.pool, move |conn| {
+        db::outbox::retry(conn, dialog_id, message_id)
+    })
+    .await?;
+    let Some(account_id) = retried else {
+        return Err(ApiError::Conflict {
+            code: "not_failed",
+            message: "only a reply whose sending failed is sent again".into(),
+        });
+    };
+    state.channels.wake(account_id);
+    Ok(HttpResponse::Ok().json(item(&state, dialog_id, message_id).await?))
 }

@@ -324,6 +324,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(message_changes::edit_message)
                         .service(message_changes::delete_message)
                         .service(message_changes::react)
+                        .service(message_changes::retry_message)
                         .service(personal_data::record_consent)
                         .service(notes::add_note)
                         .service(notes::viewers),

@@ -2786,3 +2786,61 @@ async fn r1_the_account_form_is_described_by_the_server_and_one_credential_chang
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[actix_web::test]
+async fn r44_a_failed_reply_is_sent_again_once_as_the_same_message() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    telegram_hook(&app, account, &tg_text(1, 810, 1, "Привет"), TG_SECRET).await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    fake.schedule(&[Answer::Blocked]);
+    let message = reply(&app, dialog, "Вы тут?").await;
+    eventually(&app, &delivery_query(message), "failed").await;
+    let admin = app.admin().await;
+    let path = format!("/api/v1/dialogs/{dialog}/messages/{message}/retry");
+    // The client unblocked the bot and wrote again: the operator sends the reply again.
+    telegram_hook(
+        &app,
+        account,
+        &tg_text(2, 810, 2, "Разблокировал"),
+        TG_SECRET,
+    )
+    .await;
+    let viewer = app.add_user("vera", "operator-password-1", false).await;
+    app.grant(account, json!([{"user_id": viewer, "view": true}]))
+        .await;
+    let vera = app.login("vera", "operator-password-1").await;
+    assert_eq!(
+        vera.post(&path, json!({})).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let retried = admin.post(&path, json!({})).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.text);
+    assert_eq!(retried.body["id"], message);
+    assert_eq!(retried.body["delivery"], "pending");
+    eventually(&app, &delivery_query(message), "sent").await;
+    // Once at the channel after the failure; still one message, one outbox row.
+    let sent = fake.calls("/sendmessage");
+    assert_eq!(sent.len(), 2, "the failed attempt and the one retry");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM messages WHERE dialog_id = {dialog} AND direction = 'out'"
+        )),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM outbox"), 1);
+    // Only a failed reply is sent again.
+    let again = admin.post(&path, json!({})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    let inbound = app.count(&format!(
+        "SELECT min(id) FROM messages WHERE dialog_id = {dialog}"
+    ));
+    let not_ours = admin
+        .post(
+            &format!("/api/v1/dialogs/{dialog}/messages/{inbound}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(not_ours.status, StatusCode::CONFLICT);
+}

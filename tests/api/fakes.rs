@@ -212,6 +212,12 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
             .collect();
         return HttpResponse::Ok().json(calls);
     }
+    // ... and make the next send refused as if the person blocked the bot:
+    // `POST /__block_next`.
+    if path == "/__block_next" {
+        state.schedule.lock().unwrap().push_back(Answer::Blocked);
+        return HttpResponse::Ok().json(json!({"ok": true}));
+    }
     let body = body_of(&request, &bytes);
     state.requests.lock().unwrap().push(Recorded {
         path: path.clone(),

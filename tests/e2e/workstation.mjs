@@ -750,6 +750,26 @@ try {
     if (used !== 1) throw new Error(`the use was not counted: ${used}`);
   });
 
+  await step("r44: a reply the channel refuses shows ⚠ and why in Russian; «Отправить снова» sends the same message once", async () => {
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Вера");
+    await fetch(`${FAKE_URL}/__block_next`, { method: "POST" });
+    const text = anna.locator(".composer textarea");
+    await text.fill("Счёт отправлен на почту");
+    await text.press("Enter");
+    const bubble = anna.locator(".feed .bubble.out", { hasText: "Счёт отправлен на почту" });
+    await bubble.locator(".delivery.failed").waitFor({ timeout: STEP });
+    await bubble.locator(".delivery-error", { hasText: "Клиент заблокировал бота" }).waitFor({ timeout: STEP });
+    await accessible(anna, "a failed reply", ".feed");
+    // The client unblocks and writes again; the reply is sent again, once.
+    await inbound(880, "Вера", { text: "Я разблокировала бота" });
+    await bubble.getByRole("button", { name: "Отправить снова" }).click();
+    await bubble.locator(".delivery.sent").waitFor({ timeout: STEP });
+    const sent = (await fakeCalls("/sendmessage")).filter((c) => c.body.text === "Счёт отправлен на почту");
+    if (sent.length !== 2) throw new Error(`the channel got it ${sent.length} times (a refused one and one retry expected)`);
+  });
+
   await step("r42: a note with @boris reaches boris live, is marked as a note and is never sent to the channel", async () => {
     await anna.goto(APP_URL + "/#/");
     await anna.waitForSelector(".dialog-list", { timeout: STEP });
