@@ -390,14 +390,7 @@ pub async fn get_dialog(
 ) -> Result<web::Json<DialogDetail>, ApiError> {
     let id = id.into_inner();
     let found = detail(&state, &caller, id).await?;
-    super::personal_data::note_read(
-        &state,
-        &caller,
-        db::data_access::READ_DIALOG,
-        None,
-        Some(id),
-    )
-    .await?;
+    super::personal_data::note_dialog_read(&state, &caller, id).await?;
     Ok(web::Json(found))
 }
 
@@ -467,14 +460,7 @@ pub async fn list_messages(
     visible_dialog(&state, &caller, id).await?;
     if query.before.is_none() {
         // Opening the dialog (older pages are the same reading on).
-        super::personal_data::note_read(
-            &state,
-            &caller,
-            db::data_access::READ_DIALOG,
-            None,
-            Some(id),
-        )
-        .await?;
+        super::personal_data::note_dialog_read(&state, &caller, id).await?;
         // The notes that mention the reader are seen now (R42).
         let user = caller.user_id.0;
         db::run(&state.pool, move |conn| {

@@ -72,6 +72,15 @@ pub async fn note_read(
     Ok(())
 }
 
+/// Records that the caller opened a dialog (its client is looked up).
+pub async fn note_dialog_read(
+    state: &AppState,
+    caller: &Caller,
+    dialog_id: i64,
+) -> Result<(), ApiError> {
+    note_read(state, caller, reads::READ_DIALOG, None, Some(dialog_id)).await
+}
+
 async fn retention_body(
     state: &AppState,
     account_id: i64,
