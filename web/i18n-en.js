@@ -243,4 +243,5 @@ export default {
   "delivery.why.file": "The messenger did not take the file",
   "delivery.why.nobody": "The messenger found no such recipient",
   "delivery.why.other": "The messenger did not take the message: {reason}",
+  "filter.undelivered": "Not delivered", "list.undelivered": "A reply was not delivered: open the dialog to see why and send it again",
 };

@@ -243,4 +243,5 @@ export default {
   "delivery.why.file": "Мессенджер не принял файл",
   "delivery.why.nobody": "Мессенджер не нашёл получателя",
   "delivery.why.other": "Мессенджер не принял сообщение: {reason}",
+  "filter.undelivered": "Не доставлено", "list.undelivered": "Ответ не доставлен: откройте диалог, чтобы узнать почему и отправить снова",
 };

@@ -76,6 +76,7 @@ export class ListPane {
         select("user_id", t("filter.user"), this.context.users.map((u) => [u.id, u.display_name])),
         select("department_id", t("filter.department"), (this.context.departments || []).map((d) => [d.id, d.name])),
         this.closedToggle, this.everyoneToggle, check("priority", t("filter.priority")),
+        check("undelivered", t("filter.undelivered")),
         h("label", { class: "check" }, notify, t("notify.enable"))));
     this.above = h("button", { type: "button", class: "above", hidden: true, onclick: () => this.store.revealAbove() });
     this.staleNote = h("button", { type: "button", class: "above", hidden: true, onclick: () => this.load() }, t("list.refresh"));
@@ -112,6 +113,7 @@ export class ListPane {
     if (f.closed && (this.section === "all" || f.q)) params.closed = "true";
     if (f.all_operators && this.section === "in_work") params.all_operators = "true";
     if (f.priority) params.priority = "true";
+    if (f.undelivered) params.undelivered = "true";
     if (more && this.store.list.cursor) params.cursor = this.store.list.cursor;
     return params;
   }
@@ -169,6 +171,7 @@ export class ListPane {
     if (this.section === "in_work" && !f.all_operators && row.responsible.user_id !== me.id) return false;
     if (f.account_id && String(row.account.id) !== String(f.account_id)) return false;
     if (f.user_id && String(row.responsible.user_id) !== String(f.user_id)) return false;
+    if (f.undelivered && !row.undelivered) return false;
     return true;
   }
 
@@ -245,7 +248,9 @@ export class ListPane {
   makeRow(id) {
     const node = h("li", { class: "dialog-item", role: "option", id: `dialog-item-${id}`, dataset: { id },
       onclick: () => this.onOpen(id) },
-    h("div", { class: "line1" }, h("bdi", { class: "name" }), h("time", {})),
+    h("div", { class: "line1" }, h("bdi", { class: "name" }),
+      h("span", { class: "undelivered-mark", role: "img", "aria-label": t("list.undelivered"), title: t("list.undelivered"), hidden: true }, "⚠"),
+      h("time", {})),
     h("div", { class: "line2" }, h("span", { class: "channel" }), " · ", h("bdi", { class: "title" }), " ",
       h("span", { class: "status" }), h("span", { class: "who" })),
     h("div", { class: "preview", dir: "auto" }));
@@ -290,6 +295,9 @@ export class ListPane {
     if (toMe) set(".status", t("status.toYou"));
     marked(".preview", row.last_message_preview);
     node.classList.toggle("unread", this.store.unread(id));
+    // A reply that failed and was not sent again (R44).
+    node.querySelector(".undelivered-mark").hidden = !row.undelivered;
+    node.classList.toggle("undelivered", Boolean(row.undelivered));
   }
 
   patch(id) {

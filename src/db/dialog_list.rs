@@ -42,6 +42,8 @@ pub struct ListFilter {
     pub by_priority: bool,
     pub cursor: Option<Cursor>,
     pub limit: i64,
+    /// Only dialogs with a reply that failed (R44: "Не доставлено").
+    pub undelivered: bool,
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -58,6 +60,8 @@ pub struct ListRow {
     pub require_close_reason: bool,
     /// The linked interest's title.
     pub interest_title: Option<String>,
+    /// A reply of the dialog failed and was not sent again (R44).
+    pub undelivered: bool,
 }
 
 impl ListRow {
@@ -139,6 +143,9 @@ macro_rules! scoped {
         if let Some(client) = filter.client_id {
             query = query.filter(dialogs::client_id.eq(client));
         }
+        if filter.undelivered {
+            query = query.filter(sql::<Bool>(UNDELIVERED_SQL));
+        }
         if let Some(department) = filter.department_id {
             // The account's department (R11), or the responsible user's.
             query = query.filter(
@@ -196,9 +203,14 @@ macro_rules! row_columns {
             users::display_name.nullable(),
             channel_accounts::require_close_reason,
             interests::title.nullable(),
+            sql::<Bool>(UNDELIVERED_SQL),
         )
     };
 }
+
+/// Whether the dialog has a reply that failed and was not sent again (R44).
+const UNDELIVERED_SQL: &str =
+    "EXISTS (SELECT 1 FROM outbox o WHERE o.dialog_id = dialogs.id AND o.status = 'failed')";
 
 /// One page of the list; fetches `limit + 1` rows so the caller knows whether more follow.
 pub fn page(conn: &mut PgConnection, filter: &ListFilter) -> Result<Vec<ListRow>, DbError> {
@@ -462,12 +474,13 @@ pub fn rows_of(
         Option<String>,
         bool,
         Option<String>,
+        bool,
         Option<i64>,
     );
     // A subquery of diesel's own (not SQL text): the statement stays prepared and its
     // plan cached, which a literal would prevent.
     diesel::alias!(dialogs as same_client: SameClient);
-    let (d, a, k, i, cn, ck, r, u, rc, it) = row_columns!();
+    let (d, a, k, i, cn, ck, r, u, rc, it, un) = row_columns!();
     let rows: Vec<Counted> = joined!(0_i64)
         .filter(dialogs::id.eq_any(dialog_ids))
         .select((
@@ -481,6 +494,7 @@ pub fn rows_of(
             u,
             rc,
             it,
+            un,
             same_client
                 .filter(same_client.field(dialogs::client_id).eq(dialogs::client_id))
                 .count()
@@ -501,6 +515,7 @@ pub fn rows_of(
                 responsible_name,
                 require_close_reason,
                 interest_title,
+                undelivered,
                 count,
             )| {
                 let row = ListRow {
@@ -514,6 +529,7 @@ pub fn rows_of(
                     responsible_name,
                     require_close_reason,
                     interest_title,
+                    undelivered,
                 };
                 (row, count.unwrap_or(0).max(1))
             },

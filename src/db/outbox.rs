@@ -216,6 +216,8 @@ pub fn mark_failed(
             "failed",
             Some(reason),
         )?;
+        // The list marks the dialog (R44): its row is published again.
+        dialog_changed(conn, due.dialog_id)?;
         Ok(())
     })
 }
@@ -341,8 +343,20 @@ pub fn delivery_reported(
             .set((outbox::status.eq("failed"), outbox::last_error.eq(error)))
             .execute(conn)?;
         }
-        advance(conn, account_id, dialog_id, message_id, state, error)
+        let advanced = advance(conn, account_id, dialog_id, message_id, state, error)?;
+        if advanced && state == "failed" {
+            dialog_changed(conn, dialog_id)?;
+        }
+        Ok(advanced)
     })
+}
+
+/// Publishes the dialog's row again (its `undelivered` mark changed).
+fn dialog_changed(conn: &mut PgConnection, dialog_id: i64) -> Result<(), DbError> {
+    if let Some(dialog) = super::dialogs::find(conn, dialog_id)? {
+        events::append(conn, &[super::dialogs::dialog_event(&dialog)])?;
+    }
+    Ok(())
 }
 
 /// Sends a failed reply again (R44): the same message, a new attempt of its outbox row
@@ -386,6 +400,7 @@ pub fn retry(
                 account_id, dialog_id, message_id, "pending", None,
             )],
         )?;
+        dialog_changed(conn, dialog_id)?;
         Ok(Some(account_id))
     })
 }

@@ -61,6 +61,7 @@ pub async fn client_dialogs(
         by_priority: false,
         cursor: None,
         limit: 1000,
+        undelivered: false,
     };
     let items = db::run(&state.pool, move |conn| {
         let rows = dialog_list::page(conn, &filter)?;

@@ -70,6 +70,7 @@ pub fn item_of(row: &ListRow, dialogs_with_client: i64) -> DialogItem {
         is_lead: d.is_lead,
         interest_id: d.interest_id,
         interest_title: row.interest_title.clone(),
+        undelivered: row.undelivered,
         close_reason_id: d.close_reason_id,
         created_at: d.created_at,
         accepted_at: d.accepted_at,
@@ -203,6 +204,7 @@ pub async fn list_dialogs(
         search,
         by_priority,
         cursor,
+        undelivered: query.undelivered.unwrap_or(false),
         limit,
     };
     let page = db::run(&state.pool, move |conn| {

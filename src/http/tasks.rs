@@ -151,6 +151,7 @@ pub async fn my_work(
             by_priority: false,
             cursor: None,
             limit: 500,
+            undelivered: false,
         };
         let rows = dialog_list::page(conn, &filter)?;
         let dialogs = items_of(conn, &rows)?;

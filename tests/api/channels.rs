@@ -2799,6 +2799,15 @@ async fn r44_a_failed_reply_is_sent_again_once_as_the_same_message() {
     eventually(&app, &delivery_query(message), "failed").await;
     let admin = app.admin().await;
     let path = format!("/api/v1/dialogs/{dialog}/messages/{message}/retry");
+    // The list marks it and the "Не доставлено" filter finds it.
+    let undelivered = admin.get("/api/v1/dialogs?undelivered=true").await.body;
+    assert_eq!(
+        undelivered["items"].as_array().unwrap().len(),
+        1,
+        "{undelivered}"
+    );
+    assert_eq!(undelivered["items"][0]["id"], dialog);
+    assert_eq!(undelivered["items"][0]["undelivered"], true);
     // The client unblocked the bot and wrote again: the operator sends the reply again.
     telegram_hook(
         &app,
@@ -2820,6 +2829,12 @@ async fn r44_a_failed_reply_is_sent_again_once_as_the_same_message() {
     assert_eq!(retried.body["id"], message);
     assert_eq!(retried.body["delivery"], "pending");
     eventually(&app, &delivery_query(message), "sent").await;
+    let undelivered = admin.get("/api/v1/dialogs?undelivered=true").await.body;
+    assert_eq!(undelivered["items"], json!([]));
+    assert_eq!(
+        admin.get(&format!("/api/v1/dialogs/{dialog}")).await.body["undelivered"],
+        false
+    );
     // Once at the channel after the failure; still one message, one outbox row.
     let sent = fake.calls("/sendmessage");
     assert_eq!(sent.len(), 2, "the failed attempt and the one retry");

@@ -761,11 +761,14 @@ try {
     const bubble = anna.locator(".feed .bubble.out", { hasText: "Счёт отправлен на почту" });
     await bubble.locator(".delivery.failed").waitFor({ timeout: STEP });
     await bubble.locator(".delivery-error", { hasText: "Клиент заблокировал бота" }).waitFor({ timeout: STEP });
+    // The list marks the dialog, live.
+    await item(anna, "Вера").locator(".undelivered-mark").waitFor({ timeout: STEP });
     await accessible(anna, "a failed reply", ".feed");
     // The client unblocks and writes again; the reply is sent again, once.
     await inbound(880, "Вера", { text: "Я разблокировала бота" });
     await bubble.getByRole("button", { name: "Отправить снова" }).click();
     await bubble.locator(".delivery.sent").waitFor({ timeout: STEP });
+    await item(anna, "Вера").locator(".undelivered-mark").waitFor({ state: "hidden", timeout: STEP });
     const sent = (await fakeCalls("/sendmessage")).filter((c) => c.body.text === "Счёт отправлен на почту");
     if (sent.length !== 2) throw new Error(`the channel got it ${sent.length} times (a refused one and one retry expected)`);
   });

@@ -26,6 +26,8 @@ pub struct DialogListQuery {
     pub department_id: Option<i64>,
     /// Unread dialogs first, in the accounts' priority order.
     pub priority: Option<bool>,
+    /// Only dialogs with a reply that failed and was not sent again (R44).
+    pub undelivered: Option<bool>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -77,6 +79,8 @@ pub struct DialogItem {
     pub interest_id: Option<i64>,
     /// The linked interest's title.
     pub interest_title: Option<String>,
+    /// A reply of the dialog failed and was not sent again (R44): a red mark in the list.
+    pub undelivered: bool,
     pub close_reason_id: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
