@@ -182,7 +182,7 @@ export class Composer {
       role: "option", id: `suggest-${this.dialogId}-${o.kind}-${o.id}`, "aria-selected": String(i === this.active),
       class: i === this.active ? "active" : "",
       onmousedown: (event) => { event.preventDefault(); this.chooseMention(o); },
-    }, o.label, " ", h("span", { class: "login" }, o.hint))));
+    }, o.label, " ", h("span", { class: "mention-login" }, o.hint))));
     const active = options[this.active];
     if (active) this.text.setAttribute("aria-activedescendant", `suggest-${this.dialogId}-${active.kind}-${active.id}`);
     else this.text.removeAttribute("aria-activedescendant");
