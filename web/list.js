@@ -6,6 +6,7 @@
 // ↑/↓ (or J/K) move, Enter opens.
 
 import { h, when, failed } from "./lib.js";
+import { settings as notifySettings, badge } from "./notify.js";
 import { t } from "./i18n.js";
 import * as api from "./api.js";
 import { SECTION_STATUSES } from "./store.js";
@@ -62,13 +63,6 @@ export class ListPane {
     this.supervisor = Boolean(me.is_admin) || this.context.accounts.some((a) => a.my_rights && a.my_rights.admin);
     this.everyoneToggle = check("all_operators", t("filter.allOperators"));
     this.everyoneToggle.hidden = !this.supervisor || this.section !== "in_work";
-    const notify = h("input", { type: "checkbox", checked: localStorage.getItem("dialogi.notify") === "on" });
-    notify.addEventListener("change", async () => {
-      if (notify.checked && "Notification" in window && Notification.permission === "default") {
-        await Notification.requestPermission();
-      }
-      localStorage.setItem("dialogi.notify", notify.checked ? "on" : "off");
-    });
     const filters = h("details", { class: "filters-box" },
       h("summary", {}, t("filters")),
       h("div", { class: "filters" },
@@ -77,7 +71,7 @@ export class ListPane {
         select("department_id", t("filter.department"), (this.context.departments || []).map((d) => [d.id, d.name])),
         this.closedToggle, this.everyoneToggle, check("priority", t("filter.priority")),
         check("undelivered", t("filter.undelivered")),
-        h("label", { class: "check" }, notify, t("notify.enable"))));
+        h("button", { type: "button", class: "link", onclick: () => notifySettings() }, t("notify.settings"))));
     this.above = h("button", { type: "button", class: "above", hidden: true, onclick: () => this.store.revealAbove() });
     this.staleNote = h("button", { type: "button", class: "above", hidden: true, onclick: () => this.load() }, t("list.refresh"));
     this.list = h("ul", { class: "dialog-list", role: "listbox", tabindex: "0", "aria-label": t("nav.inbox"),
@@ -363,6 +357,7 @@ export class ListPane {
       if (badge.textContent !== text) badge.textContent = text;
     }
     document.title = counters.new ? `(${counters.new}) ${t("app.title")}` : t("app.title");
+    badge(counters.new || 0);
   }
 }
 

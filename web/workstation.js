@@ -7,7 +7,8 @@
 // Keyboard: ↑/↓ or J/K in the list, Enter opens, Esc goes back to the list, Ctrl+K (or
 // Cmd+K) jumps to a dialog by name or number.
 
-import { h, modal, field, toast } from "./lib.js";
+import { h, modal, field } from "./lib.js";
+import { notify, askOnce } from "./notify.js";
 import { t } from "./i18n.js";
 import { Store } from "./store.js";
 import { ListPane } from "./list.js";
@@ -42,6 +43,7 @@ export class Workstation {
   }
 
   build() {
+    askOnce(this.list.node);
     const width = Number(localStorage.getItem("dialogi.split")) || 380;
     this.list.node.style.width = `${width}px`;
     this.splitter = h("div", { class: "splitter", role: "separator", tabindex: "0", "aria-orientation": "vertical",
@@ -157,7 +159,13 @@ export class Workstation {
         }
         break;
       case "message":
-        if (data && data.message) store.applyMessage(data.message);
+        if (data && data.message) {
+          store.applyMessage(data.message);
+          this.notifyMessage(data.message);
+        }
+        break;
+      case "task":
+        if (data) this.notifyTask(data);
         break;
       case "delivery":
         if (data) store.applyDelivery(data);
@@ -190,47 +198,32 @@ export class Workstation {
     const role = row.responsible.user_id == null
       ? (this.context.me.roles || []).find((r) => r.id === row.responsible.role_id) : null;
     const text = role ? t("redirect.toRole", { title: row.title, role: role.name }) : t("redirect.toYou", { title: row.title });
-    toast(text);
-    if (localStorage.getItem("dialogi.notify") !== "on") return;
-    beep();
-    if ("Notification" in window && Notification.permission === "granted") {
-      new Notification(text, { body: row.last_message_preview || "", tag: `dialog-${row.id}` });
-    }
+    notify("redirect", text, row.last_message_preview || "", `dialog-${row.id}`, true);
   }
 
   /** A colleague mentioned me in a note (R42): said at once, wherever I am. */
   notifyMention(data) {
     const author = (this.context.users || []).find((u) => u.id === data.by);
     const text = t("mention.toast", { who: author ? author.display_name : "", text: data.preview || "" });
-    toast(text);
-    if (localStorage.getItem("dialogi.notify") !== "on") return;
-    beep();
-    if ("Notification" in window && Notification.permission === "granted") {
-      new Notification(text, { tag: `mention-${data.message_id}` });
-    }
+    notify("mention", text, "", `mention-${data.message_id}`, true);
   }
 
   notifyNew(row) {
-    if (localStorage.getItem("dialogi.notify") !== "on") return;
-    beep();
-    if ("Notification" in window && Notification.permission === "granted") {
-      new Notification(t("notify.new"), { body: row.last_message_preview || "", tag: `dialog-${row.id}` });
-    }
+    notify("new", t("notify.new"), row.last_message_preview || "", `dialog-${row.id}`, false);
   }
-}
 
-/** A short, quiet tone (the user turned notifications on). */
-function beep() {
-  try {
-    const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    const gain = audio.createGain();
-    tone.frequency.value = 880;
-    gain.gain.value = 0.05;
-    tone.connect(gain).connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.15);
-  } catch {
-    // No audio: the notification is enough.
+  /** The client wrote in a dialog I took, unless I am looking at it now (R45). */
+  notifyMessage(message) {
+    if (message.direction !== "in") return;
+    const row = this.store.rows.get(message.dialog_id);
+    if (!row || row.responsible.user_id !== (this.context.me || {}).id) return;
+    if (this.selected === message.dialog_id && document.hasFocus()) return;
+    notify("message", t("notify.message", { who: row.interlocutor.name }), message.text || "", `dialog-${row.id}`, false);
+  }
+
+  /** A task given to me by someone else (R45). */
+  notifyTask(data) {
+    if (data.status || data.kind !== "assignment") return;
+    notify("task", t("notify.task", { title: data.title || "" }), "", `task-${data.task_id}`, true);
   }
 }

@@ -94,7 +94,7 @@ macro_rules! web {
 /// Every file under `/assets/`, compiled in: (name, asset).
 const PNG: &str = "image/png";
 
-const ASSETS: [(&str, Asset); 21] = [
+const ASSETS: [(&str, Asset); 22] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
     web!("app.css", CSS),
@@ -111,6 +111,7 @@ const ASSETS: [(&str, Asset); 21] = [
     web!("composer.js", JS),
     web!("modals.js", JS),
     web!("workstation.js", JS),
+    web!("notify.js", JS),
     web!("pages.js", JS),
     web!("admin.js", JS),
     web!("crm.js", JS),

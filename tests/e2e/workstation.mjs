@@ -773,6 +773,26 @@ try {
     if (sent.length !== 2) throw new Error(`the channel got it ${sent.length} times (a refused one and one retry expected)`);
   });
 
+  await step("r45: notifications are chosen per kind, and the unread count shows in the title and on the tab's icon", async () => {
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await inbound(4545, "Глеб", { text: "Новый вопрос про доставку" });
+    await until(async () => /^\(\d+\) /.test(await anna.title()), "the unread count in the tab's title");
+    await until(() => anna.evaluate(() => document.querySelector('link[rel="icon"]').href.startsWith("data:image/png")),
+      "the count drawn on the tab's icon");
+    await anna.click(".filters-box summary");
+    await anna.getByRole("button", { name: "Уведомления…" }).click();
+    const form = anna.locator("dialog.modal");
+    await form.getByRole("checkbox", { name: "Новый диалог в моих аккаунтах: Звук" }).uncheck();
+    await accessible(anna, "the notification settings", "dialog.modal");
+    await russianOnly(anna, "the notification settings");
+    await form.locator("button[type=submit]").click();
+    await anna.waitForSelector("dialog[open]", { state: "detached", timeout: STEP });
+    const prefs = await anna.evaluate(() => JSON.parse(localStorage.getItem("dialogi.notify.prefs")));
+    if (prefs.new.sound !== false || prefs.mention.sound !== true) throw new Error(`the choices as saved: ${JSON.stringify(prefs)}`);
+    await anna.click(".filters-box summary");
+  });
+
   await step("r42: a note with @boris reaches boris live, is marked as a note and is never sent to the channel", async () => {
     await anna.goto(APP_URL + "/#/");
     await anna.waitForSelector(".dialog-list", { timeout: STEP });
