@@ -23,12 +23,15 @@ use actix_web_lab::sse;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use tokio::sync::broadcast;
 
+use super::presence::{self, Presence};
 use crate::db::events::{self, StoredEvent};
 
 /// How often the pump looks for notifications.
 const POLL: Duration = Duration::from_millis(2);
 /// How often it reads the table even without a notification.
 const SWEEP: Duration = Duration::from_secs(1);
+/// How often presence claims are lapsed (R46).
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT: Duration = Duration::from_secs(1);
 const BATCH: i64 = 1000;
 /// How often the pump applies the events' retention.
@@ -93,6 +96,8 @@ struct Inner {
     read_at: AtomicU64,
     born: Instant,
     stop: AtomicBool,
+    /// R46: the presence signals the pump hears beside the events.
+    presence: Arc<Presence>,
 }
 
 /// Completes a batch of events before it is published (the payloads the operators'
@@ -123,6 +128,7 @@ impl Hub {
             read_at: AtomicU64::new(0),
             born: Instant::now(),
             stop: AtomicBool::new(false),
+            presence: Arc::default(),
         });
         let pump = Arc::clone(&inner);
         let spawned = std::thread::Builder::new()
@@ -156,6 +162,11 @@ impl Hub {
         read_at > 0 && Duration::from_millis(read_at) + age >= self.inner.born.elapsed()
     }
 
+    /// Everyone's presence as this process hears it (R46).
+    pub fn presence(&self) -> &Arc<Presence> {
+        &self.inner.presence
+    }
+
     /// Stops the pump (the server is stopping).
     pub fn shutdown(&self) {
         self.inner.stop.store(true, Ordering::Release);
@@ -173,9 +184,12 @@ fn run_pump(inner: &Inner, database_url: &str, retention: Duration, enrich: Opti
                 continue;
             }
         };
-        if let Err(error) =
-            diesel::sql_query(format!("LISTEN {}", events::CHANNEL)).execute(&mut conn)
-        {
+        let listened = diesel::sql_query(format!("LISTEN {}", events::CHANNEL))
+            .execute(&mut conn)
+            .and_then(|_| {
+                diesel::sql_query(format!("LISTEN {}", presence::CHANNEL)).execute(&mut conn)
+            });
+        if let Err(error) = listened {
             tracing::warn!(error = %error, "event pump cannot LISTEN; retrying");
             std::thread::sleep(RECONNECT);
             continue;
@@ -210,12 +224,21 @@ fn pump_connected(
 ) -> Result<(), crate::db::DbError> {
     let mut pruned: Option<Instant> = None;
     let mut swept = Instant::now();
+    let mut expired = Instant::now();
     // Read once at once: events may have committed while we were connecting.
     let mut due = true;
     while !inner.stop.load(Ordering::Acquire) {
         for notification in conn.notifications_iter() {
-            notification?;
-            due = true;
+            let notification = notification?;
+            if notification.channel == presence::CHANNEL {
+                inner.presence.receive(&notification.payload);
+            } else {
+                due = true;
+            }
+        }
+        if expired.elapsed() >= EXPIRE_EVERY {
+            expired = Instant::now();
+            inner.presence.expire(expired);
         }
         if swept.elapsed() >= SWEEP {
             due = true;

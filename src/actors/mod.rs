@@ -13,6 +13,7 @@ mod account;
 mod commits;
 mod dialog;
 mod hub;
+pub mod presence;
 mod registry;
 mod rules;
 mod unread;

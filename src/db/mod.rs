@@ -24,6 +24,7 @@ pub mod org;
 pub mod outbox;
 pub mod personal_data;
 pub mod prepared;
+pub mod presence;
 pub mod quick_replies;
 pub mod reports;
 pub mod rules;

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod media;
 pub mod outbox;
 pub mod people;
+pub mod presence;
 pub mod quick_replies;
 pub mod rules;
 pub mod sections;

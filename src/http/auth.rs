@@ -592,6 +592,8 @@ pub async fn set_my_status(
             let Some(user) = users::set_status(conn, user_id, status.as_str(), Utc::now())? else {
                 return Ok(None);
             };
+            // Colleagues see the new status at once (R46), delivered at commit.
+            db::presence::signal(conn, user_id, None, crate::domain::presence::Claim::Here)?;
             let role_ids = users::roles_of(conn, &[user_id])?
                 .into_iter()
                 .map(|(_, role_id)| role_id)

@@ -34,9 +34,11 @@ use super::AppState;
 use super::accounts::access;
 use super::auth::{Caller, Credential, MonitorCaller};
 use super::dto::Counters;
+use crate::actors::presence::Notice;
 use crate::actors::{Audience, Published};
 use crate::db::events::{self, StoredEvent};
 use crate::db::{self, monitor, tokens};
+use crate::domain::presence::Change;
 use crate::error::ApiError;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -175,6 +177,11 @@ fn operator_frame(event: &StoredEvent) -> sse::Event {
         _ => "dialog",
     };
     frame(Some(event.id), name, &event.payload)
+}
+
+/// A presence change's frame (R46): no id, it is not replayed.
+fn presence_frame(change: &Change) -> sse::Event {
+    frame(None, "presence", change)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -318,6 +325,12 @@ impl Viewer {
             "read" | "task" | "mention" => event.user_id == Some(self.user_id),
             _ => false,
         }
+    }
+
+    /// Whether this user is told of a presence change: someone else, in a dialog of an
+    /// account they may see.
+    fn sees_presence(&self, change: &Change) -> bool {
+        change.user_id != self.user_id && self.visible.contains(&change.account_id)
     }
 
     /// Re-reads the session's liveness and the user's rights; false when the stream must
@@ -568,6 +581,7 @@ pub async fn operator_events(
     let last = last_event_id(&req, &query)?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = state.hub.subscribe();
+    let presence = state.hub.presence().subscribe();
     let access = access(&state, &caller).await?;
     let viewer = Viewer {
         user_id: caller.user_id.0,
@@ -626,6 +640,7 @@ pub async fn operator_events(
         state: state.clone(),
         viewer,
         live,
+        presence,
         pending,
         cursor,
         counters,
@@ -669,6 +684,8 @@ struct Follow {
     state: web::Data<AppState>,
     viewer: Viewer,
     live: broadcast::Receiver<Arc<Published>>,
+    /// R46: who views and types where (ephemeral, never replayed).
+    presence: broadcast::Receiver<Arc<Notice>>,
     /// Events taken and not yet handed to the responder: first the replay and the
     /// counters, then each batch taken from the hub.
     pending: VecDeque<sse::Event>,
@@ -692,6 +709,7 @@ struct Follow {
 /// What woke a stream.
 enum Woke {
     Event(Result<Arc<Published>, broadcast::error::RecvError>),
+    Presence(Result<Arc<Notice>, broadcast::error::RecvError>),
     Timer,
     Counted(Result<Result<Counters, ApiError>, oneshot::error::RecvError>),
 }
@@ -717,6 +735,7 @@ impl Follow {
             }
             let woke = tokio::select! {
                 received = self.live.recv() => Woke::Event(received),
+                notice = self.presence.recv() => Woke::Presence(notice),
                 () = self.timer.as_mut() => Woke::Timer,
                 result = async {
                     match self.counting.as_mut() {
@@ -727,6 +746,14 @@ impl Follow {
             };
             match woke {
                 Woke::Event(received) => self.events(received.ok()?).await?,
+                Woke::Presence(Ok(notice)) => {
+                    if self.viewer.sees_presence(&notice.change) {
+                        self.pending.push_back(notice.frame(presence_frame));
+                    }
+                }
+                // Presence is best effort: a stream that fell behind skips ahead.
+                Woke::Presence(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Woke::Presence(Err(broadcast::error::RecvError::Closed)) => return None,
                 Woke::Timer => self.timers().await?,
                 Woke::Counted(result) => {
                     self.counting = None;

@@ -22,6 +22,7 @@ pub mod known;
 pub mod message_changes;
 pub mod notes;
 pub mod personal_data;
+pub mod presence;
 pub mod quick_replies;
 pub mod reports;
 pub mod rules;
@@ -301,6 +302,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(auth::delete_session)
                 .service(auth::get_me)
                 .service(auth::set_my_status)
+                .service(presence::claim)
+                .service(presence::snapshot)
                 // One scope per collection: a request is matched against its own
                 // collection's routes only (each route with an id is a regex to try).
                 .service(

@@ -2,7 +2,9 @@
 //! by its own people, sorted by use, imported and exported as CSV. R42: internal notes and
 //! @mentions — a note is a message of the dialog only staff see: never sent to the
 //! channel, allowed to whoever may view the dialog; a mention tells the colleague at once
-//! and lists the dialog in their "Моя работа" until they open it.
+//! and lists the dialog in their "Моя работа" until they open it. R46: presence — who
+//! views and who types in a dialog reaches the colleagues who may see it at once, never as
+//! a stored event; operators are online, away or offline.
 
 use std::time::Duration;
 
@@ -353,5 +355,153 @@ async fn r41_quick_replies_are_used_and_changed_by_their_own_people_sorted_by_us
             .await
             .status,
         StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[actix_web::test]
+async fn r46_who_views_and_types_reaches_colleagues_live_and_is_never_stored() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    app.add_user("gleb", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna_id, "view": true, "send": true}, {"user_id": boris_id, "view": true}]),
+    )
+    .await;
+    let dialog = app.dialog_of(account, "502", "Где мой заказ?").await;
+    // Anna works through another process on the same database: presence crosses it.
+    let peer = app.spawn_peer().await;
+    let anna = peer.client(&app.login("anna", PASSWORD).await);
+    let boris = app.login("boris", PASSWORD).await;
+    let gleb = app.login("gleb", PASSWORD).await;
+    let (_, stream) = boris.events("/api/v1/events", None).await;
+    let mut boris_stream = stream.unwrap();
+    boris_stream.next(WAIT).await;
+    let (_, stream) = gleb.events("/api/v1/events", None).await;
+    let mut gleb_stream = stream.unwrap();
+    gleb_stream.next(WAIT).await;
+    let events_before = app.count("SELECT count(*) FROM events");
+
+    let presence = |claim: &str| json!({"dialog_id": dialog, "claim": claim});
+    let frame = |event: &eventsource_stream::Event| -> serde_json::Value {
+        serde_json::from_str(&event.data).unwrap()
+    };
+    for (claim, activity) in [
+        ("viewing", json!("viewing")),
+        ("typing", json!("typing")),
+        ("left", json!(null)),
+    ] {
+        let said = anna.post("/api/v1/presence", presence(claim)).await;
+        assert_eq!(
+            said.status,
+            StatusCode::NO_CONTENT,
+            "{claim}: {}",
+            said.text
+        );
+        let told = boris_stream.until(WAIT, |e| e.event == "presence").await;
+        let last = told.last().unwrap();
+        assert_eq!(last.event, "presence", "{claim}: {told:?}");
+        let change = frame(last);
+        assert_eq!(change["dialog_id"], dialog);
+        assert_eq!(change["user_id"], anna_id);
+        assert_eq!(change["display_name"], "anna");
+        assert_eq!(change["activity"], activity, "{claim}");
+        if claim == "typing" {
+            let now = boris.get("/api/v1/presence").await.body;
+            assert_eq!(
+                now["viewers"],
+                json!([{"dialog_id": dialog, "user_id": anna_id, "display_name": "anna", "activity": "typing"}])
+            );
+        }
+    }
+    // A repeated claim tells nobody anything new.
+    anna.post("/api/v1/presence", presence("viewing")).await;
+    boris_stream.until(WAIT, |e| e.event == "presence").await;
+    anna.post("/api/v1/presence", presence("viewing")).await;
+    let repeated = boris_stream
+        .until(Duration::from_secs(2), |e| e.event == "presence")
+        .await;
+    assert!(
+        repeated.iter().all(|e| e.event != "presence"),
+        "{repeated:?}"
+    );
+
+    // Gleb may not see the account: he is told nothing, sees nobody, and may not claim.
+    let for_gleb = gleb_stream
+        .until(Duration::from_secs(1), |e| e.event == "presence")
+        .await;
+    assert!(
+        for_gleb.iter().all(|e| e.event != "presence"),
+        "{for_gleb:?}"
+    );
+    assert_eq!(
+        gleb.get("/api/v1/presence").await.body["viewers"],
+        json!([])
+    );
+    assert_eq!(
+        gleb.post("/api/v1/presence", presence("viewing"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    for refused in [
+        json!({"dialog_id": dialog, "claim": "dancing"}),
+        json!({"claim": "typing"}),
+        json!({"claim": "here", "extra": 1}),
+    ] {
+        let answer = anna.post("/api/v1/presence", refused.clone()).await;
+        assert!(
+            answer.status.is_client_error(),
+            "{refused}: {}",
+            answer.status
+        );
+    }
+
+    // Operators: online while heard from, away as set by hand, offline when never heard.
+    assert_eq!(
+        gleb.post("/api/v1/presence", json!({"claim": "here"}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    boris
+        .put("/api/v1/me/status", json!({"status": "away"}))
+        .await;
+    let operators = |body: serde_json::Value| -> Vec<(String, String)> {
+        body["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["display_name"].as_str().unwrap().to_owned(),
+                    o["availability"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen = operators(anna.get("/api/v1/presence").await.body);
+        if seen.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen,
+        [
+            ("anna".to_owned(), "online".to_owned()),
+            ("boris".to_owned(), "away".to_owned()),
+            ("gleb".to_owned(), "online".to_owned())
+        ]
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM events"),
+        events_before,
+        "presence is never an event"
     );
 }

@@ -202,3 +202,42 @@ where
 {
     Option::<T>::deserialize(deserializer).map(Some)
 }
+
+/// R46: what the caller says they do now. Clients repeat it before it lapses (viewing
+/// holds 45 s, typing 6 s, being at the workstation 75 s).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceRequest {
+    /// The dialog the claim is about; required for `viewing`, `typing` and `left`.
+    pub dialog_id: Option<i64>,
+    /// `viewing` or `typing` (in the dialog), `left` (the dialog), or `here` (at the
+    /// workstation, in no dialog in particular).
+    pub claim: String,
+}
+
+/// R46: who is where now, as far as the caller may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceBody {
+    /// Who views or types in the dialogs of the caller's accounts (the caller too).
+    pub viewers: Vec<ViewerPresence>,
+    /// Every operator heard from lately, with whether they are `online`, `away` (as
+    /// they set it) or `offline` (not heard from for 75 s).
+    pub operators: Vec<OperatorPresenceBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ViewerPresence {
+    pub dialog_id: i64,
+    pub user_id: i64,
+    pub display_name: String,
+    /// `viewing` or `typing`.
+    pub activity: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorPresenceBody {
+    pub user_id: i64,
+    pub display_name: String,
+    /// `online`, `away` or `offline`.
+    pub availability: String,
+}
