@@ -7,6 +7,7 @@
 import { h, $, api, ApiError, setCsrf, failed } from "./lib.js";
 import { t, switchLanguage } from "./i18n.js";
 import { Workstation } from "./workstation.js";
+import { PresenceReporter } from "./presence.js";
 import { myWork, report } from "./pages.js";
 import { accounts, people, reasons } from "./admin.js";
 import { clientCard, interestPage, replies, rules } from "./crm.js";
@@ -15,6 +16,7 @@ const root = document.getElementById("app");
 let context = null;
 let stream = null;
 let workstation = null;
+let reporter = null;
 
 async function boot() {
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
@@ -104,6 +106,12 @@ async function start(me) {
     ? h("div", { class: "demo-banner", role: "note" }, t("demo.banner"))
     : null;
   root.replaceChildren(...[header, demo, main].filter(Boolean));
+  // One reporter for the page's life; it says nothing while nobody is signed in.
+  if (!reporter) {
+    reporter = new PresenceReporter(() => context && context.me,
+      (user) => window.dispatchEvent(new CustomEvent("dialogi:status", { detail: user })));
+  }
+  context.presence = reporter;
   workstation = new Workstation(context);
   connect();
   route();
@@ -122,6 +130,12 @@ function statusButton(me) {
     button.title = t(away ? "status.set_online" : "status.set_away");
   };
   show(me.status);
+  // Set away after idle minutes, or back, by the presence reporter.
+  window.addEventListener("dialogi:status", ({ detail: user }) => {
+    if (!context || user.id !== me.id) return;
+    me.status = user.status;
+    show(user.status);
+  });
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
@@ -172,7 +186,7 @@ function connect() {
       setTimeout(() => api("GET", "/api/v1/me").then(() => connect(), () => {}), 3000);
     }
   };
-  for (const type of ["message", "dialog", "read", "counters", "delivery", "task", "mention", "resync"]) {
+  for (const type of ["message", "dialog", "read", "counters", "delivery", "task", "mention", "presence", "resync"]) {
     stream.addEventListener(type, (event) => {
       let data = null;
       try {
@@ -223,7 +237,10 @@ function route() {
     mark("inbox");
     const match = hash.match(/^#\/dialogs\/(\d+)/);
     workstation.show(page, match ? Number(match[1]) : null);
+    return;
   }
+  // A dialog is viewed only while the workstation shows it (R46).
+  if (reporter) reporter.view(null);
 }
 
 window.addEventListener("hashchange", route);

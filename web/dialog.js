@@ -9,6 +9,7 @@ import * as api from "./api.js";
 import * as modals from "./modals.js";
 import { Feed, earlierDialog } from "./messages.js";
 import { Composer } from "./composer.js";
+import { presenceText } from "./presence.js";
 
 /**
  * What the caller may do on a dialog, from its row and their rights on its account: the
@@ -99,9 +100,15 @@ export class DialogPane {
     this.node.replaceChildren(this.header, this.toolbar, this.feed.node, this.composer.node);
     const offRow = this.store.on(`row:${id}`, (row) => this.update(row));
     const offFeed = this.store.on(`feed:${id}`, () => this.markRead());
+    // Who else is here (R46): "Борис смотрит", "Борис печатает".
+    this.presenceLine = h("div", { class: "presence-line", role: "status", "aria-live": "polite" });
+    const offPresence = this.store.on(`presence:${id}`, () => this.showPresence());
+    const typing = () => this.context.presence && this.context.presence.typing();
+    this.composer.text.addEventListener("input", typing);
     this.off = () => {
       offRow();
       offFeed();
+      offPresence();
     };
     this.update(this.store.rows.get(id));
     await this.feed.loadFirst();
@@ -143,9 +150,19 @@ export class DialogPane {
           h("span", { class: `status ${row.status}` }, t(`status.${row.status}`)),
           row.responsible.user_name ? ` · ${row.responsible.user_name}` : "",
           row.is_lead ? h("span", { class: "badge" }, t("badge.lead")) : null),
-        withClient, this.earlier || null),
+        this.presenceLine, withClient, this.earlier || null),
       ...(interest ? [interest] : []),
       ...(row.status === "closed" ? [this.closedWith(row)].filter(Boolean) : []));
+    this.showPresence();
+  }
+
+  showPresence() {
+    if (!this.presenceLine || this.id == null) return;
+    const viewers = this.store.viewers(this.id);
+    const text = presenceText(t, viewers);
+    if (this.presenceLine.textContent !== text) this.presenceLine.textContent = text;
+    this.presenceLine.hidden = !text;
+    this.presenceLine.classList.toggle("typing", [...viewers.values()].some((v) => v.activity === "typing"));
   }
 
   /** A closed dialog says why (R25): the reason chosen and the comment given. */

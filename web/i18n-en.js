@@ -8,6 +8,7 @@ export default {
   "nav.signout": "Sign out", "lang": "Русский",
   "demo.banner": "Demo: the clients and messengers are simulated. Clients write by themselves and answer your replies.",
   "demo.mark": "demo", "demo.account": "Demo account: its messenger is simulated by the server",
+  "presence.viewing": "{who} is viewing", "presence.viewing_many": "{who} are viewing", "presence.typing": "{who} is typing…", "presence.typing_many": "{who} are typing…",
   "status.online": "at work", "status.away": "away",
   "status.set_away": "Mark yourself away (colleagues see it when they hand a dialog over)",
   "status.set_online": "Mark yourself at work again",

@@ -8,6 +8,7 @@ export default {
   "nav.signout": "Выйти", "lang": "English",
   "demo.banner": "Демо: клиенты и мессенджеры смоделированы. Клиенты пишут сами и отвечают на ваши ответы.",
   "demo.mark": "демо", "demo.account": "Демо-аккаунт: мессенджер смоделирован сервером",
+  "presence.viewing": "{who} смотрит", "presence.viewing_many": "{who} смотрят", "presence.typing": "{who} печатает…", "presence.typing_many": "{who} печатают…",
   "status.online": "на месте", "status.away": "нет на месте",
   "status.set_away": "Отметить, что вас нет на месте (коллеги увидят это при передаче диалога)",
   "status.set_online": "Отметить, что вы снова на месте",

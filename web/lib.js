@@ -82,6 +82,14 @@ export async function api(method, path, body, extra = {}) {
   return data;
 }
 
+/** A POST that outlives the page (sent as the tab closes); its answer is not awaited. */
+export function beacon(path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  fetch(path, { method: "POST", headers, credentials: "same-origin", keepalive: true, body: JSON.stringify(body) })
+    .catch(() => {});
+}
+
 /** "14:05" today, "12 нояб., 14:05" otherwise. */
 export function when(iso) {
   if (!iso) return "";

@@ -10,6 +10,7 @@ import { settings as notifySettings, badge } from "./notify.js";
 import { t } from "./i18n.js";
 import * as api from "./api.js";
 import { SECTION_STATUSES } from "./store.js";
+import { presenceText } from "./presence.js";
 
 const SECTIONS = ["new", "in_work", "all"];
 const PAGE = 50;
@@ -28,6 +29,7 @@ export class ListPane {
     this.node = this.build();
     store.on("list", (change) => this.onList(change));
     store.on("rows", (row) => this.patch(row.id));
+    store.on("presence", (id) => this.patch(id));
     store.on("counters", (counters) => this.showCounters(counters));
   }
 
@@ -246,7 +248,7 @@ export class ListPane {
       h("span", { class: "undelivered-mark", role: "img", "aria-label": t("list.undelivered"), title: t("list.undelivered"), hidden: true }, "⚠"),
       h("time", {})),
     h("div", { class: "line2" }, h("span", { class: "channel" }), " · ", h("bdi", { class: "title" }), " ",
-      h("span", { class: "status" }), h("span", { class: "who" })),
+      h("span", { class: "status" }), h("span", { class: "who" }), h("span", { class: "presence-mark", hidden: true })),
     h("div", { class: "preview", dir: "auto" }));
     this.fill(node, id);
     return node;
@@ -292,6 +294,13 @@ export class ListPane {
     // A reply that failed and was not sent again (R44).
     node.querySelector(".undelivered-mark").hidden = !row.undelivered;
     node.classList.toggle("undelivered", Boolean(row.undelivered));
+    // A colleague is here (R46): "Борис смотрит".
+    const viewers = this.store.viewers(id);
+    const mark = node.querySelector(".presence-mark");
+    const here = presenceText(t, viewers);
+    mark.hidden = !here;
+    set(".presence-mark", here ? ` · ${here}` : "");
+    mark.classList.toggle("typing", [...viewers.values()].some((v) => v.activity === "typing"));
   }
 
   patch(id) {

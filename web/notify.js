@@ -46,6 +46,8 @@ export function notify(kind, text, body = "", tag = "", withToast = false) {
 /** At the first sign-in: one question, with the button the browser requires. */
 export function askOnce(place) {
   if (localStorage.getItem(ASKED) || !("Notification" in window) || Notification.permission !== "default") return;
+  // The workstation is built again on each return to it: one question is enough.
+  if (place.querySelector(":scope > .notify-ask")) return;
   const bar = h("div", { class: "notify-ask", role: "region", "aria-label": t("notify.title") },
     h("span", {}, t("notify.ask")),
     h("button", { type: "button", class: "primary", onclick: async () => {

@@ -40,6 +40,8 @@ export class Store {
     this.listeners = new Map();
     /** Delivery states that came before their message (a fast channel): applied when it does. */
     this.earlyDeliveries = new Map();
+    /** R46: who else views or types in each dialog: dialog id → user id → viewer. */
+    this.presence = new Map();
   }
 
   /** Calls `fn(detail)` whenever `topic` changes; returns the unsubscribe. */
@@ -221,6 +223,38 @@ export class Store {
     message.delivery = delivery;
     message.delivery_error = error || null;
     this.emit(`feed:${dialogId}`, { changed: [id] });
+  }
+
+  /** Colleagues in a dialog (the caller left out): a Map of user id → viewer. */
+  viewers(dialogId) {
+    return this.presence.get(dialogId) || new Map();
+  }
+
+  /** A colleague's change: `activity` null when they left. */
+  applyPresence({ dialog_id: dialogId, user_id: userId, display_name: name, activity }) {
+    if (userId === this.me.id) return;
+    const viewers = new Map(this.viewers(dialogId));
+    if (activity) viewers.set(userId, { display_name: name, activity });
+    else if (!viewers.delete(userId)) return;
+    if (viewers.size) this.presence.set(dialogId, viewers);
+    else this.presence.delete(dialogId);
+    this.emit(`presence:${dialogId}`, viewers);
+    this.emit("presence", dialogId);
+  }
+
+  /** Everyone's presence afresh (on connecting): replaces what was known. */
+  setPresence(list) {
+    const was = new Set(this.presence.keys());
+    this.presence = new Map();
+    for (const v of list) {
+      if (v.user_id === this.me.id) continue;
+      if (!this.presence.has(v.dialog_id)) this.presence.set(v.dialog_id, new Map());
+      this.presence.get(v.dialog_id).set(v.user_id, { display_name: v.display_name, activity: v.activity });
+    }
+    for (const id of new Set([...was, ...this.presence.keys()])) {
+      this.emit(`presence:${id}`, this.viewers(id));
+      this.emit("presence", id);
+    }
   }
 
   setCounters(counters) {

@@ -7,7 +7,7 @@
 // Keyboard: ↑/↓ or J/K in the list, Enter opens, Esc goes back to the list, Ctrl+K (or
 // Cmd+K) jumps to a dialog by name or number.
 
-import { h, modal, field } from "./lib.js";
+import { h, modal, field, api } from "./lib.js";
 import { notify, askOnce } from "./notify.js";
 import { t } from "./i18n.js";
 import { Store } from "./store.js";
@@ -79,6 +79,7 @@ export class Workstation {
 
   open(id) {
     this.selected = id;
+    if (this.context.presence) this.context.presence.view(id || null);
     this.list.select(id);
     this.layout.classList.toggle("dialog-open", Boolean(id));
     if (!id) {
@@ -145,6 +146,11 @@ export class Workstation {
     switch (type) {
       case "online":
         store.setOnline(Boolean(data));
+        // Who is where now; the stream tells each change after (R46).
+        if (data) api("GET", "/api/v1/presence").then((now) => store.setPresence(now.viewers), () => {});
+        break;
+      case "presence":
+        if (data) store.applyPresence(data);
         break;
       case "counters":
         if (data) store.setCounters(data);

@@ -94,7 +94,7 @@ macro_rules! web {
 /// Every file under `/assets/`, compiled in: (name, asset).
 const PNG: &str = "image/png";
 
-const ASSETS: [(&str, Asset); 22] = [
+const ASSETS: [(&str, Asset); 23] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
     web!("app.css", CSS),
@@ -112,6 +112,7 @@ const ASSETS: [(&str, Asset); 22] = [
     web!("modals.js", JS),
     web!("workstation.js", JS),
     web!("notify.js", JS),
+    web!("presence.js", JS),
     web!("pages.js", JS),
     web!("admin.js", JS),
     web!("crm.js", JS),

@@ -823,6 +823,28 @@ try {
     await boris.goto(APP_URL + "/#/");
   });
 
+  await step("r46: boris sees that anna views the dialog, then that she types, and the mark goes when she leaves", async () => {
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Вера");
+    const id = anna.url().match(/dialogs\/(\d+)/)[1];
+    await boris.goto(APP_URL + `/#/dialogs/${id}`);
+    await boris.waitForSelector("#live.online", { timeout: STEP });
+    await boris.click('.tabs [data-section="all"]');
+    const line = boris.locator(".dialog-header .presence-line");
+    await line.filter({ hasText: "anna смотрит" }).waitFor({ timeout: STEP });
+    await boris.locator(`#dialog-item-${id} .presence-mark`, { hasText: "anna смотрит" }).waitFor({ timeout: STEP });
+    await anna.locator(".dialog-header .presence-line", { hasText: "boris смотрит" }).waitFor({ timeout: STEP });
+    const typedAt = Date.now();
+    await anna.locator(".composer textarea").type("Сейчас проверю");
+    await line.filter({ hasText: "anna печатает…" }).waitFor({ timeout: STEP });
+    console.log(`    boris saw «anna печатает…» ${Date.now() - typedAt} ms after she began typing`);
+    await anna.locator(".composer textarea").fill("");
+    await anna.goto(APP_URL + "/#/work");
+    await until(async () => !(await line.isVisible()), "«anna смотрит» goes when she leaves");
+    await boris.goto(APP_URL + "/#/");
+  });
+
   await step("r22: a lead accepted becomes an interest whose page shows its basis and the feed of its dialogs", async () => {
     await inbound(2222, "Лидия", { text: "Хочу заказать кофе для офиса" });
     await anna.goto(APP_URL + "/#/");
