@@ -6,7 +6,7 @@
 //!
 //! Run everything: `bash bench/run` (README.md). One scenario:
 //! `cargo bench --bench dialogi-bench -- ingest` (ingest, sse, capacity, queries, actors,
-//! pacing, operators, soak — the soak runs once, `BENCH_SOAK_SECS` long, default 600 — and report). `BENCH_RUNS` (default 2) sets the repetitions.
+//! pacing, operators, presence, soak — the soak runs once, `BENCH_SOAK_SECS` long, default 600 — and report). `BENCH_RUNS` (default 2) sets the repetitions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,13 +20,14 @@ mod ingest;
 mod load;
 mod operators;
 mod pacing;
+mod presence;
 mod queries;
 mod report;
 mod soak;
 mod sse;
 mod util;
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "ingest",
     "sse",
     "capacity",
@@ -34,6 +35,7 @@ const SCENARIOS: [&str; 8] = [
     "actors",
     "pacing",
     "operators",
+    "presence",
     "soak",
 ];
 
@@ -71,6 +73,7 @@ fn main() {
             "actors" => actors::run(runs),
             "pacing" => pacing::run(runs),
             "operators" => operators::run(runs),
+            "presence" => presence::run(runs),
             "soak" => soak::run(runs),
             "report" => {
                 report::write(&SCENARIOS);

@@ -50,7 +50,7 @@ struct Measured {
 }
 
 /// The operators: users with a role that may answer on the account, a token each.
-fn operators(setup: &Setup, count: usize) -> Vec<String> {
+pub fn operators(setup: &Setup, count: usize) -> Vec<String> {
     setup.sql("INSERT INTO roles (name, description) VALUES ('Операторы', 'bench')");
     setup.sql(&format!(
         "INSERT INTO account_grants (account_id, role_id, can_view, can_send) \
@@ -84,27 +84,7 @@ fn measure(count: usize) -> Measured {
     let setup = Setup::new("operators");
     let tokens = operators(&setup, count);
     let (server, port) = util::start_dialogi(&setup.url, &["--workers", "1"]);
-    // One dialog per interlocutor, each operator has one of them open.
-    for chat in 0..count as u64 {
-        let body = telegram_update(chat + 1, FIRST_CHAT + chat, epoch_micros());
-        post_update(port, &setup.hook, &body);
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while setup.count("SELECT count(*) AS n FROM dialogs") < count as i64 {
-        assert!(Instant::now() < deadline, "the dialogs were not opened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let dialogs: Vec<String> = (0..count as u64)
-        .map(|chat| {
-            setup
-                .count(&format!(
-                    "SELECT d.id AS n FROM dialogs d JOIN interlocutors i ON i.id = d.interlocutor_id \
-                     WHERE i.external_id = '{}'",
-                    FIRST_CHAT + chat
-                ))
-                .to_string()
-        })
-        .collect();
+    let dialogs = open_dialogs(&setup, port, count);
     let mut client = Role::start(
         "operator-client",
         CLIENT_CORE,
@@ -175,6 +155,30 @@ fn measure(count: usize) -> Measured {
     client.proc.stop();
     server.stop();
     measured
+}
+
+/// One dialog per interlocutor, opened by signed webhooks: each operator has one open.
+pub fn open_dialogs(setup: &Setup, port: u16, count: usize) -> Vec<String> {
+    for chat in 0..count as u64 {
+        let body = telegram_update(chat + 1, FIRST_CHAT + chat, epoch_micros());
+        post_update(port, &setup.hook, &body);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while setup.count("SELECT count(*) AS n FROM dialogs") < count as i64 {
+        assert!(Instant::now() < deadline, "the dialogs were not opened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (0..count as u64)
+        .map(|chat| {
+            setup
+                .count(&format!(
+                    "SELECT d.id AS n FROM dialogs d JOIN interlocutors i ON i.id = d.interlocutor_id \
+                     WHERE i.external_id = '{}'",
+                    FIRST_CHAT + chat
+                ))
+                .to_string()
+        })
+        .collect()
 }
 
 /// The Chromium page, signed in as `op1`, on the clients' core; `None` (reported as not
@@ -305,9 +309,15 @@ pub fn operator_client() {
         while let Some(line) = lines.recv().await {
             match line.as_str() {
                 "go" => tally.measuring.store(1, Ordering::Relaxed),
+                // The presence scenario: when each sender's changes were sent (R46).
+                sent if sent.starts_with("sent ") => {
+                    *tally.sent.lock().unwrap() =
+                        serde_json::from_str(&sent[5..]).unwrap_or_default();
+                }
                 "stop" => {
                     tally.measuring.store(0, Ordering::Relaxed);
                     let mut latencies = tally.latencies.lock().unwrap().clone();
+                    let mut presence = presence_latencies(&tally);
                     println!(
                         "done {}",
                         json!({
@@ -316,6 +326,10 @@ pub fn operator_client() {
                             "gets": 0,
                             "p50_ms": quantile(&mut latencies, 0.5),
                             "p99_ms": quantile(&mut latencies, 0.99),
+                            "presence_frames": tally.presence.lock().unwrap().len(),
+                            "presence_timed": presence.len(),
+                            "presence_p50_ms": quantile(&mut presence, 0.5),
+                            "presence_p99_ms": quantile(&mut presence, 0.99),
                         })
                     );
                 }
@@ -333,6 +347,27 @@ struct Tally {
     events: AtomicU64,
     requests: AtomicU64,
     latencies: std::sync::Mutex<Vec<f64>>,
+    /// Presence frames received: (sender's user id, the how-manyth change of that sender
+    /// this stream saw, when, epoch µs).
+    presence: std::sync::Mutex<Vec<(i64, usize, i64)>>,
+    /// When each sender's changes were sent, epoch µs, in order (user id → times).
+    sent: std::sync::Mutex<std::collections::HashMap<i64, Vec<i64>>>,
+}
+
+/// Each presence frame's delay after its change was sent. A stream that saw more changes
+/// of a sender than were sent (none should) is not timed past them.
+fn presence_latencies(tally: &Tally) -> Vec<f64> {
+    let sent = tally.sent.lock().unwrap();
+    tally
+        .presence
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|&(user, nth, at)| {
+            let sent_at = *sent.get(&user)?.get(nth)?;
+            Some((at - sent_at) as f64 / 1000.0)
+        })
+        .collect()
 }
 
 /// One operator: the stream, and the read mark the web client posts for a message from
@@ -361,6 +396,8 @@ async fn operator(port: u16, token: String, open: i64, tally: Arc<Tally>) {
     }
     tally.connected.fetch_add(1, Ordering::Relaxed);
     let (mut event, mut data) = (String::new(), String::new());
+    // How many presence changes of each sender this stream saw.
+    let mut seen: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     loop {
         line.clear();
         match reader.read_line(&mut line).await {
@@ -378,6 +415,15 @@ async fn operator(port: u16, token: String, open: i64, tally: Arc<Tally>) {
                 tally.events.fetch_add(1, Ordering::Relaxed);
                 if event == "message" {
                     on_message(port, &token, open, &data, &tally).await;
+                } else if event == "presence" {
+                    let at = epoch_micros();
+                    let user = serde_json::from_str::<Value>(&data)
+                        .ok()
+                        .and_then(|v| v["user_id"].as_i64())
+                        .unwrap_or(0);
+                    let nth = seen.entry(user).or_default();
+                    tally.presence.lock().unwrap().push((user, *nth, at));
+                    *nth += 1;
                 }
             }
             event.clear();
