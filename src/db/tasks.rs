@@ -146,6 +146,33 @@ pub fn list_for(
     with_assignees(conn, rows)
 }
 
+/// The open tasks about a client (on the client or on one of their dialogs) that `user_id`
+/// may see: every assignment, and their own personal tasks (R43's panel); soonest due first.
+pub fn open_about_client(
+    conn: &mut PgConnection,
+    client_id: i64,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<CreatedTask>, DbError> {
+    use super::schema::dialogs;
+    let of_client = dialogs::table
+        .filter(dialogs::client_id.eq(client_id))
+        .select(dialogs::id);
+    let rows = tasks::table
+        .filter(tasks::status.eq("open"))
+        .filter(
+            tasks::client_id
+                .eq(client_id)
+                .or(tasks::dialog_id.eq_any(of_client.nullable())),
+        )
+        .filter(tasks::kind.ne("personal").or(tasks::author_id.eq(user_id)))
+        .order((tasks::due_at.asc().nulls_last(), tasks::id.desc()))
+        .limit(limit)
+        .select(TaskRow::as_select())
+        .load(conn)?;
+    with_assignees(conn, rows)
+}
+
 pub fn find(conn: &mut PgConnection, id: i64) -> Result<Option<CreatedTask>, DbError> {
     let row: Option<TaskRow> = tasks::table
         .find(id)

@@ -48,27 +48,39 @@ pub async fn client_dialogs(
 ) -> Result<web::Json<Vec<DialogItem>>, ApiError> {
     let id = id.into_inner();
     existing_client(&state, id).await?;
+    let user_id = caller.user_id.0;
+    let items = db::run(&state.pool, move |conn| {
+        dialogs_of_client(conn, user_id, id, 1000)
+    })
+    .await?;
+    Ok(web::Json(items))
+}
+
+/// The client's dialogs on every channel, newest first, as the list shows them (with
+/// `user_id`'s read marks), whatever the user's rights on their accounts (R10, R34).
+pub fn dialogs_of_client(
+    conn: &mut diesel::PgConnection,
+    user_id: i64,
+    client_id: i64,
+    limit: i64,
+) -> Result<Vec<DialogItem>, db::DbError> {
     let filter = ListFilter {
-        user_id: caller.user_id.0,
+        user_id,
         visible_accounts: None,
         statuses: DialogStatus::ALL.iter().map(|s| s.as_str()).collect(),
         account_id: None,
         responsible_user_id: None,
         responsible_of: None,
         department_id: None,
-        client_id: Some(id),
+        client_id: Some(client_id),
         search: None,
         by_priority: false,
         cursor: None,
-        limit: 1000,
+        limit,
         undelivered: false,
     };
-    let items = db::run(&state.pool, move |conn| {
-        let rows = dialog_list::page(conn, &filter)?;
-        items_of(conn, &rows)
-    })
-    .await?;
-    Ok(web::Json(items))
+    let rows = dialog_list::page(conn, &filter)?;
+    items_of(conn, &rows)
 }
 
 /// One dialog's messages read from the client's card (R10, R34): "переписка с клиентами,

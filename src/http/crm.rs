@@ -35,7 +35,7 @@ fn limit_of(limit: Option<u32>) -> Result<i64, ApiError> {
     }
 }
 
-fn card_body(row: ClientCard) -> ClientCardBody {
+pub(super) fn card_body(row: ClientCard) -> ClientCardBody {
     ClientCardBody {
         id: row.id,
         kind: row.kind,
@@ -50,7 +50,7 @@ fn card_body(row: ClientCard) -> ClientCardBody {
     }
 }
 
-fn contact_body(row: ContactRow) -> ContactBody {
+pub(super) fn contact_body(row: ContactRow) -> ContactBody {
     ContactBody {
         id: row.id,
         client_id: row.client_id,
@@ -62,7 +62,7 @@ fn contact_body(row: ContactRow) -> ContactBody {
     }
 }
 
-fn interest_body(row: InterestCard) -> InterestBody {
+pub(super) fn interest_body(row: InterestCard) -> InterestBody {
     InterestBody {
         id: row.id,
         client_id: row.client_id,

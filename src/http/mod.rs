@@ -10,6 +10,7 @@ pub mod assets;
 pub mod attachments;
 pub mod auth;
 pub mod bodies;
+pub mod client_panel;
 pub mod clients;
 pub mod crm;
 pub mod dialog_actions;
@@ -330,7 +331,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(message_changes::retry_message)
                         .service(personal_data::record_consent)
                         .service(notes::add_note)
-                        .service(notes::viewers),
+                        .service(notes::viewers)
+                        .service(client_panel::client_panel),
                 )
                 .service(events::operator_events)
                 .service(events::monitor_events)

@@ -4,7 +4,8 @@
 //! channel, allowed to whoever may view the dialog; a mention tells the colleague at once
 //! and lists the dialog in their "Моя работа" until they open it. R46: presence — who
 //! views and who types in a dialog reaches the colleagues who may see it at once, never as
-//! a stored event; operators are online, away or offline.
+//! a stored event; operators are online, away or offline. R43: the client panel beside a
+//! dialog, in one answer.
 
 use std::time::Duration;
 
@@ -504,4 +505,83 @@ async fn r46_who_views_and_types_reaches_colleagues_live_and_is_never_stored() {
         events_before,
         "presence is never an event"
     );
+}
+
+#[actix_web::test]
+async fn r43_the_client_panel_holds_the_client_interests_dialogs_tasks_and_notes_in_one_answer() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = telegram_account(&app, &fake, "webhook").await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    app.add_user("gleb", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna_id, "view": true, "send": true}, {"user_id": boris_id, "view": true}]),
+    )
+    .await;
+    let dialog = app.dialog_of(account, "503", "Нужен счёт на кофе").await;
+    let client = app.count(&format!(
+        "SELECT client_id FROM dialogs WHERE id = {dialog}"
+    ));
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+    let gleb = app.login("gleb", PASSWORD).await;
+    let interest = anna
+        .post(
+            "/api/v1/interests",
+            json!({"client_id": client, "title": "Кофе в офис"}),
+        )
+        .await;
+    assert_eq!(interest.status, StatusCode::CREATED, "{}", interest.text);
+    let tasks = format!("/api/v1/dialogs/{dialog}/tasks");
+    for task in [
+        json!({"kind": "assignment", "title": "Выставить счёт", "assignee_ids": [boris_id]}),
+        json!({"kind": "personal", "title": "Напомнить себе", "assignee_ids": [anna_id]}),
+    ] {
+        let made = anna.post(&tasks, task).await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    }
+    let note = anna
+        .post(
+            &format!("/api/v1/dialogs/{dialog}/notes"),
+            json!({"text": "Клиент просил счёт до пятницы"}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.text);
+
+    let path = format!("/api/v1/dialogs/{dialog}/panel");
+    let reads = format!(
+        "SELECT count(*) FROM data_access WHERE what = 'client' AND client_id = {client} AND user_id = {anna_id}"
+    );
+    let read_before = app.count(&reads);
+    let panel = anna.get(&path).await;
+    assert_eq!(panel.status, StatusCode::OK, "{}", panel.text);
+    let panel = panel.body;
+    assert_eq!(panel["dialog_id"], dialog);
+    assert_eq!(panel["client"]["id"], client);
+    assert_eq!(panel["interests"][0]["title"], "Кофе в офис");
+    assert_eq!(panel["dialogs"][0]["id"], dialog);
+    let titles = |panel: &serde_json::Value| -> Vec<String> {
+        panel["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut seen = titles(&panel);
+    seen.sort();
+    assert_eq!(seen, ["Выставить счёт", "Напомнить себе"]);
+    assert_eq!(panel["notes"][0]["text"], "Клиент просил счёт до пятницы");
+    assert_eq!(panel["notes"][0]["direction"], "note");
+
+    // Boris may view the dialog: he sees the assignment, not Anna's personal task.
+    let for_boris = boris.get(&path).await;
+    assert_eq!(for_boris.status, StatusCode::OK);
+    assert_eq!(titles(&for_boris.body), ["Выставить счёт"]);
+    // Gleb may not view the dialog.
+    assert_eq!(gleb.get(&path).await.status, StatusCode::NOT_FOUND);
+    // The reading is logged like the client's card (R47).
+    assert_eq!(app.count(&reads), read_before + 1);
 }

@@ -365,3 +365,19 @@ pub struct ImportQuickRepliesRequest {
 pub struct ImportedBody {
     pub created: usize,
 }
+
+/// R43: everything the panel beside a dialog shows about its client, in one answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientPanel {
+    pub dialog_id: i64,
+    /// The client or prospect; absent while the interlocutor is linked to none.
+    pub client: Option<ClientCardBody>,
+    pub contacts: Vec<ContactBody>,
+    pub interests: Vec<InterestBody>,
+    /// Every dialog with the client on every channel, newest first (this one too).
+    pub dialogs: Vec<DialogItem>,
+    /// Open tasks about the client: every assignment, and the caller's own personal tasks.
+    pub tasks: Vec<TaskResponse>,
+    /// The newest notes colleagues left in the client's dialogs (R42).
+    pub notes: Vec<super::MessageItem>,
+}
