@@ -137,7 +137,7 @@ function erase(c, reload) {
   });
 }
 
-function editClient(c, reload) {
+export function editClient(c, reload) {
   modal({
     title: c.name,
     body: [
@@ -169,7 +169,7 @@ function merge(c, reload) {
   });
 }
 
-function addContact(clientId, reload) {
+export function addContact(clientId, reload) {
   modal({
     title: t("client.add_contact"),
     body: [field(t("people.name"), h("input", { name: "name", required: true })),
@@ -184,7 +184,7 @@ function addContact(clientId, reload) {
   });
 }
 
-function addInterest(clientId, reload) {
+export function addInterest(clientId, reload) {
   modal({
     title: t("client.add_interest"),
     body: [field(t("lead.title"), h("input", { name: "title", required: true })),

@@ -38,8 +38,9 @@ export function actionsFor(row, rights, me) {
 }
 
 export class DialogPane {
-  constructor(store, context, { onBack, onChanged }) {
+  constructor(store, context, { onBack, onChanged, panel }) {
     this.store = store;
+    this.panel = panel;
     this.context = context;
     this.onBack = onBack;
     this.onChanged = onChanged;
@@ -152,7 +153,8 @@ export class DialogPane {
           row.is_lead ? h("span", { class: "badge" }, t("badge.lead")) : null),
         this.presenceLine, withClient, this.earlier || null),
       ...(interest ? [interest] : []),
-      ...(row.status === "closed" ? [this.closedWith(row)].filter(Boolean) : []));
+      ...(row.status === "closed" ? [this.closedWith(row)].filter(Boolean) : []),
+      this.panel ? this.panel.toggleButton() : null);
     this.showPresence();
   }
 

@@ -3,11 +3,11 @@
 // at once) and kept; when the server cannot be reached the kept copy is used, and the
 // page then says it is offline. The API and the event stream are never cached.
 
-const CACHE = "dialogi-shell-v3";
+const CACHE = "dialogi-shell-v4";
 const SHELL = ["/", "/manifest.webmanifest", "/assets/app.css", "/assets/app.js", "/assets/lib.js",
   "/assets/i18n.js", "/assets/i18n-ru.js", "/assets/i18n-en.js", "/assets/api.js", "/assets/store.js",
   "/assets/list.js", "/assets/dialog.js", "/assets/messages.js", "/assets/composer.js", "/assets/modals.js",
-  "/assets/workstation.js", "/assets/notify.js", "/assets/presence.js", "/assets/pages.js", "/assets/admin.js", "/assets/crm.js", "/assets/icon-192.png"];
+  "/assets/workstation.js", "/assets/notify.js", "/assets/presence.js", "/assets/panel.js", "/assets/pages.js", "/assets/admin.js", "/assets/crm.js", "/assets/icon-192.png"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -13,6 +13,7 @@ import { t } from "./i18n.js";
 import { Store } from "./store.js";
 import { ListPane } from "./list.js";
 import { DialogPane } from "./dialog.js";
+import { ClientPanel } from "./panel.js";
 
 const MIN_LIST = 260;
 
@@ -23,7 +24,9 @@ export class Workstation {
     this.selected = null;
     this.page = null;
     this.list = new ListPane(this.store, context, { onOpen: (id) => { location.hash = `#/dialogs/${id}`; } });
+    this.panel = new ClientPanel(this.store, context);
     this.dialog = new DialogPane(this.store, context, {
+      panel: this.panel,
       onBack: () => this.back(),
       onChanged: (row) => this.store.applyDialog(row, (r) => this.list.belongs(r), this.list.atTop()),
     });
@@ -57,7 +60,7 @@ export class Workstation {
       event.preventDefault();
       this.setWidth(this.list.node.getBoundingClientRect().width + step);
     });
-    this.layout = h("div", { class: "workstation" }, this.list.node, this.splitter, this.dialog.node);
+    this.layout = h("div", { class: "workstation" }, this.list.node, this.splitter, this.dialog.node, this.panel.node);
     this.page.replaceChildren(this.layout);
   }
 
@@ -80,6 +83,7 @@ export class Workstation {
   open(id) {
     this.selected = id;
     if (this.context.presence) this.context.presence.view(id || null);
+    this.panel.show(id || null);
     this.list.select(id);
     this.layout.classList.toggle("dialog-open", Boolean(id));
     if (!id) {
@@ -162,16 +166,19 @@ export class Workstation {
           if (!before && data.row.status === "new") this.notifyNew(data.row);
           // Handed to me (R26): say so, once, whoever did it.
           if (this.toMe(data.row) && !(before && this.toMe(before))) this.notifyRedirected(data.row);
+          this.panel.onLive(type, data, before);
         }
         break;
       case "message":
         if (data && data.message) {
           store.applyMessage(data.message);
           this.notifyMessage(data.message);
+          this.panel.onLive(type, data);
         }
         break;
       case "task":
         if (data) this.notifyTask(data);
+        this.panel.onLive(type, data);
         break;
       case "delivery":
         if (data) store.applyDelivery(data);

@@ -94,7 +94,7 @@ macro_rules! web {
 /// Every file under `/assets/`, compiled in: (name, asset).
 const PNG: &str = "image/png";
 
-const ASSETS: [(&str, Asset); 23] = [
+const ASSETS: [(&str, Asset); 24] = [
     ("monitor.js", MONITOR_JS),
     ("monitor.css", MONITOR_CSS),
     web!("app.css", CSS),
@@ -113,6 +113,7 @@ const ASSETS: [(&str, Asset); 23] = [
     web!("workstation.js", JS),
     web!("notify.js", JS),
     web!("presence.js", JS),
+    web!("panel.js", JS),
     web!("pages.js", JS),
     web!("admin.js", JS),
     web!("crm.js", JS),

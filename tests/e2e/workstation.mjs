@@ -60,7 +60,7 @@ const LATIN_OK = new Set(["Dialogi", "Telegram", "WhatsApp", "Viber", "VK", "MAX
  * data (messages, names, titles, previews, codes) and the allowed names fail the step. */
 async function russianOnly(page, what) {
   const words = await page.evaluate(() => {
-    const data = ".bubble, .preview, bdi, .name, .title, code, .code, .channel, .reads, .earlier-feed, .toast, input, textarea";
+    const data = ".bubble, .preview, bdi, .name, .title, code, .code, .channel, .reads, .earlier-feed, .toast, .presence-line, .presence-mark, input, textarea";
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     const found = [];
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -845,11 +845,23 @@ try {
     await boris.goto(APP_URL + "/#/");
   });
 
-  await step("r22: a lead accepted becomes an interest whose page shows its basis and the feed of its dialogs", async () => {
+  await step("r22/r43: a lead accepted becomes an interest, shown at once in the client panel, whose page shows its basis and the feed of its dialogs", async () => {
     await inbound(2222, "Лидия", { text: "Хочу заказать кофе для офиса" });
     await anna.goto(APP_URL + "/#/");
     await anna.waitForSelector(".dialog-list", { timeout: STEP });
     await openFound(anna, "Лидия");
+    // R43: the client panel beside the chat, shown and hidden from the keyboard.
+    const panel = anna.locator(".client-panel");
+    if (!(await panel.isVisible())) await anna.locator(".dialog-header .panel-toggle").click();
+    await panel.locator("h2", { hasText: "Лидия" }).waitFor({ timeout: STEP });
+    await panel.getByText("Интересов нет").waitFor({ timeout: STEP });
+    await accessible(anna, "the client panel", ".client-panel");
+    await russianOnly(anna, "the client panel");
+    await anna.locator(".dialog-header .panel-toggle").focus();
+    await anna.keyboard.press("Enter");
+    await until(async () => !(await panel.isVisible()), "the panel hides");
+    await anna.keyboard.press("Enter");
+    await panel.locator("h2", { hasText: "Лидия" }).waitFor({ timeout: STEP });
     const accept = anna.locator('.toolbar button[data-action="accept"]');
     if (await accept.isEnabled()) await accept.click();
     const lead = anna.locator('.toolbar button[data-action="lead"]');
@@ -861,6 +873,8 @@ try {
     await form.locator("button[type=submit]").click();
     const badge = anna.locator(".dialog-header a.interest", { hasText: "Интерес: Поставка кофе" });
     await badge.waitFor({ timeout: STEP });
+    await panel.locator(".interest-row", { hasText: "Поставка кофе" }).filter({ hasText: "связан с этим диалогом" })
+      .waitFor({ timeout: STEP });
     await until(async () => !(await lead.isEnabled()), "«Принять обращение» is disabled once the dialog has its interest");
     if (!(await lead.getAttribute("title") || "").includes("уже принято")) throw new Error("the disabled lead button does not say why");
     await badge.click();
