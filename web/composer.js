@@ -93,6 +93,29 @@ export class Composer {
         this.node.requestSubmit();
       }
     });
+    // A screenshot pasted, or files dropped, join the reply like picked ones (size checked
+    // before anything is sent).
+    this.text.addEventListener("paste", (event) => {
+      const files = [...((event.clipboardData && event.clipboardData.files) || [])];
+      if (!files.length || this.mode === "note" || this.canReply === false) return;
+      if (!event.clipboardData.getData("text/plain")) event.preventDefault();
+      this.addFiles(files.map((file, i) => named(file, i)));
+    });
+    this.node.addEventListener("dragover", (event) => {
+      if (this.mode === "note" || this.canReply === false || !hasFiles(event)) return;
+      event.preventDefault();
+      this.node.classList.add("drop-target");
+    });
+    this.node.addEventListener("dragleave", (event) => {
+      if (!this.node.contains(event.relatedTarget)) this.node.classList.remove("drop-target");
+    });
+    this.node.addEventListener("drop", (event) => {
+      this.node.classList.remove("drop-target");
+      if (this.mode === "note" || this.canReply === false || !hasFiles(event)) return;
+      event.preventDefault();
+      this.addFiles([...event.dataTransfer.files]);
+      this.text.focus();
+    });
     this.picker.addEventListener("change", () => {
       this.addFiles([...this.picker.files]);
       this.picker.value = "";
@@ -282,15 +305,23 @@ export class Composer {
     this.noteToggle.disabled = !reply;
     if (!reply) this.setNote(true);
     this.chips.hidden = !reply || this.mode === "note";
-    if (window && reply) {
-      const closes = new Date(window);
-      const over = closes < new Date();
-      this.note.hidden = false;
-      this.note.className = over ? "window closed" : "window";
-      this.note.textContent = over ? t("composer.window_closed") : t("composer.window_open", { time: when(window) });
-    } else {
+    this.window = window && reply ? new Date(window) : null;
+    this.showWindow();
+  }
+
+  /** WhatsApp's reply window (R44): until when, and how long is left, said again each minute. */
+  showWindow() {
+    clearTimeout(this.windowTimer);
+    if (!this.window) {
       this.note.hidden = true;
+      return;
     }
+    const left = this.window - Date.now();
+    this.note.hidden = false;
+    this.note.className = left <= 0 ? "window closed" : left < 3600000 ? "window closing" : "window";
+    this.note.textContent = left <= 0 ? t("composer.window_closed")
+      : t("composer.window_open", { time: when(this.window.toISOString()), left: timeLeft(left) });
+    if (left > 0) this.windowTimer = setTimeout(() => this.node.isConnected && this.showWindow(), 60000);
   }
 
   setBusy(busy) {
@@ -352,4 +383,24 @@ export class Composer {
       this.text.focus();
     }
   }
+}
+
+/** "23 ч 50 мин", "10 мин": how long is left, to the minute. */
+function timeLeft(ms) {
+  const minutes = Math.max(1, Math.floor(ms / 60000));
+  const hours = Math.floor(minutes / 60);
+  return hours ? t("composer.left_hours", { h: hours, m: minutes % 60 }) : t("composer.left_minutes", { m: minutes });
+}
+
+/** Whether a drag carries files (not text or a link). */
+function hasFiles(event) {
+  return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
+}
+
+/** A pasted picture is called "image.png" by every browser: give it a name of its own. */
+function named(file, i) {
+  if (file.name && file.name !== "image.png") return file;
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+  const ext = (file.type.split("/")[1] || "png").replace(/[^a-z0-9]/g, "");
+  return new File([file], `screenshot-${stamp}${i ? `-${i + 1}` : ""}.${ext}`, { type: file.type });
 }

@@ -44,7 +44,7 @@ export default {
   "delivery.pending": "sending", "delivery.sent": "sent", "delivery.delivered": "delivered",
   "delivery.read": "read", "delivery.failed": "not delivered",
   "composer.placeholder": "Message… (Enter sends, Shift+Enter adds a line, / inserts a template)",
-  "composer.send": "Send", "composer.window_open": "WhatsApp: free text can be sent until {time}", "composer.window_closed": "WhatsApp: more than 24 hours since the client last wrote — text will not be delivered until they write again", "composer.file": "+ file", "composer.attach": "Attach a file", "composer.readonly": "You cannot answer the client; a note for colleagues you may leave",
+  "composer.send": "Send", "composer.window_open": "WhatsApp: free text can be sent until {time} ({left} left)", "composer.left_hours": "{h} h {m} min", "composer.left_minutes": "{m} min", "lightbox.open": "Open in a new tab", "lightbox.close": "Close", "composer.window_closed": "WhatsApp: more than 24 hours since the client last wrote — text will not be delivered until they write again", "composer.file": "+ file", "composer.attach": "Attach a file", "composer.readonly": "You cannot answer the client; a note for colleagues you may leave",
   "action.accept": "Accept", "action.close": "Close", "action.redirect": "Redirect", "action.rename": "Rename",
   "action.lead": "Accept lead", "action.link": "Link to interest", "action.task": "Task",
   "action.siteNone": "This messenger has no page with the conversation (on Telegram only clients with a username have one)", "action.fetchNotNeeded": "This account's messages arrive by themselves (webhook): there is nothing to fetch", "action.site": "Open on the channel's site", "action.fetch": "Fetch messages", "action.search": "Search this client's dialogs",

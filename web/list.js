@@ -121,13 +121,18 @@ export class ListPane {
   /** Loads the first page (or the next one): only the newest request fills the list. */
   async load(more = false) {
     if (more && (!this.store.list.cursor || this.loadingMore)) return;
+    // A next page only of the list shown: after a switch its first page is on its way.
+    const key = this.key();
+    if (more && this.store.list.key !== key) return;
     const seq = ++this.seq;
     if (more) this.loadingMore = true;
     else this.list.setAttribute("aria-busy", "true");
     try {
       const page = await api.listDialogs(this.query(more));
       if (seq !== this.seq && !more) return;
-      this.store.putPage(this.key(), page, more);
+      // A page of a list no longer wanted (the section or a filter changed meanwhile).
+      if (key !== this.key()) return;
+      this.store.putPage(key, page, more);
     } catch (e) {
       failed(e);
     } finally {

@@ -8,6 +8,27 @@ import { h, when, failed, modal, field } from "./lib.js";
 import { t } from "./i18n.js";
 import * as api from "./api.js";
 
+/** A picture over the page, whole; Esc, a click or «Закрыть» closes it, focus goes back. */
+export function lightbox(url, name) {
+  const opener = document.activeElement;
+  const box = h("dialog", { class: "lightbox", "aria-label": name },
+    h("img", { src: url, alt: name }),
+    h("div", { class: "lightbox-bar" },
+      h("bdi", {}, name),
+      h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, t("lightbox.open")),
+      h("button", { type: "button", class: "primary", onclick: () => box.close() }, t("lightbox.close"))));
+  box.addEventListener("click", (event) => {
+    if (event.target === box || event.target.tagName === "IMG") box.close();
+  });
+  box.addEventListener("close", () => {
+    box.remove();
+    if (opener && opener.isConnected) opener.focus();
+  });
+  document.body.append(box);
+  box.showModal();
+  box.querySelector("button").focus();
+}
+
 const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/gi;
 
 /** A text with its http(s) links as links. */
@@ -202,8 +223,14 @@ export class Feed {
     }
     const attachments = (m.attachments || []).map((a) => {
       if (a.kind === "image") {
-        return h("a", { class: "thumb", href: a.url, target: "_blank", rel: "noopener noreferrer" },
-          h("img", { src: a.url, alt: a.file_name || t("attachment.image"), loading: "lazy" }));
+        // Opens in a lightbox over the page; the link still works in a new tab.
+        return h("a", { class: "thumb", href: a.url, target: "_blank", rel: "noopener noreferrer",
+          onclick: (event) => {
+            if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+            event.preventDefault();
+            lightbox(a.url, a.file_name || t("attachment.image"));
+          } },
+        h("img", { src: a.url, alt: a.file_name || t("attachment.image"), loading: "lazy" }));
       }
       if (a.kind === "link") {
         // Only http(s) links are clickable; anything else is shown as text.

@@ -19,6 +19,9 @@ export class ClientPanel {
     this.context = context;
     this.dialogId = null;
     this.data = null;
+    /** What the panel last showed of each dialog: a change to it asks again. */
+    this.seen = new Map();
+    store.on("rows", (row) => this.onRow(row));
     this.node = h("aside", { class: "client-panel", id: "client-panel", tabindex: "-1", "aria-label": t("panel.title"), hidden: true });
     // As the user left it; at first open only where the chat keeps room beside it (on a
     // phone it opens over the dialog, only when asked).
@@ -62,6 +65,9 @@ export class ClientPanel {
       const data = await api("GET", `/api/v1/dialogs/${id}/panel`);
       if (this.dialogId !== id) return;
       this.data = data;
+      this.seen = new Map(data.dialogs.map((d) => [d.id, shown(d)]));
+      const row = this.store.rows.get(id);
+      if (row && !this.seen.has(id)) this.seen.set(id, shown(row));
       this.render();
     } catch (e) {
       if (this.dialogId === id) this.node.replaceChildren(h("p", { class: "hint" }, e.text || String(e)));
@@ -75,21 +81,23 @@ export class ClientPanel {
     this.timer = setTimeout(() => this.load(), SETTLE_MS);
   }
 
-  /** A live event: asked again only when it changes something shown here. */
-  onLive(type, data, before) {
-    if (!this.data || !data) return;
-    const shown = new Set(this.data.dialogs.map((d) => d.id));
+  /**
+   * A dialog row changed (a live event or the user's own action, whichever came first):
+   * asked again when it is one of the client's and what the panel shows of it changed.
+   */
+  onRow(row) {
+    if (!this.data) return;
     const clientId = this.data.client && this.data.client.id;
-    if (type === "dialog" && data.row) {
-      const row = data.row;
-      const ours = row.id === this.dialogId || shown.has(row.id) || (clientId && row.client && row.client.id === clientId);
-      if (!ours) return;
-      const changed = !before || !shown.has(row.id) || before.interest_id !== row.interest_id
-        || (before.client && before.client.id) !== (row.client && row.client.id) || before.status !== row.status;
-      if (changed) this.soon();
-    } else if (type === "task") {
+    const ours = row.id === this.dialogId || this.seen.has(row.id) || (clientId && row.client && row.client.id === clientId);
+    if (ours && this.seen.get(row.id) !== shown(row)) this.soon();
+  }
+
+  /** A live event other than a dialog's: a task, or a colleague's note in the client's dialogs. */
+  onLive(type, data) {
+    if (!this.data || !data) return;
+    if (type === "task") {
       this.soon();
-    } else if (type === "message" && data.message && data.message.direction === "note" && shown.has(data.message.dialog_id)) {
+    } else if (type === "message" && data.message && data.message.direction === "note" && this.seen.has(data.message.dialog_id)) {
       this.soon();
     }
   }
@@ -152,4 +160,9 @@ export class ClientPanel {
       failed(e);
     }
   }
+}
+
+/** What the panel shows of a dialog: its interest, its client and its status. */
+function shown(row) {
+  return `${row.interest_id ?? ""}|${(row.client && row.client.id) ?? ""}|${row.status}`;
 }

@@ -166,7 +166,6 @@ export class Workstation {
           if (!before && data.row.status === "new") this.notifyNew(data.row);
           // Handed to me (R26): say so, once, whoever did it.
           if (this.toMe(data.row) && !(before && this.toMe(before))) this.notifyRedirected(data.row);
-          this.panel.onLive(type, data, before);
         }
         break;
       case "message":

@@ -374,6 +374,7 @@ try {
   await step("with 120 dialogs loaded by scrolling, a message into the 90th moves it up and keeps the scroll and the selection", async () => {
     for (let i = 1; i <= 120; i += 1) await inbound(20000 + i, `Клиент ${i}`, { text: `Обращение номер ${i}` });
     await anna.click('.tabs [data-section="all"]');
+    await anna.waitForSelector(".dialog-list:not([aria-busy])", { timeout: STEP });
     await item(anna, "Обращение номер 120").waitFor({ timeout: STEP });
     await until(async () => {
       await anna.evaluate(() => { const list = document.querySelector(".dialog-list"); list.scrollTop = list.scrollHeight; });
@@ -843,6 +844,33 @@ try {
     await anna.goto(APP_URL + "/#/work");
     await until(async () => !(await line.isVisible()), "«anna смотрит» goes when she leaves");
     await boris.goto(APP_URL + "/#/");
+  });
+
+  await step("r46: a pasted screenshot is sent as a picture, which opens in a lightbox and closes with Esc", async () => {
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Вера");
+    const photos = (await fakeCalls("/sendphoto")).length;
+    const text = anna.locator(".composer textarea");
+    await text.focus();
+    // A 1×1 PNG on the clipboard, as a screenshot tool leaves it.
+    await anna.evaluate(() => {
+      const png = Uint8Array.from(atob("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([png], "image.png", { type: "image/png" }));
+      document.querySelector(".composer textarea").dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+    });
+    await anna.locator(".composer .chip", { hasText: /^screenshot-.*\.png/ }).waitFor({ timeout: STEP });
+    await text.press("Enter");
+    await until(async () => (await fakeCalls("/sendphoto")).length === photos + 1, "Telegram is sent the picture once");
+    const thumb = anna.locator(".feed .bubble.out .thumb").last();
+    await thumb.waitFor({ timeout: STEP });
+    await thumb.click();
+    const box = anna.locator("dialog.lightbox");
+    await box.locator("img").waitFor({ timeout: STEP });
+    await accessible(anna, "the lightbox", "dialog.lightbox");
+    await anna.keyboard.press("Escape");
+    await box.waitFor({ state: "detached", timeout: STEP });
   });
 
   await step("r22/r43: a lead accepted becomes an interest, shown at once in the client panel, whose page shows its basis and the feed of its dialogs", async () => {
