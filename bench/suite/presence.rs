@@ -71,7 +71,7 @@ fn measure(count: usize) -> Measured {
             std::thread::sleep(next - now);
         }
         let sender = changes % senders;
-        let claim = if (changes / senders) % 2 == 0 {
+        let claim = if (changes / senders).is_multiple_of(2) {
             "typing"
         } else {
             "left"

@@ -188,6 +188,19 @@ pub fn mentioned_logins(text: &str) -> Vec<String> {
     found
 }
 
+/// The newest notes in any dialog with the client (R43's panel), newest first.
+pub fn of_client(conn: &mut PgConnection, client_id: i64, limit: i64) -> Result<Vec<i64>, DbError> {
+    use super::schema::dialogs;
+    Ok(messages::table
+        .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
+        .filter(dialogs::client_id.eq(client_id))
+        .filter(messages::direction.eq("note"))
+        .order(messages::id.desc())
+        .limit(limit)
+        .select(messages::id)
+        .load(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::mentioned_logins;
@@ -205,17 +218,4 @@ mod tests {
         assert_eq!(mentioned_logins("@ одна собака"), Vec::<String>::new());
         assert_eq!(mentioned_logins("(@vera)"), vec!["vera"]);
     }
-}
-
-/// The newest notes in any dialog with the client (R43's panel), newest first.
-pub fn of_client(conn: &mut PgConnection, client_id: i64, limit: i64) -> Result<Vec<i64>, DbError> {
-    use super::schema::dialogs;
-    Ok(messages::table
-        .inner_join(dialogs::table.on(dialogs::id.eq(messages::dialog_id)))
-        .filter(dialogs::client_id.eq(client_id))
-        .filter(messages::direction.eq("note"))
-        .order(messages::id.desc())
-        .limit(limit)
-        .select(messages::id)
-        .load(conn)?)
 }
