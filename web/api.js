@@ -46,3 +46,5 @@ export const clientAttachments = (clientId, kind) =>
 export const activeInterests = (clientId) =>
   api("GET", `/api/v1/interests?${new URLSearchParams({ client_id: clientId, status: "active" })}`);
 export const listUsers = () => api("GET", "/api/v1/users?limit=200");
+/** Who views or types where, and who is online, away or offline (R46). */
+export const presence = () => api("GET", "/api/v1/presence");

@@ -14,7 +14,7 @@ export default {
   "panel.dialogs": "Dialogs ({n})", "panel.this": "this dialog", "panel.no_dialogs": "No dialogs",
   "panel.tasks": "Open tasks", "panel.no_tasks": "No open tasks", "panel.notes": "Colleagues' notes", "panel.no_notes": "No notes",
   "presence.viewing": "{who} is viewing", "presence.viewing_many": "{who} are viewing", "presence.typing": "{who} is typing…", "presence.typing_many": "{who} are typing…",
-  "status.online": "at work", "status.away": "away",
+  "status.offline": "offline", "status.online": "at work", "status.away": "away",
   "status.set_away": "Mark yourself away (colleagues see it when they hand a dialog over)",
   "status.set_online": "Mark yourself at work again",
   "dialog.closed_with": "Closed:",

@@ -14,7 +14,7 @@ export default {
   "panel.dialogs": "Диалоги ({n})", "panel.this": "этот диалог", "panel.no_dialogs": "Диалогов нет",
   "panel.tasks": "Открытые задачи", "panel.no_tasks": "Открытых задач нет", "panel.notes": "Заметки коллег", "panel.no_notes": "Заметок нет",
   "presence.viewing": "{who} смотрит", "presence.viewing_many": "{who} смотрят", "presence.typing": "{who} печатает…", "presence.typing_many": "{who} печатают…",
-  "status.online": "на месте", "status.away": "нет на месте",
+  "status.offline": "не в сети", "status.online": "на месте", "status.away": "нет на месте",
   "status.set_away": "Отметить, что вас нет на месте (коллеги увидят это при передаче диалога)",
   "status.set_online": "Отметить, что вы снова на месте",
   "dialog.closed_with": "Закрыт:",

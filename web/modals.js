@@ -27,16 +27,22 @@ export function closeDialog(context, dialog, requireReason, done) {
   });
 }
 
-/** A colleague's name, with "away" beside it when they said so (R46). */
+/** A colleague's name, with "away" or "offline" beside it (R46). */
 function withStatus(user) {
-  return user.status === "away" ? `${user.display_name} — ${t("status.away")}` : user.display_name;
+  const state = user.availability || (user.status === "away" ? "away" : "online");
+  return state === "online" ? user.display_name : `${user.display_name} — ${t(`status.${state}`)}`;
 }
 
-/** Colleagues as they are now: their status (R46) may have changed since sign-in. */
+/** Colleagues as they are now: their status and presence (R46) change all day. */
 async function colleagues(context) {
   try {
-    const answer = await api.listUsers();
-    context.users = answer.items || answer;
+    const [answer, presence] = await Promise.all([api.listUsers(), api.presence().catch(() => null)]);
+    const users = answer.items || answer;
+    if (presence) {
+      const heard = new Map(presence.operators.map((o) => [o.user_id, o.availability]));
+      for (const u of users) u.availability = heard.get(u.id) || "offline";
+    }
+    context.users = users;
   } catch {
     // The list read at sign-in will do.
   }
