@@ -104,7 +104,8 @@ export class ClientPanel {
 
   render() {
     const { client, contacts, interests, dialogs, tasks, notes } = this.data;
-    const close = h("button", { type: "button", class: "link panel-close", onclick: () => this.toggle(null) }, t("panel.close"));
+    const close = h("button", { type: "button", class: "link panel-close", "aria-label": t("panel.close"), title: t("panel.close"),
+      onclick: () => this.toggle(null) }, "✕");
     if (!client) {
       this.node.replaceChildren(close, h("p", { class: "hint" }, t("panel.no_client")));
       return;
@@ -119,9 +120,8 @@ export class ClientPanel {
     this.node.replaceChildren(...[
       close,
       h("header", {},
-        h("h2", {}, h("bdi", {}, client.name)),
-        h("div", { class: "row-actions" },
-          h("span", { class: "badge" }, t(`client.${client.kind}`)),
+        h("h2", {}, h("bdi", {}, client.name), " ", h("span", { class: "badge" }, t(`client.${client.kind}`))),
+        h("div", { class: "panel-actions" },
           h("button", { type: "button", class: "link", onclick: () => editClient(client, reload) }, t("panel.edit")),
           h("a", { href: `#/clients/${client.id}` }, t("client.card")))),
       [client.phone, client.email].some(Boolean) ? h("p", {}, [client.phone, client.email].filter(Boolean).join(" · ")) : null,
