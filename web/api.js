@@ -1,7 +1,7 @@
 // The workstation's calls to the REST API, one function per endpoint (API.md). Each
 // returns the parsed answer or throws an ApiError whose `text` is in the user's language.
 
-import { api } from "./lib.js";
+import { api, apiWithProgress } from "./lib.js";
 
 const dialog = (id, rest = "") => `/api/v1/dialogs/${id}${rest}`;
 
@@ -14,6 +14,9 @@ export const listMessages = (id, before, limit = 50) =>
   api("GET", dialog(id, `/messages?${new URLSearchParams(before ? { limit, before } : { limit })}`));
 /** A reply; `key` is its Idempotency-Key, the same on every retry of this reply. */
 export const reply = (id, body, key) => api("POST", dialog(id, "/messages"), body, { "Idempotency-Key": key });
+/** A reply with files, its upload reported to `onProgress(fraction)`. */
+export const replyWithFiles = (id, body, key, onProgress) =>
+  apiWithProgress("POST", dialog(id, "/messages"), body, { "Idempotency-Key": key }, onProgress);
 export const editMessage = (id, messageId, text) => api("PATCH", dialog(id, `/messages/${messageId}`), { text });
 export const react = (id, messageId, emoji) => api("PUT", dialog(id, `/messages/${messageId}/reaction`), { emoji });
 export const deleteMessage = (id, messageId) => api("DELETE", dialog(id, `/messages/${messageId}`));

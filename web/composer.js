@@ -359,9 +359,15 @@ export class Composer {
           file_name: file.name, mime_type: file.type || null, content_base64: await base64Of(file),
         })));
       }
+      // Files: the button says how much has gone up (R46).
+      const progress = (fraction) => {
+        this.send.textContent = t("composer.uploading", { percent: Math.min(99, Math.round(fraction * 100)) });
+      };
       const answer = this.mode === "note"
         ? await api.addNote(this.dialogId, text, this.draft.key)
-        : await api.reply(this.dialogId, body, this.draft.key);
+        : body.attachments
+          ? await api.replyWithFiles(this.dialogId, body, this.draft.key, progress)
+          : await api.reply(this.dialogId, body, this.draft.key);
       this.text.value = "";
       this.files = [];
       this.showChips();
