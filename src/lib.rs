@@ -17,9 +17,10 @@
 //! - [`demo`]: the demo company for `dialogi demo` / `--demo`, and its living demo: the
 //!   four messengers simulated on loopback and clients who write back.
 //!
-//! Dependencies point one way: `http` → `actors` → `db` → `domain`; `http` also reads
-//! `db` directly for lists and reports; `db` → `domain`;
-//! `domain` → nothing. Database rows, domain values and wire types are three families of
+//! Dependencies point one way: `http` → `services` | `channels` | `actors` → `db` →
+//! `domain`; `channels` → `actors` (inbound goes through the account actor); `http` also
+//! reads `db` directly for lists and reports; `demo` → `db`; `domain` → nothing (checked by
+//! grepping `use crate::` per folder). Database rows, domain values and wire types are three families of
 //! types, converted explicitly.
 
 pub mod actors;
