@@ -19,7 +19,7 @@
 //!
 //! Dependencies point one way: `http` → `services` | `channels` | `actors` → `db` →
 //! `domain`; `channels` → `actors` (inbound goes through the account actor); `http` also
-//! reads `db` directly for lists and reports; `demo` → `db`; `domain` → nothing (checked by
+//! reads `db` directly for lists and reports; `demo` → `db`; `domain` → nothing (as each
 //! grepping `use crate::` per folder). Database rows, domain values and wire types are three families of
 //! types, converted explicitly.
 
