@@ -20,8 +20,8 @@
 //! Dependencies point one way: `http` → `services` | `channels` | `actors` → `db` →
 //! `domain`; `channels` → `actors` (inbound goes through the account actor); `http` also
 //! reads `db` directly for lists and reports; `demo` → `db`; `domain` → nothing (as each
-//! grepping `use crate::` per folder). Database rows, domain values and wire types are three families of
-//! types, converted explicitly.
+//! folder's `use crate::` lines show). Database rows, domain values and wire types are
+//! three families of types, converted explicitly.
 
 pub mod actors;
 pub mod backup;
