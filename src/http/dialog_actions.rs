@@ -299,9 +299,9 @@ fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiEr
                     "attachments: each file holds 1 byte to 10 MB",
                 ));
             }
-            let image = mime_type.as_deref().is_some_and(|m| {
-                matches!(m, "image/jpeg" | "image/png" | "image/gif" | "image/webp")
-            });
+            // A picture is what its bytes say (`domain::media`), as when it is served:
+            // a declared `image/png` on anything else is sent as a document.
+            let image = crate::domain::media::sniff_picture(&bytes).is_some();
             Ok((
                 Upload {
                     kind: if image { "image" } else { "file" }.into(),

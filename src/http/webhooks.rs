@@ -125,13 +125,11 @@ pub async fn viber_media(
         .map_err(|_| ApiError::NotFound("file"))?;
     // Only pictures keep their type; anything else is an opaque download, so a file an
     // operator uploaded can never run as a page or a script on this origin.
-    let picture = attachment
-        .mime_type
-        .as_deref()
-        .filter(|m| matches!(*m, "image/jpeg" | "image/png" | "image/gif" | "image/webp"));
+    // What the bytes are (`domain::media`), whatever type was declared for them.
+    let picture = crate::domain::media::sniff_picture(&bytes);
     let mut response = HttpResponse::Ok();
     match picture {
-        Some(mime) => response.content_type(mime.to_owned()),
+        Some(mime) => response.content_type(mime),
         None => response
             .content_type("application/octet-stream")
             .insert_header(("content-disposition", "attachment")),

@@ -386,10 +386,12 @@ async fn h5_only_real_pictures_are_shown_inline_and_svg_never_is() {
     use base64::Engine as _;
     let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
-    let cases: [(&str, &str, &[u8], Option<&str>); 4] = [
+    let cases: [(&str, &str, &[u8], Option<&str>); 5] = [
         ("a.svg", "image/SVG+xml", svg, None),
         ("b.svg", "image/svg+xml", svg, None),
         ("c.png", "image/png", crate::fakes::PNG, Some("image/png")),
+        // A picture whatever the case of its declared type.
+        ("e.png", "image/PNG", crate::fakes::PNG, Some("image/png")),
         // A picture's type on something that is not one: a download.
         (
             "d.png",
@@ -410,6 +412,17 @@ async fn h5_only_real_pictures_are_shown_inline_and_svg_never_is() {
             .as_i64()
             .or_else(|| answer.body["attachments"][0]["id"].as_i64())
             .unwrap_or_else(|| panic!("an attachment id in {}", answer.text));
+        // Sent to the channel as a picture exactly when it is one (one policy everywhere).
+        let kind = answer.body["message"]["attachments"][0]["kind"]
+            .as_str()
+            .or_else(|| answer.body["attachments"][0]["kind"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            kind,
+            if shown_as.is_some() { "image" } else { "file" },
+            "{name}"
+        );
         let file = admin.get(&format!("/api/v1/attachments/{id}")).await;
         assert_eq!(file.status, StatusCode::OK);
         let disposition = file
