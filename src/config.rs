@@ -9,6 +9,7 @@ use std::str::FromStr;
 use crate::telemetry::LogFormat;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_PUSH_CONTACT: &str = "mailto:postmaster@localhost";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_DB_POOL_SIZE: u32 = 16;
 pub const DEFAULT_SESSION_TTL_HOURS: u32 = 168;
@@ -120,6 +121,21 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_MAX_STREAMS_PER_TOKEN", default_value_t = DEFAULT_MAX_STREAMS_PER_TOKEN, global = true)]
     pub max_streams_per_token: usize,
 
+    /// Web push services (R45) allowed besides the browsers' own (Google's, Mozilla's,
+    /// Microsoft's, Apple's), e.g. a self-hosted one; these may be plain http
+    #[arg(
+        long = "push-host",
+        env = "DIALOGI_PUSH_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub push_hosts: Vec<String>,
+
+    /// Who the push services may contact about this server's pushes (VAPID's `sub`: a
+    /// `mailto:` address or an https URL); set it to the administrator's address
+    #[arg(long, env = "DIALOGI_PUSH_CONTACT", default_value = DEFAULT_PUSH_CONTACT, global = true)]
+    pub push_contact: String,
+
     /// Seconds a request body may take to arrive in full; a slower one gets 408 and its
     /// connection is closed
     #[arg(long, env = "DIALOGI_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS, global = true)]
@@ -181,6 +197,8 @@ impl Default for Config {
             max_streams: DEFAULT_MAX_STREAMS,
             max_streams_per_user: DEFAULT_MAX_STREAMS_PER_USER,
             max_streams_per_token: DEFAULT_MAX_STREAMS_PER_TOKEN,
+            push_hosts: Vec::new(),
+            push_contact: DEFAULT_PUSH_CONTACT.to_owned(),
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             body_min_bytes_per_sec: DEFAULT_BODY_MIN_BYTES_PER_SEC,
             monitor_interval_secs: DEFAULT_MONITOR_INTERVAL_SECS,

@@ -109,6 +109,22 @@ impl Application {
             pool.clone(),
             channels.media_dir().to_path_buf(),
         ));
+        // R45: web push to the users an event is for, signed with the server's VAPID key.
+        let (push_pool, push_hub, push_hosts, push_contact) = (
+            pool.clone(),
+            hub.clone(),
+            config.push_hosts.clone(),
+            config.push_contact.clone(),
+        );
+        arbiter.spawn(async move {
+            match crate::db::run(&push_pool, crate::channels::push::Vapid::load).await {
+                Ok(vapid) => {
+                    crate::channels::push::run(push_pool, push_hub, vapid, push_hosts, push_contact)
+                        .await
+                }
+                Err(error) => tracing::error!(error = %error, "no web push: no VAPID key"),
+            }
+        });
         let state = web::Data::new(AppState::new(
             Arc::new(config),
             pool,

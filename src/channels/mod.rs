@@ -12,6 +12,7 @@
 
 mod net;
 mod outbox;
+pub mod push;
 mod service;
 pub mod telegram;
 pub mod viber;

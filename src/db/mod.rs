@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod personal_data;
 pub mod prepared;
 pub mod presence;
+pub mod push;
 pub mod quick_replies;
 pub mod reports;
 pub mod rules;

@@ -24,6 +24,7 @@ pub mod message_changes;
 pub mod notes;
 pub mod personal_data;
 pub mod presence;
+pub mod push;
 pub mod quick_replies;
 pub mod reports;
 pub mod rules;
@@ -305,6 +306,9 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(auth::set_my_status)
                 .service(presence::claim)
                 .service(presence::snapshot)
+                .service(push::push_key)
+                .service(push::subscribe)
+                .service(push::unsubscribe)
                 // One scope per collection: a request is matched against its own
                 // collection's routes only (each route with an id is a regex to try).
                 .service(

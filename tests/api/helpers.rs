@@ -736,6 +736,11 @@ impl Client {
     pub async fn delete(&self, path: &str) -> Answer {
         self.send(self.request(Method::DELETE, path)).await
     }
+
+    pub async fn delete_with(&self, path: &str, body: Value) -> Answer {
+        self.send(self.request(Method::DELETE, path).json(&body))
+            .await
+    }
 }
 
 /// A Server-Sent Events stream read with a real SSE parser.

@@ -585,3 +585,222 @@ async fn r43_the_client_panel_holds_the_client_interests_dialogs_tasks_and_notes
     // The reading is logged like the client's card (R47).
     assert_eq!(app.count(&reads), read_before + 1);
 }
+
+/// One push as the fake service saw it: path, `Authorization`, `TTL`, body length.
+type Push = (String, String, String, usize);
+
+/// A push service on loopback: records each push (path, `Authorization`, `TTL`, body
+/// length) and answers 201, or 410 on `/gone` (a subscription it forgot).
+struct FakePush {
+    url: String,
+    pushes: std::sync::Arc<std::sync::Mutex<Vec<Push>>>,
+}
+
+impl FakePush {
+    async fn start() -> FakePush {
+        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        let pushes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&pushes);
+        let server = HttpServer::new(move || {
+            let kept = std::sync::Arc::clone(&kept);
+            App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
+                let kept = std::sync::Arc::clone(&kept);
+                async move {
+                    let header = |name: &str| {
+                        request
+                            .headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let path = request.path().to_owned();
+                    kept.lock().unwrap().push((
+                        path.clone(),
+                        header("authorization"),
+                        header("ttl"),
+                        body.len(),
+                    ));
+                    if path == "/gone" {
+                        HttpResponse::Gone().finish()
+                    } else {
+                        HttpResponse::Created().finish()
+                    }
+                }
+            }))
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .expect("the fake push service binds");
+        let port = server.addrs()[0].port();
+        actix_web::rt::spawn(server.run());
+        FakePush {
+            url: format!("http://127.0.0.1:{port}"),
+            pushes,
+        }
+    }
+
+    async fn pushed_to(&self, path: &str) -> Vec<Push> {
+        for _ in 0..150 {
+            let found: Vec<_> = self
+                .pushes
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|p| p.0 == path)
+                .cloned()
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Vec::new()
+    }
+}
+
+#[actix_web::test]
+async fn r45_a_mention_is_pushed_to_the_colleague_s_browser_signed_with_the_server_s_vapid_key() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let push = FakePush::start().await;
+    let app = crate::helpers::spawn_app_with(|c| c.push_hosts = vec!["127.0.0.1".into()]).await;
+    let channel = FakeChannel::start().await;
+    let account = telegram_account(&app, &channel, "webhook").await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna_id, "view": true, "send": true}, {"user_id": boris_id, "view": true}]),
+    )
+    .await;
+    let dialog = app.dialog_of(account, "504", "Где накладная?").await;
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+
+    let key = boris.get("/api/v1/push/key").await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.text);
+    let key = key.body["public_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        b64.decode(&key).unwrap().len(),
+        65,
+        "an uncompressed P-256 point"
+    );
+    let endpoint = format!("{}/push/boris-1", push.url);
+    let subscribed = boris
+        .put("/api/v1/push/subscription", json!({"endpoint": endpoint}))
+        .await;
+    assert_eq!(
+        subscribed.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        subscribed.text
+    );
+    // Only push services: not an address of the user's choosing, not plain http elsewhere.
+    for refused in [
+        "http://10.0.0.1/push",
+        "https://evil.example/push",
+        "http://fcm.googleapis.com/fcm/send/x",
+        "not a url",
+    ] {
+        let answer = boris
+            .put("/api/v1/push/subscription", json!({"endpoint": refused}))
+            .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM push_subscriptions"),
+        1,
+        "nothing refused was kept"
+    );
+
+    // Anna mentions Boris: his browser's push service is called, signed, with no payload.
+    let note = anna
+        .post(
+            &format!("/api/v1/dialogs/{dialog}/notes"),
+            json!({"text": "@boris посмотри накладную"}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.text);
+    let pushed = push.pushed_to("/push/boris-1").await;
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    let (_, authorization, ttl, body) = &pushed[0];
+    assert_eq!(*body, 0, "no content passes the push service");
+    assert!(ttl.parse::<u64>().is_ok_and(|t| t > 0), "TTL: {ttl}");
+    let (token, sent_key) = authorization
+        .strip_prefix("vapid t=")
+        .and_then(|rest| rest.split_once(", k="))
+        .unwrap_or_else(|| panic!("a VAPID authorization: {authorization}"));
+    assert_eq!(sent_key, key);
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT: {token}");
+    let header: serde_json::Value = serde_json::from_slice(&b64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    let claims: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(
+        claims["aud"],
+        push.url.as_str(),
+        "the push service's origin"
+    );
+    let now = chrono::Utc::now().timestamp();
+    let exp = claims["exp"].as_i64().unwrap();
+    assert!(
+        exp > now && exp <= now + 24 * 3600,
+        "exp within a day: {exp}"
+    );
+    assert!(
+        claims["sub"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("mailto:") || s.starts_with("https:"))
+    );
+    // ring verifies the ES256 signature against the key the server published.
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_FIXED,
+        b64.decode(&key).unwrap(),
+    );
+    public
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &b64.decode(parts[2]).unwrap(),
+        )
+        .expect("the JWT is signed with the server's VAPID key");
+
+    // A subscription the push service forgot (410) is forgotten here too.
+    boris
+        .put(
+            "/api/v1/push/subscription",
+            json!({"endpoint": format!("{}/gone", push.url)}),
+        )
+        .await;
+    anna.post(
+        &format!("/api/v1/dialogs/{dialog}/notes"),
+        json!({"text": "@boris и ещё одно"}),
+    )
+    .await;
+    assert_eq!(push.pushed_to("/gone").await.len(), 1);
+    let mut left = 1;
+    for _ in 0..50 {
+        left = app.count("SELECT count(*) FROM push_subscriptions WHERE endpoint LIKE '%/gone'");
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the gone subscription is forgotten");
+    // Boris takes his browser off; a stranger's endpoint cannot be taken off by him twice.
+    let off = json!({"endpoint": endpoint});
+    assert_eq!(
+        boris
+            .delete_with("/api/v1/push/subscription", off.clone())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        boris
+            .delete_with("/api/v1/push/subscription", off)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

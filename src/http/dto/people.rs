@@ -241,3 +241,18 @@ pub struct OperatorPresenceBody {
     /// `online`, `away` or `offline`.
     pub availability: String,
 }
+
+/// R45: the server's VAPID public key, the browser's `applicationServerKey`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushKeyBody {
+    /// The P-256 public key, uncompressed, base64url without padding.
+    pub public_key: String,
+}
+
+/// R45: a browser's push subscription (its `PushSubscription.endpoint`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushSubscriptionRequest {
+    /// The push service's URL for this browser.
+    pub endpoint: String,
+}
