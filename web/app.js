@@ -8,6 +8,7 @@ import { h, $, api, ApiError, setCsrf, failed } from "./lib.js";
 import { t, switchLanguage } from "./i18n.js";
 import { Workstation } from "./workstation.js";
 import { PresenceReporter } from "./presence.js";
+import { subscribePush, unsubscribePush } from "./notify.js";
 import { myWork, report } from "./pages.js";
 import { accounts, people, reasons } from "./admin.js";
 import { clientCard, interestPage, replies, rules } from "./crm.js";
@@ -112,6 +113,8 @@ async function start(me) {
       (user) => window.dispatchEvent(new CustomEvent("dialogi:status", { detail: user })));
   }
   context.presence = reporter;
+  // R45: this browser's push subscription, renewed at each sign-in (its user may differ).
+  subscribePush();
   workstation = new Workstation(context);
   connect();
   route();
@@ -154,6 +157,7 @@ function statusButton(me) {
 }
 
 async function signOut() {
+  await unsubscribePush();
   try {
     await api("DELETE", "/api/v1/session");
   } catch (e) {

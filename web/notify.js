@@ -3,7 +3,7 @@
 // took, a dialog handed to me or my role, a mention, a task given to me. The browser is
 // asked once, at the first sign-in; the unread count also shows on the tab's icon.
 
-import { h, toast, modal } from "./lib.js";
+import { h, toast, modal, api } from "./lib.js";
 import { t } from "./i18n.js";
 
 export const KINDS = ["new", "message", "redirect", "mention", "task"];
@@ -53,6 +53,7 @@ export function askOnce(place) {
     h("button", { type: "button", class: "primary", onclick: async () => {
       localStorage.setItem(ASKED, "1");
       await Notification.requestPermission();
+      subscribePush();
       bar.remove();
     } }, t("notify.allow")),
     h("button", { type: "button", class: "link", onclick: () => { localStorage.setItem(ASKED, "1"); bar.remove(); } }, t("notify.later")));
@@ -79,6 +80,7 @@ export function settings() {
       if ("Notification" in window && Notification.permission === "default"
         && KINDS.some((k) => data.get(`${k}.desktop`) === "on")) {
         await Notification.requestPermission();
+        subscribePush();
       }
       toast(t("ok"));
     },
@@ -130,4 +132,40 @@ export function badge(count) {
     link.href = canvas.toDataURL("image/png");
   };
   image.src = plainIcon;
+}
+
+/**
+ * Web push (R45): with the permission given, this browser subscribes with its push
+ * service under the server's key and hands the endpoint to the server, which then wakes
+ * the service worker even with every tab closed. Where there is no push service (a
+ * private window, a browser without one) the open tab's notifications still work.
+ */
+export async function subscribePush() {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)
+    || Notification.permission !== "granted") return;
+  try {
+    const registration = await navigator.serviceWorker.ready;
+    let subscription = await registration.pushManager.getSubscription();
+    if (!subscription) {
+      const { public_key: key } = await api("GET", "/api/v1/push/key");
+      const raw = atob(key.replace(/-/g, "+").replace(/_/g, "/"));
+      subscription = await registration.pushManager.subscribe({
+        userVisibleOnly: true, applicationServerKey: Uint8Array.from(raw, (c) => c.charCodeAt(0)) });
+    }
+    await api("PUT", "/api/v1/push/subscription", { endpoint: subscription.endpoint });
+  } catch {
+    // No push service here: said nowhere, the open tab notifies as before.
+  }
+}
+
+/** Signing out: this browser stops being pushed to for the user leaving it. */
+export async function unsubscribePush() {
+  try {
+    if (!("serviceWorker" in navigator)) return;
+    const registration = await navigator.serviceWorker.getRegistration();
+    const subscription = registration && await registration.pushManager.getSubscription();
+    if (subscription) await api("DELETE", "/api/v1/push/subscription", { endpoint: subscription.endpoint });
+  } catch {
+    // Not subscribed, or already forgotten.
+  }
 }
