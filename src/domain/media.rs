@@ -18,9 +18,35 @@ pub fn sniff_picture(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Whether a file is sent to a channel as a picture: its bytes are one (whatever case or
+/// parameters its declared type has), and its sender did not declare it something else
+/// (a PNG sent as `application/pdf` stays a document). No declared type: the bytes decide.
+pub fn sends_as_picture(declared: Option<&str>, bytes: &[u8]) -> bool {
+    let declared_picture = declared.is_none_or(|mime| {
+        mime.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("image/")
+    });
+    declared_picture && sniff_picture(bytes).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_picture_is_sent_as_one_unless_declared_otherwise_or_not_one() {
+        let png = b"\x89PNG\r\n\x1a\n....";
+        assert!(sends_as_picture(Some("image/png"), png));
+        assert!(sends_as_picture(Some("image/PNG; name=a"), png));
+        assert!(sends_as_picture(None, png));
+        assert!(!sends_as_picture(Some("application/pdf"), png));
+        assert!(!sends_as_picture(Some("image/png"), b"<html>"));
+        assert!(!sends_as_picture(Some("image/svg+xml"), b"<svg/>"));
+    }
 
     #[test]
     fn the_four_picture_formats_are_known_by_their_bytes() {

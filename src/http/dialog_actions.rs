@@ -299,9 +299,10 @@ fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiEr
                     "attachments: each file holds 1 byte to 10 MB",
                 ));
             }
-            // A picture is what its bytes say (`domain::media`), as when it is served:
-            // a declared `image/png` on anything else is sent as a document.
-            let image = crate::domain::media::sniff_picture(&bytes).is_some();
+            // A picture is what its bytes say (`domain::media`), as when it is served —
+            // a declared `image/png` on anything else is sent as a document, and so is a
+            // picture its sender declared a document.
+            let image = crate::domain::media::sends_as_picture(mime_type.as_deref(), &bytes);
             Ok((
                 Upload {
                     kind: if image { "image" } else { "file" }.into(),
