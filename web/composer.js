@@ -243,6 +243,7 @@ export class Composer {
       const text = filled(option.value.text, this.store.rows.get(this.dialogId), this.me);
       before = this.text.value.slice(0, caret).replace(/\/[^\s/]*$/u, text);
       api.quickReplyUsed(option.id).catch(() => {});
+      if (option.value.files.length) this.addTemplateFiles(option.value);
     } else {
       before = this.text.value.slice(0, caret).replace(/@[\p{L}\p{N}._-]*$/u, `@${option.value.login} `);
     }
@@ -251,6 +252,24 @@ export class Composer {
     this.hideMentions();
     this.keep();
     this.text.focus();
+  }
+
+  /** A template's files join the reply's, to be removed before sending if not wanted. */
+  async addTemplateFiles(template) {
+    if (this.mode === "note") {
+      this.problem.textContent = t("templates.files_note");
+      return;
+    }
+    try {
+      const files = await Promise.all(template.files.map(async (f) => {
+        const response = await fetch(`/api/v1/quick-replies/${template.id}/files/${f.id}`);
+        if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+        return new File([await response.blob()], f.file_name, { type: f.mime_type || "" });
+      }));
+      this.addFiles(files);
+    } catch (e) {
+      this.problem.textContent = t("templates.files_failed", { reason: e.message || String(e) });
+    }
   }
 
   /** Puts the caret back where it was when the dialog was left. */

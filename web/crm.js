@@ -1,7 +1,7 @@
 // The CRM pages: a client's card (R5, R10, R34: contact persons, interests, every dialog,
 // merge) and the automatic processing rules (R8).
 
-import { h, api, when, failed, toast, modal, field } from "./lib.js";
+import { h, api, when, failed, toast, modal, field, base64Of } from "./lib.js";
 import { t } from "./i18n.js";
 import { earlierDialog } from "./messages.js";
 
@@ -409,7 +409,8 @@ export async function replies(page, context) {
     try {
       const rows = await api("GET", "/api/v1/quick-replies");
       list.replaceChildren(...(rows.length ? rows.map((q) => h("tr", {},
-        h("td", {}, h("bdi", {}, q.name)), h("td", { class: "template-text" }, h("bdi", {}, q.text)),
+        h("td", {}, h("bdi", {}, q.name)), h("td", { class: "template-text" }, h("bdi", {}, q.text),
+          q.files.length ? h("span", { class: "template-files" }, q.files.map((f) => h("bdi", { class: "chip" }, f.file_name))) : null),
         h("td", {}, scopeName(q)), h("td", {}, String(q.uses)),
         h("td", { class: "row-actions" }, q.may_edit ? [
           h("button", { type: "button", onclick: () => edit(q) }, t("account.settings")),
@@ -430,22 +431,62 @@ export async function replies(page, context) {
   };
   const placeholders = () => h("p", { class: "hint" }, t("templates.placeholders"), " ",
     ["client.name", "operator.name", "dialog.number", "account.name"].map((p, i) => [i ? ", " : "", h("code", {}, `{${p}}`)]));
-  const edit = (q) => modal({
-    title: q ? q.name : t("templates.add"),
-    body: [
-      field(t("people.name"), h("input", { name: "name", required: true, maxlength: "100", value: q ? q.name : "" })),
-      field(t("templates.text"), h("textarea", { name: "text", required: true, rows: "4", maxlength: "4096" }, q ? q.text : "")),
-      placeholders(),
-      q ? null : field(t("templates.scope"), h("select", { name: "scope" }, scopes())),
-    ],
-    submit: async (data) => {
-      const body = { name: data.get("name"), text: data.get("text") };
-      if (q) await api("PATCH", `/api/v1/quick-replies/${q.id}`, body);
-      else await api("POST", "/api/v1/quick-replies", { ...body, ...scopeBody(data.get("scope")) });
-      toast(t("ok"));
-      load();
-    },
-  });
+  // A template's files (R41): the ones it has, each removable at once; new ones go up
+  // when the form is saved (at most five, up to 10 MB each, checked before).
+  const MAX_TEMPLATE_FILES = 5;
+  const MAX_TEMPLATE_FILE_BYTES = 10 * 1024 * 1024;
+  const held = (q) => {
+    const kept = [...(q ? q.files : [])];
+    const list = h("ul", { class: "template-file-list" });
+    const show = () => list.replaceChildren(...kept.map((f) => h("li", {}, h("bdi", {}, f.file_name), " ",
+      h("button", { type: "button", class: "link", "aria-label": `${t("templates.file_remove")}: ${f.file_name}`, onclick: async () => {
+        try {
+          await api("DELETE", `/api/v1/quick-replies/${q.id}/files/${f.id}`);
+          kept.splice(kept.indexOf(f), 1);
+          show();
+          load();
+        } catch (e) {
+          failed(e);
+        }
+      } }, t("templates.file_remove")))));
+    show();
+    return { list, count: () => kept.length };
+  };
+  const edit = (q) => {
+    const files = held(q);
+    // A failed upload leaves the form open: saving again changes the template made by
+    // the first try and sends only the files not sent yet.
+    let target = q;
+    const sent = new Set();
+    modal({
+      title: q ? q.name : t("templates.add"),
+      body: [
+        field(t("people.name"), h("input", { name: "name", required: true, maxlength: "100", value: q ? q.name : "" })),
+        field(t("templates.text"), h("textarea", { name: "text", required: true, rows: "4", maxlength: "4096" }, q ? q.text : "")),
+        placeholders(),
+        q ? null : field(t("templates.scope"), h("select", { name: "scope" }, scopes())),
+        files.list,
+        field(t("templates.files"), h("input", { type: "file", name: "files", multiple: true })),
+        h("p", { class: "hint" }, t("templates.files_hint")),
+      ],
+      submit: async (data) => {
+        const chosen = data.getAll("files").filter((f) => f && f.size && !sent.has(f));
+        if (files.count() + sent.size + chosen.length > MAX_TEMPLATE_FILES) throw new Error(t("composer.too_many_files"));
+        const big = chosen.find((f) => f.size > MAX_TEMPLATE_FILE_BYTES);
+        if (big) throw new Error(t("composer.file_too_large", { name: big.name }));
+        const body = { name: data.get("name"), text: data.get("text") };
+        target = target ? await api("PATCH", `/api/v1/quick-replies/${target.id}`, body)
+          : await api("POST", "/api/v1/quick-replies", { ...body, ...scopeBody(data.get("scope")) });
+        for (const file of chosen) {
+          await api("POST", `/api/v1/quick-replies/${target.id}/files`,
+            { file_name: file.name, mime_type: file.type || null, content_base64: await base64Of(file) });
+          sent.add(file);
+        }
+        toast(t("ok"));
+        load();
+      },
+    });
+  };
   const remove = async (q) => {
     try {
       await api("DELETE", `/api/v1/quick-replies/${q.id}`);

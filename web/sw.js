@@ -3,7 +3,7 @@
 // at once) and kept; when the server cannot be reached the kept copy is used, and the
 // page then says it is offline. The API and the event stream are never cached.
 
-const CACHE = "dialogi-shell-v5";
+const CACHE = "dialogi-shell-v6";
 const SHELL = ["/", "/manifest.webmanifest", "/assets/app.css", "/assets/app.js", "/assets/lib.js",
   "/assets/i18n.js", "/assets/i18n-ru.js", "/assets/i18n-en.js", "/assets/api.js", "/assets/store.js",
   "/assets/list.js", "/assets/dialog.js", "/assets/messages.js", "/assets/composer.js", "/assets/modals.js",

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::DbError;
-use super::schema::quick_replies;
+use super::schema::{quick_replies, quick_reply_files};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = quick_replies, check_for_backend(diesel::pg::Pg))]
@@ -92,8 +92,100 @@ pub fn update(
         .optional()?)
 }
 
-pub fn delete(conn: &mut PgConnection, id: i64) -> Result<bool, DbError> {
-    Ok(diesel::delete(quick_replies::table.find(id)).execute(conn)? == 1)
+/// Deletes a template with its files' rows; returns the names of the files in the data
+/// folder (for the caller to remove), or `None` when there was no such template.
+pub fn delete(conn: &mut PgConnection, id: i64) -> Result<Option<Vec<String>>, DbError> {
+    conn.transaction(|conn| {
+        let files = diesel::delete(
+            quick_reply_files::table.filter(quick_reply_files::quick_reply_id.eq(id)),
+        )
+        .returning(quick_reply_files::storage_path)
+        .get_results(conn)?;
+        let deleted = diesel::delete(quick_replies::table.find(id)).execute(conn)? == 1;
+        Ok(deleted.then_some(files))
+    })
+}
+
+/// The most files one template holds.
+pub const MAX_FILES: i64 = 5;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = quick_reply_files, check_for_backend(diesel::pg::Pg))]
+pub struct QuickReplyFileRow {
+    pub id: i64,
+    pub quick_reply_id: i64,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub size_bytes: i64,
+    pub storage_path: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = quick_reply_files)]
+pub struct NewQuickReplyFile {
+    pub quick_reply_id: i64,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub size_bytes: i64,
+    pub storage_path: String,
+}
+
+/// The files of these templates, in the order they were added.
+pub fn files_of(
+    conn: &mut PgConnection,
+    reply_ids: &[i64],
+) -> Result<Vec<QuickReplyFileRow>, DbError> {
+    Ok(quick_reply_files::table
+        .filter(quick_reply_files::quick_reply_id.eq_any(reply_ids))
+        .order(quick_reply_files::id)
+        .select(QuickReplyFileRow::as_select())
+        .load(conn)?)
+}
+
+/// Adds a file to a template that holds fewer than [`MAX_FILES`] (`None` when it is full
+/// or gone); the template is locked meanwhile, so two uploads cannot both be the fifth.
+pub fn add_file(
+    conn: &mut PgConnection,
+    new: &NewQuickReplyFile,
+) -> Result<Option<QuickReplyFileRow>, DbError> {
+    conn.transaction(|conn| {
+        let exists = quick_replies::table
+            .find(new.quick_reply_id)
+            .select(quick_replies::id)
+            .for_update()
+            .first::<i64>(conn)
+            .optional()?
+            .is_some();
+        let held: i64 = quick_reply_files::table
+            .filter(quick_reply_files::quick_reply_id.eq(new.quick_reply_id))
+            .count()
+            .get_result(conn)?;
+        if !exists || held >= MAX_FILES {
+            return Ok(None);
+        }
+        Ok(Some(
+            diesel::insert_into(quick_reply_files::table)
+                .values(new)
+                .returning(QuickReplyFileRow::as_returning())
+                .get_result(conn)?,
+        ))
+    })
+}
+
+/// Removes a template's file; returns its name in the data folder.
+pub fn remove_file(
+    conn: &mut PgConnection,
+    reply_id: i64,
+    file_id: i64,
+) -> Result<Option<String>, DbError> {
+    Ok(diesel::delete(
+        quick_reply_files::table
+            .find(file_id)
+            .filter(quick_reply_files::quick_reply_id.eq(reply_id)),
+    )
+    .returning(quick_reply_files::storage_path)
+    .get_result(conn)
+    .optional()?)
 }
 
 /// Counts one use (the list sorts by use).

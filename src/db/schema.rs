@@ -353,6 +353,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    quick_reply_files (id) {
+        id -> Int8,
+        quick_reply_id -> Int8,
+        file_name -> Text,
+        mime_type -> Nullable<Text>,
+        size_bytes -> Int8,
+        storage_path -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     roles (id) {
         id -> Int8,
         name -> Text,
@@ -469,6 +481,7 @@ diesel::joinable!(rules -> channel_accounts (account_id));
 diesel::joinable!(task_assignees -> tasks (task_id));
 diesel::joinable!(task_assignees -> users (user_id));
 diesel::joinable!(tasks -> clients (client_id));
+diesel::joinable!(quick_reply_files -> quick_replies (quick_reply_id));
 diesel::joinable!(tasks -> dialogs (dialog_id));
 diesel::joinable!(tasks -> users (author_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -501,6 +514,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     outbox,
     quick_replies,
+    quick_reply_files,
     roles,
     rules,
     settings,

@@ -52,11 +52,16 @@ pub async fn download_attachment(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(|e| ApiError::Internal(e.into()))?;
-    // Shown in the page only when the bytes are a JPEG, PNG, GIF or WebP picture, with the
-    // type the bytes say; anything else (SVG, HTML, whatever was declared) is a download
-    // the browser may not render, sandboxed even if it tried.
+    Ok(served(bytes, &name, &format!("attachment-{id}")))
+}
+
+/// A stored file as the browser gets it: shown in the page only when the bytes are a
+/// JPEG, PNG, GIF or WebP picture, with the type the bytes say; anything else (SVG,
+/// HTML, whatever was declared) is a download the browser may not render, sandboxed even
+/// if it tried. `fallback` names a file whose own name is empty once cleaned.
+pub(crate) fn served(bytes: Vec<u8>, name: &str, fallback: &str) -> HttpResponse {
     let picture = crate::domain::media::sniff_picture(&bytes);
-    let safe_name: String = crate::domain::text::file_name(&name)
+    let safe_name: String = crate::domain::text::file_name(name)
         .chars()
         .filter(|c| !matches!(c, '/' | '\\' | '"'))
         .take(200)
@@ -74,7 +79,7 @@ pub async fn download_attachment(
                 DispositionType::Attachment
             },
             parameters: vec![DispositionParam::Filename(if safe_name.is_empty() {
-                format!("attachment-{id}")
+                fallback.to_owned()
             } else {
                 safe_name
             })],
@@ -85,7 +90,7 @@ pub async fn download_attachment(
             "sandbox; default-src 'none'",
         ));
     }
-    Ok(response
+    response
         .insert_header((header::CACHE_CONTROL, "private, max-age=86400"))
-        .body(bytes))
+        .body(bytes)
 }

@@ -235,17 +235,18 @@ pub async fn may_reply(state: &AppState, request: &actix_web::HttpRequest) -> Re
 /// A reply's body may carry files: 5 of up to 10 MB, in base64 (4/3 larger).
 pub(crate) const MAX_REPLY_BODY: usize = 70 * 1024 * 1024;
 const MAX_REPLY_FILES: usize = 5;
-const MAX_REPLY_FILE_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const MAX_REPLY_FILE_BYTES: usize = 10 * 1024 * 1024;
 
-struct Upload {
-    kind: String,
-    file_name: String,
-    mime_type: Option<String>,
-    size: i64,
+pub(crate) struct Upload {
+    pub kind: String,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub size: i64,
 }
 
-/// Checks and decodes the files of a reply; nothing is stored when one is bad.
-fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiError> {
+/// Checks and decodes the files of a reply (or of a quick reply); nothing is stored when
+/// one is bad.
+pub(crate) fn decode_uploads(list: Vec<UploadBody>) -> Result<Vec<(Upload, Vec<u8>)>, ApiError> {
     use base64::Engine as _;
     if list.len() > MAX_REPLY_FILES {
         return Err(ApiError::invalid(

@@ -73,6 +73,9 @@ pub async fn keyed(
     if let Err(error) = super::dialog_actions::may_reply(&state, req.request()).await {
         return Ok(refuse(req, error));
     }
+    if let Err(error) = super::quick_replies::may_add_file(&state, req.request()).await {
+        return Ok(refuse(req, error));
+    }
     let body = match read_body(&mut req).await {
         Ok(body) => body,
         Err(error) => return Ok(refuse(req, error)),
@@ -316,10 +319,12 @@ fn valid_key(value: &actix_web::http::header::HeaderValue) -> Result<String, Api
 }
 
 /// Reads a keyed request's body whole (to compare it with the first one's) under the
-/// limit of the route it is for: only a reply may carry files.
+/// limit of the route it is for: only a reply and a quick reply's file carry files.
 async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
     let limit = if super::dialog_actions::is_reply_path(req.method(), req.path()) {
         super::dialog_actions::MAX_REPLY_BODY
+    } else if super::quick_replies::file_reply_id(req.method(), req.path()).is_some() {
+        super::quick_replies::MAX_FILE_BODY
     } else {
         super::MAX_JSON_BYTES
     };

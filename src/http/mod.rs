@@ -373,7 +373,10 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(quick_replies::create)
                         .service(quick_replies::update)
                         .service(quick_replies::remove)
-                        .service(quick_replies::used),
+                        .service(quick_replies::used)
+                        .service(quick_replies::add_file)
+                        .service(quick_replies::download_file)
+                        .service(quick_replies::remove_file),
                 )
                 .service(
                     scope("/interests")

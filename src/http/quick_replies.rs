@@ -2,10 +2,17 @@
 //! before sending. Personal ones are their owner's; an account's are used by whoever may
 //! view it and changed by its administrators; global ones are used by everyone and
 //! changed by the program's administrators (`domain::quick_replies`). The most used come
-//! first. Import and export as CSV.
+//! first. Import and export as CSV (the text; files stay with their template).
+//!
+//! A template may carry up to five files: uploaded one at a time by whoever may edit it,
+//! stored in the data folder, served to whoever may use it. The composer fetches them
+//! with the text and adds them to the reply, where the operator may remove them before
+//! sending; they go out like any other file of a reply.
+
+use std::collections::HashMap;
 
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::Utc;
 
 use super::AppState;
@@ -13,9 +20,11 @@ use super::accounts::access;
 use super::auth::Caller;
 use super::dto::{
     CreateQuickReplyRequest, ImportQuickRepliesRequest, ImportedBody, QuickRepliesQuery,
-    QuickReplyBody, UpdateQuickReplyRequest,
+    QuickReplyBody, QuickReplyFileBody, UpdateQuickReplyRequest, UploadBody,
 };
-use crate::db::quick_replies::{self as rows, NewQuickReply, QuickReplyRow};
+use crate::db::quick_replies::{
+    self as rows, NewQuickReply, NewQuickReplyFile, QuickReplyFileRow, QuickReplyRow,
+};
 use crate::db::{self, accounts::AccessMap};
 use crate::domain::AccountId;
 use crate::domain::quick_replies::{Asker, Scope, may_edit, may_use};
@@ -25,6 +34,8 @@ const MAX_NAME: usize = 100;
 const MAX_TEXT: usize = 4096;
 /// The most templates one import may hold.
 const MAX_IMPORT: usize = 1000;
+/// A file's body: up to 10 MB in base64 (4/3 larger) with its name.
+pub(crate) const MAX_FILE_BODY: usize = 14 * 1024 * 1024;
 
 fn asker(caller: &Caller, access: &AccessMap, account: Option<i64>) -> Asker {
     Asker {
@@ -40,7 +51,43 @@ fn scope_of(row: &QuickReplyRow) -> Scope {
     Scope::parse(&row.scope).unwrap_or(Scope::Personal)
 }
 
-fn body(row: QuickReplyRow, caller: &Caller, access: &AccessMap) -> QuickReplyBody {
+fn file_body(file: QuickReplyFileRow) -> QuickReplyFileBody {
+    QuickReplyFileBody {
+        id: file.id,
+        file_name: file.file_name,
+        mime_type: file.mime_type,
+        size_bytes: file.size_bytes,
+    }
+}
+
+/// Each template with its files (one query for all of them).
+async fn with_files(
+    state: &AppState,
+    found: Vec<QuickReplyRow>,
+) -> Result<Vec<(QuickReplyRow, Vec<QuickReplyFileBody>)>, ApiError> {
+    let ids: Vec<i64> = found.iter().map(|row| row.id).collect();
+    let files = db::run(&state.pool, move |conn| rows::files_of(conn, &ids)).await?;
+    let mut by_reply: HashMap<i64, Vec<QuickReplyFileBody>> = HashMap::new();
+    for file in files {
+        by_reply
+            .entry(file.quick_reply_id)
+            .or_default()
+            .push(file_body(file));
+    }
+    Ok(found
+        .into_iter()
+        .map(|row| {
+            let own = by_reply.remove(&row.id).unwrap_or_default();
+            (row, own)
+        })
+        .collect())
+}
+
+fn body(
+    (row, files): (QuickReplyRow, Vec<QuickReplyFileBody>),
+    caller: &Caller,
+    access: &AccessMap,
+) -> QuickReplyBody {
     let editable = may_edit(
         scope_of(&row),
         row.owner_user_id,
@@ -54,6 +101,7 @@ fn body(row: QuickReplyRow, caller: &Caller, access: &AccessMap) -> QuickReplyBo
         text: row.text,
         uses: row.uses,
         may_edit: editable,
+        files,
     }
 }
 
@@ -142,7 +190,8 @@ pub async fn list(
     let user = caller.user_id.0;
     let found = db::run(&state.pool, move |conn| rows::usable(conn, user, &accounts)).await?;
     Ok(web::Json(
-        found
+        with_files(&state, found)
+            .await?
             .into_iter()
             .map(|row| body(row, &caller, &access))
             .collect(),
@@ -177,7 +226,7 @@ pub async fn create(
     };
     let mut created = db::run(&state.pool, move |conn| rows::insert(conn, &[new])).await?;
     let row = created.pop().ok_or(ApiError::NotFound("quick reply"))?;
-    Ok(HttpResponse::Created().json(body(row, &caller, &access)))
+    Ok(HttpResponse::Created().json(body((row, Vec::new()), &caller, &access)))
 }
 
 /// A template the caller may use (404 otherwise), with the rights map.
@@ -234,7 +283,9 @@ pub async fn update(
     })
     .await?
     .ok_or(ApiError::NotFound("quick reply"))?;
-    Ok(web::Json(body(row, &caller, &access)))
+    let one = with_files(&state, vec![row]).await?.pop();
+    let one = one.ok_or(ApiError::NotFound("quick reply"))?;
+    Ok(web::Json(body(one, &caller, &access)))
 }
 
 /// Delete a template.
@@ -248,8 +299,140 @@ pub async fn remove(
     let (row, access) = usable_one(&state, &caller, id.into_inner()).await?;
     require_edit(&row, &caller, &access)?;
     let id = row.id;
-    db::run(&state.pool, move |conn| rows::delete(conn, id)).await?;
+    let files = db::run(&state.pool, move |conn| rows::delete(conn, id)).await?;
+    state
+        .channels
+        .remove_uploads(&files.unwrap_or_default())
+        .await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Add a file to a template (at most five, each up to 10 MB); whoever may change the
+/// template may.
+#[utoipa::path(tag = "quick replies", params(("id" = i64, Path)), request_body = UploadBody, responses((status = 201, body = QuickReplyFileBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody), (status = 507, description = "the data folder is full or cannot be written: the file was not stored", body = crate::error::ErrorBody)))]
+#[post("/{id}/files")]
+pub async fn add_file(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    // Who may change the template is known before a large body is read.
+    let (row, access) = usable_one(&state, &caller, id.into_inner()).await?;
+    require_edit(&row, &caller, &access)?;
+    let upload: UploadBody = super::json_body(&request, payload, MAX_FILE_BODY).await?;
+    let full = || {
+        ApiError::invalid(
+            "files",
+            format!("files: a template holds at most {} files", rows::MAX_FILES),
+        )
+    };
+    let reply_id = row.id;
+    let held = db::run(&state.pool, move |conn| rows::files_of(conn, &[reply_id])).await?;
+    if held.len() as i64 >= rows::MAX_FILES {
+        return Err(full());
+    }
+    let (upload, bytes) = super::dialog_actions::decode_uploads(vec![upload])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("a file decoded to nothing"))?;
+    let name = state
+        .channels
+        .store_upload(bytes)
+        .await
+        .map_err(ApiError::StorageFull)?;
+    let new = NewQuickReplyFile {
+        quick_reply_id: reply_id,
+        file_name: upload.file_name,
+        mime_type: upload.mime_type,
+        size_bytes: upload.size,
+        storage_path: name.clone(),
+    };
+    let added = db::run(&state.pool, move |conn| rows::add_file(conn, &new)).await;
+    match added {
+        Ok(Some(file)) => Ok(HttpResponse::Created().json(file_body(file))),
+        other => {
+            // Not written (full meanwhile, the template gone, the database): the file goes.
+            state.channels.remove_uploads(&[name]).await;
+            match other {
+                Err(error) => Err(error.into()),
+                _ => Err(full()),
+            }
+        }
+    }
+}
+
+/// A template's file, for whoever may use the template (pictures inline, anything else
+/// as a sandboxed download).
+#[utoipa::path(tag = "quick replies", params(("id" = i64, Path), ("file_id" = i64, Path)), responses((status = 200, description = "the file"), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/{id}/files/{file_id}")]
+pub async fn download_file(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, file_id) = path.into_inner();
+    let (row, _) = usable_one(&state, &caller, id).await?;
+    let reply_id = row.id;
+    let file = db::run(&state.pool, move |conn| rows::files_of(conn, &[reply_id]))
+        .await?
+        .into_iter()
+        .find(|file| file.id == file_id)
+        .ok_or(ApiError::NotFound("file"))?;
+    let path = state.channels.media_path(&file.storage_path);
+    let bytes = web::block(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(super::attachments::served(
+        bytes,
+        &file.file_name,
+        &format!("file-{file_id}"),
+    ))
+}
+
+/// Remove a file from a template.
+#[utoipa::path(tag = "quick replies", params(("id" = i64, Path), ("file_id" = i64, Path)), responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[delete("/{id}/files/{file_id}")]
+pub async fn remove_file(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, file_id) = path.into_inner();
+    let (row, access) = usable_one(&state, &caller, id).await?;
+    require_edit(&row, &caller, &access)?;
+    let reply_id = row.id;
+    let name = db::run(&state.pool, move |conn| {
+        rows::remove_file(conn, reply_id, file_id)
+    })
+    .await?
+    .ok_or(ApiError::NotFound("file"))?;
+    state.channels.remove_uploads(&[name]).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The template of `POST /api/v1/quick-replies/{id}/files`, whose body may carry a file.
+pub fn file_reply_id(method: &actix_web::http::Method, path: &str) -> Option<i64> {
+    if method != actix_web::http::Method::POST {
+        return None;
+    }
+    path.strip_prefix("/api/v1/quick-replies/")?
+        .strip_suffix("/files")?
+        .parse()
+        .ok()
+}
+
+/// For a file upload that carries an `Idempotency-Key` (whose body is read before the
+/// route runs): the caller may change the template, checked before the body is read.
+pub async fn may_add_file(state: &AppState, request: &HttpRequest) -> Result<(), ApiError> {
+    use actix_web::FromRequest;
+    let Some(id) = file_reply_id(request.method(), request.path()) else {
+        return Ok(());
+    };
+    let caller = Caller::from_request(request, &mut actix_web::dev::Payload::None).await?;
+    let (row, access) = usable_one(state, &caller, id).await?;
+    require_edit(&row, &caller, &access)
 }
 
 /// Count one use of a template (the composer calls it when one is inserted).

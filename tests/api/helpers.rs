@@ -591,6 +591,22 @@ impl TestApp {
             .expect("the statement runs")
     }
 
+    /// Runs SQL on the app's database and returns its text column `t`, row by row.
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Text {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            t: String,
+        }
+        let mut conn = self.db.connect();
+        diesel::sql_query(sql)
+            .load::<Text>(&mut conn)
+            .expect("text query")
+            .into_iter()
+            .map(|row| row.t)
+            .collect()
+    }
+
     /// Runs SQL on the app's database and returns the first column of the first row.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]

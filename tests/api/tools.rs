@@ -145,6 +145,174 @@ async fn r42_a_note_never_reaches_the_channel_and_a_mention_reaches_the_colleagu
     );
 }
 
+/// A tiny PNG (the signature and an IHDR chunk) — a picture by its bytes.
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+#[actix_web::test]
+async fn r41_a_quick_reply_carries_files_its_users_fetch_and_its_editors_change() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let account = app.create_account("telegram", json!({})).await;
+    let anna_id = app.add_user("anna", PASSWORD, false).await;
+    let boris_id = app.add_user("boris", PASSWORD, false).await;
+    app.add_user("gleb", PASSWORD, false).await;
+    app.grant(
+        account,
+        json!([{"user_id": anna_id, "view": true, "send": true, "admin": true},
+        {"user_id": boris_id, "view": true, "send": true}]),
+    )
+    .await;
+    let anna = app.login("anna", PASSWORD).await;
+    let boris = app.login("boris", PASSWORD).await;
+    let gleb = app.login("gleb", PASSWORD).await;
+    let created = anna
+        .post(
+            "/api/v1/quick-replies",
+            json!({"scope": "account", "account_id": account, "name": "Схема проезда",
+                   "text": "{client.name}, вот схема проезда"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["files"], json!([]));
+    let id = created.body["id"].as_i64().unwrap();
+    let files = format!("/api/v1/quick-replies/{id}/files");
+    let encoded = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let upload = |name: &str, mime: &str, bytes: &[u8]| json!({"file_name": name, "mime_type": mime, "content_base64": encoded(bytes)});
+
+    // Boris uses the template but may not change it; gleb does not even see it.
+    assert_eq!(
+        boris
+            .post(&files, upload("a.png", "image/png", PNG))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        gleb.post(&files, upload("a.png", "image/png", PNG))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Bad files are refused and nothing is stored.
+    for bad in [
+        json!({"file_name": "a.png", "mime_type": "image/png", "content_base64": "not base64!"}),
+        json!({"file_name": "", "mime_type": "image/png", "content_base64": encoded(PNG)}),
+        json!({"file_name": "a.png", "mime_type": "image/png", "content_base64": ""}),
+    ] {
+        assert_eq!(
+            anna.post(&files, bad.clone()).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM quick_reply_files"), 0);
+
+    // A picture and a 2 MB price list (larger than an ordinary JSON body), the latter with
+    // an Idempotency-Key: its retry stores nothing twice.
+    let map = anna
+        .post(&files, upload("схема.png", "image/png", PNG))
+        .await;
+    assert_eq!(map.status, StatusCode::CREATED, "{}", map.text);
+    assert_eq!(map.body["file_name"], "схема.png");
+    assert_eq!(map.body["size_bytes"], PNG.len());
+    let price: Vec<u8> = (0..2 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let keyed = || {
+        anna.request(reqwest::Method::POST, &files)
+            .header("Idempotency-Key", "price-list-1")
+            .json(&upload("прайс.pdf", "application/pdf", &price))
+    };
+    let first = anna.send(keyed()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = anna.send(keyed()).await;
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(app.count("SELECT count(*) FROM quick_reply_files"), 2);
+
+    // Whoever may use the template sees its files in the list and fetches them.
+    let listed = boris
+        .get(&format!("/api/v1/quick-replies?account_id={account}"))
+        .await
+        .body;
+    let mine = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["id"] == id)
+        .expect("the template listed");
+    let names: Vec<&str> = mine["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["схема.png", "прайс.pdf"]);
+    let price_id = first.body["id"].as_i64().unwrap();
+    let fetched = boris
+        .request(reqwest::Method::GET, &format!("{files}/{price_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(
+        fetched.headers()["content-type"],
+        "application/octet-stream",
+        "a document is a sandboxed download"
+    );
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), price.as_slice());
+    let map_id = map.body["id"].as_i64().unwrap();
+    let picture = boris
+        .request(reqwest::Method::GET, &format!("{files}/{map_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picture.headers()["content-type"], "image/png");
+    assert_eq!(
+        gleb.get(&format!("{files}/{map_id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // At most five files.
+    for n in 0..3 {
+        let added = anna
+            .post(&files, upload(&format!("{n}.png"), "image/png", PNG))
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    }
+    let sixth = anna.post(&files, upload("6.png", "image/png", PNG)).await;
+    assert_eq!(
+        sixth.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        sixth.text
+    );
+
+    // Removing a file, and the template with the rest, leaves nothing in the data folder.
+    let media = crate::helpers::data_dir_of(&app.db).join("media");
+    let on_disk = app.texts("SELECT storage_path AS t FROM quick_reply_files");
+    assert_eq!(on_disk.len(), 5);
+    assert!(on_disk.iter().all(|name| media.join(name).exists()));
+    assert_eq!(
+        boris.delete(&format!("{files}/{map_id}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        anna.delete(&format!("{files}/{map_id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        anna.get(&format!("{files}/{map_id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        anna.delete(&format!("/api/v1/quick-replies/{id}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.count("SELECT count(*) FROM quick_reply_files"), 0);
+    assert!(on_disk.iter().all(|name| !media.join(name).exists()));
+}
+
 #[actix_web::test]
 async fn r41_quick_replies_are_used_and_changed_by_their_own_people_sorted_by_use_and_round_trip_as_csv()
  {

@@ -751,6 +751,43 @@ try {
     if (used !== 1) throw new Error(`the use was not counted: ${used}`);
   });
 
+  await step("r41: a template's file joins the reply with its text, may be removed, and goes out as a picture", async () => {
+    await anna.goto(APP_URL + "/#/replies");
+    await anna.getByRole("button", { name: "Добавить шаблон" }).click();
+    const form = anna.locator("dialog.modal");
+    await form.locator("input[name=name]").fill("Схема проезда");
+    await form.locator("textarea[name=text]").fill("Схема проезда к офису, {client.name}");
+    const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
+    await form.locator("input[name=files]").setInputFiles({ name: "схема.png", mimeType: "image/png", buffer: png });
+    await russianOnly(anna, "the template form with a file");
+    await form.locator("button[type=submit]").click();
+    const row = anna.locator(".replies .grid tr", { hasText: "Схема проезда" });
+    await row.locator(".template-files .chip", { hasText: "схема.png" }).waitFor({ timeout: STEP });
+    await anna.goto(APP_URL + "/#/");
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Вера");
+    const photos = (await fakeCalls("/sendphoto")).length;
+    const text = anna.locator(".composer textarea");
+    await text.fill("");
+    await text.type("/схем");
+    await anna.locator(".mention-picker li", { hasText: "Схема проезда" }).waitFor({ timeout: STEP });
+    await text.press("Enter");
+    await until(async () => (await text.inputValue()) === "Схема проезда к офису, Вера", "the template's text inserted");
+    const chip = anna.locator(".composer .chip", { hasText: "схема.png" });
+    await chip.waitFor({ timeout: STEP });
+    // Nothing goes out until the operator sends; a file removed stays out.
+    await chip.getByRole("button").click();
+    await chip.waitFor({ state: "detached", timeout: STEP });
+    await text.fill("/схем");
+    await anna.locator(".mention-picker li", { hasText: "Схема проезда" }).waitFor({ timeout: STEP });
+    await text.press("Enter");
+    await chip.waitFor({ timeout: STEP });
+    if ((await fakeCalls("/sendphoto")).length !== photos) throw new Error("a template's file was sent before the operator sent it");
+    await text.press("Enter");
+    await until(async () => (await fakeCalls("/sendphoto")).length === photos + 1, "Telegram is sent the template's picture once");
+    await anna.locator(".feed .bubble.out", { hasText: "Схема проезда к офису, Вера" }).locator(".thumb").waitFor({ timeout: STEP });
+  });
+
   await step("r44: a reply the channel refuses shows ⚠ and why in Russian; «Отправить снова» sends the same message once", async () => {
     await anna.goto(APP_URL + "/#/");
     await anna.waitForSelector(".dialog-list", { timeout: STEP });

@@ -325,6 +325,17 @@ pub struct QuickReplyBody {
     pub uses: i64,
     /// Whether the caller may change or delete it.
     pub may_edit: bool,
+    /// Files added to the reply with the text (at most five), in the order they were added.
+    pub files: Vec<QuickReplyFileBody>,
+}
+
+/// A file of a quick reply: `GET /quick-replies/{id}/files/{file_id}` serves it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuickReplyFileBody {
+    pub id: i64,
+    pub file_name: String,
+    pub mime_type: Option<String>,
+    pub size_bytes: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,0 +1,1 @@
+DROP TABLE quick_reply_files;
