@@ -262,10 +262,12 @@ export class DialogPane {
     if (last.id <= (this.store.readUpTo.get(id) || 0) || this.reading === last.id) return;
     this.reading = last.id;
     api.markRead(id, last.id).then(() => this.store.applyRead(id, last.id), () => {});
-    // A new inbound message into a WhatsApp dialog reopens its 24-hour window.
+    // A new inbound message into a WhatsApp dialog reopens its 24-hour window (never
+    // shortens it: the client may have written later in another dialog).
     const row = this.store.rows.get(id);
-    if (row && row.account.kind === "whatsapp") {
-      this.window = new Date(Date.parse(last.created_at) + 24 * 3600 * 1000).toISOString();
+    const reopened = Date.parse(last.created_at) + 24 * 3600 * 1000;
+    if (row && row.account.kind === "whatsapp" && !(Date.parse(this.window) >= reopened)) {
+      this.window = new Date(reopened).toISOString();
       this.update(row);
     }
   }

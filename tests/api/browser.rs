@@ -77,6 +77,14 @@ async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
     let run = async {
         while let Some(line) = lines.next_line().await.expect("read the script's output") {
             println!("e2e: {line}");
+            if line.trim() == "WHATSAPP_WINDOW" {
+                let id = whatsapp_window(&app, anna).await;
+                stdin
+                    .write_all(format!("WINDOW {id}\n").as_bytes())
+                    .await
+                    .expect("answer the script");
+                stdin.flush().await.expect("flush");
+            }
             if line.trim() == "RESTART" {
                 app.restart().await;
                 stdin
@@ -95,4 +103,35 @@ async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
         status.success(),
         "the browser scenario failed (see e2e: lines above)"
     );
+}
+
+/// R44: a WhatsApp client who last wrote 23 h 50 min ago — ten minutes of the reply
+/// window left — in an account only `anna` may answer; the dialog's id.
+async fn whatsapp_window(app: &crate::helpers::TestApp, anna: i64) -> i64 {
+    let whatsapp = app
+        .create_account("whatsapp", json!({"name": "WhatsApp: продажи"}))
+        .await;
+    app.grant(
+        whatsapp,
+        json!([{"user_id": anna, "view": true, "send": true}]),
+    )
+    .await;
+    let dialog = app
+        .dialog_of(
+            whatsapp,
+            "79990001122",
+            "Успею ещё оплатить по старой цене?",
+        )
+        .await;
+    // The client's message and their last inbound time agree, as the channel leaves them
+    // (the page counts the window from either).
+    app.execute(&format!(
+        "UPDATE messages SET created_at = now() - interval '23 hours 50 minutes' \
+         WHERE dialog_id = {dialog}"
+    ));
+    app.execute(&format!(
+        "UPDATE interlocutors SET last_inbound_at = now() - interval '23 hours 50 minutes' \
+         WHERE id = (SELECT interlocutor_id FROM dialogs WHERE id = {dialog})"
+    ));
+    dialog
 }

@@ -910,6 +910,28 @@ try {
     await box.waitFor({ state: "detached", timeout: STEP });
   });
 
+  await step("r44: a WhatsApp dialog 23 h 50 min after the client wrote says the window closes in minutes", async () => {
+    console.log("WHATSAPP_WINDOW");
+    await until(() => answers.some((a) => a.startsWith("WINDOW ")), "the WhatsApp dialog made");
+    const id = answers.find((a) => a.startsWith("WINDOW ")).slice("WINDOW ".length);
+    // The account is new to her: the page learns her rights on it at sign-in or a reload.
+    await anna.goto(APP_URL + `/#/dialogs/${id}`);
+    await anna.reload();
+    // Said in its last hour, with the minutes left (amber: "closing").
+    await anna.locator(".composer .window.closing", { hasText: /^WhatsApp: свободный текст можно отправлять до .+ \(осталось (9|10) мин\)$/ })
+      .waitFor({ timeout: STEP });
+    // It stays so once the dialog is marked read (the page recounts the window from the
+    // client's last message then).
+    await until(() => anna.evaluate(async (dialog) => {
+      const answer = await (await fetch(`/api/v1/dialogs/${dialog}`)).json();
+      return answer.unread === false;
+    }, id), "the dialog marked read");
+    await anna.waitForTimeout(300);
+    if (!(await anna.locator(".composer .window.closing").isVisible())) throw new Error("the window stopped showing as closing once the dialog was read");
+    await russianOnly(anna, "the WhatsApp reply window");
+    await anna.goto(APP_URL + "/#/");
+  });
+
   await step("r22/r43: a lead accepted becomes an interest, shown at once in the client panel, whose page shows its basis and the feed of its dialogs", async () => {
     await inbound(2222, "Лидия", { text: "Хочу заказать кофе для офиса" });
     await anna.goto(APP_URL + "/#/");
