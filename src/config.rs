@@ -136,6 +136,12 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_PUSH_CONTACT", default_value = DEFAULT_PUSH_CONTACT, global = true)]
     pub push_contact: String,
 
+    /// PEM file of extra certificate authorities the channels' connections trust besides
+    /// the usual roots (MAX's newer host is under the Russian Ministry of Digital
+    /// Development's root, which the usual roots lack)
+    #[arg(long, env = "DIALOGI_EXTRA_CA_FILE", global = true)]
+    pub extra_ca_file: Option<std::path::PathBuf>,
+
     /// Seconds a request body may take to arrive in full; a slower one gets 408 and its
     /// connection is closed
     #[arg(long, env = "DIALOGI_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS, global = true)]
@@ -199,6 +205,7 @@ impl Default for Config {
             max_streams_per_token: DEFAULT_MAX_STREAMS_PER_TOKEN,
             push_hosts: Vec::new(),
             push_contact: DEFAULT_PUSH_CONTACT.to_owned(),
+            extra_ca_file: None,
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             body_min_bytes_per_sec: DEFAULT_BODY_MIN_BYTES_PER_SEC,
             monitor_interval_secs: DEFAULT_MONITOR_INTERVAL_SECS,

@@ -72,6 +72,17 @@ impl Application {
                     format!("--demo-activity {error}"),
                 )
             })?;
+        // Before any channel connects: the certificate authorities it trusts besides the
+        // usual roots (R39).
+        if let Some(path) = &config.extra_ca_file {
+            let count = crate::channels::trust_extra_authorities(path).map_err(|error| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("--extra-ca-file {}: {error}", path.display()),
+                )
+            })?;
+            tracing::info!(file = %path.display(), authorities = count, "extra certificate authorities trusted");
+        }
         // Before the channels start: the demo accounts are pointed at the simulator.
         let mut demo = crate::demo::Demo::start(&pool)?;
         if let Some(demo) = &mut demo {

@@ -3,13 +3,14 @@
 //! downloads, and the [`Channels`] service that runs them per account.
 //!
 //! Every channel type (teloxide's `Update`, VK envelopes, Viber callbacks, WhatsApp
-//! notifications) stays inside this folder: what leaves it is an [`Update`] (handed to the
+//! notifications, MAX updates) stays inside this folder: what leaves it is an [`Update`] (handed to the
 //! dialog engine or to `db`), a [`SendOutcome`] or a [`ChannelError`]. Each channel takes
 //! its API base URL from the account's credentials (`api_url`), so tests point it at fake
 //! servers on 127.0.0.1.
 //!
 //! Imports `actors`, `db` and `domain`; never `http`.
 
+pub mod max;
 mod net;
 mod outbox;
 pub mod push;
@@ -321,6 +322,7 @@ pub enum AnyChannel {
     Vk(vk::Vk),
     Viber(viber::Viber),
     WhatsApp(whatsapp::WhatsApp),
+    Max(max::Max),
 }
 
 macro_rules! each {
@@ -330,6 +332,7 @@ macro_rules! each {
             AnyChannel::Vk($c) => $body,
             AnyChannel::Viber($c) => $body,
             AnyChannel::WhatsApp($c) => $body,
+            AnyChannel::Max($c) => $body,
         }
     };
 }
@@ -355,6 +358,9 @@ impl AnyChannel {
                 serde_json::from_value(credentials.clone()).map_err(bad)?,
             )?),
             "whatsapp" => AnyChannel::WhatsApp(whatsapp::WhatsApp::new(
+                serde_json::from_value(credentials.clone()).map_err(bad)?,
+            )?),
+            "max" => AnyChannel::Max(max::Max::new(
                 serde_json::from_value(credentials.clone()).map_err(bad)?,
             )?),
             other => return Err(ChannelError::Unsupported(format!("unknown kind `{other}`"))),
@@ -428,4 +434,4 @@ impl AnyChannel {
     }
 }
 
-pub use self::net::{Downloaded, hmac_hex};
+pub use self::net::{Downloaded, hmac_hex, trust_extra_authorities};

@@ -38,7 +38,11 @@ pub fn client(
     api: &Url,
     platform_hosts: &'static [&'static str],
 ) -> Result<Client, ChannelError> {
-    Client::builder()
+    let mut builder = Client::builder();
+    for authority in extra_authorities().iter() {
+        builder = builder.add_root_certificate(authority.clone());
+    }
+    builder
         .timeout(timeout)
         .dns_resolver(Arc::new(CheckedResolver {
             api_host: api.host_str().map(str::to_ascii_lowercase),
@@ -49,6 +53,35 @@ pub fn client(
         .user_agent(concat!("dialogi/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ChannelError::Network(e.to_string()))
+}
+
+/// Certificate authorities trusted besides the usual roots (`--extra-ca-file`), for every
+/// account's client; set once at start, before any channel connects.
+static EXTRA_AUTHORITIES: RwLock<Option<Arc<[reqwest::Certificate]>>> = RwLock::new(None);
+
+/// Reads a PEM bundle of certificate authorities and trusts them from now on; how many.
+pub fn trust_extra_authorities(path: &std::path::Path) -> Result<usize, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let authorities = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| "is not a PEM file of certificates".to_owned())?;
+    if authorities.is_empty() {
+        return Err("holds no certificate (a PEM file with BEGIN CERTIFICATE blocks)".into());
+    }
+    let count = authorities.len();
+    let list: Arc<[reqwest::Certificate]> = authorities.into();
+    match EXTRA_AUTHORITIES.write() {
+        Ok(mut current) => *current = Some(list),
+        Err(poisoned) => *poisoned.into_inner() = Some(list),
+    }
+    Ok(count)
+}
+
+fn extra_authorities() -> Arc<[reqwest::Certificate]> {
+    let current = match EXTRA_AUTHORITIES.read() {
+        Ok(current) => current.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    current.unwrap_or_else(|| Arc::from(Vec::new()))
 }
 
 /// The hosts the administrator allows outbound connections to besides each account's

@@ -5,13 +5,14 @@ use serde_json::Value;
 
 use super::people::Invalid;
 
-pub const KINDS: [&str; 4] = ["telegram", "vk", "viber", "whatsapp"];
+pub const KINDS: [&str; 5] = ["telegram", "vk", "viber", "whatsapp", "max"];
 
 /// Whether an operator may edit and delete a reply already sent, on this kind of channel:
-/// Telegram (`editMessageText`, `deleteMessage`) and VK (`messages.edit`,
-/// `messages.delete`) allow it; Viber and WhatsApp's Cloud API do not.
+/// Telegram (`editMessageText`, `deleteMessage`), VK (`messages.edit`,
+/// `messages.delete`) and MAX (`PUT`/`DELETE /messages`) allow it; Viber and WhatsApp's
+/// Cloud API do not.
 pub fn edits_sent_messages(kind: &str) -> bool {
-    matches!(kind, "telegram" | "vk")
+    matches!(kind, "telegram" | "vk" | "max")
 }
 
 /// Whether a business may react to a client's message on this kind of channel: Telegram
@@ -61,6 +62,16 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
             ],
             &["api_url", "api_version", "timeout_secs"],
         )),
+        "max" => Some((
+            &["token"],
+            &[
+                "mode",
+                "webhook_secret",
+                "public_url",
+                "api_url",
+                "timeout_secs",
+            ],
+        )),
         _ => None,
     }
 }
@@ -109,6 +120,7 @@ pub fn modes(kind: &str) -> &'static [&'static str] {
     match kind {
         "telegram" => &["webhook", "polling"],
         "vk" => &["callback", "longpoll"],
+        "max" => &["webhook", "polling"],
         _ => &[],
     }
 }
@@ -147,7 +159,7 @@ pub fn parse_kind(raw: &str) -> Result<&'static str, Invalid> {
     KINDS
         .into_iter()
         .find(|k| *k == raw)
-        .ok_or_else(|| Invalid::new("kind", "kind: telegram, vk, viber or whatsapp"))
+        .ok_or_else(|| Invalid::new("kind", "kind: telegram, vk, viber, whatsapp or max"))
 }
 
 /// Checks the credentials object of a kind: required fields present and not empty, no
@@ -217,6 +229,15 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
             "credentials: `webhook_secret` is 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
         ));
     }
+    // MAX takes a subscription secret of 5–256 of `A-Z a-z 0-9 _ -`.
+    if kind == "max"
+        && let Some(secret) = object.get("webhook_secret").and_then(Value::as_str)
+        && !max_secret_ok(secret)
+    {
+        return Err(invalid(
+            "credentials: `webhook_secret` is 5 to 256 characters of A-Z, a-z, 0-9, _ and - (MAX's rule)".into(),
+        ));
+    }
     // A bot token is the bot's id, a colon and its key (`123456:ABC-DEF…` from
     // @BotFather): a pasted URL, a space or a missing part is caught here, not at the
     // first call.
@@ -265,6 +286,13 @@ fn telegram_token_ok(token: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     })
+}
+
+fn max_secret_ok(secret: &str) -> bool {
+    (5..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn telegram_secret_ok(secret: &str) -> bool {

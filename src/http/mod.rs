@@ -293,7 +293,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(webhooks::viber)
                 .service(webhooks::viber_media)
                 .service(webhooks::whatsapp_verify)
-                .service(webhooks::whatsapp),
+                .service(webhooks::whatsapp)
+                .service(webhooks::max),
         )
         .service(
             scope("/api/v1")

@@ -55,6 +55,18 @@ pub async fn viber(
     receive(&state, "viber", *account_id, &request, body, false).await
 }
 
+/// MAX update (`X-Max-Bot-Api-Secret`).
+#[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), request_body(content = String, content_type = "application/json", description = "the channel's own JSON, verified over its raw bytes"), responses((status = 200), (status = 403), (status = 404), (status = 503)))]
+#[post("/max/{account_id}")]
+pub async fn max(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    account_id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    receive(&state, "max", *account_id, &request, body, false).await
+}
+
 /// WhatsApp webhook verification (`hub.mode`, `hub.verify_token`, `hub.challenge`).
 #[utoipa::path(tag = "webhooks", params(("account_id" = i64, Path)), responses((status = 200), (status = 403), (status = 404), (status = 503, description = "integration is switched off or the database is unreachable: the channel retries")))]
 #[get("/whatsapp/{account_id}")]

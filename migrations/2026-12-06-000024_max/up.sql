@@ -1,0 +1,4 @@
+-- R39: MAX (VK's messenger) bots are a channel kind beside the four of R1.
+ALTER TABLE channel_accounts DROP CONSTRAINT channel_accounts_kind_check;
+ALTER TABLE channel_accounts ADD CONSTRAINT channel_accounts_kind_check
+    CHECK (kind IN ('telegram', 'vk', 'viber', 'whatsapp', 'max'));

@@ -1,0 +1,1091 @@
+//! MAX bots (R39), VK's messenger, through its Bot API (`platform-api2.max.ru`, the
+//! `max-messenger/api-schema` OpenAPI document): the token in the `Authorization` header
+//! (a bare token, no `Bearer`), inbound by a webhook subscription whose secret comes back
+//! in `X-Max-Bot-Api-Secret` (checked in constant time before anything is parsed) or by
+//! long polling `GET /updates` with its `marker` (saved after the commit, like Telegram's
+//! offset), outbound `POST /messages` with files through `POST /uploads`, and our own
+//! messages edited (`PUT /messages`) and deleted (`DELETE /messages`).
+//!
+//! Ids: a message is its `body.mid`. The interlocutor of a one-to-one dialog is the
+//! person (`sender.user_id`, answered with `?user_id=`); a group chat is one interlocutor
+//! named `chat:{chat_id}` (answered with `?chat_id=`) whose messages each carry their
+//! author. `recipient.user_id` of an inbound message is the bot itself, never the person.
+//!
+//! MAX reports no delivery or reading of a message; `bot_stopped` (the person stopped or
+//! deleted the bot) blocks the interlocutor and `bot_started` unblocks them. Members
+//! joining or leaving a group (`user_added`, `user_removed`) are acknowledged and not
+//! stored: a group's dialog is its messages.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::net::{self, Downloaded};
+use super::{
+    Channel, ChannelError, Delivery, MediaRef, Outgoing, OutgoingFile, PollBatch, PollState,
+    SendOutcome, Update, WebhookError, WebhookRequest,
+};
+use crate::actors::Inbound;
+use crate::db::clients::Sender;
+use crate::db::dialogs::NewAttachment;
+use crate::domain::content::{Content, Extras, Forward, Quote};
+use crate::security::secrets_equal;
+
+/// The hosts this platform's clients connect to by default: the API, the upload servers
+/// (`iu`/`fu.oneme.ru` for pictures and files, `vu.okcdn.ru` for video) and the media
+/// CDNs; the administrator's `outbound_hosts` setting replaces them (R47).
+pub const MAX_HOSTS: &[&str] = &[
+    "platform-api2.max.ru",
+    "*.max.ru",
+    "*.oneme.ru",
+    "*.okcdn.ru",
+    "*.mycdn.me",
+];
+
+const DEFAULT_API: &str = "https://platform-api2.max.ru";
+pub const SECRET_HEADER: &str = "X-Max-Bot-Api-Secret";
+/// The longest text of one MAX message; a longer reply goes out in parts.
+pub const MAX_TEXT_CHARS: usize = 4000;
+/// The updates we subscribe to and poll for.
+const WANTED_UPDATES: [&str; 7] = [
+    "message_created",
+    "message_edited",
+    "message_removed",
+    "bot_started",
+    "bot_stopped",
+    "user_added",
+    "user_removed",
+];
+/// How often a message whose file MAX is still processing (`attachment.not.ready`) is
+/// sent again at once, with pauses growing from this one, before the outbox retries.
+const NOT_READY_TRIES: u32 = 3;
+const NOT_READY_PAUSE: Duration = Duration::from_millis(500);
+/// The prefix of a group chat's interlocutor id.
+const CHAT: &str = "chat:";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credentials {
+    pub token: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Seconds one API call may take (default 20).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+pub struct Max {
+    api: Url,
+    /// Long-poll waits ride on this client; every other call has `call_timeout`.
+    http: reqwest::Client,
+    call_timeout: Duration,
+    credentials: Credentials,
+}
+
+/// A MAX call that did not succeed: the transport, or MAX's answer with its status and
+/// error body (`{"code", "message"}`).
+enum MaxFailure {
+    Transport(reqwest::Error),
+    Api {
+        status: StatusCode,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Max {
+    pub fn new(credentials: Credentials) -> Result<Self, ChannelError> {
+        let api = net::base_url(credentials.api_url.as_deref(), DEFAULT_API)?;
+        Ok(Self {
+            http: net::client(
+                net::CALL_TIMEOUT + Duration::from_secs(100),
+                &api,
+                MAX_HOSTS,
+            )?,
+            api,
+            call_timeout: net::call_timeout(credentials.timeout_secs),
+            credentials,
+        })
+    }
+
+    fn webhook_mode(&self) -> bool {
+        self.credentials.mode.as_deref() != Some("polling")
+    }
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Url {
+        let mut url = self.api.clone();
+        url.set_path(&format!(
+            "{}/{}",
+            self.api.path().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        ));
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Calls the API with the token; the JSON answer, or why not.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, MaxFailure> {
+        let mut request = self
+            .http
+            .request(method, self.url(path, query))
+            .header(reqwest::header::AUTHORIZATION, &self.credentials.token)
+            .timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(MaxFailure::Transport)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.map_err(MaxFailure::Transport)?;
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status.is_success() && answer.is_object() {
+            return Ok(answer);
+        }
+        let field = |name: &str| answer[name].as_str().unwrap_or_default().to_owned();
+        Err(MaxFailure::Api {
+            status,
+            code: field("code"),
+            message: if answer.is_object() {
+                field("message")
+            } else {
+                "an answer that is not the Bot API's JSON".into()
+            },
+            retry_after,
+        })
+    }
+
+    /// Uploads one file and returns its attachment for a message.
+    async fn upload(&self, file: &OutgoingFile) -> Result<Value, MaxFailure> {
+        let kind = if file.kind == "image" {
+            "image"
+        } else {
+            "file"
+        };
+        let endpoint = self
+            .call(
+                Method::POST,
+                "uploads",
+                &[("type", kind.to_owned())],
+                None,
+                self.call_timeout,
+            )
+            .await?;
+        let target = endpoint["url"]
+            .as_str()
+            .and_then(|u| Url::parse(u).ok())
+            .ok_or_else(|| MaxFailure::Api {
+                status: StatusCode::OK,
+                code: "upload.url".into(),
+                message: "POST /uploads named no upload address".into(),
+                retry_after: None,
+            })?;
+        let part =
+            reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.file_name.clone());
+        // The upload server needs no token: it is not sent there.
+        let uploaded: Value = self
+            .http
+            .post(target)
+            .multipart(reqwest::multipart::Form::new().part("data", part))
+            .timeout(self.call_timeout.max(Duration::from_secs(60)))
+            .send()
+            .await
+            .map_err(MaxFailure::Transport)?
+            .error_for_status()
+            .map_err(MaxFailure::Transport)?
+            .json()
+            .await
+            .map_err(MaxFailure::Transport)?;
+        let payload = if kind == "image" {
+            json!({ "photos": uploaded["photos"] })
+        } else {
+            json!({ "token": uploaded["token"] })
+        };
+        Ok(json!({ "type": kind, "payload": payload }))
+    }
+
+    /// Sends one message, again at once while MAX is still processing its file.
+    async fn post_message(&self, recipient: &str, body: &Value) -> Result<String, MaxFailure> {
+        let target = recipient_param(recipient);
+        let mut pause = NOT_READY_PAUSE;
+        let mut tries = 0;
+        loop {
+            match self
+                .call(
+                    Method::POST,
+                    "messages",
+                    std::slice::from_ref(&target),
+                    Some(body),
+                    self.call_timeout,
+                )
+                .await
+            {
+                Ok(answer) => {
+                    return Ok(answer["message"]["body"]["mid"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned());
+                }
+                Err(MaxFailure::Api { code, .. })
+                    if code == "attachment.not.ready" && tries < NOT_READY_TRIES =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    /// The updates of a webhook body or a poll, as a delivery each.
+    fn delivery(update: &Value) -> Delivery {
+        Delivery {
+            receipt: receipt(update),
+            updates: translate(update).into_iter().collect(),
+            answer: String::new(),
+            raw: update.to_string(),
+        }
+    }
+}
+
+/// `("user_id", id)` for a person, `("chat_id", id)` for a group chat.
+fn recipient_param(recipient: &str) -> (&'static str, String) {
+    match recipient.strip_prefix(CHAT) {
+        Some(chat) => ("chat_id", chat.to_owned()),
+        None => ("user_id", recipient.to_owned()),
+    }
+}
+
+impl MaxFailure {
+    fn describe(&self) -> String {
+        match self {
+            MaxFailure::Transport(error) => net::without_url(error),
+            MaxFailure::Api {
+                status,
+                code,
+                message,
+                ..
+            } => format!("MAX {}: {code} {message}", status.as_u16())
+                .trim()
+                .to_owned(),
+        }
+    }
+
+    fn into_send_outcome(self) -> SendOutcome {
+        let reason = self.describe();
+        match self {
+            MaxFailure::Transport(error) => net::retry_on(&error),
+            MaxFailure::Api {
+                status,
+                retry_after,
+                code,
+                ..
+            } => {
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    SendOutcome::Retry {
+                        after: Some(retry_after.unwrap_or(Duration::from_secs(1))),
+                        reason,
+                    }
+                } else if status.is_server_error()
+                    || code == "attachment.not.ready"
+                    || (status.is_success() && code.is_empty())
+                {
+                    SendOutcome::Retry {
+                        after: retry_after,
+                        reason,
+                    }
+                } else {
+                    // 403 `chat.denied`: the person stopped the bot (or it may not write
+                    // to the chat any more).
+                    SendOutcome::Failed {
+                        reason,
+                        recipient_gone: status == StatusCode::FORBIDDEN,
+                    }
+                }
+            }
+        }
+    }
+
+    fn into_channel_error(self) -> ChannelError {
+        let text = self.describe();
+        match self {
+            MaxFailure::Transport(_) => ChannelError::Network(text),
+            MaxFailure::Api {
+                status: StatusCode::UNAUTHORIZED,
+                ..
+            } => ChannelError::Auth(text),
+            MaxFailure::Api {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                retry_after,
+                ..
+            } => ChannelError::RetryAfter(retry_after.unwrap_or(Duration::from_secs(1))),
+            MaxFailure::Api { .. } => ChannelError::Api(text),
+        }
+    }
+}
+
+impl Channel for Max {
+    fn webhook(&self, request: &WebhookRequest) -> Result<Delivery, WebhookError> {
+        let expected = self.credentials.webhook_secret.as_deref().unwrap_or("");
+        let got = request.header(SECRET_HEADER).unwrap_or("");
+        if expected.is_empty() || !secrets_equal(got.as_bytes(), expected.as_bytes()) {
+            return Err(WebhookError::Forbidden);
+        }
+        let update: Value = serde_json::from_slice(&request.body)
+            .map_err(|e| WebhookError::Malformed(format!("not a MAX update: {e}")))?;
+        if !update["update_type"].is_string() {
+            return Err(WebhookError::Malformed(
+                "not a MAX update: no `update_type`".into(),
+            ));
+        }
+        Ok(Self::delivery(&update))
+    }
+
+    fn polls(&self) -> bool {
+        !self.webhook_mode()
+    }
+
+    async fn poll(&self, state: &PollState, wait: Duration) -> Result<PollBatch, ChannelError> {
+        let marker = state.get("marker").and_then(Value::as_i64);
+        let mut query = vec![
+            ("limit", "100".to_owned()),
+            ("timeout", wait.as_secs().min(90).to_string()),
+            ("types", WANTED_UPDATES.join(",")),
+        ];
+        if let Some(marker) = marker {
+            query.push(("marker", marker.to_string()));
+        }
+        let answer = self
+            .call(
+                Method::GET,
+                "updates",
+                &query,
+                None,
+                wait + self.call_timeout,
+            )
+            .await
+            .map_err(MaxFailure::into_channel_error)?;
+        let deliveries = answer["updates"]
+            .as_array()
+            .map(|updates| updates.iter().map(Self::delivery).collect())
+            .unwrap_or_default();
+        let next = answer["marker"].as_i64().or(marker);
+        Ok(PollBatch {
+            deliveries,
+            next_state: match next {
+                Some(marker) => json!({ "marker": marker }),
+                None => json!({}),
+            },
+        })
+    }
+
+    async fn send(&self, outgoing: &Outgoing) -> SendOutcome {
+        // Pictures ride with the text; a file must be a message's only attachment, so
+        // each goes first in a message of its own.
+        let mut pictures = Vec::new();
+        let mut last_mid = None;
+        for file in &outgoing.files {
+            let attachment = match self.upload(file).await {
+                Ok(attachment) => attachment,
+                Err(failure) => return failure.into_send_outcome(),
+            };
+            if file.kind == "image" {
+                pictures.push(attachment);
+                continue;
+            }
+            let body = json!({ "attachments": [attachment] });
+            match self.post_message(&outgoing.recipient, &body).await {
+                Ok(mid) => last_mid = Some(mid),
+                Err(failure) => return failure.into_send_outcome(),
+            }
+        }
+        let parts = text_parts(&outgoing.text);
+        let count = parts.len();
+        for (i, part) in parts.into_iter().enumerate() {
+            let mut body = json!({ "text": part });
+            // The pictures go with the last part of the text.
+            if i + 1 == count && !pictures.is_empty() {
+                body["attachments"] = Value::Array(std::mem::take(&mut pictures));
+            }
+            match self.post_message(&outgoing.recipient, &body).await {
+                Ok(mid) => last_mid = Some(mid),
+                Err(failure) => return failure.into_send_outcome(),
+            }
+        }
+        if !pictures.is_empty() {
+            let body = json!({ "attachments": pictures });
+            match self.post_message(&outgoing.recipient, &body).await {
+                Ok(mid) => last_mid = Some(mid),
+                Err(failure) => return failure.into_send_outcome(),
+            }
+        }
+        SendOutcome::Sent {
+            channel_message_id: last_mid.filter(|mid| !mid.is_empty()),
+        }
+    }
+
+    async fn check(&self) -> Result<String, ChannelError> {
+        let me = self
+            .call(Method::GET, "me", &[], None, self.call_timeout)
+            .await
+            .map_err(MaxFailure::into_channel_error)?;
+        let name = person_name(&me);
+        Ok(match me["username"].as_str() {
+            Some(username) => format!("MAX bot «{name}» (@{username})"),
+            None => format!("MAX bot «{name}» (id {})", me["user_id"]),
+        })
+    }
+
+    async fn register_webhook(&self, account_id: i64) -> Result<(), ChannelError> {
+        if !self.webhook_mode() {
+            // A subscription stops long polling: none may be left.
+            let listed = self
+                .call(Method::GET, "subscriptions", &[], None, self.call_timeout)
+                .await
+                .map_err(MaxFailure::into_channel_error)?;
+            for url in listed["subscriptions"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .filter_map(|s| s["url"].as_str())
+            {
+                self.call(
+                    Method::DELETE,
+                    "subscriptions",
+                    &[("url", url.to_owned())],
+                    None,
+                    self.call_timeout,
+                )
+                .await
+                .map_err(MaxFailure::into_channel_error)?;
+            }
+            return Ok(());
+        }
+        let (Some(public), Some(secret)) = (
+            self.credentials.public_url.as_deref(),
+            self.credentials.webhook_secret.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        let url = format!("{}/hooks/max/{account_id}", public.trim_end_matches('/'));
+        let answer = self
+            .call(
+                Method::POST,
+                "subscriptions",
+                &[],
+                Some(&json!({ "url": url, "update_types": WANTED_UPDATES, "secret": secret })),
+                self.call_timeout,
+            )
+            .await
+            .map_err(MaxFailure::into_channel_error)?;
+        if answer["success"] == false {
+            return Err(ChannelError::Api(format!(
+                "MAX refused the subscription: {}",
+                answer["message"].as_str().unwrap_or("no reason given")
+            )));
+        }
+        Ok(())
+    }
+
+    async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {
+        let url = media
+            .url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .filter(|u| net::media_url_allowed(u, &self.api))
+            .ok_or_else(|| ChannelError::Unsupported("the MAX file URL is not allowed".into()))?;
+        net::check_outbound(&url, &self.api, MAX_HOSTS)?;
+        if !net::resolves_publicly(&url, &self.api).await {
+            return Err(ChannelError::Unsupported(
+                "the file's address is not on the public internet".into(),
+            ));
+        }
+        // Media links are the CDN's own: the bot's token is never sent there.
+        net::download(&self.http, url, None).await
+    }
+
+    fn dialog_link(&self, external_id: &str, username: Option<&str>) -> Option<String> {
+        // A bot's dialog has no web page; a person's public name is the nearest.
+        if external_id.starts_with(CHAT) {
+            return None;
+        }
+        username
+            .filter(|u| !u.is_empty())
+            .map(|u| format!("https://max.ru/{u}"))
+    }
+
+    fn pacing(&self, _recipient: &str) -> (Duration, Duration) {
+        // Two messages a second per chat, 30 requests a second per bot.
+        (Duration::from_millis(500), Duration::from_millis(34))
+    }
+
+    async fn edit(
+        &self,
+        _recipient: &str,
+        channel_message_id: &str,
+        text: &str,
+    ) -> Result<(), ChannelError> {
+        // Without `attachments` the message keeps its own.
+        let answer = self
+            .call(
+                Method::PUT,
+                "messages",
+                &[("message_id", channel_message_id.to_owned())],
+                Some(&json!({ "text": text })),
+                self.call_timeout,
+            )
+            .await
+            .map_err(MaxFailure::into_channel_error)?;
+        succeeded(&answer)
+    }
+
+    async fn delete(&self, _recipient: &str, channel_message_id: &str) -> Result<(), ChannelError> {
+        let answer = self
+            .call(
+                Method::DELETE,
+                "messages",
+                &[("message_id", channel_message_id.to_owned())],
+                None,
+                self.call_timeout,
+            )
+            .await
+            .map_err(MaxFailure::into_channel_error)?;
+        succeeded(&answer)
+    }
+}
+
+/// `{"success": true}`, or MAX's reason why not.
+fn succeeded(answer: &Value) -> Result<(), ChannelError> {
+    if answer["success"] == false {
+        return Err(ChannelError::Api(format!(
+            "MAX: {}",
+            answer["message"].as_str().unwrap_or("refused")
+        )));
+    }
+    Ok(())
+}
+
+/// A text cut into parts MAX takes (at most [`MAX_TEXT_CHARS`] each, at a line break or
+/// a space where there is one); no part for an empty text.
+fn text_parts(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = text.trim_end();
+    while !rest.is_empty() {
+        if rest.chars().count() <= MAX_TEXT_CHARS {
+            parts.push(rest.to_owned());
+            break;
+        }
+        let limit = rest
+            .char_indices()
+            .nth(MAX_TEXT_CHARS)
+            .map_or(rest.len(), |(at, _)| at);
+        let head = &rest[..limit];
+        let cut = head
+            .rfind('\n')
+            .or_else(|| head.rfind(' '))
+            .filter(|at| *at > limit / 2)
+            .unwrap_or(limit);
+        parts.push(rest[..cut].trim_end().to_owned());
+        rest = rest[cut..].trim_start();
+    }
+    parts
+}
+
+/// The deduplication key of an update: a webhook may be delivered again, and MAX gives
+/// updates no id of their own. A message's is its `mid`; others are told apart by who,
+/// where and when.
+fn receipt(update: &Value) -> Option<String> {
+    let kind = update["update_type"].as_str()?;
+    let timestamp = update["timestamp"].as_i64().unwrap_or(0);
+    let subject = match kind {
+        "message_created" | "message_edited" => {
+            update["message"]["body"]["mid"].as_str().map(str::to_owned)
+        }
+        "message_removed" => update["message_id"].as_str().map(str::to_owned),
+        _ => Some(format!(
+            "{}/{}",
+            update["chat_id"], update["user"]["user_id"]
+        )),
+    }?;
+    Some(format!("max:{kind}:{subject}:{timestamp}"))
+}
+
+fn millis(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+}
+
+/// A person's name as MAX gives it: first and last name, else the (older) `name`.
+fn person_name(user: &Value) -> String {
+    let full = format!(
+        "{} {}",
+        user["first_name"].as_str().unwrap_or_default(),
+        user["last_name"].as_str().unwrap_or_default()
+    );
+    let full = full.trim();
+    if full.is_empty() {
+        user["name"].as_str().unwrap_or_default().trim().to_owned()
+    } else {
+        full.to_owned()
+    }
+}
+
+fn sender_of(user: &Value) -> Option<Sender> {
+    Some(Sender {
+        external_id: user["user_id"].as_i64()?.to_string(),
+        display_name: person_name(user),
+        username: user["username"]
+            .as_str()
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned),
+    })
+}
+
+fn translate(update: &Value) -> Option<Update> {
+    let at = millis(update["timestamp"].as_i64()).unwrap_or_else(Utc::now);
+    match update["update_type"].as_str()? {
+        "message_created" => Some(Update::Message(inbound(&update["message"])?)),
+        "message_edited" => {
+            let body = &update["message"]["body"];
+            Some(Update::Edited {
+                channel_message_id: body["mid"].as_str()?.to_owned(),
+                text: body["text"].as_str().unwrap_or_default().to_owned(),
+                edited_at: at,
+            })
+        }
+        "message_removed" => Some(Update::Deleted {
+            channel_message_id: update["message_id"].as_str()?.to_owned(),
+            deleted_at: at,
+        }),
+        "bot_stopped" => Some(Update::Blocked {
+            external_id: update["user"]["user_id"].as_i64()?.to_string(),
+        }),
+        "bot_started" => Some(Update::Unblocked {
+            external_id: update["user"]["user_id"].as_i64()?.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+fn inbound(message: &Value) -> Option<Inbound> {
+    let person = sender_of(&message["sender"])?;
+    // Another bot's message (or our own, echoed) is not a client's.
+    if message["sender"]["is_bot"] == true {
+        return None;
+    }
+    let body = &message["body"];
+    let group = message["recipient"]["chat_type"]
+        .as_str()
+        .is_some_and(|kind| kind != "dialog");
+    let (sender, author) = if group {
+        let chat = message["recipient"]["chat_id"].as_i64()?;
+        let conversation = Sender {
+            external_id: format!("{CHAT}{chat}"),
+            display_name: String::new(),
+            username: None,
+        };
+        (conversation, Some(person))
+    } else {
+        (person, None)
+    };
+    let items = body["attachments"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let attachments: Vec<NewAttachment> = items.iter().filter_map(attachment).collect();
+    let text = body["text"].as_str().unwrap_or_default().to_owned();
+    let bare = text.trim().is_empty() && attachments.is_empty();
+    let link = &message["link"];
+    let linked_words = |linked: &Value| {
+        let words = linked["text"].as_str().unwrap_or_default();
+        if words.trim().is_empty() {
+            let items = linked["attachments"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            content_of(items, true)
+                .map(|c| c.summary())
+                .unwrap_or_else(|| if items.is_empty() { "" } else { "📎" }.to_owned())
+        } else {
+            words.to_owned()
+        }
+    };
+    let (quote, forwarded) = match link["type"].as_str() {
+        Some("reply") => (
+            Some(Quote::new(
+                link.get("sender")
+                    .map(person_name)
+                    .filter(|n| !n.is_empty()),
+                &linked_words(&link["message"]),
+            )),
+            Vec::new(),
+        ),
+        Some("forward") => (
+            None,
+            vec![Forward::new(
+                link.get("sender").map(person_name),
+                &linked_words(&link["message"]),
+            )],
+        ),
+        _ => (None, Vec::new()),
+    };
+    // A forward carries its words in the link: the message itself may have none.
+    let bare = bare && forwarded.is_empty();
+    Some(Inbound {
+        sender,
+        channel_message_id: body["mid"].as_str()?.to_owned(),
+        text,
+        sent_at: millis(message["timestamp"].as_i64()),
+        attachments,
+        author,
+        extras: Box::new(Extras {
+            content: content_of(items, bare),
+            quote,
+            forwarded,
+            ..Extras::default()
+        }),
+    })
+}
+
+/// What a message holds besides text and files (R48): a place, a contact card, a
+/// sticker; when `bare` (no text, no file) and nothing else is known, the kind MAX named.
+fn content_of(items: &[Value], bare: bool) -> Option<Content> {
+    for item in items {
+        match item["type"].as_str().unwrap_or_default() {
+            "location" => {
+                return Some(Content::Location {
+                    latitude: item["latitude"].as_f64()?,
+                    longitude: item["longitude"].as_f64()?,
+                    title: None,
+                    address: None,
+                });
+            }
+            "contact" => {
+                let payload = &item["payload"];
+                let card = payload["vcf_info"].as_str().unwrap_or_default();
+                let profile = payload
+                    .get("max_info")
+                    .filter(|p| p.is_object())
+                    .or_else(|| payload.get("tam_info").filter(|p| p.is_object()));
+                let name = vcard_field(card, "FN")
+                    .or_else(|| profile.map(person_name).filter(|n| !n.is_empty()))
+                    .unwrap_or_default();
+                return Some(Content::Contact {
+                    name,
+                    phones: vcard_values(card, "TEL"),
+                    emails: vcard_values(card, "EMAIL"),
+                });
+            }
+            "sticker" => return Some(Content::Sticker { emoji: None }),
+            _ => {}
+        }
+    }
+    if !bare {
+        return None;
+    }
+    let kind = items
+        .first()
+        .and_then(|item| item["type"].as_str())
+        .unwrap_or("unknown");
+    Some(Content::Unsupported {
+        platform_kind: kind.to_owned(),
+    })
+}
+
+/// The first value of a vCard property (`FN:Анна Петрова`).
+fn vcard_field(card: &str, property: &str) -> Option<String> {
+    vcard_values(card, property).into_iter().next()
+}
+
+/// Every value of a vCard property, whatever its parameters (`TEL;TYPE=CELL:+7…`).
+fn vcard_values(card: &str, property: &str) -> Vec<String> {
+    card.lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            let name = name.split(';').next()?.trim();
+            (name.eq_ignore_ascii_case(property) && !value.trim().is_empty())
+                .then(|| value.trim().to_owned())
+        })
+        .collect()
+}
+
+fn attachment(item: &Value) -> Option<NewAttachment> {
+    let payload = &item["payload"];
+    let url = payload["url"].as_str().map(str::to_owned);
+    let file = |kind: &str, file_name: String, mime: Option<&str>| NewAttachment {
+        kind: kind.into(),
+        file_name,
+        mime_type: mime.map(str::to_owned),
+        size_bytes: None,
+        channel_file_id: payload["token"].as_str().map(str::to_owned),
+        url: url.clone(),
+        storage_path: None,
+    };
+    match item["type"].as_str()? {
+        "image" => Some(file(
+            "image",
+            format!("photo{}.jpg", payload["photo_id"].as_i64().unwrap_or(0)),
+            Some("image/jpeg"),
+        )),
+        "file" => Some(NewAttachment {
+            size_bytes: item["size"].as_i64(),
+            ..file(
+                "file",
+                item["filename"].as_str().unwrap_or("file").to_owned(),
+                None,
+            )
+        }),
+        "audio" => Some(file("audio", "audio.mp3".into(), None)),
+        "video" => Some(file("video", "video.mp4".into(), None)),
+        "sticker" => Some(file("image", "sticker.png".into(), None)),
+        "share" => url.map(|url| NewAttachment {
+            kind: "link".into(),
+            file_name: item["title"]
+                .as_str()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or(&url)
+                .chars()
+                .take(200)
+                .collect(),
+            mime_type: None,
+            size_bytes: None,
+            channel_file_id: None,
+            url: Some(url.clone()),
+            storage_path: None,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max(secret: &str) -> Max {
+        Max::new(Credentials {
+            token: "max-token".into(),
+            mode: Some("webhook".into()),
+            webhook_secret: Some(secret.into()),
+            public_url: None,
+            api_url: None,
+            timeout_secs: None,
+        })
+        .expect("a MAX channel")
+    }
+
+    fn request(secret: Option<&str>, body: &Value) -> WebhookRequest {
+        WebhookRequest {
+            headers: secret
+                .map(|s| vec![(SECRET_HEADER.to_owned(), s.to_owned())])
+                .unwrap_or_default(),
+            body: body.to_string().into_bytes(),
+            ..WebhookRequest::default()
+        }
+    }
+
+    fn created(chat_type: &str, chat_id: i64, mid: &str, body: Value) -> Value {
+        json!({
+            "update_type": "message_created",
+            "timestamp": 1_780_000_000_000_i64,
+            "message": {
+                "sender": {"user_id": 501, "first_name": "Анна", "last_name": "Петрова",
+                           "username": "anna_p", "is_bot": false},
+                "recipient": {"chat_id": chat_id, "chat_type": chat_type, "user_id": 9000},
+                "timestamp": 1_780_000_000_000_i64,
+                "body": {"mid": mid, "seq": 1, "text": body["text"], "attachments": body["attachments"]}
+            }
+        })
+    }
+
+    #[test]
+    fn r39_max_refuses_a_wrong_or_missing_secret_before_parsing() {
+        let channel = max("max-secret_1");
+        let update = created("dialog", 77, "mid.1", json!({"text": "Привет"}));
+        assert!(matches!(
+            channel.webhook(&request(Some("wrong"), &update)),
+            Err(WebhookError::Forbidden)
+        ));
+        assert!(matches!(
+            channel.webhook(&request(None, &update)),
+            Err(WebhookError::Forbidden)
+        ));
+        let garbage = WebhookRequest {
+            body: b"not json".to_vec(),
+            ..request(Some("wrong"), &update)
+        };
+        assert!(matches!(
+            channel.webhook(&garbage),
+            Err(WebhookError::Forbidden)
+        ));
+        let delivery = channel
+            .webhook(&request(Some("max-secret_1"), &update))
+            .expect("the right secret");
+        let Some(Update::Message(message)) = delivery.updates.first() else {
+            panic!("a message: {:?}", delivery.updates);
+        };
+        assert_eq!(message.sender.external_id, "501");
+        assert_eq!(message.sender.display_name, "Анна Петрова");
+        assert_eq!(message.sender.username.as_deref(), Some("anna_p"));
+        assert_eq!(message.channel_message_id, "mid.1");
+        assert_eq!(message.text, "Привет");
+        assert!(message.author.is_none());
+    }
+
+    #[test]
+    fn r39_max_a_group_chat_is_one_interlocutor_whose_messages_name_their_author() {
+        let update = created(
+            "chat",
+            -7080,
+            "mid.2",
+            json!({"text": "Всем привет", "attachments": [
+                {"type": "image", "payload": {"photo_id": 5, "token": "t5", "url": "https://i.oneme.ru/5"}},
+                {"type": "file", "payload": {"url": "https://fd.oneme.ru/6", "token": "t6"}, "filename": "счёт.pdf", "size": 1234}
+            ]}),
+        );
+        let Some(Update::Message(message)) = translate(&update) else {
+            panic!("a message");
+        };
+        assert_eq!(message.sender.external_id, "chat:-7080");
+        assert_eq!(message.author.expect("an author").external_id, "501");
+        assert_eq!(message.attachments.len(), 2);
+        assert_eq!(message.attachments[0].kind, "image");
+        assert_eq!(message.attachments[1].file_name, "счёт.pdf");
+        assert_eq!(message.attachments[1].size_bytes, Some(1234));
+        assert_eq!(recipient_param("chat:-7080"), ("chat_id", "-7080".into()));
+        assert_eq!(recipient_param("501"), ("user_id", "501".into()));
+    }
+
+    #[test]
+    fn r48_max_places_contacts_replies_forwards_and_unknown_kinds() {
+        let place = created(
+            "dialog",
+            1,
+            "mid.3",
+            json!({"attachments": [{"type": "location", "latitude": 55.75, "longitude": 37.61}]}),
+        );
+        let Some(Update::Message(message)) = translate(&place) else {
+            panic!("a message");
+        };
+        assert!(matches!(
+            message.extras.content,
+            Some(Content::Location { latitude, .. }) if (latitude - 55.75).abs() < 1e-9
+        ));
+        let card = created(
+            "dialog",
+            1,
+            "mid.4",
+            json!({"attachments": [{"type": "contact", "payload": {
+                "vcf_info": "BEGIN:VCARD\nFN:Борис\nTEL;TYPE=CELL:+79990001122\nEND:VCARD"}}]}),
+        );
+        let Some(Update::Message(message)) = translate(&card) else {
+            panic!("a message");
+        };
+        assert_eq!(
+            message.extras.content,
+            Some(Content::Contact {
+                name: "Борис".into(),
+                phones: vec!["+79990001122".into()],
+                emails: vec![],
+            })
+        );
+        let mut reply = created("dialog", 1, "mid.5", json!({"text": "Да"}));
+        reply["message"]["link"] =
+            json!({"type": "reply", "message": {"mid": "mid.0", "seq": 0, "text": "Оплатили?"}});
+        let Some(Update::Message(message)) = translate(&reply) else {
+            panic!("a message");
+        };
+        assert_eq!(message.extras.quote.expect("a quote").text, "Оплатили?");
+        let mut forward = created("dialog", 1, "mid.6", json!({}));
+        forward["message"]["link"] = json!({"type": "forward",
+            "sender": {"user_id": 7, "first_name": "Глеб", "is_bot": false},
+            "message": {"mid": "mid.x", "seq": 0, "text": "Адрес склада"}});
+        let Some(Update::Message(message)) = translate(&forward) else {
+            panic!("a message");
+        };
+        assert_eq!(message.extras.forwarded.len(), 1);
+        assert!(message.extras.content.is_none());
+        let odd = created(
+            "dialog",
+            1,
+            "mid.7",
+            json!({"attachments": [{"type": "inline_keyboard", "payload": {"buttons": []}}]}),
+        );
+        let Some(Update::Message(message)) = translate(&odd) else {
+            panic!("a message");
+        };
+        assert_eq!(
+            message.extras.content,
+            Some(Content::Unsupported {
+                platform_kind: "inline_keyboard".into()
+            })
+        );
+    }
+
+    #[test]
+    fn r39_max_stop_start_edit_and_remove_are_understood_and_told_apart_on_redelivery() {
+        let stopped = json!({"update_type": "bot_stopped", "timestamp": 5, "chat_id": 77,
+            "user": {"user_id": 501, "first_name": "Анна", "is_bot": false}});
+        assert!(
+            matches!(translate(&stopped), Some(Update::Blocked { external_id }) if external_id == "501")
+        );
+        let mut started = stopped.clone();
+        started["update_type"] = json!("bot_started");
+        assert!(matches!(
+            translate(&started),
+            Some(Update::Unblocked { .. })
+        ));
+        assert_ne!(receipt(&stopped), receipt(&started));
+        let edited = json!({"update_type": "message_edited", "timestamp": 6,
+            "message": {"body": {"mid": "mid.1", "seq": 1, "text": "Исправила"},
+                        "recipient": {"chat_id": 77, "chat_type": "dialog"}, "timestamp": 1}});
+        assert!(
+            matches!(translate(&edited), Some(Update::Edited { text, .. }) if text == "Исправила")
+        );
+        assert_eq!(
+            receipt(&edited).as_deref(),
+            Some("max:message_edited:mid.1:6")
+        );
+        let removed = json!({"update_type": "message_removed", "timestamp": 7,
+            "message_id": "mid.1", "chat_id": 77, "user_id": 501});
+        assert!(
+            matches!(translate(&removed), Some(Update::Deleted { channel_message_id, .. }) if channel_message_id == "mid.1")
+        );
+        let joined = json!({"update_type": "user_added", "timestamp": 8, "chat_id": -1,
+            "user": {"user_id": 3, "first_name": "Ира", "is_bot": false}, "is_channel": false});
+        assert!(translate(&joined).is_none());
+    }
+
+    #[test]
+    fn r39_max_a_long_reply_goes_out_in_parts_of_at_most_4000_characters() {
+        assert!(text_parts("").is_empty());
+        assert_eq!(text_parts("Привет"), ["Привет"]);
+        let long = format!("{} {}", "а".repeat(3000), "б".repeat(3000));
+        let parts = text_parts(&long);
+        assert_eq!(parts, ["а".repeat(3000), "б".repeat(3000)]);
+        let unbroken = "в".repeat(9000);
+        let parts = text_parts(&unbroken);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.chars().count() <= MAX_TEXT_CHARS));
+        assert_eq!(parts.concat(), unbroken);
+    }
+}
