@@ -209,7 +209,7 @@ pub(crate) async fn eventually(app: &TestApp, query: &str, expected: &str) {
 }
 
 /// The operator (admin) answers in the account's dialog; returns the message id.
-async fn reply(app: &TestApp, dialog: i64, text: &str) -> i64 {
+pub(crate) async fn reply(app: &TestApp, dialog: i64, text: &str) -> i64 {
     let answer = app
         .admin()
         .await
@@ -224,7 +224,7 @@ async fn reply(app: &TestApp, dialog: i64, text: &str) -> i64 {
     ))
 }
 
-fn delivery_query(message: i64) -> String {
+pub(crate) fn delivery_query(message: i64) -> String {
     format!("SELECT delivery FROM messages WHERE id = {message}")
 }
 
@@ -1348,12 +1348,12 @@ async fn r1_whatsapp_outside_the_24_hour_window_free_text_fails_with_the_reason(
 
 // ---------------------------------------------------------------- Files
 
-fn upload(name: &str, mime: &str) -> Value {
+pub(crate) fn upload(name: &str, mime: &str) -> Value {
     use base64::Engine as _;
     json!({"file_name": name, "mime_type": mime, "content_base64": base64::engine::general_purpose::STANDARD.encode(PNG)})
 }
 
-async fn reply_with(app: &TestApp, dialog: i64, body: Value) -> i64 {
+pub(crate) async fn reply_with(app: &TestApp, dialog: i64, body: Value) -> i64 {
     let answer = app
         .admin()
         .await

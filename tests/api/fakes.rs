@@ -1,7 +1,8 @@
 //! Fake channel servers on 127.0.0.1 that speak the real wire formats of the Telegram
-//! Bot API, the VK API (with Bots Long Poll), the Viber REST Bot API and the WhatsApp
-//! Cloud API (research/channels.md §1.9, §2.6, §3.5, §4.4): what our channels call, with
-//! the channels' own error bodies. Every request is recorded; send calls follow a
+//! Bot API, the VK API (with Bots Long Poll), the Viber REST Bot API, the WhatsApp
+//! Cloud API (research/channels.md §1.9, §2.6, §3.5, §4.4) and the MAX Bot API (under
+//! `/max`, as `max-messenger/api-schema` documents it): what our channels call, with the
+//! channels' own error bodies. Every request is recorded; send calls follow a
 //! schedule of answers (ok, 500, 429, blocked) so retries can be tested.
 
 use std::collections::VecDeque;
@@ -54,7 +55,10 @@ pub enum Answer {
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub method: String,
     pub path: String,
+    /// The query string as sent (MAX names the recipient and the message there).
+    pub query: String,
     pub body: Value,
     pub at: Instant,
 }
@@ -208,7 +212,7 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
             .lock()
             .unwrap()
             .iter()
-            .map(|r| json!({"path": r.path, "body": r.body}))
+            .map(|r| json!({"method": r.method, "path": r.path, "query": r.query, "body": r.body}))
             .collect();
         return HttpResponse::Ok().json(calls);
     }
@@ -220,7 +224,9 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
     }
     let body = body_of(&request, &bytes);
     state.requests.lock().unwrap().push(Recorded {
+        method: request.method().to_string(),
         path: path.clone(),
+        query: request.query_string().to_owned(),
         body: body.clone(),
         at: Instant::now(),
     });
@@ -250,6 +256,9 @@ async fn handle(state: web::Data<State>, request: HttpRequest, bytes: web::Bytes
         }
         return HttpResponse::Ok().content_type("image/png").body(PNG);
     }
+    if lower.starts_with("/max/") || lower.starts_with("/max-upload/") {
+        return max(&state, &request, &lower, &body).await;
+    }
     if lower.starts_with("/bot") {
         return telegram(&state, &request, &lower, &body).await;
     }
@@ -277,7 +286,8 @@ fn is_send(path: &str) -> bool {
     path.ends_with("/sendmessage")
         || path == "/method/messages.send"
         || path == "/pa/send_message"
-        || (path.ends_with("/messages") && !path.starts_with("/bot"))
+        || (path.ends_with("/messages") && !path.starts_with("/bot") && !path.starts_with("/max"))
+        || path == "/max/messages"
 }
 
 /// The next scheduled answer of a send call with `body`; an `Ok` records the delivery.
@@ -538,5 +548,120 @@ fn whatsapp(state: &State, request: &HttpRequest, path: &str, body: &Value) -> H
         ),
         _ => HttpResponse::NotFound()
             .json(json!({"error": {"message": "Unknown path", "code": 100}})),
+    }
+}
+
+/// The MAX Bot API: the token bare in `Authorization`; errors as `{"code", "message"}`.
+async fn max(state: &State, request: &HttpRequest, path: &str, body: &Value) -> HttpResponse {
+    use actix_web::http::Method;
+    let query = serde_urlencoded_pairs(request.query_string());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let error = |status: actix_web::http::StatusCode, code: &str, message: &str| {
+        HttpResponse::build(status).json(json!({"code": code, "message": message}))
+    };
+    let base = state.base.lock().unwrap().clone();
+    // The upload servers take the file in the `data` field, without the token.
+    if let Some(rest) = path.strip_prefix("/max-upload/") {
+        let n = next_id(state);
+        let has_data = body.as_str().is_some_and(|b| b.contains("name=\"data\""));
+        if !has_data {
+            return HttpResponse::BadRequest().body("no data field");
+        }
+        return if rest.starts_with("image") {
+            HttpResponse::Ok()
+                .json(json!({"photos": {format!("p{n}"): {"token": format!("img{n}")}}}))
+        } else {
+            HttpResponse::Ok().json(json!({"token": format!("file{n}")}))
+        };
+    }
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if token != Some("max-token") {
+        return error(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "verify.token",
+            "Invalid access_token",
+        );
+    }
+    let method = request.method().clone();
+    let success = || HttpResponse::Ok().json(json!({"success": true}));
+    match (method, path.trim_start_matches("/max")) {
+        (Method::GET, "/me") => HttpResponse::Ok().json(json!({
+            "user_id": 9000, "first_name": "Магазин", "username": "shop_bot", "is_bot": true,
+            "last_activity_time": 1_780_000_000_000_i64, "name": "Магазин"
+        })),
+        (Method::GET, "/subscriptions") => HttpResponse::Ok().json(json!({"subscriptions": [
+            {"url": "https://old.example/hooks", "time": 1_780_000_000_000_i64, "update_types": null}
+        ]})),
+        (Method::POST | Method::DELETE, "/subscriptions") => success(),
+        (Method::POST, "/uploads") => {
+            let kind = param("type").unwrap_or_default();
+            if !["image", "video", "audio", "file"].contains(&kind.as_str()) {
+                return error(actix_web::http::StatusCode::BAD_REQUEST, "proto.payload", "unknown type");
+            }
+            HttpResponse::Ok().json(json!({"url": format!("{base}/max-upload/{kind}/{}", next_id(state))}))
+        }
+        (Method::PUT | Method::DELETE, "/messages") if param("message_id").is_some() => success(),
+        (Method::POST, "/messages") => {
+            if param("user_id").is_none() == param("chat_id").is_none() {
+                return error(actix_web::http::StatusCode::BAD_REQUEST, "proto.payload", "user_id or chat_id");
+            }
+            if body["text"].as_str().is_some_and(|t| t.chars().count() > 4000) {
+                return error(actix_web::http::StatusCode::BAD_REQUEST, "proto.payload", "text: at most 4000 characters");
+            }
+            match next_answer(state, body) {
+                Answer::Ok | Answer::Hang(_) | Answer::LateOk(_) => {
+                    let n = next_id(state);
+                    HttpResponse::Ok().json(json!({"message": {
+                        "sender": {"user_id": 9000, "first_name": "Магазин", "is_bot": true},
+                        "recipient": {"chat_id": 77, "chat_type": "dialog",
+                                      "user_id": param("user_id").and_then(|u| u.parse::<i64>().ok())},
+                        "timestamp": 1_780_000_000_000_i64,
+                        "body": {"mid": format!("mid.out{n}"), "seq": n, "text": body["text"]}
+                    }}))
+                }
+                Answer::ServerError => error(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+                Answer::RateLimited(secs) => HttpResponse::TooManyRequests()
+                    .insert_header(("Retry-After", secs.to_string()))
+                    .json(json!({"code": "too.many.requests", "message": "Too many requests"})),
+                Answer::Blocked => error(actix_web::http::StatusCode::FORBIDDEN, "chat.denied", "error.dialog.suspended"),
+                Answer::Garbage => HttpResponse::Ok().content_type("text/html").body("<html>Bad gateway</html>"),
+            }
+        }
+        (Method::GET, "/updates") => {
+            let marker: usize = param("marker").and_then(|m| m.parse().ok()).unwrap_or(0);
+            let timeout = param("timeout").and_then(|t| t.parse::<u64>().ok()).unwrap_or(0).min(5);
+            let now_in_flight = state.polls_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            state.most_polls_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
+            if now_in_flight > 1 {
+                state.conflicts.fetch_add(1, Ordering::SeqCst);
+            }
+            let deadline = Instant::now() + Duration::from_secs(timeout);
+            let answer = loop {
+                // The marker acknowledges every update before it; a poller that died
+                // before saving it is served them again.
+                let replay = state.ignore_offset.load(Ordering::SeqCst) > 0;
+                let all: Vec<Value> = state.updates.lock().unwrap().clone();
+                let from = if replay { 0 } else { marker.min(all.len()) };
+                let pending = &all[from..];
+                if !pending.is_empty() || Instant::now() >= deadline {
+                    if replay && !pending.is_empty() {
+                        state.ignore_offset.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    break HttpResponse::Ok().json(json!({"updates": pending, "marker": all.len()}));
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            state.polls_in_flight.fetch_sub(1, Ordering::SeqCst);
+            answer
+        }
+        _ => error(actix_web::http::StatusCode::NOT_FOUND, "not.found", "Path not found"),
     }
 }

@@ -634,6 +634,7 @@ impl TestApp {
                 json!({"group_id": 4242, "access_token": "t", "secret": "s", "confirmation": "c"})
             }
             "viber" => json!({"auth_token": "t"}),
+            "max" => json!({"token": "max-token", "mode": "webhook"}),
             _ => {
                 json!({"phone_number_id": "1", "access_token": "t", "app_secret": "s", "verify_token": "v"})
             }

@@ -22,6 +22,7 @@ mod embedded;
 mod events;
 mod faults;
 mod hardening;
+mod max;
 mod operations;
 mod peers;
 mod personal_data;
