@@ -398,6 +398,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn r39_an_extra_ca_file_that_is_missing_or_holds_no_certificate_is_refused_by_name() {
+        let missing = std::path::Path::new("/nonexistent/dialogi/ca.pem");
+        assert!(
+            trust_extra_authorities(missing)
+                .unwrap_err()
+                .contains("cannot be read")
+        );
+        let dir = std::env::temp_dir().join(format!("dialogi-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "just some words, no certificate\n").unwrap_or_default();
+        assert!(trust_extra_authorities(&empty).is_err());
+        assert!(extra_authorities().is_empty(), "nothing was trusted");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn ipv4_inside_ipv6_is_judged_by_the_ipv4_address() {
         let public = |text: &str| is_public(text.parse().unwrap());
         // NAT64, 6to4, IPv4-compatible and IPv4-mapped forms of 127.0.0.1 and 10.0.0.1.

@@ -450,3 +450,112 @@ async fn r39_saving_a_max_account_with_a_public_url_subscribes_its_webhook_with_
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
 }
+
+/// A MAX API on `https://localhost` whose certificate is issued by a certificate
+/// authority of the test's own (as MAX's newer host is by the Russian Ministry of Digital
+/// Development's root, which the usual roots lack): the authority's PEM file, and the
+/// API's port. It answers every request with the bot's `GET /me`.
+async fn tls_max_under_a_private_root(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    let mut root = CertificateParams::new(Vec::<String>::new()).unwrap();
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root.distinguished_name
+        .push(DnType::CommonName, "Test Trusted Root CA");
+    root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root_key = KeyPair::generate().unwrap();
+    let root_cert = root.self_signed(&root_key).unwrap();
+    let issuer = Issuer::new(root, root_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let ca_file = dir.join("extra-ca.pem");
+    std::fs::write(&ca_file, root_cert.pem()).unwrap();
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    actix_web::rt::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            actix_web::rt::spawn(async move {
+                // A client that does not trust the root ends the handshake: nothing to do.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let body = json!({"user_id": 9100, "first_name": "Банк", "username": "secure_bot",
+                                  "is_bot": true})
+                .to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (ca_file, port)
+}
+
+#[actix_web::test]
+async fn r39_an_extra_ca_file_lets_the_channel_reach_an_api_under_a_private_root() {
+    let dir = std::env::temp_dir().join(format!("dialogi-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca_file, port) = tls_max_under_a_private_root(&dir).await;
+    let credentials = json!({"credentials": {"token": "max-token", "mode": "webhook",
+        "api_url": format!("https://localhost:{port}")}});
+    let check = async |app: &TestApp| {
+        let account = app.create_account("max", credentials.clone()).await;
+        app.admin()
+            .await
+            .post(&format!("/api/v1/accounts/{account}/check"), json!({}))
+            .await
+    };
+
+    // The usual roots do not know the private one: the connection is refused.
+    let usual = spawn_app().await;
+    let refused = check(&usual).await;
+    assert_eq!(refused.body["ok"], false, "{}", refused.text);
+
+    // With the authority's file the same API is reached and names its bot.
+    let trusting = crate::helpers::spawn_app_with(|config| {
+        config.extra_ca_file = Some(ca_file.clone());
+    })
+    .await;
+    let reached = check(&trusting).await;
+    assert_eq!(reached.body["ok"], true, "{}", reached.text);
+    assert!(
+        reached.body["description"]
+            .as_str()
+            .unwrap()
+            .contains("@secure_bot"),
+        "{}",
+        reached.text
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
