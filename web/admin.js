@@ -12,16 +12,22 @@ const channelKinds = () => {
   return kindsOnce;
 };
 
+/** A credential field's words: the kind's own (`cred.max.token.hint`) where it has them. */
+function credWords(kind, key) {
+  return has(`cred.${kind}.${key}`) ? t(`cred.${kind}.${key}`) : has(`cred.${key}`) ? t(`cred.${key}`) : null;
+}
+
 /** One credential field as a typed input: secrets in a password box, modes as a choice. */
-function credentialInput(f, existing) {
+function credentialInput(kind, f, existing) {
   const name = `cred.${f.name}`;
-  const label = t(`cred.${f.name}`);
-  const hint = has(`cred.${f.name}.hint`) ? h("span", { class: "hint" }, t(`cred.${f.name}.hint`)) : null;
+  const label = credWords(kind, f.name);
+  const words = credWords(kind, `${f.name}.hint`);
+  const hint = words ? h("span", { class: "hint" }, words) : null;
   let input;
   if (f.type === "choice") {
     input = h("select", { name },
       existing ? h("option", { value: "" }, t("cred.keep")) : null,
-      f.choices.map((c) => h("option", { value: c }, t(`cred.${f.name}.${c}`))));
+      f.choices.map((c) => h("option", { value: c }, credWords(kind, `${f.name}.${c}`))));
   } else {
     input = h("input", {
       name, autocomplete: "off", required: f.required && !existing,
@@ -139,9 +145,9 @@ export async function accounts(page, context) {
     const advanced = (f) => ["api_url", "api_version", "timeout_secs"].includes(f.name);
     const showCredentials = () => credentials.replaceChildren(...[h("legend", {}, t("account.credentials")),
       account ? h("p", { class: "hint" }, t("account.credentials_hint")) : null,
-      ...fieldsOf().filter((f) => !advanced(f)).map((f) => credentialInput(f, Boolean(account))),
+      ...fieldsOf().filter((f) => !advanced(f)).map((f) => credentialInput(kind.value, f, Boolean(account))),
       h("details", { class: "advanced" }, h("summary", {}, t("account.advanced")),
-        fieldsOf().filter(advanced).map((f) => credentialInput(f, Boolean(account))))].filter(Boolean));
+        fieldsOf().filter(advanced).map((f) => credentialInput(kind.value, f, Boolean(account))))].filter(Boolean));
     kind.addEventListener("change", showCredentials);
     showCredentials();
     const responsible = h("select", { name: "responsible" },

@@ -402,7 +402,7 @@ function deliveryReason(text) {
 const TICKS = { pending: "◷", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
 
 /** The channels where an operator may edit and delete a reply already sent. */
-const CHANGEABLE = ["telegram", "vk"];
+const CHANGEABLE = ["telegram", "vk", "max"];
 
 /** The channels where a business may react to a client's message, and the reactions. */
 const REACTING = ["telegram", "whatsapp"];

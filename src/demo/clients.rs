@@ -264,7 +264,7 @@ impl Clients {
             let question = pool[self.roll(pool.len() as u64) as usize].0;
             let photo = self.chance(12);
             self.write(&account, &person, question, photo).await;
-            if matches!(account.kind.as_str(), "telegram" | "vk") && self.chance(15) {
+            if matches!(account.kind.as_str(), "telegram" | "vk" | "max") && self.chance(15) {
                 tokio::time::sleep(Duration::from_secs(6)).await;
                 self.edit(&account, &person).await;
             }
@@ -365,6 +365,23 @@ impl Clients {
                         "language": if person.english { "en" } else { "ru" }, "country": "RU",
                         "api_version": 10}})
             }
+            "max" => {
+                let user: i64 = person.external_id.parse().unwrap_or(0);
+                let attachments = if photo {
+                    json!([{"type": "image", "payload": {"photo_id": id, "token": format!("demo{id}"),
+                        "url": format!("{}/media/photo{id}.png", simulator.trim_end_matches("/max"))}}])
+                } else {
+                    Value::Null
+                };
+                json!({"update_type": "message_created", "timestamp": now * 1000,
+                    "user_locale": if person.english { "en" } else { "ru" },
+                    "message": {"sender": {"user_id": user, "first_name": first, "last_name": last,
+                            "is_bot": false, "last_activity_time": now * 1000},
+                        "recipient": {"chat_id": user + 1, "chat_type": "dialog", "user_id": 9_000_000 + account.id},
+                        "timestamp": now * 1000,
+                        "body": {"mid": format!("mid.demoin{id}"), "seq": id,
+                            "text": if photo { caption } else { text }, "attachments": attachments}}})
+            }
             _ => {
                 let mut message = json!({"from": person.external_id, "id": format!("wamid.DEMOIN{id}"),
                     "timestamp": now.to_string()});
@@ -393,7 +410,7 @@ impl Clients {
         self.post(account, &body).await;
     }
 
-    /// The person corrects their last message (Telegram and VK report edits).
+    /// The person corrects their last message (Telegram, VK and MAX report edits).
     async fn edit(&self, account: &AccountRow, person: &Person) {
         let last = self
             .last_message
@@ -418,6 +435,14 @@ impl Clients {
                     "date": now - 6, "edit_date": now, "text": edited,
                     "chat": {"id": chat, "type": "private", "first_name": first},
                     "from": {"id": chat, "is_bot": false, "first_name": first}}})
+            }
+            "max" => {
+                let user: i64 = person.external_id.parse().unwrap_or(0);
+                json!({"update_type": "message_edited", "timestamp": now * 1000,
+                    "message": {"sender": {"user_id": user, "first_name": person.name, "is_bot": false},
+                        "recipient": {"chat_id": user + 1, "chat_type": "dialog", "user_id": 9_000_000 + account.id},
+                        "timestamp": (now - 6) * 1000,
+                        "body": {"mid": format!("mid.demoin{id}"), "seq": id, "text": edited}}})
             }
             _ => {
                 let peer: i64 = person.external_id.parse().unwrap_or(0);
@@ -480,6 +505,7 @@ impl Clients {
                 "X-Viber-Content-Signature",
                 hmac_hex(credential("auth_token").as_bytes(), &bytes),
             ),
+            "max" => request.header("X-Max-Bot-Api-Secret", credential("webhook_secret")),
             "whatsapp" => request.header(
                 "X-Hub-Signature-256",
                 format!(

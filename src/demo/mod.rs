@@ -2,7 +2,7 @@
 //! password, fills the database (see `db::demo`) and says how to sign in — and, whenever
 //! the database holds demo accounts, brings the demo to life:
 //!
-//! - [`simulator`]: the four messengers' APIs on 127.0.0.1, for the demo accounts only
+//! - [`simulator`]: the five messengers' APIs on 127.0.0.1, for the demo accounts only
 //!   (their `api_url` points at it, set at every start);
 //! - [`clients`]: people who write, answer the operators, send photos and edit, and the
 //!   platforms' delivery and read reports, all through Dialogi's real webhook routes.
@@ -131,6 +131,7 @@ fn demo_credentials(
             &["access_token", "secret", "confirmation"],
         ),
         "viber" => (format!("{base}/pa"), &["auth_token"]),
+        "max" => (format!("{base}/max"), &["token", "webhook_secret"]),
         _ => (
             base.to_owned(),
             &["access_token", "app_secret", "verify_token"],

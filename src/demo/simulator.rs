@@ -1,4 +1,4 @@
-//! The demo's messengers: one HTTP server on 127.0.0.1 that answers the four platforms'
+//! The demo's messengers: one HTTP server on 127.0.0.1 that answers the five platforms'
 //! API calls as the platforms do (same paths, same answers), for the demo accounts only.
 //!
 //! - Telegram Bot API: `/bot{token}/{method}` (`getMe`, `setWebhook`, `sendMessage`,
@@ -7,7 +7,9 @@
 //!   `messages.getConversationsById`, the photo and document upload flow);
 //! - Viber REST API: `/pa/{name}` (`send_message`, `get_account_info`, `set_webhook`);
 //! - WhatsApp Cloud API: `/{version}/{phone number id}/messages` and `/media`,
-//!   `/{version}/{media id}`, and the media URL it names.
+//!   `/{version}/{media id}`, and the media URL it names;
+//! - MAX Bot API: `/max/{path}` (`me`, `subscriptions`, `uploads`, `messages` to send,
+//!   edit and delete) and the upload addresses it names (`/max-upload/…`).
 //!
 //! A call is answered only when its credential (bot token, access token, auth token) is a
 //! demo account's: anything else gets the platform's "unauthorized" answer and is not
@@ -114,6 +116,17 @@ pub(super) async fn handle(
     }
     if let Some(method) = lower.strip_prefix("/pa/") {
         return viber(&platforms, method, &request, &body);
+    }
+    if let Some(rest) = lower.strip_prefix("/max-upload/") {
+        // The upload address takes the file and gives the token the message names.
+        return if rest.starts_with("image") {
+            HttpResponse::Ok().json(json!({"photos": {"demo": {"token": "demo-photo"}}}))
+        } else {
+            HttpResponse::Ok().json(json!({"token": "demo-file"}))
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/max/") {
+        return max(&platforms, rest, &request, &body);
     }
     if lower.starts_with("/media/") {
         return picture();
@@ -290,6 +303,54 @@ fn viber(platforms: &Platforms, method: &str, request: &HttpRequest, body: &[u8]
                 "message_token": token, "chat_hostname": "SN-DEMO"}))
         }
         _ => HttpResponse::Ok().json(json!({"status": 3, "status_message": "badData"})),
+    }
+}
+
+fn max(platforms: &Platforms, path: &str, request: &HttpRequest, body: &[u8]) -> HttpResponse {
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(account) = platforms.account("max", "token", token) else {
+        return HttpResponse::Unauthorized()
+            .json(json!({"code": "verify.token", "message": "Invalid access_token"}));
+    };
+    let query = form(request.query_string().as_bytes());
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let success = || HttpResponse::Ok().json(json!({"success": true}));
+    match (request.method().as_str(), path) {
+        ("GET", "me") => HttpResponse::Ok().json(json!({"user_id": 9_000_000 + account.id,
+            "first_name": account.name, "username": "demo_shop_bot", "is_bot": true})),
+        ("GET", "subscriptions") => HttpResponse::Ok().json(json!({"subscriptions": []})),
+        (_, "subscriptions") => success(),
+        ("POST", "uploads") => {
+            let host = request.connection_info().host().to_owned();
+            let kind = query["type"].as_str().unwrap_or("file").to_owned();
+            HttpResponse::Ok().json(json!({"url": format!("http://{host}/max-upload/{kind}")}))
+        }
+        ("PUT" | "DELETE", "messages") => success(),
+        ("POST", "messages") => {
+            let mid = format!("mid.demo{}", platforms.next_id());
+            platforms.record(Sent {
+                account_id: account.id,
+                recipient: query["user_id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| query["chat_id"].as_str().map(|c| format!("chat:{c}")))
+                    .unwrap_or_default(),
+                text: body["text"].as_str().unwrap_or("").to_owned(),
+                channel_message_id: mid.clone(),
+                callback_data: None,
+            });
+            HttpResponse::Ok().json(json!({"message": {
+                "recipient": {"chat_id": 1, "chat_type": "dialog"},
+                "timestamp": chrono::Utc::now().timestamp_millis(),
+                "body": {"mid": mid, "seq": 1, "text": body["text"]}}}))
+        }
+        _ => {
+            HttpResponse::NotFound().json(json!({"code": "not.found", "message": "Path not found"}))
+        }
     }
 }
 

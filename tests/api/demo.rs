@@ -28,7 +28,7 @@ fn the_demo_fills_an_empty_database_with_a_living_company_once() {
             &mut conn,
             "SELECT count(DISTINCT kind) FROM channel_accounts"
         ),
-        4
+        5
     );
     assert!(count(&mut conn, "SELECT count(*) FROM dialogs") >= 200);
     for status in ["new", "accepted", "returned", "closed"] {
@@ -176,7 +176,7 @@ async fn r28_the_demo_lives_offline_its_channels_deliver_and_its_clients_write_b
             )
         })
         .collect();
-    assert_eq!(accounts.len(), 4, "{accounts:?}");
+    assert_eq!(accounts.len(), 5, "{accounts:?}");
     let mut conn = db.connect();
 
     // New clients write by themselves, through the real webhooks.
@@ -215,7 +215,7 @@ async fn r28_the_demo_lives_offline_its_channels_deliver_and_its_clients_write_b
             .as_i64()
             .unwrap();
         // Viber and WhatsApp report delivery and reading, VK reading (`message_read`);
-        // Telegram tells a bot neither, so "sent" is as far as it goes.
+        // Telegram and MAX tell a bot neither, so "sent" is as far as it goes.
         let last_state = if matches!(kind.as_str(), "viber" | "whatsapp" | "vk") {
             "read"
         } else {

@@ -991,6 +991,12 @@ try {
     await admin.goto(APP_URL + "/#/accounts");
     await admin.getByRole("button", { name: "Подключить аккаунт" }).click();
     const form = admin.locator("dialog.modal");
+    // R39: MAX is a kind of its own, its words its own.
+    await form.locator("select[name=kind]").selectOption("max");
+    const maxModes = await form.locator("select[name='cred.mode'] option").allTextContents();
+    if (!maxModes.some((m) => m.startsWith("Вебхук (MAX присылает сам"))) throw new Error(`MAX modes: ${maxModes}`);
+    await form.getByText("Выдаёт платформа MAX для партнёров").waitFor({ timeout: STEP });
+    await russianOnly(admin, "the MAX account form");
     await form.locator("select[name=kind]").selectOption("vk");
     await form.getByText("Номер сообщества").waitFor({ timeout: STEP });
     if (await form.locator("input[name='cred.access_token']").getAttribute("type") !== "password") throw new Error("a key is typed in the clear");

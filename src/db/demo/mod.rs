@@ -1,4 +1,4 @@
-//! The demo company: departments, roles, operators, four channel accounts (one per kind),
+//! The demo company: departments, roles, operators, five channel accounts (one per kind),
 //! clients and prospects, a few hundred dialogs in every status with Russian and English
 //! messages, interests and close reasons. Written straight into an empty database in one
 //! transaction (no actors, no events: nobody is watching yet), deterministic from a seed.
@@ -200,6 +200,19 @@ fn fill_in_transaction(
             false,
             8,
             0,
+        ),
+        (
+            "max",
+            "MAX: поддержка",
+            json!({"token": "demo", "mode": "webhook", "webhook_secret": "demo"}),
+            false,
+            false,
+            true,
+            1,
+            false,
+            false,
+            2,
+            1,
         ),
     ];
     let mut account_ids = Vec::new();
