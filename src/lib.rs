@@ -8,7 +8,7 @@
 //! - [`security`]: password hashes, random tokens, constant-time comparison.
 //! - [`domain`]: pure rules and validated values; imports nothing of the project.
 //! - [`actors`]: the registry, account and dialog actors; every change goes through them.
-//! - [`channels`]: Telegram, VK, Viber, WhatsApp: webhooks, polling, the outbox sender.
+//! - [`channels`]: Telegram, VK, Viber, WhatsApp, MAX: webhooks, polling, the outbox sender.
 //! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
 //! - [`backup`]: `dialogi backup` / `restore`: one archive of the database dump and media.
 //! - [`services`]: writes that span rows and files (the personal-data kit), and their
