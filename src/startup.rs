@@ -166,6 +166,8 @@ impl Application {
                 .service(http::assets::web_asset)
                 .service(http::assets::manifest)
                 .service(http::assets::service_worker)
+                .route("/widget.js", web::get().to(http::widget::script))
+                .configure(http::widget::routes)
                 .default_service(web::to(http::not_found))
                 .wrap(from_fn(http::bodies::paced))
                 .wrap(headers)

@@ -18,6 +18,7 @@ mod service;
 pub mod telegram;
 pub mod viber;
 pub mod vk;
+pub mod web;
 pub mod whatsapp;
 
 use std::time::Duration;
@@ -323,6 +324,7 @@ pub enum AnyChannel {
     Viber(viber::Viber),
     WhatsApp(whatsapp::WhatsApp),
     Max(max::Max),
+    Web(web::Web),
 }
 
 macro_rules! each {
@@ -333,6 +335,7 @@ macro_rules! each {
             AnyChannel::Viber($c) => $body,
             AnyChannel::WhatsApp($c) => $body,
             AnyChannel::Max($c) => $body,
+            AnyChannel::Web($c) => $body,
         }
     };
 }
@@ -361,6 +364,9 @@ impl AnyChannel {
                 serde_json::from_value(credentials.clone()).map_err(bad)?,
             )?),
             "max" => AnyChannel::Max(max::Max::new(
+                serde_json::from_value(credentials.clone()).map_err(bad)?,
+            )?),
+            "web" => AnyChannel::Web(web::Web::new(
                 serde_json::from_value(credentials.clone()).map_err(bad)?,
             )?),
             other => return Err(ChannelError::Unsupported(format!("unknown kind `{other}`"))),

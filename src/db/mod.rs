@@ -34,6 +34,7 @@ pub mod settings;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+pub mod widget;
 
 use std::time::Duration;
 

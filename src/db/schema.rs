@@ -365,6 +365,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    web_visits (interlocutor_id) {
+        interlocutor_id -> Int8,
+        page_url -> Nullable<Text>,
+        referrer -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        consent_at -> Nullable<Timestamptz>,
+        consent_text -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     roles (id) {
         id -> Int8,
         name -> Text,
@@ -482,6 +496,7 @@ diesel::joinable!(task_assignees -> tasks (task_id));
 diesel::joinable!(task_assignees -> users (user_id));
 diesel::joinable!(tasks -> clients (client_id));
 diesel::joinable!(quick_reply_files -> quick_replies (quick_reply_id));
+diesel::joinable!(web_visits -> interlocutors (interlocutor_id));
 diesel::joinable!(tasks -> dialogs (dialog_id));
 diesel::joinable!(tasks -> users (author_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -522,4 +537,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     tasks,
     user_roles,
     users,
+    web_visits,
 );

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::people::Invalid;
 
-pub const KINDS: [&str; 5] = ["telegram", "vk", "viber", "whatsapp", "max"];
+pub const KINDS: [&str; 6] = ["telegram", "vk", "viber", "whatsapp", "max", "web"];
 
 /// Whether an operator may edit and delete a reply already sent, on this kind of channel:
 /// Telegram (`editMessageText`, `deleteMessage`), VK (`messages.edit`,
@@ -61,6 +61,10 @@ fn fields(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str
                 "verify_token",
             ],
             &["api_url", "api_version", "timeout_secs"],
+        )),
+        "web" => Some((
+            &["allowed_origins"],
+            &["greeting", "color", "consent_text", "prechat"],
         )),
         "max" => Some((
             &["token"],
@@ -135,7 +139,7 @@ pub fn credential_fields(kind: &str) -> Vec<CredentialField> {
         let field_type = match name {
             "token" | "access_token" | "auth_token" | "app_secret" | "secret"
             | "webhook_secret" | "verify_token" => FieldType::Secret,
-            "mode" => FieldType::Choice,
+            "mode" | "prechat" => FieldType::Choice,
             "public_url" | "api_url" => FieldType::Url,
             "group_id" | "phone_number_id" | "timeout_secs" => FieldType::Number,
             _ => FieldType::Text,
@@ -144,7 +148,11 @@ pub fn credential_fields(kind: &str) -> Vec<CredentialField> {
             name,
             required,
             field_type,
-            choices: if name == "mode" { modes(kind) } else { &[] },
+            choices: match name {
+                "mode" => modes(kind),
+                "prechat" => &["off", "on"],
+                _ => &[],
+            },
             admin_only: name == "api_url",
         }
     };
@@ -159,7 +167,7 @@ pub fn parse_kind(raw: &str) -> Result<&'static str, Invalid> {
     KINDS
         .into_iter()
         .find(|k| *k == raw)
-        .ok_or_else(|| Invalid::new("kind", "kind: telegram, vk, viber, whatsapp or max"))
+        .ok_or_else(|| Invalid::new("kind", "kind: telegram, vk, viber, whatsapp, max or web"))
 }
 
 /// Checks the credentials object of a kind: required fields present and not empty, no
@@ -229,6 +237,9 @@ pub fn validate_credentials(kind: &str, credentials: &Value) -> Result<(), Inval
             "credentials: `webhook_secret` is 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
         ));
     }
+    if kind == "web" {
+        validate_website(object).map_err(invalid)?;
+    }
     // MAX takes a subscription secret of 5–256 of `A-Z a-z 0-9 _ -`.
     if kind == "max"
         && let Some(secret) = object.get("webhook_secret").and_then(Value::as_str)
@@ -286,6 +297,37 @@ fn telegram_token_ok(token: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     })
+}
+
+/// A website account's settings (R40): its origins, colour, greeting, consent text and
+/// whether a visitor introduces themselves first.
+fn validate_website(object: &serde_json::Map<String, Value>) -> Result<(), String> {
+    use super::widget;
+    let text = |name: &str| object.get(name).and_then(Value::as_str);
+    if let Some(origins) = text("allowed_origins") {
+        widget::parse_origins(origins).map_err(|e| format!("credentials: allowed_origins: {e}"))?;
+    }
+    if let Some(color) = text("color")
+        && !widget::color_ok(color)
+    {
+        return Err("credentials: `color` is #rrggbb, like #2f6fed".into());
+    }
+    for (name, most) in [
+        ("greeting", widget::MAX_GREETING),
+        ("consent_text", widget::MAX_CONSENT_TEXT),
+    ] {
+        if text(name).is_some_and(|t| t.chars().count() > most) {
+            return Err(format!(
+                "credentials: `{name}` holds at most {most} characters"
+            ));
+        }
+    }
+    if let Some(prechat) = text("prechat")
+        && !["off", "on"].contains(&prechat)
+    {
+        return Err("credentials: `prechat` is off or on".into());
+    }
+    Ok(())
 }
 
 fn max_secret_ok(secret: &str) -> bool {

@@ -17,5 +17,6 @@ pub mod rules;
 pub mod sections;
 pub mod text;
 pub mod unread;
+pub mod widget;
 
 pub use ids::*;

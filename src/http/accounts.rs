@@ -13,7 +13,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::dto::{
     AccountResponse, CreateAccountRequest, FailedUpdateResponse, FailedUpdatesQuery, GrantBody,
-    ResponsibleBody, RightsBody, UpdateAccountRequest,
+    ResponsibleBody, RightsBody, UpdateAccountRequest, WidgetSnippet,
 };
 use crate::db::accounts::{self, AccessMap, AccountChanges, AccountRow, GrantRow, NewAccountRow};
 use crate::db::{self, audit};
@@ -175,6 +175,34 @@ pub async fn get_account(
         .await?
         .ok_or(ApiError::NotFound("account"))?;
     Ok(web::Json(account_response(row, rights)))
+}
+
+/// A website account's widget (R40): its public id and the line of HTML that puts it on
+/// the site (its administrators; 404 for any other kind).
+#[utoipa::path(tag = "accounts", params(("id" = i64, Path)), responses((status = 200, body = WidgetSnippet), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/{id}/widget")]
+pub async fn widget_snippet(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: actix_web::HttpRequest,
+    id: web::Path<i64>,
+) -> Result<web::Json<WidgetSnippet>, ApiError> {
+    let id = id.into_inner();
+    require_account_admin(&state, &caller, id).await?;
+    let row = db::run(&state.pool, move |conn| accounts::find(conn, id))
+        .await?
+        .filter(|row| row.kind == "web")
+        .ok_or(ApiError::NotFound("website account"))?;
+    let secret = db::run(&state.pool, db::settings::installation_secret).await?;
+    let widget_id = crate::domain::widget::widget_id(&secret, row.id);
+    let info = request.connection_info();
+    let origin = format!("{}://{}", info.scheme(), info.host());
+    Ok(web::Json(WidgetSnippet {
+        snippet: format!(
+            "<script src=\"{origin}/widget.js\" data-account=\"{widget_id}\" async></script>"
+        ),
+        widget_id,
+    }))
 }
 
 /// The caller's rights on an account that must be visible (404) and administered (403).

@@ -357,11 +357,17 @@ pub async fn detail_of(
         };
         let (fresh, require_reason) = (row.dialog.clone(), row.require_close_reason);
         let person = db::clients::interlocutor(conn, interlocutor_id)?;
+        // R40: where a website visitor came from and the contact they left.
+        let visit = if row.account_kind == "web" {
+            db::widget::visit_of(conn, interlocutor_id)?
+        } else {
+            None
+        };
         let item = items_of(conn, std::slice::from_ref(&row))?.pop();
-        Ok(item.map(|item| (item, fresh, require_reason, window, person)))
+        Ok(item.map(|item| (item, fresh, require_reason, (window, visit), person)))
     })
     .await?;
-    let Some((item, fresh, require_reason, reply_window, person)) = found else {
+    let Some((item, fresh, require_reason, (reply_window, visit), person)) = found else {
         return Err(ApiError::NotFound("dialog"));
     };
     let mut actions = actions(&fresh, require_reason, &who);
@@ -378,6 +384,14 @@ pub async fn detail_of(
         close_comment: fresh.close_comment,
         require_close_reason: require_reason,
         reply_window_closes_at: reply_window,
+        visit: visit.map(|v| super::dto::VisitBody {
+            page_url: v.page_url,
+            referrer: v.referrer,
+            user_agent: v.user_agent,
+            phone: v.phone,
+            email: v.email,
+            consent_at: v.consent_at,
+        }),
         dialog: item,
     })
 }

@@ -33,6 +33,7 @@ pub mod tasks;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
+pub mod widget;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub struct AppState {
     pub known: Arc<known::Known>,
     /// The bytes of large request bodies held at once (`bodies::read_limited`).
     pub body_budget: bodies::BodyBudget,
+    /// The website widget's secret and rate limits (R40).
+    pub widget: widget::WidgetState,
 }
 
 /// How often recorded request durations are drained into the histograms.
@@ -121,6 +124,7 @@ impl AppState {
             recheck_cache: events::RecheckCache::default(),
             known,
             body_budget: bodies::BodyBudget::new(LARGE_BODIES_BYTES),
+            widget: widget::WidgetState::default(),
         }
     }
 }
@@ -418,6 +422,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
                         .service(accounts::check_account)
                         .service(accounts::fetch_account)
                         .service(accounts::failed_updates)
+                        .service(accounts::widget_snippet)
                         .service(personal_data::get_retention)
                         .service(personal_data::put_retention)
                         .service(personal_data::run_retention),

@@ -775,6 +775,14 @@ pub struct EventStream {
 }
 
 impl EventStream {
+    /// The stream of a response already opened (a request with headers of its own).
+    pub fn of(response: reqwest::Response) -> EventStream {
+        use eventsource_stream::Eventsource;
+        EventStream {
+            events: Box::pin(response.bytes_stream().eventsource()),
+        }
+    }
+
     /// The next event, or None when the stream ended or nothing came within `wait`.
     pub async fn next(&mut self, wait: Duration) -> Option<eventsource_stream::Event> {
         use futures_util::StreamExt;

@@ -30,3 +30,4 @@ mod schema;
 mod services;
 mod tools;
 mod users;
+mod widget;

@@ -40,11 +40,16 @@ try {
 
   await step("simulated clients write while the page is open", async () => {
     await page.click('.tabs [data-section="new"]');
-    const first = await page.locator(".dialog-item").first().getAttribute("data-id");
-    await page.waitForFunction((id) => {
-      const top = document.querySelector(".dialog-item");
-      return top && top.dataset.id !== id;
-    }, first, { timeout: STEP });
+    // The list (or its counters) changes by itself: a new dialog lands where its
+    // account's priority puts it, a new message moves its dialog.
+    const state = () => [...document.querySelectorAll(".dialog-item")].map((i) => i.dataset.id).join(",")
+      + "|" + [...document.querySelectorAll(".tabs [data-section]")].map((t) => t.textContent).join(",");
+    const before = await page.evaluate(`(${state})()`);
+    await page.waitForFunction((was) => {
+      const now = [...document.querySelectorAll(".dialog-item")].map((i) => i.dataset.id).join(",")
+        + "|" + [...document.querySelectorAll(".tabs [data-section]")].map((t) => t.textContent).join(",");
+      return now !== was;
+    }, before, { timeout: STEP });
     await shot(page, "workstation");
   });
 

@@ -392,3 +392,13 @@ pub struct ClientPanel {
     /// The newest notes colleagues left in the client's dialogs (R42).
     pub notes: Vec<super::MessageItem>,
 }
+
+/// A website account's widget (R40).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WidgetSnippet {
+    /// The widget's public id (`data-account`); it tells nothing of the account's id.
+    pub widget_id: String,
+    /// The line of HTML for the site's pages, with this server's address as the caller
+    /// reached it (behind a proxy, the public one).
+    pub snippet: String,
+}

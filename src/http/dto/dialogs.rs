@@ -128,7 +128,22 @@ pub struct DialogDetail {
     /// WhatsApp: free text can be sent until then (24 hours after the client's last
     /// message); later only the client can reopen the window by writing.
     pub reply_window_closes_at: Option<DateTime<Utc>>,
+    /// A website visitor's dialog (R40): the page, referrer and browser they came from
+    /// and the contact they left.
+    pub visit: Option<VisitBody>,
     pub actions: DialogActions,
+}
+
+/// Where a website visitor came from and what they told us (R40).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VisitBody {
+    pub page_url: Option<String>,
+    pub referrer: Option<String>,
+    pub user_agent: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// When they agreed to the processing of their personal data.
+    pub consent_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
