@@ -103,6 +103,7 @@ export async function accounts(page, context) {
           a.my_rights.admin ? h("button", { type: "button", onclick: () => edit(a) }, t("account.settings")) : null,
           a.my_rights.admin ? h("button", { type: "button", onclick: () => grants(a) }, t("account.grants")) : null,
           a.my_rights.admin ? h("button", { type: "button", onclick: () => check(a) }, t("account.check")) : null,
+          a.my_rights.admin && a.kind === "web" ? h("button", { type: "button", onclick: () => snippet(a) }, t("widget.code")) : null,
           context.me.is_admin ? h("button", { type: "button", onclick: () => retention(a) }, t("retention.title")) : null,
           h("button", { type: "button", onclick: () => fetchNow(a) }, t("action.fetch"))))));
     } catch (e) {
@@ -114,6 +115,30 @@ export async function accounts(page, context) {
     try {
       const result = await api("POST", `/api/v1/accounts/${account.id}/check`, {});
       toast(result.ok ? `✓ ${result.description}` : `✗ ${result.error}`, result.ok ? "info" : "error");
+    } catch (e) {
+      failed(e);
+    }
+  };
+
+  // R40: the line of HTML that puts the website chat on the company's pages.
+  const snippet = async (account) => {
+    try {
+      const widget = await api("GET", `/api/v1/accounts/${account.id}/widget`);
+      const code = h("textarea", { readonly: true, rows: "3", class: "snippet", "aria-label": t("widget.code") }, widget.snippet);
+      modal({
+        title: `${t("widget.code")}: ${account.name}`,
+        body: [h("p", { class: "hint" }, t("widget.code_hint")), code,
+          h("button", { type: "button", onclick: async () => {
+            code.select();
+            try {
+              await navigator.clipboard.writeText(widget.snippet);
+              toast(t("widget.copied"));
+            } catch {
+              document.execCommand("copy");
+            }
+          } }, t("widget.copy"))],
+      });
+      code.select();
     } catch (e) {
       failed(e);
     }

@@ -207,7 +207,7 @@ async function setStatus(interestId, status, reload) {
 
 const CONDITIONS = ["text_contains", "text_matches", "channel", "account", "client_known", "time_of_day", "weekdays"];
 const ACTIONS = ["auto_reply", "assign", "redirect", "close", "link_interest", "mark_lead"];
-const KIND_NAMES = ["telegram", "vk", "viber", "whatsapp", "max"];
+const KIND_NAMES = ["telegram", "vk", "viber", "whatsapp", "max", "web"];
 /** The browser's offset from UTC, for conditions on the local time. */
 const localOffset = () => -new Date().getTimezoneOffset();
 

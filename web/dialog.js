@@ -151,11 +151,32 @@ export class DialogPane {
           h("span", { class: `status ${row.status}` }, t(`status.${row.status}`)),
           row.responsible.user_name ? ` · ${row.responsible.user_name}` : "",
           row.is_lead ? h("span", { class: "badge" }, t("badge.lead")) : null),
-        this.presenceLine, withClient, this.earlier || null),
+        this.presenceLine, this.visitLine(row), withClient, this.earlier || null),
       ...(interest ? [interest] : []),
       ...(row.status === "closed" ? [this.closedWith(row)].filter(Boolean) : []),
       this.panel ? this.panel.toggleButton() : null);
     this.showPresence();
+  }
+
+  /** A website visitor (R40): the page and referrer they came from, their browser, the
+   * contact they left, and a known client with that contact (a suggestion). */
+  visitLine(row) {
+    const visit = this.detail && this.detail.id === row.id ? this.detail.visit : null;
+    if (!visit) return null;
+    const link = (url) => (/^https?:\/\//i.test(url || "")
+      ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, h("bdi", {}, url)) : null);
+    const browser = (visit.user_agent || "").match(/(Firefox|Edg|OPR|YaBrowser|Chrome|Safari)\/[\d.]+/);
+    const parts = [
+      visit.page_url ? [t("visit.page"), ": ", link(visit.page_url)] : null,
+      visit.referrer ? [t("visit.referrer"), ": ", link(visit.referrer)] : null,
+      browser ? [t("visit.browser"), ": ", h("bdi", { title: visit.user_agent }, browser[0])] : null,
+      visit.phone || visit.email ? [t("visit.contact"), ": ", h("bdi", {}, [visit.phone, visit.email].filter(Boolean).join(", "))] : null,
+    ].filter(Boolean);
+    const same = visit.same_client
+      ? h("a", { class: "same-client", href: `#/clients/${visit.same_client.id}` },
+        t("visit.same_client", { name: visit.same_client.name, what: t(visit.same_client.by === "phone" ? "visit.by_phone" : "visit.by_email") }))
+      : null;
+    return h("div", { class: "visit meta" }, parts.map((p, i) => [i ? " · " : "", ...p]), same ? [" · ", same] : null);
   }
 
   showPresence() {

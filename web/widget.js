@@ -52,7 +52,20 @@
     return answer;
   };
 
-  const host = h("div", { "data-dialogi-widget": "" });
+  // A tag of its own, with no box: the page's rules for div, button or * find nothing
+  // to draw (inline !important outranks the page's !important).
+  const host = h("dialogi-chat", { "data-dialogi-widget": "", style: "all: initial !important; display: contents !important;" });
+  const svg = (d) => {
+    const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("aria-hidden", "true");
+    const p = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    p.setAttribute("d", d);
+    icon.append(p);
+    return icon;
+  };
+  const CHAT = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
+  const CLIP = "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z";
   const shadow = host.attachShadow({ mode: "closed" });
   const start = async () => {
     let config;
@@ -66,7 +79,10 @@
       :host { all: initial; }
       * { box-sizing: border-box; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
       .bubble { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 56px; height: 56px; border-radius: 50%;
-        border: 0; background: ${color}; color: #fff; font-size: 26px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
+        border: 0; background: ${color}; color: #fff; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25);
+        display: flex; align-items: center; justify-content: center; }
+      svg { width: 22px; height: 22px; fill: currentColor; }
+      .bubble svg { width: 28px; height: 28px; }
       .bubble:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
       .panel { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 360px; max-width: calc(100vw - 24px);
         height: 520px; max-height: calc(100vh - 110px); background: #fff; color: #1d1d1f; border-radius: 12px;
@@ -87,7 +103,7 @@
       form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e3e3e6; align-items: flex-end; }
       textarea { flex: 1; resize: none; border: 1px solid #c9c9cf; border-radius: 8px; padding: 7px; min-height: 38px; max-height: 120px; }
       form button, .intro button { border: 0; border-radius: 8px; background: ${color}; color: #fff; padding: 8px 12px; cursor: pointer; }
-      form button.attach { background: #e9e9ee; color: #1d1d1f; }
+      form button.attach { background: #e9e9ee; color: #1d1d1f; padding: 8px; display: flex; }
       .intro { padding: 14px; display: flex; flex-direction: column; gap: 8px; overflow-y: auto; }
       .intro label { display: flex; flex-direction: column; gap: 3px; font-size: 13px; }
       .intro label.check { flex-direction: row; align-items: flex-start; gap: 6px; }
@@ -100,12 +116,12 @@
     const text = h("textarea", { rows: "1", placeholder: T.placeholder, "aria-label": T.placeholder, maxlength: "4096" });
     const picker = h("input", { type: "file", hidden: true, multiple: true });
     const form = h("form", {}, h("button", { type: "button", class: "attach", title: T.attach, "aria-label": T.attach,
-      onclick: () => picker.click() }, "📎"), picker, text, h("button", { type: "submit" }, T.send));
+      onclick: () => picker.click() }, svg(CLIP)), picker, text, h("button", { type: "submit" }, T.send));
     const body = h("div", { class: "body" });
     const panel = h("section", { class: "panel", hidden: true, role: "dialog", "aria-label": T.title },
       h("header", {}, h("b", {}, T.title), h("button", { type: "button", "aria-label": T.close, onclick: () => toggle(false) }, "×")),
       body);
-    const bubble = h("button", { class: "bubble", type: "button", "aria-label": T.open, onclick: () => toggle(panel.hidden) }, "💬");
+    const bubble = h("button", { class: "bubble", type: "button", "aria-label": T.open, onclick: () => toggle(panel.hidden) }, svg(CHAT));
     shadow.append(bubble, panel);
     document.body.append(host);
 

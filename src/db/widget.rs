@@ -176,3 +176,41 @@ pub fn visitor_dialogs(conn: &mut PgConnection, interlocutor_id: i64) -> Result<
         .select(dialogs::id)
         .load(conn)?)
 }
+
+/// A client other than `except` whose phone (digits compared) or e-mail (any case) is the
+/// one the visitor left: (id, name, `phone` or `email`). A suggestion for the operator,
+/// never merged by itself.
+pub fn same_client(
+    conn: &mut PgConnection,
+    phone: Option<&str>,
+    email: Option<&str>,
+    except: Option<i64>,
+) -> Result<Option<(i64, String, String)>, DbError> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        by: String,
+    }
+    let digits: Option<String> = phone.map(|p| p.chars().filter(char::is_ascii_digit).collect());
+    if digits.is_none() && email.is_none() {
+        return Ok(None);
+    }
+    let found: Option<Found> = diesel::sql_query(
+        "SELECT id, name, CASE WHEN $1::text IS NOT NULL \
+                  AND regexp_replace(coalesce(phone, ''), '\\D', '', 'g') = $1 THEN 'phone' ELSE 'email' END AS by \
+         FROM clients WHERE id <> coalesce($3, 0) AND ( \
+           ($1::text IS NOT NULL AND length($1) >= 5 AND regexp_replace(coalesce(phone, ''), '\\D', '', 'g') = $1) \
+           OR ($2::text IS NOT NULL AND lower(email) = lower($2))) \
+         ORDER BY id LIMIT 1",
+    )
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(digits)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(email)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(except)
+    .get_result(conn)
+    .optional()?;
+    Ok(found.map(|f| (f.id, f.name, f.by)))
+}

@@ -359,7 +359,18 @@ pub async fn detail_of(
         let person = db::clients::interlocutor(conn, interlocutor_id)?;
         // R40: where a website visitor came from and the contact they left.
         let visit = if row.account_kind == "web" {
-            db::widget::visit_of(conn, interlocutor_id)?
+            match db::widget::visit_of(conn, interlocutor_id)? {
+                Some(visit) => {
+                    let same = db::widget::same_client(
+                        conn,
+                        visit.phone.as_deref(),
+                        visit.email.as_deref(),
+                        row.dialog.client_id,
+                    )?;
+                    Some((visit, same))
+                }
+                None => None,
+            }
         } else {
             None
         };
@@ -384,13 +395,14 @@ pub async fn detail_of(
         close_comment: fresh.close_comment,
         require_close_reason: require_reason,
         reply_window_closes_at: reply_window,
-        visit: visit.map(|v| super::dto::VisitBody {
+        visit: visit.map(|(v, same)| super::dto::VisitBody {
             page_url: v.page_url,
             referrer: v.referrer,
             user_agent: v.user_agent,
             phone: v.phone,
             email: v.email,
             consent_at: v.consent_at,
+            same_client: same.map(|(id, name, by)| super::dto::SameClient { id, name, by }),
         }),
         dialog: item,
     })

@@ -74,9 +74,20 @@ async fn r12_r38_two_operators_work_the_inbox_in_chromium() {
         .expect("node runs (install Node.js)");
     let mut stdin = script.stdin.take().expect("stdin");
     let mut lines = BufReader::new(script.stdout.take().expect("stdout")).lines();
+    // R40: the company's site and a stranger's, each on an origin of its own.
+    let mut sites = Vec::new();
     let run = async {
         while let Some(line) = lines.next_line().await.expect("read the script's output") {
             println!("e2e: {line}");
+            if line.trim() == "WIDGET" {
+                let (answer, servers) = widget_sites(&app, anna).await;
+                sites.extend(servers);
+                stdin
+                    .write_all(format!("{answer}\n").as_bytes())
+                    .await
+                    .expect("answer the script");
+                stdin.flush().await.expect("flush");
+            }
             if line.trim() == "WHATSAPP_WINDOW" {
                 let id = whatsapp_window(&app, anna).await;
                 stdin
@@ -134,4 +145,69 @@ async fn whatsapp_window(app: &crate::helpers::TestApp, anna: i64) -> i64 {
          WHERE id = (SELECT interlocutor_id FROM dialogs WHERE id = {dialog})"
     ));
     dialog
+}
+
+/// R40: a website account whose widget the company's site (one origin) embeds, and a
+/// stranger's site (another origin) that embeds it too; both pages style everything
+/// loudly, to show the widget keeps its own look. Answers `WIDGET <site> <stranger>`.
+async fn widget_sites(
+    app: &crate::helpers::TestApp,
+    anna: i64,
+) -> (String, Vec<actix_web::dev::ServerHandle>) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("a port for a site");
+    let (site, stranger) = (bind(), bind());
+    let origin =
+        |l: &std::net::TcpListener| format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let (site_url, stranger_url) = (origin(&site), origin(&stranger));
+    let account = app
+        .create_account(
+            "web",
+            json!({"name": "Сайт кофейни", "credentials": {"allowed_origins": site_url,
+                "greeting": "Здравствуйте! Подскажем с выбором кофе.", "color": "#0a7d3e",
+                "consent_text": "Согласен(на) на обработку персональных данных ООО «Зерно»", "prechat": "on"}}),
+        )
+        .await;
+    app.grant(
+        account,
+        json!([{"user_id": anna, "view": true, "send": true}]),
+    )
+    .await;
+    let widget = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/accounts/{account}/widget"))
+        .await;
+    let snippet = widget.body["snippet"]
+        .as_str()
+        .expect("the snippet")
+        .to_owned();
+    let page = format!(
+        "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\"><title>Кофейня «Зерно»</title>\
+         <style>* {{ color: #f0f !important; font-family: serif !important; font-size: 30px !important; }} \
+         button, section, div, textarea {{ background: yellow !important; border: 6px dashed red !important; }}</style>\
+         </head><body><h1>Кофейня «Зерно»</h1><p>Свежая обжарка каждый день.</p>{snippet}</body></html>"
+    );
+    let mut servers = Vec::new();
+    for listener in [site, stranger] {
+        let page = page.clone();
+        let server = HttpServer::new(move || {
+            let page = page.clone();
+            App::new().default_service(web::to(move || {
+                let page = page.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("text/html; charset=utf-8")
+                        .body(page)
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .expect("serve a site")
+        .run();
+        servers.push(server.handle());
+        actix_web::rt::spawn(server);
+    }
+    (format!("WIDGET {site_url} {stranger_url}"), servers)
 }

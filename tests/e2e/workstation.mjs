@@ -977,6 +977,84 @@ try {
     await anna.goto(APP_URL + "/#/");
   });
 
+  await step("r40: a visitor on the company's site chats through the widget; anna sees it live, replies, and the visitor keeps the history", async () => {
+    console.log("WIDGET");
+    await until(() => answers.some((a) => a.startsWith("WIDGET ")), "the sites made");
+    const [, SITE, STRANGER] = answers.find((a) => a.startsWith("WIDGET ")).split(" ");
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "ru-RU" });
+    // The widget's shadow root is closed to the page; the test opens it to look inside.
+    await context.addInitScript(() => {
+      const attach = Element.prototype.attachShadow;
+      Element.prototype.attachShadow = function (init) { return attach.call(this, { ...init, mode: "open" }); };
+    });
+    const visitor = await context.newPage();
+    visitor.on("pageerror", (error) => console.log(`page error (visitor): ${error.message}`));
+    await visitor.goto(SITE + "/coffee?utm_source=test");
+    await visitor.locator("button.bubble").click();
+    // The site asks who writes, with its consent text.
+    await visitor.locator(".intro input[name=name]").fill("Вера Сайтова");
+    await visitor.locator(".intro input[name=phone]").fill("+7 999 555-44-33");
+    await visitor.locator(".intro button[type=submit]").click();
+    await visitor.locator(".intro .problem", { hasText: "согласен" }).waitFor({ timeout: STEP });
+    await visitor.locator(".intro input[name=consent]").check();
+    await visitor.locator(".intro button[type=submit]").click();
+    const box = visitor.locator("section.panel textarea");
+    await box.fill("Здравствуйте! Есть доставка в Казань?");
+    await box.press("Enter");
+    await visitor.locator(".msg.me", { hasText: "Есть доставка в Казань?" }).locator(".mark", { hasText: "Отправлено" }).waitFor({ timeout: STEP });
+    const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
+    await visitor.locator("section.panel input[type=file]").setInputFiles({ name: "чек.png", mimeType: "image/png", buffer: png });
+    await visitor.locator(".msg.me img[alt='чек.png']").waitFor({ timeout: STEP });
+
+    // Anna sees the website dialog, with where the visitor came from (the account is new
+    // to her: the page learns her rights on it at a reload).
+    await anna.goto(APP_URL + "/#/");
+    await anna.reload();
+    await anna.waitForSelector(".dialog-list", { timeout: STEP });
+    await openFound(anna, "Вера Сайтова");
+    await anna.locator(".dialog-header .visit", { hasText: `Страница: ${SITE}/coffee?utm_source=test` }).waitFor({ timeout: STEP });
+    await anna.locator(".dialog-header .visit", { hasText: "+79995554433" }).waitFor({ timeout: STEP });
+    await anna.locator(".feed .bubble.in", { hasText: "Есть доставка в Казань?" }).waitFor({ timeout: STEP });
+    await russianOnly(anna, "a website dialog");
+    // She types: the visitor sees it; she answers: the visitor gets it at once.
+    const text = anna.locator(".composer textarea");
+    await text.fill("");
+    await text.type("Да, дост");
+    await visitor.locator(".typing", { hasText: "Оператор печатает…" }).waitFor({ timeout: STEP });
+    await text.fill("Да, доставим в Казань за два дня.");
+    await text.press("Enter");
+    await visitor.locator(".msg:not(.me)", { hasText: "Да, доставим в Казань за два дня." }).waitFor({ timeout: STEP });
+    await visitor.locator(".msg:not(.me) .who", { hasText: "anna" }).waitFor({ timeout: STEP });
+
+    // The page's loud CSS does not reach the widget: its own colour and font.
+    const look = await visitor.evaluate(() => {
+      const root = document.querySelector("[data-dialogi-widget]").shadowRoot;
+      const css = (el) => getComputedStyle(el);
+      const mine = root.querySelector(".msg.me");
+      return { bubble: css(root.querySelector("button.bubble")).backgroundColor, text: css(mine).color,
+        size: css(mine).fontSize, family: css(mine).fontFamily };
+    });
+    if (look.bubble !== "rgb(10, 125, 62)" || look.text !== "rgb(255, 255, 255)" || look.size !== "14px" || /serif$/.test(look.family) && !/sans-serif/.test(look.family)) {
+      throw new Error(`the host page's CSS changed the widget: ${JSON.stringify(look)}`);
+    }
+    await visitor.screenshot({ path: path.join(HERE, "..", "..", "target", "e2e-widget.png") });
+
+    // Back on the site later: the conversation is still there.
+    await visitor.reload();
+    await visitor.locator("button.bubble").click();
+    await visitor.locator(".msg:not(.me)", { hasText: "Да, доставим в Казань за два дня." }).waitFor({ timeout: STEP });
+    await visitor.locator(".msg.me", { hasText: "Есть доставка в Казань?" }).waitFor({ timeout: STEP });
+
+    // A stranger's site that embeds the same line gets no widget: CORS refuses it.
+    const stranger = await context.newPage();
+    const refused = [];
+    stranger.on("console", (m) => { if (/CORS|Access-Control/i.test(m.text())) refused.push(m.text()); });
+    await stranger.goto(STRANGER + "/");
+    await waitUntil(async () => refused.length > 0, "the browser refused the stranger's request", STEP);
+    if (await stranger.locator("button.bubble").count()) throw new Error("a stranger's site shows the widget");
+    await context.close();
+  });
+
   await step("r1_r8: typed account forms, one credential changed alone, a user edited, a rule made of rows; menus show only what the user may do", async () => {
     const menu = async (page) => (await page.locator("header.top nav a").allTextContents()).map((x) => x.trim());
     const annaMenu = await menu(anna);

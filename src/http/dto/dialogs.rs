@@ -144,6 +144,17 @@ pub struct VisitBody {
     pub email: Option<String>,
     /// When they agreed to the processing of their personal data.
     pub consent_at: Option<DateTime<Utc>>,
+    /// A client already known by the phone or e-mail the visitor left: a suggestion for
+    /// the operator, never merged by itself.
+    pub same_client: Option<SameClient>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SameClient {
+    pub id: i64,
+    pub name: String,
+    /// `phone` or `email`.
+    pub by: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
