@@ -167,6 +167,7 @@ impl Application {
                 .service(http::assets::manifest)
                 .service(http::assets::service_worker)
                 .route("/widget.js", web::get().to(http::widget::script))
+                .route("/demo/site", web::get().to(http::widget::demo_site))
                 .configure(http::widget::routes)
                 .default_service(web::to(http::not_found))
                 .wrap(from_fn(http::bodies::paced))

@@ -51,6 +51,18 @@ pub fn website_accounts(conn: &mut PgConnection) -> Result<Vec<i64>, DbError> {
         .load(conn)?)
 }
 
+/// The demo company's website account, if this database holds the demo.
+pub fn demo_website(conn: &mut PgConnection) -> Result<Option<i64>, DbError> {
+    Ok(channel_accounts::table
+        .filter(channel_accounts::kind.eq("web"))
+        .filter(channel_accounts::demo)
+        .filter(channel_accounts::enabled)
+        .filter(channel_accounts::archived_at.is_null())
+        .select(channel_accounts::id)
+        .first(conn)
+        .optional()?)
+}
+
 /// One message of a visitor's conversation, as the widget shows it.
 #[derive(Debug, Clone)]
 pub struct VisitorMessage {

@@ -92,6 +92,8 @@ pub(super) struct Clients {
     next_id: Mutex<i64>,
     /// Each person's last message (channel id, text), for an occasional edit.
     last_message: Mutex<HashMap<(i64, String), (i64, String)>>,
+    /// The installation's secret: the website chat's widget ids and visitors' tokens.
+    secret: Vec<u8>,
 }
 
 impl Clients {
@@ -99,6 +101,7 @@ impl Clients {
         accounts: Vec<AccountRow>,
         server: String,
         people: Vec<(i64, String, String)>,
+        secret: Vec<u8>,
     ) -> Self {
         let mut seed = [0u8; 8];
         let _ = getrandom::fill(&mut seed);
@@ -121,6 +124,7 @@ impl Clients {
             // Tens of ids a second since late 2023: larger than any id of an earlier run.
             next_id: Mutex::new((chrono::Utc::now().timestamp() - 1_700_000_000) * 10),
             last_message: Mutex::new(HashMap::new()),
+            secret,
         }
     }
 
@@ -289,6 +293,7 @@ impl Clients {
                 let id = match kind {
                     "whatsapp" => format!("7916{:07}", number % 10_000_000),
                     "viber" => format!("demo{number}=="),
+                    "web" => format!("{number:032x}"),
                     _ => number.to_string(),
                 };
                 (id, name)
@@ -303,8 +308,13 @@ impl Clients {
         }
     }
 
-    /// Sends a message from `person` through the account's webhook.
+    /// Sends a message from `person` through the account's webhook (a website visitor:
+    /// through the widget's routes, as the page would).
     async fn write(&self, account: &AccountRow, person: &Person, text: &str, photo: bool) {
+        if account.kind == "web" {
+            self.visit(account, person, text).await;
+            return;
+        }
         let id = self.next_id();
         let now = chrono::Utc::now().timestamp();
         let caption = if person.english {
@@ -484,6 +494,38 @@ impl Clients {
             }
         };
         self.post(account, &body).await;
+    }
+
+    /// A website visitor writes through the widget, from the demo site's origin: their
+    /// name the first time, then the message with a key of its own.
+    async fn visit(&self, account: &AccountRow, person: &Person, text: &str) {
+        use crate::domain::widget;
+        let base = format!(
+            "{}/widget/{}",
+            self.server,
+            widget::widget_id(&self.secret, account.id)
+        );
+        let token = widget::visitor_token(&self.secret, account.id, &person.external_id);
+        let key = format!("demo-{}", self.next_id());
+        let sent = self
+            .http
+            .post(format!("{base}/messages"))
+            .header("origin", &self.server)
+            .header("idempotency-key", key)
+            .bearer_auth(token)
+            .json(&json!({"text": text, "page_url": format!("{}/demo/site", self.server)}))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                tracing::warn!(account = account.id, status = %response.status(), "the demo visitor's message was refused")
+            }
+            Err(error) => {
+                tracing::warn!(account = account.id, error = %error, "the demo visitor's message did not arrive")
+            }
+        }
     }
 
     /// POSTs a platform's callback to the account's webhook route, signed as it signs.

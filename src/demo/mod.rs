@@ -2,7 +2,8 @@
 //! password, fills the database (see `db::demo`) and says how to sign in — and, whenever
 //! the database holds demo accounts, brings the demo to life:
 //!
-//! - [`simulator`]: the five messengers' APIs on 127.0.0.1, for the demo accounts only
+//! - [`simulator`]: the five messengers' APIs on 127.0.0.1 (the website chat needs
+//!   none: its visitors write through the widget's own routes, from the demo site's page), for the demo accounts only
 //!   (their `api_url` points at it, set at every start);
 //! - [`clients`]: people who write, answer the operators, send photos and edit, and the
 //!   platforms' delivery and read reports, all through Dialogi's real webhook routes.
@@ -93,6 +94,24 @@ impl Demo {
     /// Starts the clients, who write to Dialogi at `server` (its own address): delivery
     /// reports always, new messages and answers at `activity` unless it is off.
     pub fn bring_to_life(&mut self, pool: &DbPool, server: String, activity: Option<Activity>) {
+        // The demo's website chat answers the demo site's page on this server, by either
+        // name of the machine.
+        let port = server.rsplit(':').next().unwrap_or("8080").to_owned();
+        let origins = format!("{server}, http://localhost:{port}, http://127.0.0.1:{port}");
+        let secret = pool
+            .get()
+            .map_err(DbError::from)
+            .and_then(|mut conn| {
+                for account in self.accounts.iter_mut().filter(|a| a.kind == "web") {
+                    account.credentials["allowed_origins"] = json!(origins);
+                    seed::point_at_simulator(&mut conn, account.id, &account.credentials)?;
+                }
+                crate::db::settings::installation_secret(&mut conn)
+            })
+            .unwrap_or_else(|error| {
+                tracing::warn!(error = %error, "the demo's website chat could not be prepared");
+                Vec::new()
+            });
         let ids: Vec<i64> = self.accounts.iter().map(|a| a.id).collect();
         let people = pool
             .get()
@@ -102,7 +121,7 @@ impl Demo {
                 tracing::warn!(error = %error, "the demo's people could not be read");
                 Vec::new()
             });
-        let clients = Arc::new(Clients::new(self.accounts.clone(), server, people));
+        let clients = Arc::new(Clients::new(self.accounts.clone(), server, people, secret));
         let (_, empty) = mpsc::unbounded_channel();
         let sends = std::mem::replace(&mut self.sends, empty);
         actix_web::rt::spawn(Arc::clone(&clients).follow_sends(sends, activity.is_some()));
@@ -124,6 +143,11 @@ fn demo_credentials(
     base: &str,
 ) -> Result<serde_json::Value, security::SecurityError> {
     let mut credentials = account.credentials.clone();
+    // The website chat talks to no platform: its origins are set when the server's
+    // address is known (`bring_to_life`).
+    if account.kind == "web" {
+        return Ok(credentials);
+    }
     let (api_url, secrets): (String, &[&str]) = match account.kind.as_str() {
         "telegram" => (base.to_owned(), &["webhook_secret"]),
         "vk" => (

@@ -86,6 +86,32 @@ pub async fn script(req: HttpRequest) -> HttpResponse {
     response.body(BODY)
 }
 
+/// The demo company's site (only where the demo runs): a page with the website chat on
+/// it, to try the widget as a visitor while answering as an operator.
+pub async fn demo_site(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let account = db::run(&state.pool, rows::demo_website)
+        .await?
+        .ok_or(ApiError::NotFound("demo site"))?;
+    let widget_id = rules::widget_id(&secret(&state).await?, account);
+    let page = format!(
+        "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Кофейня «Зерно» — демо-сайт</title></head>\
+         <body style=\"font-family: Georgia, serif; max-width: 40em; margin: 3em auto; padding: 0 1em\">\
+         <h1>Кофейня «Зерно»</h1><p>Это страница демо-компании. Чат в правом нижнем углу — \
+         виджет Dialogi: напишите в нём, и сообщение появится у операторов во вкладке рабочего места.</p>\
+         <script src=\"/widget.js\" data-account=\"{widget_id}\" async></script></body></html>"
+    );
+    // The page runs the widget's script from this server: a policy of its own.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'",
+        ))
+        .body(page))
+}
+
 /// The routes under `/widget/{widget id}`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -1,4 +1,4 @@
-//! The demo company: departments, roles, operators, five channel accounts (one per kind),
+//! The demo company: departments, roles, operators, six channel accounts (one per kind),
 //! clients and prospects, a few hundred dialogs in every status with Russian and English
 //! messages, interests and close reasons. Written straight into an empty database in one
 //! transaction (no actors, no events: nobody is watching yet), deterministic from a seed.
@@ -202,6 +202,20 @@ fn fill_in_transaction(
             0,
         ),
         (
+            "web",
+            "Сайт: чат",
+            json!({"allowed_origins": "http://127.0.0.1:8080", "greeting": "Здравствуйте! Подскажем с выбором и доставкой.",
+                   "color": "#0a7d3e", "consent_text": "Согласен(на) на обработку персональных данных ООО «Зерно» для ответа на мой вопрос", "prechat": "off"}),
+            true,
+            false,
+            false,
+            0,
+            true,
+            false,
+            6,
+            0,
+        ),
+        (
             "max",
             "MAX: поддержка",
             json!({"token": "demo", "mode": "webhook", "webhook_secret": "demo"}),
@@ -217,6 +231,7 @@ fn fill_in_transaction(
     ];
     let mut account_ids = Vec::new();
     let creates_clients: Vec<bool> = account_specs.iter().map(|spec| spec.5).collect();
+    let account_kinds: Vec<&str> = account_specs.iter().map(|spec| spec.0).collect();
     for (kind, name, credentials, lead, reason, create, role, link, everyone, priority, dept) in
         account_specs
     {
@@ -343,7 +358,12 @@ fn fill_in_transaction(
         let interlocutor_id: i64 = diesel::insert_into(interlocutors::table)
             .values((
                 interlocutors::account_id.eq(account_id),
-                interlocutors::external_id.eq(format!("{}", 500_000 + c * 13)),
+                // A website visitor's id is 32 hex digits (their token signs it).
+                interlocutors::external_id.eq(if account_kinds[account_index] == "web" {
+                    format!("{:032x}", 500_000 + c * 13)
+                } else {
+                    format!("{}", 500_000 + c * 13)
+                }),
                 interlocutors::display_name.eq(&person),
                 interlocutors::client_id.eq(client_id),
                 interlocutors::contact_person_id.eq(contact_id),
