@@ -159,6 +159,11 @@
       for (;;) {
         try {
           const response = await fetch(`${ROOT}/events`, { headers: { authorization: `Bearer ${token}`, "last-event-id": String(lastId) } });
+          // Nothing written yet: the stream opens after the first message.
+          if (response.status === 409) {
+            streaming = false;
+            return;
+          }
           if (!response.ok || !response.body) throw new Error(String(response.status));
           pause = 1000;
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -240,7 +245,7 @@
       feed.append(pending);
       feed.scrollTop = feed.scrollHeight;
       // The key is made once: a retry after a network error is the same message.
-      await deliver({ text: words, attachments, page_url: location.href }, uuid(), pending);
+      await deliver({ text: words, attachments, page_url: location.href, referrer: document.referrer || null }, uuid(), pending);
       follow();
     };
     form.addEventListener("submit", (event) => {

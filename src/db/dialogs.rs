@@ -770,6 +770,7 @@ pub fn dialog_event(dialog: &DialogRow) -> events::NewEvent {
         user_id: None,
         payload: json!({
             "dialog_id": dialog.id,
+            "interlocutor_id": dialog.interlocutor_id,
             "status": dialog.status,
             "responsible_user_id": dialog.responsible_user_id,
             "responsible_role_id": dialog.responsible_role_id,

@@ -420,32 +420,25 @@ async fn new_visitor(
             ..Visit::default()
         },
     };
-    let account_id = site.account_id;
-    let sender = sender_of(&visitor_id, pending.name.clone());
-    db::run(&state.pool, move |conn| {
-        let known = match db::clients::find_interlocutor(conn, account_id, &sender.external_id)? {
-            Some(found) => found,
-            None => {
-                match db::clients::create_interlocutor(conn, account_id, &sender, false, Utc::now())
-                {
-                    Ok(created) => created,
-                    Err(DbError::VersionConflict) => {
-                        db::clients::find_interlocutor(conn, account_id, &sender.external_id)?
-                            .ok_or(DbError::Invariant("a visitor vanished"))?
-                    }
-                    Err(other) => return Err(other),
-                }
-            }
-        };
-        rows::note_visit(
-            conn,
-            &Visit {
-                interlocutor_id: known.id,
-                ..pending.visit
-            },
-        )
-    })
-    .await?;
+    // A visitor who told us nothing becomes an interlocutor (and a prospect) with their
+    // first message; one who introduced themselves, now, with what they told us.
+    let introduced =
+        pending.name.is_some() || pending.visit.phone.is_some() || pending.visit.email.is_some();
+    if introduced {
+        let account_id = site.account_id;
+        let sender = sender_of(&visitor_id, pending.name.clone());
+        db::run(&state.pool, move |conn| {
+            let interlocutor_id = known_visitor(conn, account_id, &sender)?;
+            rows::note_visit(
+                conn,
+                &Visit {
+                    interlocutor_id,
+                    ..pending.visit
+                },
+            )
+        })
+        .await?;
+    }
     Ok(site
         .answer(StatusCode::CREATED)
         .json(json!({ "token": token })))
@@ -454,6 +447,26 @@ async fn new_visitor(
 struct PendingVisit {
     name: Option<String>,
     visit: Visit,
+}
+
+/// The visitor's interlocutor on the account, made (a prospect) when there is none yet.
+fn known_visitor(
+    conn: &mut diesel::PgConnection,
+    account_id: i64,
+    sender: &Sender,
+) -> Result<i64, DbError> {
+    if let Some(found) = db::clients::find_interlocutor(conn, account_id, &sender.external_id)? {
+        return Ok(found.id);
+    }
+    match db::clients::create_interlocutor(conn, account_id, sender, false, Utc::now()) {
+        Ok(created) => Ok(created.id),
+        Err(DbError::VersionConflict) => {
+            db::clients::find_interlocutor(conn, account_id, &sender.external_id)?
+                .map(|found| found.id)
+                .ok_or(DbError::Invariant("a visitor vanished"))
+        }
+        Err(other) => Err(other),
+    }
 }
 
 fn sender_of(visitor_id: &str, name: Option<String>) -> Sender {
@@ -554,6 +567,8 @@ struct SendRequest {
     attachments: Vec<super::dto::UploadBody>,
     #[serde(default)]
     page_url: Option<String>,
+    #[serde(default)]
+    referrer: Option<String>,
 }
 
 async fn send(
@@ -660,23 +675,33 @@ async fn send(
             "the message was not stored; send it again".into(),
         ));
     }
-    if let Some(page_url) = page(body.page_url) {
-        let external = visitor_id.clone();
-        db::run(&state.pool, move |conn| {
-            if let Some(found) = db::clients::find_interlocutor(conn, account_id, &external)? {
-                rows::note_visit(
-                    conn,
-                    &Visit {
-                        interlocutor_id: found.id,
-                        page_url: Some(page_url),
-                        ..Visit::default()
-                    },
-                )?;
-            }
-            Ok(())
-        })
-        .await?;
-    }
+    // Where they are now (what they told at `POST visitors` stays).
+    let seen = Visit {
+        page_url: page(body.page_url),
+        referrer: page(body.referrer),
+        user_agent: clipped(
+            req.headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            512,
+        ),
+        ..Visit::default()
+    };
+    let external = visitor_id.clone();
+    db::run(&state.pool, move |conn| {
+        if let Some(found) = db::clients::find_interlocutor(conn, account_id, &external)? {
+            rows::note_visit(
+                conn,
+                &Visit {
+                    interlocutor_id: found.id,
+                    ..seen
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .await?;
     let stored = stored_message(&state, &site, &visitor_id, &channel_message_id)
         .await?
         .ok_or_else(|| ApiError::internal("a visitor's message vanished"))?;
@@ -778,23 +803,24 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = state.hub.subscribe();
     let presence = state.hub.presence().subscribe();
-    let interlocutor = interlocutor_of(&state, &site, &visitor_id).await?;
-    let (backlog, dialogs) = match interlocutor {
-        Some(id) => {
-            db::run(&state.pool, move |conn| {
-                Ok((
-                    rows::visitor_messages(conn, id, 0)?,
-                    rows::visitor_dialogs(conn, id)?,
-                ))
-            })
-            .await?
-        }
-        None => (Vec::new(), Vec::new()),
-    };
+    // The stream follows its visitor's dialogs by their interlocutor; a visitor who has
+    // not written (nor introduced themselves) has none yet: 409 until the first message.
+    let interlocutor = interlocutor_of(&state, &site, &visitor_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            code: "no_conversation",
+            message: "no conversation yet: the stream opens after the first message".into(),
+        })?;
+    let (backlog, dialogs) = db::run(&state.pool, move |conn| {
+        Ok((
+            rows::visitor_messages(conn, interlocutor, 0)?,
+            rows::visitor_dialogs(conn, interlocutor)?,
+        ))
+    })
+    .await?;
     let mut follow = VisitorStream {
         state: state.clone(),
         account_id: site.account_id,
-        visitor_id,
         interlocutor,
         dialogs: dialogs.into_iter().collect(),
         count: 0,
@@ -835,8 +861,7 @@ fn message_frame(number: i64, message: VisitorMessage) -> sse::Event {
 struct VisitorStream {
     state: web::Data<AppState>,
     account_id: i64,
-    visitor_id: String,
-    interlocutor: Option<i64>,
+    interlocutor: i64,
     dialogs: HashSet<i64>,
     /// How many of the visitor's messages the stream has counted.
     count: i64,
@@ -892,28 +917,7 @@ impl VisitorStream {
             // A dialog of this visitor's that the stream did not know (their first
             // message, or a new dialog after a closed one): its messages so far.
             "dialog" if !known => {
-                let interlocutor = match self.interlocutor {
-                    Some(id) => Some(id),
-                    None => {
-                        let (account_id, external) = (self.account_id, self.visitor_id.clone());
-                        db::run(&self.state.pool, move |conn| {
-                            db::clients::find_interlocutor(conn, account_id, &external)
-                        })
-                        .await
-                        .ok()?
-                        .map(|found| found.id)
-                    }
-                };
-                let Some(interlocutor) = interlocutor else {
-                    return Some(());
-                };
-                self.interlocutor = Some(interlocutor);
-                let ours = db::run(&self.state.pool, move |conn| {
-                    rows::visitor_dialogs(conn, interlocutor)
-                })
-                .await
-                .ok()?;
-                if !ours.contains(&dialog) {
+                if event.payload["interlocutor_id"].as_i64() != Some(self.interlocutor) {
                     return Some(());
                 }
                 self.dialogs.insert(dialog);
@@ -924,7 +928,7 @@ impl VisitorStream {
         if !fresh {
             return Some(());
         }
-        let (interlocutor, after) = (self.interlocutor?, self.last_message_id);
+        let (interlocutor, after) = (self.interlocutor, self.last_message_id);
         let new = db::run(&self.state.pool, move |conn| {
             rows::visitor_messages(conn, interlocutor, after)
         })

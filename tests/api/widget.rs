@@ -248,9 +248,27 @@ async fn r40_only_the_accounts_origins_may_use_the_widget_and_a_visitor_reads_on
     // Another visitor (a new token) sees nothing of Anna's; a forged token is refused,
     // with the CORS header so the widget can read why.
     let mut boris = Visitor::new(&app, &widget, SITE);
-    let token: Value = boris.introduce(json!({})).await.json().await.unwrap();
+    let token: Value = boris
+        .introduce(json!({"name": "Борис", "email": "boris@example.ru", "consent": true}))
+        .await
+        .json()
+        .await
+        .unwrap();
     boris.token = Some(token["token"].as_str().unwrap().to_owned());
     assert!(boris.history().await.is_empty());
+    // A visitor who told nothing and wrote nothing is nobody yet: no prospect is made,
+    // and their stream waits for the first message.
+    let prospects = app.count("SELECT count(*) FROM clients");
+    let mut carol = Visitor::new(&app, &widget, SITE);
+    let token: Value = carol.introduce(json!({})).await.json().await.unwrap();
+    carol.token = Some(token["token"].as_str().unwrap().to_owned());
+    assert_eq!(app.count("SELECT count(*) FROM clients"), prospects);
+    let early = carol
+        .request(reqwest::Method::GET, "/events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), StatusCode::CONFLICT);
     let anna_token = anna.token.clone().unwrap();
     let (visitor_id, _) = anna_token.split_once('.').unwrap();
     let forged = Visitor {
