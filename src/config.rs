@@ -8,7 +8,9 @@ use std::str::FromStr;
 
 use crate::telemetry::LogFormat;
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_WIDGET_REQUESTS_PER_MINUTE: u32 = 300;
+const DEFAULT_MAX_VISITOR_STREAMS: usize = 10_000;
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_PUSH_CONTACT: &str = "mailto:postmaster@localhost";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_DB_POOL_SIZE: u32 = 16;
@@ -136,6 +138,16 @@ pub struct Config {
     #[arg(long, env = "DIALOGI_PUSH_CONTACT", default_value = DEFAULT_PUSH_CONTACT, global = true)]
     pub push_contact: String,
 
+    /// Requests one address may make to the website chat's public routes in a minute;
+    /// more get 429 (raise it for many visitors behind one address)
+    #[arg(long, env = "DIALOGI_WIDGET_REQUESTS_PER_MINUTE", default_value_t = DEFAULT_WIDGET_REQUESTS_PER_MINUTE, global = true)]
+    pub widget_requests_per_minute: u32,
+
+    /// Open website visitors' streams allowed at once (apart from the operators'); more
+    /// get 503
+    #[arg(long, env = "DIALOGI_MAX_VISITOR_STREAMS", default_value_t = DEFAULT_MAX_VISITOR_STREAMS, global = true)]
+    pub max_visitor_streams: usize,
+
     /// PEM file of extra certificate authorities the channels' connections trust besides
     /// the usual roots (MAX's newer host is under the Russian Ministry of Digital
     /// Development's root, which the usual roots lack)
@@ -206,6 +218,8 @@ impl Default for Config {
             push_hosts: Vec::new(),
             push_contact: DEFAULT_PUSH_CONTACT.to_owned(),
             extra_ca_file: None,
+            widget_requests_per_minute: DEFAULT_WIDGET_REQUESTS_PER_MINUTE,
+            max_visitor_streams: DEFAULT_MAX_VISITOR_STREAMS,
             body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
             body_min_bytes_per_sec: DEFAULT_BODY_MIN_BYTES_PER_SEC,
             monitor_interval_secs: DEFAULT_MONITOR_INTERVAL_SECS,

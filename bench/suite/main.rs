@@ -6,7 +6,7 @@
 //!
 //! Run everything: `bash bench/run` (README.md). One scenario:
 //! `cargo bench --bench dialogi-bench -- ingest` (ingest, sse, capacity, queries, actors,
-//! pacing, operators, presence, soak — the soak runs once, `BENCH_SOAK_SECS` long, default 600 — and report). `BENCH_RUNS` (default 2) sets the repetitions.
+//! pacing, operators, presence, widget, soak — the soak runs once, `BENCH_SOAK_SECS` long, default 600 — and report). `BENCH_RUNS` (default 2) sets the repetitions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,8 +26,9 @@ mod report;
 mod soak;
 mod sse;
 mod util;
+mod widget;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "ingest",
     "sse",
     "capacity",
@@ -36,6 +37,7 @@ const SCENARIOS: [&str; 9] = [
     "pacing",
     "operators",
     "presence",
+    "widget",
     "soak",
 ];
 
@@ -74,6 +76,7 @@ fn main() {
             "pacing" => pacing::run(runs),
             "operators" => operators::run(runs),
             "presence" => presence::run(runs),
+            "widget" => widget::run(runs),
             "soak" => soak::run(runs),
             "report" => {
                 report::write(&SCENARIOS);

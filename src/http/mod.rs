@@ -107,6 +107,8 @@ impl AppState {
                 upkeep.run_upkeep();
             }
         });
+        let widget =
+            widget::WidgetState::new(config.widget_requests_per_minute, config.max_visitor_streams);
         Self {
             login_limiter: auth::LoginLimiter::new(
                 config.login_attempts_per_ip,
@@ -124,7 +126,7 @@ impl AppState {
             recheck_cache: events::RecheckCache::default(),
             known,
             body_budget: bodies::BodyBudget::new(LARGE_BODIES_BYTES),
-            widget: widget::WidgetState::default(),
+            widget,
         }
     }
 }

@@ -16,7 +16,9 @@
 //! checked; a page elsewhere gets 403 and no CORS headers), and every call with a token
 //! sees that visitor's messages only. Messages are numbered per visitor (1, 2, …): no
 //! internal id, no other visitor and no operator beyond a first name leaves here.
-//! Visitors are rate-limited per address and per visitor.
+//! Visitors are rate-limited per address (`--widget-requests-per-minute`) and per
+//! visitor, and their streams are capped apart from the operators'
+//! (`--max-visitor-streams`).
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -56,20 +58,48 @@ pub struct WidgetState {
     secret: OnceCell<Arc<[u8]>>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     per_visitor: DefaultKeyedRateLimiter<String>,
+    /// Visitors' streams open now, and how many may be.
+    streams: Arc<std::sync::atomic::AtomicUsize>,
+    max_streams: usize,
 }
 
-impl Default for WidgetState {
-    fn default() -> Self {
+impl WidgetState {
+    /// `per_address`: requests a minute from one address (`--widget-requests-per-minute`);
+    /// `max_streams`: visitors' streams at once (`--max-visitor-streams`).
+    pub fn new(per_address: u32, max_streams: usize) -> Self {
         let minute = |n: u32| {
             Quota::per_minute(std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN))
         };
         Self {
             secret: OnceCell::new(),
             // Loading the widget, history and new visitors from one address.
-            per_address: RateLimiter::keyed(minute(120)),
+            per_address: RateLimiter::keyed(minute(per_address)),
             // A visitor's own messages.
             per_visitor: RateLimiter::keyed(minute(30)),
+            streams: Arc::default(),
+            max_streams,
         }
+    }
+}
+
+/// One visitor's stream counted while it is open.
+struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl StreamSlot {
+    fn take(state: &WidgetState) -> Option<StreamSlot> {
+        use std::sync::atomic::Ordering;
+        let open = state.streams.fetch_add(1, Ordering::AcqRel);
+        if open >= state.max_streams {
+            state.streams.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(StreamSlot(Arc::clone(&state.streams)))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -800,6 +830,9 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         .and_then(|v| v.trim().parse().ok())
         .filter(|n| *n >= 0)
         .unwrap_or(0);
+    let slot = StreamSlot::take(&state.widget).ok_or_else(|| {
+        ApiError::Unavailable("too many visitors' streams on this server; retry shortly".into())
+    })?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = state.hub.subscribe();
     let presence = state.hub.presence().subscribe();
@@ -828,6 +861,7 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         live,
         presence,
         pending: std::collections::VecDeque::new(),
+        _slot: slot,
     };
     for message in backlog {
         follow.count += 1;
@@ -869,6 +903,7 @@ struct VisitorStream {
     live: broadcast::Receiver<Arc<Published>>,
     presence: broadcast::Receiver<Arc<Notice>>,
     pending: std::collections::VecDeque<sse::Event>,
+    _slot: StreamSlot,
 }
 
 impl VisitorStream {
