@@ -143,7 +143,7 @@
       shown.add(m.id);
       lastId = Math.max(lastId, m.id);
       const mine = m.from === "visitor";
-      const el = h("div", { class: mine ? "msg me" : "msg" },
+      const el = h("div", { class: mine ? "msg me" : "msg", "data-id": String(m.id) },
         mine ? null : h("span", { class: "who" }, m.operator || T.operator),
         m.deleted ? h("i", {}, T.deleted) : m.text);
       if (m.files.length) el.append(...await files(m));
@@ -182,6 +182,12 @@
               const payload = JSON.parse(data);
               if (event === "message") await show(payload);
               else if (event === "typing") typing.textContent = payload.typing ? T.typing : "";
+              else if (event === "read") {
+                // An operator read the visitor's messages up to this one.
+                for (const mark of feed.querySelectorAll(".msg.me[data-id] .mark")) {
+                  if (Number(mark.parentElement.dataset.id) <= payload.up_to) mark.textContent = T.read;
+                }
+              }
             }
           }
         } catch {

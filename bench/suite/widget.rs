@@ -148,8 +148,12 @@ fn hold_streams(
             let url = format!("http://127.0.0.1:{port}/widget/{widget}/events");
             let mut tasks = Vec::new();
             for token in tokens {
-                let (http, url, seen, stop) =
-                    (http.clone(), url.clone(), Arc::clone(&seen), Arc::clone(&stop));
+                let (http, url, seen, stop) = (
+                    http.clone(),
+                    url.clone(),
+                    Arc::clone(&seen),
+                    Arc::clone(&stop),
+                );
                 tasks.push(tokio::spawn(async move {
                     let Ok(response) = http
                         .get(&url)
@@ -213,12 +217,7 @@ fn measure(visitors: usize) -> Measured {
     let widget = dialogi::domain::widget::widget_id(&secret, web);
     let (server, port) = util::start_dialogi(
         &setup.url,
-        &[
-            "--workers",
-            "1",
-            "--widget-requests-per-minute",
-            "1000000",
-        ],
+        &["--workers", "1", "--widget-requests-per-minute", "1000000"],
     );
     let dialogs = open_dialogs(&setup, port, OPERATORS);
 

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::DbError;
-use super::schema::{attachments, channel_accounts, dialogs, messages, users, web_visits};
+use super::schema::{
+    attachments, channel_accounts, dialog_reads, dialogs, messages, users, web_visits,
+};
 
 /// Where a visitor came from and what they told us, as the operators see it.
 #[derive(Debug, Clone, Default, Queryable, Selectable, Insertable, AsChangeset)]
@@ -225,4 +227,12 @@ pub fn same_client(
     .get_result(conn)
     .optional()?;
     Ok(found.map(|f| (f.id, f.name, f.by)))
+}
+
+/// The furthest any operator has read in these dialogs (a message id).
+pub fn read_mark(conn: &mut PgConnection, dialog_ids: &[i64]) -> Result<Option<i64>, DbError> {
+    Ok(dialog_reads::table
+        .filter(dialog_reads::dialog_id.eq_any(dialog_ids))
+        .select(diesel::dsl::max(dialog_reads::last_read_message_id))
+        .first(conn)?)
 }

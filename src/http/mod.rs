@@ -107,8 +107,10 @@ impl AppState {
                 upkeep.run_upkeep();
             }
         });
-        let widget =
-            widget::WidgetState::new(config.widget_requests_per_minute, config.max_visitor_streams);
+        let widget = widget::WidgetState::new(
+            config.widget_requests_per_minute,
+            config.max_visitor_streams,
+        );
         Self {
             login_limiter: auth::LoginLimiter::new(
                 config.login_attempts_per_ip,

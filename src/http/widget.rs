@@ -844,10 +844,12 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
             code: "no_conversation",
             message: "no conversation yet: the stream opens after the first message".into(),
         })?;
-    let (backlog, dialogs) = db::run(&state.pool, move |conn| {
+    let (backlog, read_mark, dialogs) = db::run(&state.pool, move |conn| {
+        let dialogs = rows::visitor_dialogs(conn, interlocutor)?;
         Ok((
             rows::visitor_messages(conn, interlocutor, 0)?,
-            rows::visitor_dialogs(conn, interlocutor)?,
+            rows::read_mark(conn, &dialogs)?,
+            dialogs,
         ))
     })
     .await?;
@@ -861,15 +863,24 @@ async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         live,
         presence,
         pending: std::collections::VecDeque::new(),
+        theirs: Vec::new(),
+        read: 0,
         _slot: slot,
     };
     for message in backlog {
-        follow.count += 1;
-        follow.last_message_id = message.message_id;
-        if follow.count > after {
-            let number = follow.count;
-            follow.pending.push_back(message_frame(number, message));
+        if follow.count >= after {
+            follow.take(message);
+        } else {
+            follow.count += 1;
+            follow.last_message_id = message.message_id;
+            if message.inbound {
+                follow.theirs.push((message.message_id, follow.count));
+            }
         }
+    }
+    // Where the operators' reading stands now.
+    if let Some(mark) = read_mark {
+        follow.read_up_to(mark);
     }
     let stream = futures_util::stream::unfold(follow, |mut follow| async move {
         let event = follow.next_event().await?;
@@ -903,6 +914,10 @@ struct VisitorStream {
     live: broadcast::Receiver<Arc<Published>>,
     presence: broadcast::Receiver<Arc<Notice>>,
     pending: std::collections::VecDeque<sse::Event>,
+    /// The visitor's own messages: (message id, their number), in order.
+    theirs: Vec<(i64, i64)>,
+    /// Up to which of their messages an operator has read (told to the widget).
+    read: i64,
     _slot: StreamSlot,
 }
 
@@ -958,6 +973,13 @@ impl VisitorStream {
                 self.dialogs.insert(dialog);
                 true
             }
+            // An operator read the dialog: the visitor's messages up to there are read.
+            "read" if known => {
+                if let Some(mark) = event.payload["last_read_message_id"].as_i64() {
+                    self.read_up_to(mark);
+                }
+                false
+            }
             _ => false,
         };
         if !fresh {
@@ -970,10 +992,37 @@ impl VisitorStream {
         .await
         .ok()?;
         for message in new {
-            self.count += 1;
-            self.last_message_id = message.message_id;
-            self.pending.push_back(message_frame(self.count, message));
+            self.take(message);
         }
         Some(())
+    }
+
+    /// Counts a message of the visitor's conversation and queues its frame.
+    fn take(&mut self, message: VisitorMessage) {
+        self.count += 1;
+        self.last_message_id = message.message_id;
+        if message.inbound {
+            self.theirs.push((message.message_id, self.count));
+        }
+        self.pending.push_back(message_frame(self.count, message));
+    }
+
+    /// A `read` frame when an operator's read mark (a message id) passes more of the
+    /// visitor's messages: `up_to` their number.
+    fn read_up_to(&mut self, mark: i64) {
+        let up_to = self
+            .theirs
+            .iter()
+            .take_while(|(id, _)| *id <= mark)
+            .map(|(_, number)| *number)
+            .last()
+            .unwrap_or(0);
+        if up_to > self.read {
+            self.read = up_to;
+            let data = sse::Data::new_json(json!({ "up_to": up_to }))
+                .unwrap_or_else(|_| sse::Data::new("{}"))
+                .event("read");
+            self.pending.push_back(sse::Event::Data(data));
+        }
     }
 }

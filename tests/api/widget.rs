@@ -319,6 +319,14 @@ async fn r40_only_the_accounts_origins_may_use_the_widget_and_a_visitor_reads_on
             .status(),
         StatusCode::NOT_FOUND
     );
+    // The operator reads the dialog: Anna's message is marked read.
+    let read = admin
+        .post(&format!("/api/v1/dialogs/{dialog}/read"), json!({}))
+        .await;
+    assert!(read.status.is_success(), "{}", read.text);
+    let seen = anna_stream.until(WAIT, |e| e.event == "read").await;
+    let mark: Value = serde_json::from_str(&seen.last().expect("a read mark").data).unwrap();
+    assert_eq!(mark["up_to"], 1);
     // The operator types: Anna's stream says so.
     let typing = admin
         .post(

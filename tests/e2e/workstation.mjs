@@ -1016,6 +1016,8 @@ try {
     await anna.locator(".dialog-header .visit", { hasText: "+79995554433" }).waitFor({ timeout: STEP });
     await anna.locator(".feed .bubble.in", { hasText: "Есть доставка в Казань?" }).waitFor({ timeout: STEP });
     await russianOnly(anna, "a website dialog");
+    // She has read it: the visitor's messages say so.
+    await visitor.locator(".msg.me", { hasText: "Есть доставка в Казань?" }).locator(".mark", { hasText: "Прочитано" }).waitFor({ timeout: STEP });
     // She types: the visitor sees it; she answers: the visitor gets it at once.
     const text = anna.locator(".composer textarea");
     await text.fill("");
