@@ -2751,8 +2751,8 @@ async fn r1_the_account_form_is_described_by_the_server_and_one_credential_chang
     assert_eq!(field("token")["required"], true);
     assert_eq!(field("mode")["choices"], json!(["webhook", "polling"]));
     assert_eq!(field("api_url")["admin_only"], true);
-    // The four of R1 and MAX (R39).
-    assert_eq!(kinds.body.as_array().unwrap().len(), 5);
+    // The four of R1, MAX (R39) and the website chat (R40).
+    assert_eq!(kinds.body.as_array().unwrap().len(), 6);
 
     // One field given: the others stay.
     let path = format!("/api/v1/accounts/{account}");

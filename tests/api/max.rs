@@ -559,3 +559,37 @@ async fn r39_an_extra_ca_file_lets_the_channel_reach_an_api_under_a_private_root
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[actix_web::test]
+async fn r39_max_replies_are_paced_two_a_second_per_chat_in_order() {
+    let app = spawn_app().await;
+    let fake = FakeChannel::start().await;
+    let account = max_account(&app, &fake, "webhook").await;
+    max_hook(
+        &app,
+        account,
+        &created(504, "mid.p", "Жду ответа", json!(null)),
+        SECRET,
+    )
+    .await;
+    let (dialog, _) = only_dialog(&app, account).await;
+    let mut ids = Vec::new();
+    for text in ["раз", "два", "три", "четыре"] {
+        ids.push(reply(&app, dialog, text).await);
+    }
+    let calls = fake.wait_calls("/max/messages", 4, WAIT).await;
+    assert_eq!(calls.len(), 4);
+    // MAX takes two messages a second per chat: half a second apart, in order.
+    for pair in calls.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= Duration::from_millis(490), "only {gap:?} apart");
+    }
+    let texts: Vec<&str> = calls
+        .iter()
+        .map(|c| c.body["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["раз", "два", "три", "четыре"]);
+    for id in ids {
+        eventually(&app, &delivery_query(id), "sent").await;
+    }
+}
