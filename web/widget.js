@@ -104,7 +104,7 @@
       textarea { flex: 1; resize: none; border: 1px solid #c9c9cf; border-radius: 8px; padding: 7px; min-height: 38px; max-height: 120px; }
       form button, .intro button { border: 0; border-radius: 8px; background: ${color}; color: #fff; padding: 8px 12px; cursor: pointer; }
       form button.attach { background: #e9e9ee; color: #1d1d1f; padding: 8px; display: flex; }
-      .intro { padding: 14px; display: flex; flex-direction: column; gap: 8px; overflow-y: auto; }
+      .intro { padding: 14px; display: flex; flex-direction: column; align-items: stretch; gap: 8px; overflow-y: auto; border-top: 0; }
       .intro label { display: flex; flex-direction: column; gap: 3px; font-size: 13px; }
       .intro label.check { flex-direction: row; align-items: flex-start; gap: 6px; }
       .intro input[type=text], .intro input[type=tel], .intro input[type=email] { border: 1px solid #c9c9cf; border-radius: 8px; padding: 7px; }
