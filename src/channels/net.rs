@@ -364,6 +364,32 @@ pub async fn download(
     Ok(Downloaded { bytes, mime_type })
 }
 
+/// Downloads a file from a link the platform gave in a message (VK, Viber, MAX): only a
+/// link the account's API may lead to, only to the platform's hosts (or the
+/// administrator's list), never to an address inside the network, and without any
+/// credential. `platform` names it in the refusal.
+pub async fn download_link(
+    client: &Client,
+    link: Option<&str>,
+    api: &Url,
+    platform_hosts: &[&str],
+    platform: &str,
+) -> Result<Downloaded, ChannelError> {
+    let url = link
+        .and_then(|u| Url::parse(u).ok())
+        .filter(|u| media_url_allowed(u, api))
+        .ok_or_else(|| {
+            ChannelError::Unsupported(format!("the {platform} file URL is not allowed"))
+        })?;
+    check_outbound(&url, api, platform_hosts)?;
+    if !resolves_publicly(&url, api).await {
+        return Err(ChannelError::Unsupported(
+            "the file's address is not on the public internet".into(),
+        ));
+    }
+    download(client, url, None).await
+}
+
 /// A reqwest error without its URL: channel URLs carry tokens (Telegram's `/bot<token>/`).
 pub fn without_url(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {

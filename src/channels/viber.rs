@@ -277,21 +277,14 @@ impl Channel for Viber {
     }
 
     async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {
-        let url = media
-            .url
-            .as_deref()
-            .and_then(|u| Url::parse(u).ok())
-            .filter(|u| net::media_url_allowed(u, &self.api))
-            .ok_or_else(|| {
-                ChannelError::Unsupported("the Viber media URL is not allowed".into())
-            })?;
-        net::check_outbound(&url, &self.api, VIBER_HOSTS)?;
-        if !net::resolves_publicly(&url, &self.api).await {
-            return Err(ChannelError::Unsupported(
-                "the file's address is not on the public internet".into(),
-            ));
-        }
-        net::download(&self.http, url, None).await
+        net::download_link(
+            &self.http,
+            media.url.as_deref(),
+            &self.api,
+            VIBER_HOSTS,
+            "Viber",
+        )
+        .await
     }
 
     fn dialog_link(&self, _external_id: &str, _username: Option<&str>) -> Option<String> {

@@ -508,20 +508,15 @@ impl Channel for Max {
     }
 
     async fn download(&self, media: &MediaRef) -> Result<Downloaded, ChannelError> {
-        let url = media
-            .url
-            .as_deref()
-            .and_then(|u| Url::parse(u).ok())
-            .filter(|u| net::media_url_allowed(u, &self.api))
-            .ok_or_else(|| ChannelError::Unsupported("the MAX file URL is not allowed".into()))?;
-        net::check_outbound(&url, &self.api, MAX_HOSTS)?;
-        if !net::resolves_publicly(&url, &self.api).await {
-            return Err(ChannelError::Unsupported(
-                "the file's address is not on the public internet".into(),
-            ));
-        }
         // Media links are the CDN's own: the bot's token is never sent there.
-        net::download(&self.http, url, None).await
+        net::download_link(
+            &self.http,
+            media.url.as_deref(),
+            &self.api,
+            MAX_HOSTS,
+            "MAX",
+        )
+        .await
     }
 
     fn dialog_link(&self, external_id: &str, username: Option<&str>) -> Option<String> {
