@@ -251,7 +251,7 @@ fn pump_connected(
             if removed > 0 {
                 tracing::info!(events.removed = removed, "events past retention removed");
             }
-            let forgotten = events::prune_idempotency_keys(conn)?;
+            let forgotten = crate::db::idempotency::prune(conn)?;
             if forgotten > 0 {
                 tracing::info!(
                     idempotency_keys.removed = forgotten,

@@ -143,20 +143,6 @@ pub fn prune(
     }
 }
 
-/// How long the answer of an `Idempotency-Key` request replays (see `http::idempotency`).
-pub const IDEMPOTENT_ANSWERS_KEPT: chrono::Duration = chrono::Duration::hours(24);
-
-/// Removes the kept answers of `Idempotency-Key` requests older than
-/// [`IDEMPOTENT_ANSWERS_KEPT`]; returns how many.
-pub fn prune_idempotency_keys(conn: &mut PgConnection) -> Result<usize, DbError> {
-    use super::schema::idempotency_keys;
-    let before = chrono::Utc::now() - IDEMPOTENT_ANSWERS_KEPT;
-    Ok(
-        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
-            .execute(conn)?,
-    )
-}
-
 /// The newest event id retention removed (0 when none was).
 pub fn pruned_through(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(super::settings::get(conn, PRUNED_THROUGH)?

@@ -17,6 +17,7 @@ pub mod dialog_list;
 pub mod dialogs;
 pub mod embedded;
 pub mod events;
+pub mod idempotency;
 pub mod messages;
 pub mod monitor;
 pub mod notes;

@@ -145,6 +145,13 @@ impl UserStatus {
     }
 }
 
+/// Whether an administrator's change of their own account would lock them out: they may
+/// neither disable nor demote themselves (another administrator must), so a program can
+/// never be left with no administrator by a slip.
+pub fn locks_out_self(changes_self: bool, disabled: Option<bool>, is_admin: Option<bool>) -> bool {
+    changes_self && (disabled == Some(true) || is_admin == Some(false))
+}
+
 /// What an API token may do. A token acts as its user, narrowed to its scopes; a browser
 /// session has every scope. Admin routes still need the user to be an administrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -212,6 +219,15 @@ pub fn parse_scopes<S: AsRef<str>>(raw: &[S]) -> Result<Vec<Scope>, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_administrator_cannot_disable_or_demote_themselves() {
+        assert!(locks_out_self(true, Some(true), None));
+        assert!(locks_out_self(true, None, Some(false)));
+        assert!(!locks_out_self(true, Some(false), Some(true)));
+        assert!(!locks_out_self(true, None, None));
+        assert!(!locks_out_self(false, Some(true), Some(false)));
+    }
 
     #[test]
     fn logins_take_latin_letters_digits_and_a_few_marks() {

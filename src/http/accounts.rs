@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::Utc;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
@@ -16,7 +15,7 @@ use super::dto::{
     ResponsibleBody, RightsBody, UpdateAccountRequest, WidgetSnippet,
 };
 use crate::db::accounts::{self, AccessMap, AccountChanges, AccountRow, GrantRow, NewAccountRow};
-use crate::db::{self, audit};
+use crate::db::{self};
 use crate::domain::AccountId;
 use crate::domain::access::Rights;
 use crate::domain::account::{parse_kind, validate_credentials};
@@ -300,25 +299,7 @@ pub async fn delete_account(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let id = id.into_inner();
-    let actor = caller.user_id.0;
-    let archived = db::run(&state.pool, move |conn| {
-        use diesel::Connection;
-        conn.transaction(|conn| {
-            let archived = accounts::archive(conn, id, Utc::now())?;
-            if archived {
-                crate::db::events::access_changed(conn, Some(id), None)?;
-                audit::note(
-                    conn,
-                    Some(actor),
-                    "account_archived",
-                    format!("account:{id}"),
-                    json!({}),
-                )?;
-            }
-            Ok(archived)
-        })
-    })
-    .await?;
+    let archived = accounts_service::archive(&state.pool, id, caller.user_id.0).await?;
     if archived {
         state.known.forget_all();
         Ok(HttpResponse::NoContent().finish())
@@ -388,29 +369,7 @@ pub async fn put_grants(
             can_admin: grant.admin,
         });
     }
-    let actor = caller.user_id.0;
-    let saved = db::run(&state.pool, move |conn| {
-        use diesel::Connection;
-        conn.transaction(|conn| {
-            accounts::replace_grants(conn, id, &rows)?;
-            crate::db::events::access_changed(conn, Some(id), None)?;
-            audit::note(
-                conn,
-                Some(actor),
-                "grants_changed",
-                format!("account:{id}"),
-                json!({"grants": rows.len()}),
-            )?;
-            accounts::grants_of(conn, id)
-        })
-    })
-    .await
-    .map_err(|e| match e.constraint() {
-        Some((diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            ApiError::invalid("grants", "a user or role appears twice")
-        }
-        _ => e.into(),
-    })?;
+    let saved = accounts_service::replace_grants(&state.pool, id, rows, caller.user_id.0).await?;
     state.known.forget_all();
     Ok(web::Json(saved.into_iter().map(grant_body).collect()))
 }

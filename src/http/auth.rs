@@ -587,23 +587,10 @@ pub async fn set_my_status(
 ) -> Result<web::Json<UserResponse>, ApiError> {
     let status = UserStatus::parse(&body.status)?;
     let user_id = caller.user_id.0;
-    let user = db::run(&state.pool, move |conn| {
-        diesel::Connection::transaction(conn, |conn| {
-            let Some(user) = users::set_status(conn, user_id, status.as_str(), Utc::now())? else {
-                return Ok(None);
-            };
-            // Colleagues see the new status at once (R46), delivered at commit.
-            db::presence::signal(conn, user_id, None, crate::domain::presence::Claim::Here)?;
-            let role_ids = users::roles_of(conn, &[user_id])?
-                .into_iter()
-                .map(|(_, role_id)| role_id)
-                .collect();
-            Ok(Some(user_response(user, role_ids)))
-        })
-    })
-    .await?
-    .ok_or(ApiError::NotFound("user"))?;
-    Ok(web::Json(user))
+    let (user, role_ids) = crate::services::people::set_status(&state.pool, user_id, status)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(web::Json(user_response(user, role_ids)))
 }
 
 fn me_response(

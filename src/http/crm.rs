@@ -5,7 +5,6 @@
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::Utc;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
@@ -17,11 +16,12 @@ use super::dto::{
 };
 use crate::db::crm::{
     self, ClientCard, ClientFields, ClientQuery, ContactRow, InterestCard, InterestChanges,
-    MergeError, NewContact, NewInterestCard,
+    NewContact, NewInterestCard,
 };
 use crate::db::dialog_list;
-use crate::db::{self, audit};
+use crate::db::{self};
 use crate::error::ApiError;
+use crate::services::clients;
 
 const MAX_LIMIT: u32 = 200;
 
@@ -175,21 +175,7 @@ pub async fn create_client(
         email: Some(email_field(body.email)?),
         notes: body.notes,
     };
-    let actor = caller.user_id.0;
-    let row = db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            let row = crm::create_client(conn, &fields, Utc::now())?;
-            audit::note(
-                conn,
-                Some(actor),
-                "client_created",
-                format!("client:{}", row.id),
-                json!({}),
-            )?;
-            Ok(row)
-        })
-    })
-    .await?;
+    let row = clients::create_client(&state.pool, fields, caller.user_id.0).await?;
     Ok(HttpResponse::Created().json(card_body(row)))
 }
 
@@ -256,25 +242,8 @@ pub async fn update_client(
         email: body.email.map(email_field).transpose()?,
         notes: body.notes,
     };
-    let actor = caller.user_id.0;
-    let row = db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            let row = crm::update_client(conn, id, &fields, Utc::now())?;
-            if row.is_some() {
-                audit::note(
-                    conn,
-                    Some(actor),
-                    "client_changed",
-                    format!("client:{id}"),
-                    json!({"kind": fields.kind}),
-                )?;
-            }
-            Ok(row)
-        })
-    })
-    .await?;
-    row.map(|row| web::Json(card_body(row)))
-        .ok_or(ApiError::NotFound("client"))
+    let row = clients::update_client(&state.pool, id, fields, caller.user_id.0).await?;
+    Ok(web::Json(card_body(row)))
 }
 
 /// Merge another client into this one (the same person known twice): their
@@ -293,28 +262,7 @@ pub async fn merge_client(
 ) -> Result<web::Json<MergeResponse>, ApiError> {
     caller.require_admin()?;
     let (into, from) = (id.into_inner(), body.from_client_id);
-    let actor = caller.user_id.0;
-    let merged = db::run(&state.pool, move |conn| {
-        Ok(crm::merge_clients(conn, from, into, actor, Utc::now()))
-    })
-    .await?;
-    let (card, moved) = match merged {
-        Ok(done) => done,
-        Err(MergeError::Same) => {
-            return Err(ApiError::invalid(
-                "from_client_id",
-                "from_client_id: another client than this one",
-            ));
-        }
-        Err(MergeError::Missing) => return Err(ApiError::NotFound("client")),
-        Err(MergeError::AlreadyMerged) => {
-            return Err(ApiError::Conflict {
-                code: "already_merged",
-                message: "one of the clients was merged into another one already".into(),
-            });
-        }
-        Err(MergeError::Db(error)) => return Err(error.into()),
-    };
+    let (card, moved) = clients::merge(&state.pool, from, into, caller.user_id.0).await?;
     Ok(web::Json(MergeResponse {
         client: card_body(card),
         moved_interlocutors: moved.interlocutors,
@@ -362,14 +310,7 @@ pub async fn create_contact(
         phone: optional_field("phone", body.phone, 50)?,
         email: email_field(body.email)?,
     };
-    let row = db::run(&state.pool, move |conn| {
-        if crm::client_card(conn, new.client_id)?.is_none_or(|c| c.merged_into_id.is_some()) {
-            return Ok(None);
-        }
-        crm::add_contact(conn, &new).map(Some)
-    })
-    .await?;
-    let row = row.ok_or(ApiError::NotFound("client"))?;
+    let row = clients::add_contact(&state.pool, new).await?;
     Ok(HttpResponse::Created().json(contact_body(row)))
 }
 
@@ -439,14 +380,7 @@ pub async fn create_interest(
         responsible_user_id: body.responsible_user_id,
         created_by: caller.user_id.0,
     };
-    let row = db::run(&state.pool, move |conn| {
-        if crm::client_card(conn, new.client_id)?.is_none_or(|c| c.merged_into_id.is_some()) {
-            return Ok(None);
-        }
-        crm::create_interest(conn, &new, Utc::now()).map(Some)
-    })
-    .await?;
-    let row = row.ok_or(ApiError::NotFound("client"))?;
+    let row = clients::create_interest(&state.pool, new).await?;
     Ok(HttpResponse::Created().json(interest_body(row)))
 }
 
@@ -511,10 +445,6 @@ pub async fn update_interest(
         currency: body.currency.map(currency_field).transpose()?,
         responsible_user_id: body.responsible_user_id,
     };
-    let row = db::run(&state.pool, move |conn| {
-        crm::update_interest(conn, id, &changes, now)
-    })
-    .await?;
-    row.map(|row| web::Json(interest_body(row)))
-        .ok_or(ApiError::NotFound("interest"))
+    let row = clients::update_interest(&state.pool, id, changes, now).await?;
+    Ok(web::Json(interest_body(row)))
 }

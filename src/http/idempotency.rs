@@ -14,32 +14,23 @@
 //! - an answer that holds a secret shown once (a new API token's) is never kept: its
 //!   retry is refused (409 `idempotent_answer_not_kept`), the secret stays unreplayable;
 //! - after a day the key may be used afresh.
+//!
+//! The table and its rules are `db::idempotency`'s; this is the middleware around it.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
-use chrono::{Duration, Utc};
-use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use crate::db::{self, DbError, schema::idempotency_keys};
+use crate::db::{self, idempotency as store, idempotency::Claim};
 use crate::error::ApiError;
 
 pub const HEADER: &str = "Idempotency-Key";
 const REPLAYED: &str = "Idempotent-Replayed";
 const MAX_KEY_CHARS: usize = 200;
-/// How long a kept answer replays; older ones are removed with the events' retention
-/// (`db::events::prune_idempotency_keys`, every ten minutes) or taken over by a new claim.
-const KEPT_FOR: Duration = crate::db::events::IDEMPOTENT_ANSWERS_KEPT;
-/// After this a claim whose answer never came (its process died) may be taken over.
-const CLAIM_EXPIRES: Duration = Duration::minutes(1);
-/// `response_status` of a claim whose request still runs.
-const RUNNING: i16 = 0;
-/// `response_status` of a request whose answer held a secret, which is not kept.
-const NOT_KEPT: i16 = -1;
 
 /// Put into a response's extensions by a route whose answer holds a secret shown once:
 /// the answer is not kept for a retry.
@@ -85,7 +76,10 @@ pub async fn keyed(
 
     let claim = {
         let (key, digest) = (key.clone(), digest.clone());
-        db::run(&state.pool, move |conn| claim(conn, user, &key, &digest)).await
+        db::run(&state.pool, move |conn| {
+            store::claim(conn, user, &key, &digest)
+        })
+        .await
     };
     match claim {
         Ok(Claim::Run) => {}
@@ -155,10 +149,7 @@ pub async fn keyed(
     }
     if response.extensions().contains::<HoldsSecret>() {
         let stored = db::run(&state.pool, move |conn| {
-            diesel::update(idempotency_keys::table.find((user.0, user.1, key)))
-                .set(idempotency_keys::response_status.eq(NOT_KEPT))
-                .execute(conn)?;
-            Ok(())
+            store::keep_not_kept(conn, user, &key)
         })
         .await;
         if let Err(error) = stored {
@@ -185,15 +176,9 @@ pub async fn keyed(
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()))
     };
-    let code = status.as_u16() as i16;
+    let code = status.as_u16();
     let stored = db::run(&state.pool, move |conn| {
-        diesel::update(idempotency_keys::table.find((user.0, user.1, key)))
-            .set((
-                idempotency_keys::response_status.eq(code),
-                idempotency_keys::response_body.eq(kept),
-            ))
-            .execute(conn)?;
-        Ok(())
+        store::keep(conn, user, &key, code, kept)
     })
     .await;
     if let Err(error) = stored {
@@ -207,97 +192,9 @@ pub async fn keyed(
     ))
 }
 
-enum Claim {
-    /// The key is this request's now: run it.
-    Run,
-    Replay {
-        status: u16,
-        body: serde_json::Value,
-    },
-    Running,
-    OtherRequest,
-    /// Done, but its answer held a secret that is not kept.
-    NotKept,
-}
-
-/// Claims `key` for the request with `digest` of a (user, credential), or says what was
-/// kept for it.
-fn claim(
-    conn: &mut PgConnection,
-    (user, credential): (i64, i64),
-    key: &str,
-    digest: &[u8],
-) -> Result<Claim, DbError> {
-    conn.transaction(|conn| {
-        let now = Utc::now();
-        let inserted = diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::user_id.eq(user),
-                idempotency_keys::credential_id.eq(credential),
-                idempotency_keys::key.eq(key),
-                idempotency_keys::request_hash.eq(digest),
-                idempotency_keys::response_status.eq(RUNNING),
-                idempotency_keys::response_body.eq(serde_json::Value::Null),
-                idempotency_keys::created_at.eq(now),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-        if inserted == 1 {
-            return Ok(Claim::Run);
-        }
-        let (hash, status, body, created_at): (Vec<u8>, i16, serde_json::Value, _) =
-            idempotency_keys::table
-                .find((user, credential, key))
-                .select((
-                    idempotency_keys::request_hash,
-                    idempotency_keys::response_status,
-                    idempotency_keys::response_body,
-                    idempotency_keys::created_at,
-                ))
-                .for_update()
-                .first(conn)?;
-        let created_at: chrono::DateTime<Utc> = created_at;
-        let expired = created_at <= now - KEPT_FOR;
-        if hash != digest && !expired {
-            return Ok(Claim::OtherRequest);
-        }
-        if status == NOT_KEPT && !expired {
-            return Ok(Claim::NotKept);
-        }
-        if status != RUNNING && !expired {
-            return Ok(Claim::Replay {
-                status: status as u16,
-                body,
-            });
-        }
-        if status == RUNNING && created_at > now - CLAIM_EXPIRES {
-            return Ok(Claim::Running);
-        }
-        // A day-old answer, or a claim its process left: the key is this request's now.
-        diesel::update(idempotency_keys::table.find((user, credential, key)))
-            .set((
-                idempotency_keys::request_hash.eq(digest),
-                idempotency_keys::response_status.eq(RUNNING),
-                idempotency_keys::response_body.eq(serde_json::Value::Null),
-                idempotency_keys::created_at.eq(now),
-            ))
-            .execute(conn)?;
-        Ok(Claim::Run)
-    })
-}
-
 /// Gives up a claim whose request failed, so that a retry runs it.
-async fn release(state: &AppState, (user, credential): (i64, i64), key: String) {
-    let released = db::run(&state.pool, move |conn| {
-        diesel::delete(
-            idempotency_keys::table
-                .find((user, credential, key))
-                .filter(idempotency_keys::response_status.eq(RUNNING)),
-        )
-        .execute(conn)?;
-        Ok(())
-    })
-    .await;
+async fn release(state: &AppState, owner: store::Owner, key: String) {
+    let released = db::run(&state.pool, move |conn| store::release(conn, owner, &key)).await;
     if let Err(error) = released {
         tracing::warn!(error = %error, "could not release an idempotency key");
     }

@@ -10,11 +10,12 @@ use super::AppState;
 use super::auth::Caller;
 use super::dto::{CreateRuleRequest, RuleBody, UpdateRuleRequest};
 use crate::db::rules::{self, RuleFields, RuleRow};
-use crate::db::{self, audit};
+use crate::db::{self};
 use crate::domain::AccountId;
 use crate::domain::people::Scope;
 use crate::domain::rules::{Action, Condition, validate_actions, validate_conditions};
 use crate::error::ApiError;
+use crate::services;
 
 fn rule_body(row: RuleRow) -> RuleBody {
     RuleBody {
@@ -188,23 +189,8 @@ pub async fn create_rule(
         conditions,
         actions,
     };
-    let actor = caller.user_id.0;
-    let row = db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            let row = rules::insert(conn, &fields)?;
-            db::events::rules_changed(conn, row.account_id)?;
-            audit::note(
-                conn,
-                Some(actor),
-                "rule_created",
-                format!("rule:{}", row.id),
-                json!({"name": row.name}),
-            )?;
-            Ok(row)
-        })
-    })
-    .await?;
-    state.engine.registry().forget_recalled();
+    let registry = state.engine.registry();
+    let row = services::rules::create(&state.pool, registry, fields, caller.user_id.0).await?;
     Ok(HttpResponse::Created().json(rule_body(row)))
 }
 
@@ -260,23 +246,9 @@ pub async fn update_rule(
         conditions,
         actions,
     };
-    let (rule_id, actor) = (current.id, caller.user_id.0);
-    let row = db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            let row = rules::update(conn, rule_id, &fields)?;
-            db::events::rules_changed(conn, fields.account_id)?;
-            audit::note(
-                conn,
-                Some(actor),
-                "rule_changed",
-                format!("rule:{rule_id}"),
-                json!({}),
-            )?;
-            Ok(row)
-        })
-    })
-    .await?;
-    state.engine.registry().forget_recalled();
+    let registry = state.engine.registry();
+    let row = services::rules::update(&state.pool, registry, current.id, fields, caller.user_id.0)
+        .await?;
     row.map(|row| web::Json(rule_body(row)))
         .ok_or(ApiError::NotFound("rule"))
 }
@@ -289,21 +261,7 @@ pub async fn delete_rule(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let current = managed_rule(&state, &caller, *id).await?;
-    let (rule_id, actor) = (current.id, caller.user_id.0);
-    db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            rules::delete(conn, rule_id)?;
-            db::events::rules_changed(conn, current.account_id)?;
-            audit::note(
-                conn,
-                Some(actor),
-                "rule_deleted",
-                format!("rule:{rule_id}"),
-                json!({"name": current.name}),
-            )
-        })
-    })
-    .await?;
-    state.engine.registry().forget_recalled();
+    let registry = state.engine.registry();
+    services::rules::delete(&state.pool, registry, current, caller.user_id.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,14 +2,14 @@
 //! administrators change them.
 
 use actix_web::{get, put, web};
-use chrono::Utc;
 use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
 use super::dto::SettingsBody;
-use crate::db::{self, audit, settings};
+use crate::db::{self, settings};
 use crate::error::ApiError;
+use crate::services;
 
 fn settings_body(rows: &[settings::SettingRow]) -> SettingsBody {
     let flag = |key: &str| {
@@ -89,35 +89,7 @@ pub async fn put_settings(
         let hosts = hosts.map(outbound_field).transpose()?;
         values.push((settings::OUTBOUND_HOSTS.to_owned(), json!(hosts)));
     }
-    let actor = caller.user_id.0;
-    let rows = db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            if !values.is_empty() {
-                settings::put_many(conn, &values, Utc::now())?;
-                // Every process's channels follow the switch (R2).
-                crate::db::events::append(
-                    conn,
-                    &[crate::db::events::NewEvent {
-                        kind: "settings",
-                        account_id: None,
-                        dialog_id: None,
-                        user_id: None,
-                        payload: json!({}),
-                    }],
-                )?;
-                audit::note(
-                    conn,
-                    Some(actor),
-                    "settings_changed",
-                    "settings",
-                    json!(values.iter().cloned().collect::<serde_json::Map<_, _>>()),
-                )?;
-            }
-            settings::all(conn)
-        })
-    })
-    .await?;
-    // In effect in this process before the answer (the others follow the event).
-    state.channels.refresh_switch().await;
+    let rows =
+        services::settings::put(&state.pool, &state.channels, values, caller.user_id.0).await?;
     Ok(web::Json(settings_body(&rows)))
 }

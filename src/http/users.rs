@@ -5,7 +5,6 @@
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::Utc;
 use diesel::PgConnection;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Caller;
@@ -13,12 +12,11 @@ use super::dto::{
     CreateDepartmentRequest, CreateRoleRequest, CreateUserRequest, DepartmentResponse, Page,
     PageQuery, RoleResponse, UpdateUserRequest, UserResponse,
 };
-use crate::db::{self, DbError, audit, org, tokens, users};
-use crate::domain::people::{DisplayName, Login, Password};
+use crate::db::{self, DbError, org, users};
+use crate::domain::people::{DisplayName, Login, Password, locks_out_self};
 use crate::error::ApiError;
 use crate::security;
 use crate::services::people;
-use crate::services::people::check_references;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -258,7 +256,7 @@ pub async fn update_user(
     caller.require_admin()?;
     let id = id.into_inner();
     let body = body.into_inner();
-    if id == caller.user_id.0 && (body.disabled == Some(true) || body.is_admin == Some(false)) {
+    if locks_out_self(id == caller.user_id.0, body.disabled, body.is_admin) {
         return Err(ApiError::conflict(
             "cannot_lock_out_self",
             "an administrator cannot disable or demote themselves; ask another administrator",
@@ -276,57 +274,21 @@ pub async fn update_user(
         Some(password) => Some(hash_off_thread(password).await?),
         None => None,
     };
-    let ends_sessions = password_hash.is_some() || body.disabled == Some(true);
-    let actor = caller.user_id.0;
-    let changes = users::UserChanges {
-        login: login.map(|l| l.as_str().to_owned()),
-        display_name: display_name.map(DisplayName::into_inner),
-        password_hash,
-        department_id: body.department_id,
-        is_admin: body.is_admin,
-        disabled: body.disabled,
-        locale,
-        updated_at: Some(Utc::now()),
+    let update = people::UserUpdate {
+        changes: users::UserChanges {
+            login: login.map(|l| l.as_str().to_owned()),
+            display_name: display_name.map(DisplayName::into_inner),
+            password_hash,
+            department_id: body.department_id,
+            is_admin: body.is_admin,
+            disabled: body.disabled,
+            locale,
+            updated_at: Some(Utc::now()),
+        },
+        role_ids: body.role_ids,
     };
-    let updated = db::run(&state.pool, move |conn| {
-        conn.build_transaction().run(|conn| {
-            if let Err(e) =
-                check_references(conn, body.department_id.flatten(), body.role_ids.as_deref())?
-            {
-                return Ok(Err(e));
-            }
-            if let Some(login) = &changes.login
-                && users::find_by_login(conn, login)?.is_some_and(|other| other.id != id)
-            {
-                return Ok(Err(ApiError::conflict(
-                    "login_taken",
-                    "this login is taken",
-                )));
-            }
-            let Some(row) = users::update(conn, id, &changes, body.role_ids.as_deref())? else {
-                return Ok(Err(ApiError::NotFound("user")));
-            };
-            if ends_sessions {
-                tokens::revoke_sessions_of(conn, id, Utc::now())?;
-            }
-            crate::db::events::access_changed(conn, None, Some(id))?;
-            audit::note(
-                conn,
-                Some(actor),
-                "user_changed",
-                format!("user:{id}"),
-                json!({
-                    "login": changes.login.is_some(),
-                    "password": changes.password_hash.is_some(),
-                    "is_admin": changes.is_admin,
-                    "disabled": changes.disabled,
-                    "role_ids": body.role_ids,
-                }),
-            )?;
-            Ok(Ok(with_roles(conn, vec![row])?.remove(0)))
-        })
-    })
-    .await??;
+    let (row, role_ids) = people::update_user(&state.pool, id, update, caller.user_id.0).await?;
+    let updated = user_response(row, role_ids);
     state.known.forget_all();
     Ok(web::Json(updated))
 }

@@ -1,9 +1,11 @@
-//! Channel accounts: creating one and changing its settings, each in one transaction with
-//! its `access` event and its audit entry (R1–R11).
+//! Channel accounts: creating one, changing its settings, archiving it and replacing its
+//! grants, each in one transaction with its `access` event and its audit entry (R1–R11).
 
+use chrono::Utc;
+use diesel::Connection;
 use serde_json::json;
 
-use crate::db::accounts::{self, AccountChanges, AccountRow, NewAccountRow};
+use crate::db::accounts::{self, AccountChanges, AccountRow, GrantRow, NewAccountRow};
 use crate::db::{self, DbError, DbPool, audit, events, org};
 use crate::domain::account::validate_credentials;
 use crate::error::ApiError;
@@ -79,6 +81,58 @@ pub async fn update(
         })
     })
     .await?
+}
+
+/// Archives an account (its dialogs stay readable); `false` when there is none to archive.
+pub async fn archive(pool: &DbPool, id: i64, actor: i64) -> Result<bool, DbError> {
+    db::run(pool, move |conn| {
+        conn.transaction(|conn| {
+            let archived = accounts::archive(conn, id, Utc::now())?;
+            if archived {
+                events::access_changed(conn, Some(id), None)?;
+                audit::note(
+                    conn,
+                    Some(actor),
+                    "account_archived",
+                    format!("account:{id}"),
+                    json!({}),
+                )?;
+            }
+            Ok(archived)
+        })
+    })
+    .await
+}
+
+/// Replaces who has which rights on an account and returns the grants as stored; 422
+/// when a user or role appears twice.
+pub async fn replace_grants(
+    pool: &DbPool,
+    id: i64,
+    grants: Vec<GrantRow>,
+    actor: i64,
+) -> Result<Vec<GrantRow>, ApiError> {
+    db::run(pool, move |conn| {
+        conn.transaction(|conn| {
+            accounts::replace_grants(conn, id, &grants)?;
+            events::access_changed(conn, Some(id), None)?;
+            audit::note(
+                conn,
+                Some(actor),
+                "grants_changed",
+                format!("account:{id}"),
+                json!({"grants": grants.len()}),
+            )?;
+            accounts::grants_of(conn, id)
+        })
+    })
+    .await
+    .map_err(|e| match e.constraint() {
+        Some((diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            ApiError::invalid("grants", "a user or role appears twice")
+        }
+        _ => e.into(),
+    })
 }
 
 /// Checks that the responsible user/role and the department exist.

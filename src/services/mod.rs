@@ -2,9 +2,14 @@
 //! removes once that committed, the jobs that run it on a schedule. Handlers parse,
 //! authorize, call a service and convert its answer.
 //!
-//! Depends on `db` and `domain`; must not import `http`.
+//! Depends on `db` and `domain`, and on `actors` and `channels` for what a write voids or
+//! refreshes in this process before its answer (the registry's recalled rules, the
+//! channels' integration switch); must not import `http`.
 
 pub mod accounts;
+pub mod clients;
 pub mod people;
 pub mod personal_data;
+pub mod rules;
+pub mod settings;
 pub mod tokens;
