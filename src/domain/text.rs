@@ -9,6 +9,9 @@
 //!   "invoice\u{202E}fdp.exe" shows as "invoiceexe.pdf". Names and texts are isolated
 //!   where they are shown (`dir="auto"`, `<bdi>`), but a file name is also what a browser
 //!   saves: [`file_name`] drops the controls from it.
+//! - A CSV cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is run as
+//!   a formula by a spreadsheet (CSV injection): [`spreadsheet_safe`] makes it text with a
+//!   leading apostrophe, which every spreadsheet hides.
 
 use std::borrow::Cow;
 
@@ -90,9 +93,32 @@ pub fn is_web_link(url: &str) -> bool {
     (scheme == "http" || scheme == "https") && url[scheme_end..].starts_with("://")
 }
 
+/// A CSV cell a spreadsheet shows as written: one that would start a formula gets a
+/// leading `'`; borrowed when it needs none.
+pub fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_that_would_start_a_formula_is_written_as_text() {
+        for formula in ["=1+1", "+7 999", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(spreadsheet_safe(formula), format!("'{formula}"));
+        }
+        assert!(matches!(
+            spreadsheet_safe("Привет"),
+            Cow::Borrowed("Привет")
+        ));
+        assert_eq!(spreadsheet_safe("a=b"), "a=b");
+        assert_eq!(spreadsheet_safe(""), "");
+    }
 
     #[test]
     fn r32_links_are_found_in_text_without_the_sentence_around_them() {

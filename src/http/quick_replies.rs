@@ -13,7 +13,6 @@ use std::collections::HashMap;
 
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use chrono::Utc;
 
 use super::AppState;
 use super::accounts::access;
@@ -22,13 +21,13 @@ use super::dto::{
     CreateQuickReplyRequest, ImportQuickRepliesRequest, ImportedBody, QuickRepliesQuery,
     QuickReplyBody, QuickReplyFileBody, UpdateQuickReplyRequest, UploadBody,
 };
-use crate::db::quick_replies::{
-    self as rows, NewQuickReply, NewQuickReplyFile, QuickReplyFileRow, QuickReplyRow,
-};
+use crate::db::quick_replies::{self as rows, NewQuickReply, QuickReplyFileRow, QuickReplyRow};
 use crate::db::{self, accounts::AccessMap};
 use crate::domain::AccountId;
 use crate::domain::quick_replies::{Asker, Scope, may_edit, may_use};
+use crate::domain::text::spreadsheet_safe;
 use crate::error::ApiError;
+use crate::services::quick_replies as service;
 
 const MAX_NAME: usize = 100;
 const MAX_TEXT: usize = 4096;
@@ -224,7 +223,7 @@ pub async fn create(
         text,
         created_by: Some(caller.user_id.0),
     };
-    let mut created = db::run(&state.pool, move |conn| rows::insert(conn, &[new])).await?;
+    let mut created = service::create(&state.pool, vec![new]).await?;
     let row = created.pop().ok_or(ApiError::NotFound("quick reply"))?;
     Ok(HttpResponse::Created().json(body((row, Vec::new()), &caller, &access)))
 }
@@ -277,12 +276,7 @@ pub async fn update(
     let request = request.into_inner();
     let name = request.name.as_deref().map(name_field).transpose()?;
     let text = request.text.as_deref().map(text_field).transpose()?;
-    let id = row.id;
-    let row = db::run(&state.pool, move |conn| {
-        rows::update(conn, id, name.as_deref(), text.as_deref(), Utc::now())
-    })
-    .await?
-    .ok_or(ApiError::NotFound("quick reply"))?;
+    let row = service::update(&state.pool, row.id, name, text).await?;
     let one = with_files(&state, vec![row]).await?.pop();
     let one = one.ok_or(ApiError::NotFound("quick reply"))?;
     Ok(web::Json(body(one, &caller, &access)))
@@ -298,12 +292,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let (row, access) = usable_one(&state, &caller, id.into_inner()).await?;
     require_edit(&row, &caller, &access)?;
-    let id = row.id;
-    let files = db::run(&state.pool, move |conn| rows::delete(conn, id)).await?;
-    state
-        .channels
-        .remove_uploads(&files.unwrap_or_default())
-        .await;
+    service::delete(&state.pool, &state.channels, row.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -322,44 +311,16 @@ pub async fn add_file(
     let (row, access) = usable_one(&state, &caller, id.into_inner()).await?;
     require_edit(&row, &caller, &access)?;
     let upload: UploadBody = super::json_body(&request, payload, MAX_FILE_BODY).await?;
-    let full = || {
-        ApiError::invalid(
-            "files",
-            format!("files: a template holds at most {} files", rows::MAX_FILES),
-        )
-    };
-    let reply_id = row.id;
-    let held = db::run(&state.pool, move |conn| rows::files_of(conn, &[reply_id])).await?;
-    if held.len() as i64 >= rows::MAX_FILES {
-        return Err(full());
-    }
     let (upload, bytes) = super::dialog_actions::decode_uploads(vec![upload])?
         .pop()
         .ok_or_else(|| ApiError::internal("a file decoded to nothing"))?;
-    let name = state
-        .channels
-        .store_upload(bytes)
-        .await
-        .map_err(ApiError::StorageFull)?;
-    let new = NewQuickReplyFile {
-        quick_reply_id: reply_id,
+    let file = service::TemplateFile {
         file_name: upload.file_name,
         mime_type: upload.mime_type,
-        size_bytes: upload.size,
-        storage_path: name.clone(),
+        bytes,
     };
-    let added = db::run(&state.pool, move |conn| rows::add_file(conn, &new)).await;
-    match added {
-        Ok(Some(file)) => Ok(HttpResponse::Created().json(file_body(file))),
-        other => {
-            // Not written (full meanwhile, the template gone, the database): the file goes.
-            state.channels.remove_uploads(&[name]).await;
-            match other {
-                Err(error) => Err(error.into()),
-                _ => Err(full()),
-            }
-        }
-    }
+    let file = service::add_file(&state.pool, &state.channels, row.id, file).await?;
+    Ok(HttpResponse::Created().json(file_body(file)))
 }
 
 /// A template's file, for whoever may use the template (pictures inline, anything else
@@ -402,13 +363,7 @@ pub async fn remove_file(
     let (id, file_id) = path.into_inner();
     let (row, access) = usable_one(&state, &caller, id).await?;
     require_edit(&row, &caller, &access)?;
-    let reply_id = row.id;
-    let name = db::run(&state.pool, move |conn| {
-        rows::remove_file(conn, reply_id, file_id)
-    })
-    .await?
-    .ok_or(ApiError::NotFound("file"))?;
-    state.channels.remove_uploads(&[name]).await;
+    service::remove_file(&state.pool, &state.channels, row.id, file_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -444,8 +399,7 @@ pub async fn used(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let (row, _) = usable_one(&state, &caller, id.into_inner()).await?;
-    let id = row.id;
-    db::run(&state.pool, move |conn| rows::used(conn, id)).await?;
+    service::count_use(&state.pool, row.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -460,7 +414,10 @@ pub async fn export(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     let mut writer = csv::Writer::from_writer(Vec::new());
     let write = |writer: &mut csv::Writer<Vec<u8>>, fields: [&str; 4]| {
         // A cell a spreadsheet would run as a formula is written as text.
-        let safe: Vec<String> = fields.iter().map(|f| neutralised(f)).collect();
+        let safe: Vec<String> = fields
+            .iter()
+            .map(|f| spreadsheet_safe(f).into_owned())
+            .collect();
         writer
             .write_record(&safe)
             .map_err(|e| ApiError::Internal(e.into()))
@@ -481,16 +438,6 @@ pub async fn export(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
         })
         .body(bytes))
 }
-
-/// A cell starting with `=`, `+`, `-` or `@` gets a leading apostrophe.
-fn neutralised(field: &str) -> String {
-    if field.starts_with(['=', '+', '-', '@']) {
-        format!("'{field}")
-    } else {
-        field.to_owned()
-    }
-}
-
 /// Import templates from CSV (a header row with `name` and `text`), all of one scope; all
 /// or nothing: a bad row refuses the whole file, naming its line.
 #[utoipa::path(tag = "quick replies", request_body = ImportQuickRepliesRequest, responses((status = 201, body = ImportedBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -550,7 +497,7 @@ pub async fn import(
         return Err(bad("csv: no template under the header".into()));
     }
     // One statement: every row or none.
-    let created = db::run(&state.pool, move |conn| rows::insert(conn, &new)).await?;
+    let created = service::create(&state.pool, new).await?;
     Ok(HttpResponse::Created().json(ImportedBody {
         created: created.len(),
     }))

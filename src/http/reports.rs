@@ -13,6 +13,7 @@ use crate::db::clients::{self, CloseReasonChanges, CloseReasonRow};
 use crate::db::{self, reports};
 use crate::domain::people::DisplayName;
 use crate::error::ApiError;
+use crate::services::org;
 
 fn reason_item(row: CloseReasonRow) -> CloseReasonItem {
     CloseReasonItem {
@@ -48,17 +49,13 @@ pub async fn create_close_reason(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let name = DisplayName::parse("name", &body.name)?;
-    let position = body.position;
-    let row = db::run(&state.pool, move |conn| {
-        clients::insert_close_reason(conn, name.as_str(), position)
-    })
-    .await
-    .map_err(|e| match e.constraint() {
-        Some((diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            ApiError::conflict("reason_taken", "a close reason with this name exists")
-        }
-        _ => e.into(),
-    })?;
+    let row = org::create_close_reason(
+        &state.pool,
+        name.into_inner(),
+        body.position,
+        caller.user_id.0,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(reason_item(row)))
 }
 
@@ -95,12 +92,8 @@ pub async fn update_close_reason(
     {
         return Err(ApiError::invalid("name", "nothing to change"));
     }
-    let row = db::run(&state.pool, move |conn| {
-        clients::update_close_reason(conn, id, &changes)
-    })
-    .await?;
-    row.map(|r| web::Json(reason_item(r)))
-        .ok_or(ApiError::NotFound("close reason"))
+    let row = org::update_close_reason(&state.pool, id, changes, caller.user_id.0).await?;
+    Ok(web::Json(reason_item(row)))
 }
 
 /// How many dialogs were closed for each reason, with shares (R35), over the accounts the
@@ -240,12 +233,8 @@ fn build_report(data: &reports::ClosedReport) -> CloseReasonReport {
 /// One line per group and reason: `dimension,id,name,reason_id,reason,count,share`.
 fn report_csv(report: &CloseReasonReport) -> String {
     fn field(value: &str) -> String {
-        // Quoted, and a leading =+-@ neutralised so a spreadsheet never runs it.
-        let safe = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{value}")
-        } else {
-            value.to_owned()
-        };
+        // Quoted, and never run as a formula by a spreadsheet.
+        let safe = crate::domain::text::spreadsheet_safe(value);
         format!("\"{}\"", safe.replace('"', "\"\""))
     }
     let mut out = String::from("dimension,id,name,reason_id,reason,count,share\n");

@@ -16,6 +16,7 @@ use crate::db::{self, DbError, org, users};
 use crate::domain::people::{DisplayName, Login, Password, locks_out_self};
 use crate::error::ApiError;
 use crate::security;
+use crate::services::org as org_service;
 use crate::services::people;
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -328,11 +329,14 @@ pub async fn create_role(
             "description: at most 2000 characters",
         ));
     }
-    let row = db::run(&state.pool, move |conn| {
-        org::insert_role(conn, name.as_str(), body.description.trim())
-    })
-    .await
-    .map_err(|e| taken(e, "role_taken", "a role with this name exists"))?;
+    let description = body.description.trim().to_owned();
+    let row = org_service::create_role(
+        &state.pool,
+        name.into_inner(),
+        description,
+        caller.user_id.0,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(role_response(row)))
 }
 
@@ -365,32 +369,12 @@ pub async fn create_department(
     caller.require_admin()?;
     let body = body.into_inner();
     let name = DisplayName::parse("name", &body.name)?;
-    let row = db::run(&state.pool, move |conn| {
-        if let Some(parent) = body.parent_id
-            && !org::department_exists(conn, parent)?
-        {
-            return Ok(Err(ApiError::invalid(
-                "parent_id",
-                "parent_id: no such department",
-            )));
-        }
-        Ok(Ok(org::insert_department(
-            conn,
-            name.as_str(),
-            body.parent_id,
-        )?))
-    })
-    .await
-    .map_err(|e| taken(e, "department_taken", "a department with this name exists"))??;
+    let row = org_service::create_department(
+        &state.pool,
+        name.into_inner(),
+        body.parent_id,
+        caller.user_id.0,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(dept_response(row)))
-}
-
-/// A unique violation as a 409 with a clear code; other errors as usual.
-fn taken(error: DbError, code: &'static str, message: &str) -> ApiError {
-    match error.constraint() {
-        Some((diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            ApiError::conflict(code, message)
-        }
-        _ => error.into(),
-    }
 }

@@ -8,8 +8,10 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod org;
 pub mod people;
 pub mod personal_data;
+pub mod quick_replies;
 pub mod rules;
 pub mod settings;
 pub mod tokens;
