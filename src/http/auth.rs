@@ -24,17 +24,17 @@ use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 
 use super::AppState;
 use super::dto::{LoginRequest, MeResponse, SessionResponse, SetStatusRequest, UserResponse};
 use super::known::Identity;
 use super::users::{department_response, role_responses, user_response};
-use crate::db::{self, audit, tokens, users};
+use crate::db::{self, tokens, users};
 use crate::domain::UserId;
 use crate::domain::people::{Scope, UserStatus};
 use crate::error::ApiError;
 use crate::security;
+use crate::services::sessions;
 
 pub const SESSION_COOKIE: &str = "dialogi_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -292,14 +292,7 @@ async fn authenticate(state: &AppState, presented: Presented) -> Result<Caller, 
     let ticket = state.known.ticket();
     let now = Utc::now();
     let key = digest.clone();
-    let found = db::run(&state.pool, move |conn| {
-        let found = tokens::find_live(conn, &key, now)?;
-        if let Some((token, _)) = &found {
-            tokens::touch(conn, token, now)?;
-        }
-        Ok(found)
-    })
-    .await?;
+    let found = sessions::find_live(&state.pool, key, now).await?;
     let Some((token, user)) = found.filter(|(token, _)| token.kind == expected_kind) else {
         return Err(unknown());
     };
@@ -448,50 +441,22 @@ pub async fn create_session(
     .await
     .map_err(ApiError::internal)?;
     let user = user.filter(|u| password_ok && !u.disabled);
-    let secrets = (security::new_token()?, security::new_token()?);
-    let session = db::run(&state.pool, move |conn| {
-        let Some(user) = user else {
-            audit::record(
-                conn,
-                &audit::NewAuditRow {
-                    actor_user_id: None,
-                    action: "login_failed",
-                    target: format!("login:{login}"),
-                    ip: Some(ip.to_string()),
-                    details: json!({}),
-                },
-            )?;
-            return Ok(None);
-        };
-        let (token, csrf) = secrets;
-        let digest = security::token_digest(&token);
-        tokens::insert(
-            conn,
-            &tokens::NewTokenRow {
-                kind: tokens::KIND_SESSION,
-                user_id: user.id,
-                token_hash: &digest,
-                csrf_token: Some(&csrf),
-                name: "",
-                scopes: Vec::new(),
-                created_by: Some(user.id),
-                expires_at: Some(Utc::now() + ttl),
-            },
-        )?;
-        audit::record(
-            conn,
-            &audit::NewAuditRow {
-                actor_user_id: Some(user.id),
-                action: "login_succeeded",
-                target: format!("user:{}", user.id),
-                ip: Some(ip.to_string()),
-                details: json!({}),
-            },
-        )?;
-        let me = me_response(conn, user, Scope::ALL.to_vec(), Some(csrf.clone()))?;
-        Ok(Some((token, csrf, me)))
-    })
-    .await?;
+    let session = match sessions::sign_in(&state.pool, user, login, ip, ttl).await? {
+        None => None,
+        Some(opened) => {
+            let sessions::Opened {
+                token,
+                csrf_token,
+                user,
+            } = opened;
+            let csrf = csrf_token.clone();
+            let me = db::run(&state.pool, move |conn| {
+                me_response(conn, user, Scope::ALL.to_vec(), Some(csrf))
+            })
+            .await?;
+            Some((token, csrf_token, me))
+        }
+    };
 
     match session {
         None => Err(ApiError::Unauthorized("wrong login or password".into())),
@@ -526,17 +491,7 @@ pub async fn delete_session(
             "an API token is revoked with DELETE /api/v1/tokens/{id}",
         ));
     };
-    let user_id = caller.user_id.0;
-    db::run(&state.pool, move |conn| {
-        tokens::revoke(
-            conn,
-            token_id,
-            tokens::KIND_SESSION,
-            Some(user_id),
-            Utc::now(),
-        )
-    })
-    .await?;
+    sessions::sign_out(&state.pool, token_id, caller.user_id.0).await?;
     state.known.forget_all();
     let mut cookie = session_cookie(&req, &state, String::new(), chrono::Duration::zero());
     cookie.make_removal();

@@ -574,9 +574,7 @@ pub async fn create_task(
         assignee_ids: assignees,
         now: Utc::now(),
     };
-    let task = db::run(&state.pool, move |conn| tasks::create(conn, &new)).await?;
-    let task =
-        task.ok_or_else(|| ApiError::invalid("assignee_ids", "assignee_ids: no such user"))?;
+    let task = crate::services::tasks::create(&state.pool, new).await?;
     Ok(HttpResponse::Created().json(super::tasks::task_response(task)))
 }
 

@@ -59,14 +59,7 @@ pub async fn add_note(
         .map(|(_, id)| id)
         .filter(|id| *id != author)
         .collect();
-    let message = db::run(&state.pool, move |conn| {
-        let id = notes::add(conn, &dialog, author, &text, &mentioned)?;
-        db::messages::feed_items(conn, &[id])
-    })
-    .await?
-    .into_iter()
-    .next()
-    .ok_or(ApiError::NotFound("message"))?;
+    let message = crate::services::notes::add(&state.pool, dialog, author, text, mentioned).await?;
     Ok(HttpResponse::Created().json(message_item(message)))
 }
 

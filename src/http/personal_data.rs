@@ -18,7 +18,7 @@ use super::dto::{
 };
 use crate::db::data_access::{self as reads, ConsentRow};
 use crate::db::personal_data::{self as rows, Removed};
-use crate::db::{self, audit};
+use crate::db::{self};
 use crate::domain::AccountId;
 use crate::error::ApiError;
 use crate::services::personal_data as service;
@@ -65,10 +65,7 @@ pub async fn note_read(
             Some(*token_id)
         }
     };
-    db::run(&state.pool, move |conn| {
-        reads::note_read(conn, user, credential, what, client_id, dialog_id)
-    })
-    .await?;
+    service::note_read(&state.pool, user, credential, what, client_id, dialog_id).await?;
     Ok(())
 }
 
@@ -143,12 +140,9 @@ pub async fn put_retention(
 ) -> Result<web::Json<RetentionBody>, ApiError> {
     caller.require_admin()?;
     let (id, months) = (id.into_inner(), months_field(body.months)?);
-    let actor = caller.user_id.0;
-    db::run(&state.pool, move |conn| {
-        rows::set_retention(conn, id, months, actor)
-    })
-    .await?
-    .ok_or(ApiError::NotFound("account"))?;
+    service::set_retention(&state.pool, id, months, caller.user_id.0)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
     Ok(web::Json(retention_body(&state, id, None).await?))
 }
 
@@ -233,21 +227,7 @@ pub async fn export_client(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let id = id.into_inner();
-    let actor = caller.user_id.0;
-    let found = db::run(&state.pool, move |conn| {
-        let found = rows::export_client(conn, id)?;
-        if found.is_some() {
-            audit::note(
-                conn,
-                Some(actor),
-                "client_exported",
-                format!("client:{id}"),
-                serde_json::json!({}),
-            )?;
-        }
-        Ok(found)
-    })
-    .await?;
+    let found = service::export_client(&state.pool, id, caller.user_id.0).await?;
     let (mut document, files) = found.ok_or(ApiError::NotFound("client"))?;
     note_read(&state, &caller, reads::READ_EXPORT, Some(id), None).await?;
     // Each file as stored (or fetched now); one that cannot be had is listed as missing.

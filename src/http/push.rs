@@ -43,11 +43,7 @@ pub async fn subscribe(
     if let Some(problem) = endpoint_problem(&endpoint, &state.config.push_hosts) {
         return Err(ApiError::invalid("endpoint", problem));
     }
-    let user_id = caller.user_id.0;
-    db::run(&state.pool, move |conn| {
-        db::push::subscribe(conn, user_id, &endpoint)
-    })
-    .await?;
+    crate::services::push::subscribe(&state.pool, caller.user_id.0, endpoint).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -67,14 +63,6 @@ pub async fn unsubscribe(
     body: web::Json<PushSubscriptionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let endpoint = body.into_inner().endpoint;
-    let user_id = caller.user_id.0;
-    let removed = db::run(&state.pool, move |conn| {
-        db::push::unsubscribe(conn, user_id, &endpoint)
-    })
-    .await?;
-    if removed {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound("push subscription"))
-    }
+    crate::services::push::unsubscribe(&state.pool, caller.user_id.0, endpoint).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -3,7 +3,6 @@
 //! and the assignees as `task` events, dialogs as `dialog` events.
 
 use actix_web::{get, patch, web};
-use chrono::Utc;
 
 use super::AppState;
 use super::auth::Caller;
@@ -107,20 +106,8 @@ pub async fn update_task(
     };
     let me = caller.user_id.0;
     let is_admin = caller.is_admin && caller.has_scope(crate::domain::people::Scope::Admin);
-    let updated = db::run(&state.pool, move |conn| {
-        let Some(task) = tasks::find(conn, id)? else {
-            return Ok(None);
-        };
-        let involved = task.row.author_id == me || task.assignee_ids.contains(&me);
-        if !(involved || is_admin) {
-            return Ok(None);
-        }
-        tasks::update(conn, id, &changes, Utc::now())
-    })
-    .await?;
-    updated
-        .map(|task| web::Json(task_response(task)))
-        .ok_or(ApiError::NotFound("task"))
+    let task = crate::services::tasks::update(&state.pool, id, changes, me, is_admin).await?;
+    Ok(web::Json(task_response(task)))
 }
 
 /// "My work": the caller's open tasks, and the active dialogs they or one of their roles

@@ -8,10 +8,15 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod notes;
 pub mod org;
 pub mod people;
 pub mod personal_data;
+pub mod push;
 pub mod quick_replies;
 pub mod rules;
+pub mod sessions;
 pub mod settings;
+pub mod tasks;
 pub mod tokens;
+pub mod widget;

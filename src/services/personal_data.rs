@@ -8,13 +8,68 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::db::data_access::{self as reads, ConsentRow};
-use crate::db::personal_data::{self as rows, Removed};
+use crate::db::personal_data::{self as rows, ExportedFile, Removed};
 use crate::db::{self, DbError, DbPool, audit};
 
 /// How often the retention of every account is applied.
 pub const DAILY: Duration = Duration::from_secs(24 * 3600);
 /// How long the log of who read a client's data is kept.
 const ACCESS_LOG_DAYS: i64 = 3 * 365;
+
+/// Records that `user` (with the credential `credential`) read a client's data (R47).
+pub async fn note_read(
+    pool: &DbPool,
+    user: i64,
+    credential: Option<i64>,
+    what: &'static str,
+    client_id: Option<i64>,
+    dialog_id: Option<i64>,
+) -> Result<(), DbError> {
+    db::run(pool, move |conn| {
+        reads::note_read(conn, user, credential, what, client_id, dialog_id)
+    })
+    .await
+}
+
+/// Switches an account's retention on (`months`) or off (`None`), audited in `db`;
+/// `None` when there is no such account.
+pub async fn set_retention(
+    pool: &DbPool,
+    account_id: i64,
+    months: Option<u32>,
+    actor: i64,
+) -> Result<Option<()>, DbError> {
+    db::run(pool, move |conn| {
+        rows::set_retention(conn, account_id, months, actor)
+    })
+    .await
+}
+
+/// Everything stored about a client as one document and its files, the export in the
+/// audit log (one transaction); `None` when there is no such client.
+pub async fn export_client(
+    pool: &DbPool,
+    client_id: i64,
+    actor: i64,
+) -> Result<Option<(serde_json::Value, Vec<ExportedFile>)>, DbError> {
+    db::run(pool, move |conn| {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            let found = rows::export_client(conn, client_id)?;
+            if found.is_some() {
+                audit::note(
+                    conn,
+                    Some(actor),
+                    "client_exported",
+                    format!("client:{client_id}"),
+                    serde_json::json!({}),
+                )?;
+            }
+            Ok(found)
+        })
+    })
+    .await
+}
 
 /// Applies an account's retention now; `None` when the account has none (or is gone).
 pub async fn apply_retention(

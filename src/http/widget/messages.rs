@@ -232,20 +232,7 @@ pub(super) async fn send(
         ),
         ..Visit::default()
     };
-    let external = visitor_id.clone();
-    db::run(&state.pool, move |conn| {
-        if let Some(found) = db::clients::find_interlocutor(conn, account_id, &external)? {
-            rows::note_visit(
-                conn,
-                &Visit {
-                    interlocutor_id: found.id,
-                    ..seen
-                },
-            )?;
-        }
-        Ok(())
-    })
-    .await?;
+    crate::services::widget::note_visit(&state.pool, account_id, visitor_id.clone(), seen).await?;
     let stored = stored_message(&state, &site, &visitor_id, &channel_message_id)
         .await?
         .ok_or_else(|| ApiError::internal("a visitor's message vanished"))?;

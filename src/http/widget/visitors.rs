@@ -9,8 +9,7 @@ use serde_json::json;
 
 use super::{MAX_NAME, secret, site};
 use crate::db::clients::Sender;
-use crate::db::widget::{self as rows, Visit};
-use crate::db::{self, DbError};
+use crate::db::widget::Visit;
 use crate::domain::widget as rules;
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -122,17 +121,7 @@ pub(super) async fn new_visitor(
     if introduced {
         let account_id = site.account_id;
         let sender = sender_of(&visitor_id, pending.name.clone());
-        db::run(&state.pool, move |conn| {
-            let interlocutor_id = known_visitor(conn, account_id, &sender)?;
-            rows::note_visit(
-                conn,
-                &Visit {
-                    interlocutor_id,
-                    ..pending.visit
-                },
-            )
-        })
-        .await?;
+        crate::services::widget::introduce(&state.pool, account_id, sender, pending.visit).await?;
     }
     Ok(site
         .answer(StatusCode::CREATED)
@@ -142,26 +131,6 @@ pub(super) async fn new_visitor(
 struct PendingVisit {
     name: Option<String>,
     visit: Visit,
-}
-
-/// The visitor's interlocutor on the account, made (a prospect) when there is none yet.
-pub(super) fn known_visitor(
-    conn: &mut diesel::PgConnection,
-    account_id: i64,
-    sender: &Sender,
-) -> Result<i64, DbError> {
-    if let Some(found) = db::clients::find_interlocutor(conn, account_id, &sender.external_id)? {
-        return Ok(found.id);
-    }
-    match db::clients::create_interlocutor(conn, account_id, sender, false, Utc::now()) {
-        Ok(created) => Ok(created.id),
-        Err(DbError::VersionConflict) => {
-            db::clients::find_interlocutor(conn, account_id, &sender.external_id)?
-                .map(|found| found.id)
-                .ok_or(DbError::Invariant("a visitor vanished"))
-        }
-        Err(other) => Err(other),
-    }
 }
 
 pub(super) fn sender_of(visitor_id: &str, name: Option<String>) -> Sender {
