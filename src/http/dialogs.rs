@@ -490,11 +490,7 @@ pub async fn list_messages(
         // Opening the dialog (older pages are the same reading on).
         super::personal_data::note_dialog_read(&state, &caller, id).await?;
         // The notes that mention the reader are seen now (R42).
-        let user = caller.user_id.0;
-        db::run(&state.pool, move |conn| {
-            db::notes::seen(conn, user, id, chrono::Utc::now())
-        })
-        .await?;
+        crate::services::notes::seen(&state.pool, caller.user_id.0, id).await?;
     }
     message_page(&state, id, &query).await
 }

@@ -303,16 +303,6 @@ pub async fn retry_message(
             message: "the dialog is closed: nothing is sent in it".into(),
         });
     }
-    let retried = db::run(&state.pool, move |conn| {
-        db::outbox::retry(conn, dialog_id, message_id)
-    })
-    .await?;
-    let Some(account_id) = retried else {
-        return Err(ApiError::Conflict {
-            code: "not_failed",
-            message: "only a reply whose sending failed is sent again".into(),
-        });
-    };
-    state.channels.wake(account_id);
+    crate::services::delivery::retry(&state.pool, &state.channels, dialog_id, message_id).await?;
     Ok(HttpResponse::Ok().json(item(&state, dialog_id, message_id).await?))
 }

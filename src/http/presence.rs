@@ -10,7 +10,6 @@ use super::accounts::access;
 use super::auth::Caller;
 use super::dialogs::visible_dialog;
 use super::dto::{OperatorPresenceBody, PresenceBody, PresenceRequest, ViewerPresence};
-use crate::db;
 use crate::domain::AccountId;
 use crate::domain::presence::Claim;
 use crate::error::ApiError;
@@ -46,11 +45,7 @@ pub async fn claim(
         }
         (false, _) => None,
     };
-    let user_id = caller.user_id.0;
-    db::run(&state.pool, move |conn| {
-        db::presence::signal(conn, user_id, dialog, claim)
-    })
-    .await?;
+    crate::services::presence::claim(&state.pool, caller.user_id.0, dialog, claim).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -8,10 +8,12 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod delivery;
 pub mod notes;
 pub mod org;
 pub mod people;
 pub mod personal_data;
+pub mod presence;
 pub mod push;
 pub mod quick_replies;
 pub mod rules;

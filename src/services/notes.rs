@@ -24,3 +24,12 @@ pub async fn add(
     .next()
     .ok_or(ApiError::NotFound("message"))
 }
+
+/// The notes of `dialog` that mention `user` are seen (they leave «Моя работа»).
+pub async fn seen(pool: &DbPool, user: i64, dialog: i64) -> Result<(), ApiError> {
+    db::run(pool, move |conn| {
+        notes::seen(conn, user, dialog, chrono::Utc::now())
+    })
+    .await?;
+    Ok(())
+}
