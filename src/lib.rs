@@ -11,15 +11,15 @@
 //! - [`channels`]: Telegram, VK, Viber, WhatsApp, MAX: webhooks, polling, the outbox sender.
 //! - [`db`]: diesel queries per aggregate, the pool, migrations, embedded PostgreSQL.
 //! - [`backup`]: `dialogi backup` / `restore`: one archive of the database dump and media.
-//! - [`services`]: writes that span rows and files (the personal-data kit), and their
-//!   daily jobs.
+//! - [`services`]: every write outside the dialog actor, one function per use case
+//!   (its transaction, event, audit entry, and what follows the commit), and daily jobs.
 //! - [`http`]: routes, wire types (`dto`) and thin handlers.
 //! - [`demo`]: the demo company for `dialogi demo` / `--demo`, and its living demo: the
 //!   four messengers simulated on loopback and clients who write back.
 //!
-//! Dependencies point one way: `http` → `services` | `channels` | `actors` → `db` →
-//! `domain`; `channels` → `actors` (inbound goes through the account actor); `http` also
-//! reads `db` directly for lists and reports; `demo` → `db`; `domain` → nothing (as each
+//! Dependencies point one way: `http` → `services` → `channels` → `actors` → `db` →
+//! `domain`, each layer also free to use any below it (`http` reads `db` directly for
+//! lists and reports, and never writes it); `demo` → `db`; `domain` → nothing (as each
 //! folder's `use crate::` lines show). Database rows, domain values and wire types are
 //! three families of types, converted explicitly.
 
