@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{ADMIN_LOGIN, ADMIN_PASSWORD, TestApp, spawn_app};
 
 fn refuse_audit(app: &TestApp) {
     app.execute(
@@ -28,12 +28,21 @@ async fn r23_a_write_whose_audit_entry_fails_leaves_neither_row_nor_event() {
         .await;
     assert_eq!(token.status, StatusCode::CREATED, "{}", token.text);
     let token_id = token.body["id"].as_i64().unwrap();
+    let role = admin
+        .post("/api/v1/roles", json!({"name": "Поддержка"}))
+        .await;
+    assert_eq!(role.status, StatusCode::CREATED, "{}", role.text);
+    let role_id = role.body["id"].as_i64().unwrap();
     let snapshot = |app: &TestApp| {
         (
             app.count("SELECT count(*) FROM channel_accounts"),
             app.count("SELECT count(*) FROM events"),
             app.count("SELECT count(*) FROM users"),
             app.count("SELECT count(*) FROM auth_tokens WHERE revoked_at IS NULL"),
+            app.count("SELECT count(*) FROM account_grants"),
+            app.count("SELECT count(*) FROM rules"),
+            app.count("SELECT count(*) FROM roles"),
+            app.count("SELECT count(*) FROM settings WHERE value = 'false'::jsonb"),
             app.count(&format!(
                 "SELECT count(*) FROM channel_accounts WHERE id = {account} AND name = 'telegram account'"
             )),
@@ -72,6 +81,41 @@ async fn r23_a_write_whose_audit_entry_fails_leaves_neither_row_nor_event() {
     assert!(issued.status.is_server_error(), "{}", issued.text);
     let revoked = admin.delete(&format!("/api/v1/tokens/{token_id}")).await;
     assert!(revoked.status.is_server_error(), "{}", revoked.text);
+    // Writes that became services in a later step: each one transaction too.
+    let grants = admin
+        .put(
+            &format!("/api/v1/accounts/{account}/grants"),
+            json!([{"role_id": role_id, "view": true}]),
+        )
+        .await;
+    assert!(grants.status.is_server_error(), "{}", grants.text);
+    let rule = admin
+        .post(
+            "/api/v1/rules",
+            json!({"name": "Не будет", "actions": [{"type": "mark_lead"}]}),
+        )
+        .await;
+    assert!(rule.status.is_server_error(), "{}", rule.text);
+    let settings = admin
+        .put("/api/v1/settings", json!({"integration_enabled": false}))
+        .await;
+    assert!(settings.status.is_server_error(), "{}", settings.text);
+    let role = admin
+        .post(
+            "/api/v1/roles",
+            json!({"name": "Не будет", "description": ""}),
+        )
+        .await;
+    assert!(role.status.is_server_error(), "{}", role.text);
+    // A sign-in's session and its audit entry: no session without its entry.
+    let signed_in = app
+        .anonymous()
+        .post(
+            "/api/v1/session",
+            json!({"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert!(signed_in.status.is_server_error(), "{}", signed_in.text);
 
     assert_eq!(
         snapshot(&app),
