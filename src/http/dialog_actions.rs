@@ -133,30 +133,7 @@ pub async fn reply(
             format!("text: at most {MAX_REPLY_CHARS} characters"),
         ));
     }
-    let mut attachments = Vec::with_capacity(uploads.len());
-    for (upload, bytes) in uploads {
-        let name = match state.channels.store_upload(bytes).await {
-            Ok(name) => name,
-            Err(error) => {
-                // Files stored before this one go too: nothing of the reply is kept.
-                let stored: Vec<String> = attachments
-                    .iter()
-                    .filter_map(|a: &NewAttachment| a.storage_path.clone())
-                    .collect();
-                state.channels.remove_uploads(&stored).await;
-                return Err(ApiError::StorageFull(error));
-            }
-        };
-        attachments.push(NewAttachment {
-            kind: upload.kind,
-            file_name: upload.file_name,
-            mime_type: upload.mime_type,
-            size_bytes: Some(upload.size),
-            channel_file_id: None,
-            url: None,
-            storage_path: Some(name),
-        });
-    }
+    let attachments = stored_attachments(&state.channels, uploads).await?;
     let stored: Vec<String> = attachments
         .iter()
         .filter_map(|a| a.storage_path.clone())
@@ -188,6 +165,32 @@ pub async fn reply(
         message: message_item(message),
         dialog,
     }))
+}
+
+/// Stores a message's decoded files in the data folder, all or none (507 when the folder
+/// cannot take them), as the attachments the message is written with.
+pub(crate) async fn stored_attachments(
+    channels: &crate::channels::Channels,
+    uploads: Vec<(Upload, Vec<u8>)>,
+) -> Result<Vec<NewAttachment>, ApiError> {
+    let (uploads, bytes): (Vec<Upload>, Vec<Vec<u8>>) = uploads.into_iter().unzip();
+    let names = channels
+        .store_uploads(bytes)
+        .await
+        .map_err(ApiError::StorageFull)?;
+    Ok(uploads
+        .into_iter()
+        .zip(names)
+        .map(|(upload, name)| NewAttachment {
+            kind: upload.kind,
+            file_name: upload.file_name,
+            mime_type: upload.mime_type,
+            size_bytes: Some(upload.size),
+            channel_file_id: None,
+            url: None,
+            storage_path: Some(name),
+        })
+        .collect())
 }
 
 /// Refuses a caller who may read the dialog but not write in it (before its body is read).

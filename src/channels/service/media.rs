@@ -90,6 +90,22 @@ impl Channels {
         Ok(name)
     }
 
+    /// Stores several files, all or none: when one cannot be written, those stored
+    /// before it are removed again. Returns their names, in order.
+    pub async fn store_uploads(&self, files: Vec<Vec<u8>>) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::with_capacity(files.len());
+        for bytes in files {
+            match self.store_upload(bytes).await {
+                Ok(name) => names.push(name),
+                Err(error) => {
+                    self.remove_uploads(&names).await;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(names)
+    }
+
     /// Deletes stored uploads whose message was not written.
     pub async fn remove_uploads(&self, names: &[String]) {
         let paths: Vec<PathBuf> = names.iter().map(|n| self.inner.media_dir.join(n)).collect();

@@ -13,7 +13,6 @@ use super::{MAX_MESSAGE_BODY, MAX_TEXT, Site, site, visitor};
 use crate::actors::Inbound;
 use crate::channels::{Delivery, Update};
 use crate::db;
-use crate::db::dialogs::NewAttachment;
 use crate::db::widget::{self as rows, Visit, VisitorMessage};
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -161,29 +160,8 @@ pub(super) async fn send(
     if let Some(found) = stored_message(&state, &site, &visitor_id, &channel_message_id).await? {
         return Ok(site.answer(StatusCode::OK).json(found));
     }
-    let mut attachments = Vec::with_capacity(uploads.len());
-    for (upload, bytes) in uploads {
-        let name = match state.channels.store_upload(bytes).await {
-            Ok(name) => name,
-            Err(error) => {
-                let stored: Vec<String> = attachments
-                    .iter()
-                    .filter_map(|a: &NewAttachment| a.storage_path.clone())
-                    .collect();
-                state.channels.remove_uploads(&stored).await;
-                return Err(ApiError::StorageFull(error));
-            }
-        };
-        attachments.push(NewAttachment {
-            kind: upload.kind,
-            file_name: upload.file_name,
-            mime_type: upload.mime_type,
-            size_bytes: Some(upload.size),
-            channel_file_id: None,
-            url: None,
-            storage_path: Some(name),
-        });
-    }
+    let attachments =
+        crate::http::dialog_actions::stored_attachments(&state.channels, uploads).await?;
     let account_id = site.account_id;
     // The name the visitor gave (kept on their interlocutor), else «Посетитель …».
     let known_name = {
