@@ -30,6 +30,25 @@ pub use self::service::{Channels, FetchReport};
 use crate::actors::Inbound;
 use crate::db::dialogs::NewAttachment;
 
+/// The credentials of a bot platform that has a token, webhook or long-poll mode and a
+/// webhook secret: Telegram's and MAX's, the same fields meaning the same things.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BotCredentials {
+    pub token: String,
+    /// `webhook` or `polling`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Seconds one API call may take (default 20).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
 /// A request to one of our webhook routes, as received: the raw body (signatures are
 /// computed over these exact bytes), the headers that matter and the query string.
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::Url;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use teloxide::payloads::{
     GetUpdatesSetters, SendDocumentSetters, SendPhotoSetters, SetMessageReactionSetters,
@@ -41,21 +40,7 @@ pub const TELEGRAM_HOSTS: &[&str] = &["api.telegram.org"];
 const DEFAULT_API: &str = "https://api.telegram.org";
 pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Credentials {
-    pub token: String,
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub webhook_secret: Option<String>,
-    #[serde(default)]
-    pub public_url: Option<String>,
-    #[serde(default)]
-    pub api_url: Option<String>,
-    /// Seconds one API call may take (default 20).
-    #[serde(default)]
-    pub timeout_secs: Option<u64>,
-}
+pub type Credentials = super::BotCredentials;
 
 pub struct Telegram {
     /// Every call but getUpdates: one call may take `timeout_secs` (default 20 s).

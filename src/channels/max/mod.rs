@@ -19,7 +19,6 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::net::{self, Downloaded};
@@ -63,21 +62,7 @@ const NOT_READY_PAUSE: Duration = Duration::from_millis(500);
 /// The prefix of a group chat's interlocutor id.
 const CHAT: &str = "chat:";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Credentials {
-    pub token: String,
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub webhook_secret: Option<String>,
-    #[serde(default)]
-    pub public_url: Option<String>,
-    #[serde(default)]
-    pub api_url: Option<String>,
-    /// Seconds one API call may take (default 20).
-    #[serde(default)]
-    pub timeout_secs: Option<u64>,
-}
+pub type Credentials = crate::channels::BotCredentials;
 
 pub struct Max {
     api: Url,
