@@ -80,12 +80,10 @@ pub fn operators(setup: &Setup, count: usize) -> Vec<String> {
     tokens
 }
 
-fn measure(count: usize) -> Measured {
-    let setup = Setup::new("operators");
-    let tokens = operators(&setup, count);
-    let (server, port) = util::start_dialogi(&setup.url, &["--workers", "1"]);
-    let dialogs = open_dialogs(&setup, port, count);
-    let mut client = Role::start(
+/// Starts the `operator-client` role on CPU 1 for these tokens and dialogs and waits
+/// until its streams are open; returns it with what it said when ready.
+pub fn start_operator_client(port: u16, tokens: &[String], dialogs: &[String]) -> (Role, Value) {
+    let client = Role::start(
         "operator-client",
         CLIENT_CORE,
         &[
@@ -96,6 +94,15 @@ fn measure(count: usize) -> Measured {
     );
     let ready: Value =
         serde_json::from_str(&client.expect("ready", Duration::from_secs(120))).unwrap();
+    (client, ready)
+}
+
+fn measure(count: usize) -> Measured {
+    let setup = Setup::new("operators");
+    let tokens = operators(&setup, count);
+    let (server, port) = util::start_dialogi(&setup.url, &["--workers", "1"]);
+    let dialogs = open_dialogs(&setup, port, count);
+    let (mut client, ready) = start_operator_client(port, &tokens, &dialogs);
     let mut page = start_page(port);
     std::thread::sleep(Duration::from_secs(2));
     let cpu_before = cpu_seconds(server.pid);

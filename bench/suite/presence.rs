@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::common::env_number;
 use crate::ingest::Setup;
-use crate::operators::{open_dialogs, operators};
-use crate::util::{self, CLIENT_CORE, Role, cpu_seconds, epoch_micros, runs_cell, verdict};
+use crate::operators::{open_dialogs, operators, start_operator_client};
+use crate::util::{self, cpu_seconds, epoch_micros, runs_cell, verdict};
 
 const SENDERS: usize = 50;
 const CHANGES_PER_SECOND: u64 = 50;
@@ -42,17 +42,7 @@ fn measure(count: usize) -> Measured {
     let tokens = operators(&setup, count);
     let (server, port) = util::start_dialogi(&setup.url, &["--workers", "1"]);
     let dialogs = open_dialogs(&setup, port, count);
-    let mut client = Role::start(
-        "operator-client",
-        CLIENT_CORE,
-        &[
-            ("BENCH_PORT", port.to_string()),
-            ("BENCH_TOKENS", tokens.join(",")),
-            ("BENCH_DIALOGS", dialogs.join(",")),
-        ],
-    );
-    let ready: Value =
-        serde_json::from_str(&client.expect("ready", Duration::from_secs(120))).unwrap();
+    let (mut client, ready) = start_operator_client(port, &tokens, &dialogs);
     let senders = SENDERS.min(count);
     let user_ids: Vec<i64> = (1..=senders)
         .map(|n| setup.count(&format!("SELECT id AS n FROM users WHERE login = 'op{n}'")))

@@ -21,10 +21,8 @@ use serde_json::{Value, json};
 use crate::common::env_number;
 use crate::ingest::{Setup, post_update};
 use crate::load::telegram_update;
-use crate::operators::{open_dialogs, operators};
-use crate::util::{
-    self, CLIENT_CORE, Role, cpu_seconds, epoch_micros, quantile, rss_kib, runs_cell, verdict,
-};
+use crate::operators::{open_dialogs, operators, start_operator_client};
+use crate::util::{self, cpu_seconds, epoch_micros, quantile, rss_kib, runs_cell, verdict};
 
 const SITE: &str = "http://shop.bench";
 const OPERATORS: usize = 200;
@@ -74,17 +72,7 @@ fn operators_window(
     first_update: u64,
     during: impl Fn(Duration),
 ) -> (f64, f64, f64) {
-    let mut client = Role::start(
-        "operator-client",
-        CLIENT_CORE,
-        &[
-            ("BENCH_PORT", port.to_string()),
-            ("BENCH_TOKENS", tokens.join(",")),
-            ("BENCH_DIALOGS", dialogs.join(",")),
-        ],
-    );
-    let ready: Value =
-        serde_json::from_str(&client.expect("ready", Duration::from_secs(120))).unwrap();
+    let (mut client, ready) = start_operator_client(port, tokens, dialogs);
     std::thread::sleep(Duration::from_secs(1));
     client.say("go");
     let started = Instant::now();

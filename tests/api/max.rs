@@ -55,6 +55,20 @@ async fn max_hook(app: &TestApp, account: i64, update: &Value, secret: &str) -> 
     .0
 }
 
+/// A webhook MAX account on `fake` and the dialog that user `user`'s message `mid` opened.
+async fn max_dialog(
+    app: &TestApp,
+    fake: &FakeChannel,
+    user: i64,
+    mid: &str,
+    text: &str,
+) -> (i64, i64) {
+    let account = max_account(app, fake, "webhook").await;
+    max_hook(app, account, &created(user, mid, text, json!(null)), SECRET).await;
+    let (dialog, _) = only_dialog(app, account).await;
+    (account, dialog)
+}
+
 #[actix_web::test]
 async fn r39_max_webhook_text_picture_and_file_land_once_and_a_forged_secret_stores_nothing() {
     let app = spawn_app().await;
@@ -138,16 +152,8 @@ async fn r39_max_replies_with_text_picture_and_file_through_uploads_and_edits_an
  {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;
-    let account = max_account(&app, &fake, "webhook").await;
+    let (account, dialog) = max_dialog(&app, &fake, 502, "mid.q", "Пришлите счёт").await;
     let admin = app.admin().await;
-    max_hook(
-        &app,
-        account,
-        &created(502, "mid.q", "Пришлите счёт", json!(null)),
-        SECRET,
-    )
-    .await;
-    let (dialog, _) = only_dialog(&app, account).await;
 
     // Text, a picture and a document: the document alone (MAX's rule), the picture with
     // the text, each file uploaded in the `data` field first.
@@ -259,15 +265,7 @@ async fn r39_max_replies_with_text_picture_and_file_through_uploads_and_edits_an
 async fn r39_max_waits_out_its_rate_limit_and_a_person_who_stopped_the_bot_fails_the_send() {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;
-    let account = max_account(&app, &fake, "webhook").await;
-    max_hook(
-        &app,
-        account,
-        &created(503, "mid.r", "Алло", json!(null)),
-        SECRET,
-    )
-    .await;
-    let (dialog, _) = only_dialog(&app, account).await;
+    let (account, dialog) = max_dialog(&app, &fake, 503, "mid.r", "Алло").await;
 
     // 429 with Retry-After: 1, then a 500: sent once, a second or more later.
     fake.schedule(&[Answer::RateLimited(1), Answer::ServerError]);
@@ -564,15 +562,7 @@ async fn r39_an_extra_ca_file_lets_the_channel_reach_an_api_under_a_private_root
 async fn r39_max_replies_are_paced_two_a_second_per_chat_in_order() {
     let app = spawn_app().await;
     let fake = FakeChannel::start().await;
-    let account = max_account(&app, &fake, "webhook").await;
-    max_hook(
-        &app,
-        account,
-        &created(504, "mid.p", "Жду ответа", json!(null)),
-        SECRET,
-    )
-    .await;
-    let (dialog, _) = only_dialog(&app, account).await;
+    let (_, dialog) = max_dialog(&app, &fake, 504, "mid.p", "Жду ответа").await;
     let mut ids = Vec::new();
     for text in ["раз", "два", "три", "четыре"] {
         ids.push(reply(&app, dialog, text).await);
