@@ -97,9 +97,10 @@
       .msg .who { display: block; font-size: 12px; opacity: .75; }
       .msg .mark { display: block; font-size: 11px; opacity: .75; text-align: right; }
       .msg.failed { background: #b3261e; cursor: pointer; }
-      .msg img { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
+      .msg img { max-width: 100%; min-width: 64px; min-height: 64px; object-fit: contain; background: #fff; border-radius: 6px; display: block; margin-top: 4px; }
       .msg a { color: inherit; }
-      .note, .typing { font-size: 12px; color: #555; padding: 0 12px; min-height: 18px; }
+      .note, .typing { font-size: 12px; color: #555; padding: 0 12px; min-height: 18px; background: #f5f6f8; }
+      .note:empty, .problem:empty { display: none; }
       form { display: flex; gap: 6px; padding: 8px; border-top: 1px solid #e3e3e6; align-items: flex-end; }
       textarea { flex: 1; resize: none; border: 1px solid #c9c9cf; border-radius: 8px; padding: 7px; min-height: 38px; max-height: 120px; }
       form button, .intro button { border: 0; border-radius: 8px; background: ${color}; color: #fff; padding: 8px 12px; cursor: pointer; }
